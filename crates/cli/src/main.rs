@@ -1,0 +1,2 @@
+//! ldexp command line.
+fn main() {}

@@ -1,0 +1,157 @@
+//! Deserializers that absorb the wire quirks: numbers as strings, strings as numbers, and `null` where a value was due.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Epoch milliseconds, accepted as a JSON number or a numeric string (quirk: timestamps arrive both ways).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Millis(pub i64);
+
+impl Serialize for Millis {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Millis {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Millis;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("epoch milliseconds as a number or numeric string")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Millis, E> {
+                Ok(Millis(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Millis, E> {
+                i64::try_from(v).map(Millis).map_err(|_| E::custom("timestamp out of range"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Millis, E> {
+                if v.is_finite() {
+                    // Truncation is intended: sub-millisecond precision carries no meaning here.
+                    #[allow(clippy::cast_possible_truncation)]
+                    Ok(Millis(v as i64))
+                } else {
+                    Err(E::custom("timestamp is not finite"))
+                }
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Millis, E> {
+                let t = v.trim();
+                if let Ok(i) = t.parse::<i64>() {
+                    return Ok(Millis(i));
+                }
+                t.parse::<f64>()
+                    .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+                    .and_then(|f| self.visit_f64(f))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A decimal that LaunchDarkly sends as a string (`allocationPercent`, `bayesianThreshold`, …) but that some
+/// producers send as a number. Always serialised as a string, as the contract requires (quirk 3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct NumString(pub String);
+
+impl NumString {
+    /// The numeric value, when the text is a finite decimal.
+    pub fn value(&self) -> Option<f64> {
+        self.0.trim().parse::<f64>().ok().filter(|v| v.is_finite())
+    }
+
+    /// Canonical text for a value: the shortest representation that round-trips (`50`, `33.3`).
+    pub fn from_f64(v: f64) -> Self {
+        NumString(canonical_decimal(v))
+    }
+
+    /// Canonical text of this value, so `"50"`, `"50.0"` and `50` compare equal; non-numeric text is kept.
+    pub fn canonical(&self) -> String {
+        self.value().map_or_else(|| self.0.trim().to_owned(), canonical_decimal)
+    }
+}
+
+/// Shortest round-tripping decimal text for a finite number, without a trailing `.0`.
+pub fn canonical_decimal(v: f64) -> String {
+    if v == 0.0 {
+        return "0".to_owned();
+    }
+    let s = format!("{v}");
+    s.strip_suffix(".0").map_or(s.clone(), str::to_owned)
+}
+
+impl fmt::Display for NumString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for NumString {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for NumString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = NumString;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number or numeric string")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<NumString, E> {
+                Ok(NumString(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<NumString, E> {
+                Ok(NumString(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<NumString, E> {
+                Ok(NumString::from_f64(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<NumString, E> {
+                Ok(NumString(v.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A list where the array itself or any element may be `null`; nulls are dropped.
+pub fn vec<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let items: Option<Vec<Option<T>>> = Option::deserialize(d)?;
+    Ok(items.unwrap_or_default().into_iter().flatten().collect())
+}
+
+/// Like [`vec`], but keeps the difference between absent/`null` and a list.
+pub fn opt_vec<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let items: Option<Vec<Option<T>>> = Option::deserialize(d)?;
+    Ok(items.map(|v| v.into_iter().flatten().collect()))
+}
+
+/// A map that may be `null`, with values that may be `null`; nulls are dropped.
+pub fn map<'de, D, T>(d: D) -> Result<BTreeMap<String, T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let items: Option<BTreeMap<String, Option<T>>> = Option::deserialize(d)?;
+    Ok(items.unwrap_or_default().into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
+}
+
+/// A boolean that may be `null` (read as `false`).
+pub fn bool_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
+}

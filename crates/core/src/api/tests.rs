@@ -1,0 +1,53 @@
+//! Tolerance of the documented wire quirks.
+
+use super::*;
+use serde_json::json;
+
+#[test]
+fn allocation_percent_as_string_or_number_and_null_parameters() {
+    let t: TreatmentRep = serde_json::from_value(json!({
+        "name": "A", "allocationPercent": 50, "baseline": null,
+        "parameters": [null, {"flagKey": "f", "variationId": null}]
+    }))
+    .unwrap();
+    assert_eq!(t.allocation_percent, NumString("50".into()));
+    assert!(!t.baseline);
+    assert_eq!(t.parameters, vec![ParameterRep { flag_key: Some("f".into()), variation_id: None }]);
+    let t: TreatmentRep =
+        serde_json::from_value(json!({"name": "A", "allocationPercent": "33.5", "parameters": null})).unwrap();
+    assert_eq!(t.allocation_percent.value(), Some(33.5));
+    assert_eq!(serde_json::to_value(&t).unwrap()["allocationPercent"], json!("33.5"));
+}
+
+#[test]
+fn timestamps_as_numbers_or_strings_and_totals_in_both_casings() {
+    let it: IterationRep = serde_json::from_value(json!({
+        "hypothesis": "h", "status": "running", "createdAt": "1700000000000", "startedAt": 1.7e12
+    }))
+    .unwrap();
+    assert_eq!(it.created_at, Millis(1_700_000_000_000));
+    assert_eq!(it.started_at, Some(Millis(1_700_000_000_000)));
+    let c: ExperimentCollection = serde_json::from_value(json!({"items": [], "totalCount": 3})).unwrap();
+    assert_eq!(c.total_count, Some(3));
+    let c: MetricCollection = serde_json::from_value(json!({"items": [], "total_count": 4})).unwrap();
+    assert_eq!(c.total_count, Some(4));
+}
+
+#[test]
+fn unknown_fields_and_omitted_expansions_are_tolerated() {
+    let e: Experiment = serde_json::from_value(json!({
+        "key": "k", "name": "n", "_maintainerId": "m", "_creationDate": 1, "environmentKey": "production",
+        "_links": {}, "someFutureField": {"x": 1},
+        "currentIteration": {"hypothesis": "h", "status": "not_started", "createdAt": 1, "flags": null}
+    }))
+    .unwrap();
+    assert!(e.previous_iterations.is_empty());
+    assert!(e.current_iteration.unwrap().treatments.is_empty());
+}
+
+#[test]
+fn canonical_decimals_compare_numerically() {
+    assert_eq!(NumString("50.0".into()).canonical(), "50");
+    assert_eq!(NumString("33.30".into()).canonical(), "33.3");
+    assert_eq!(NumString::from_f64(0.0).0, "0");
+}

@@ -1,0 +1,126 @@
+//! The normalised experiment "design": what ldexp compares between a spec and a remote iteration.
+//!
+//! Normalisation lives here, not in the planner, because the applier also needs it: after a lost
+//! response it re-reads the experiment and checks whether the iteration it meant to create is there.
+//! Every collection is ordered, so a reordered server response is never a diff, and allocations are
+//! compared as canonical decimals. `flagConfigVersion` is deliberately absent: it moves whenever the
+//! flag changes and says nothing about the experiment.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::{IterationRep, NumString};
+
+/// LaunchDarkly's default randomization unit when an iteration does not name one.
+pub const DEFAULT_RANDOMIZATION_UNIT: &str = "user";
+
+/// The design of one iteration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Design {
+    pub hypothesis: String,
+    pub can_reshuffle_traffic: bool,
+    pub randomization_unit: String,
+    pub attributes: BTreeSet<String>,
+    pub metrics: BTreeSet<DesignMetric>,
+    pub primary_metric: Option<String>,
+    pub treatments: BTreeMap<String, DesignTreatment>,
+    pub flags: BTreeMap<String, DesignFlag>,
+}
+
+/// A metric or metric group measured by an iteration.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesignMetric {
+    pub key: String,
+    pub group: bool,
+}
+
+/// A treatment, keyed by name in [`Design::treatments`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesignTreatment {
+    pub baseline: bool,
+    /// Canonical decimal text (see [`NumString::canonical`]).
+    pub allocation_percent: String,
+    /// Flag key → variation `_id`.
+    pub variations: BTreeMap<String, String>,
+}
+
+/// A flag's role, keyed by flag key in [`Design::flags`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesignFlag {
+    /// A rule `_id` or `"fallthrough"`.
+    pub rule_id: String,
+    pub not_in_experiment_variation_id: Option<String>,
+}
+
+impl Design {
+    /// The design LaunchDarkly holds for an iteration, with the API's defaults filled in.
+    pub fn from_iteration(it: &IterationRep) -> Self {
+        // Older representations list only secondary metrics plus a primary; merge every source so the set is whole.
+        let mut metrics: BTreeSet<DesignMetric> = it
+            .metrics
+            .iter()
+            .chain(it.secondary_metrics.iter())
+            .map(|m| DesignMetric { key: m.key.clone(), group: m.is_group.unwrap_or(false) })
+            .collect();
+        let primary = it
+            .primary_single_metric
+            .as_ref()
+            .map(|m| (m.key.clone(), false))
+            .or_else(|| it.primary_funnel.as_ref().map(|m| (m.key.clone(), true)))
+            .or_else(|| it.primary_metric.as_ref().map(|m| (m.key.clone(), m.is_group.unwrap_or(false))));
+        if let Some((key, group)) = &primary {
+            if !metrics.iter().any(|m| &m.key == key) {
+                metrics.insert(DesignMetric { key: key.clone(), group: *group });
+            }
+        }
+        let treatments = it
+            .treatments
+            .iter()
+            .map(|t| {
+                let variations =
+                    t.parameters.iter().filter_map(|p| Some((p.flag_key.clone()?, p.variation_id.clone()?))).collect();
+                (
+                    t.name.clone(),
+                    DesignTreatment {
+                        baseline: t.baseline,
+                        allocation_percent: t.allocation_percent.canonical(),
+                        variations,
+                    },
+                )
+            })
+            .collect();
+        let flags = it
+            .flags
+            .iter()
+            .map(|(k, f)| {
+                (
+                    k.clone(),
+                    DesignFlag {
+                        rule_id: f.targeting_rule.clone().unwrap_or_else(|| "fallthrough".to_owned()),
+                        not_in_experiment_variation_id: f.not_in_experiment_variation_id.clone(),
+                    },
+                )
+            })
+            .collect();
+        Design {
+            hypothesis: it.hypothesis.clone(),
+            can_reshuffle_traffic: it.can_reshuffle_traffic.unwrap_or(true),
+            randomization_unit: it.randomization_unit.clone().unwrap_or_else(|| DEFAULT_RANDOMIZATION_UNIT.to_owned()),
+            attributes: it.attributes.iter().cloned().collect(),
+            metrics,
+            primary_metric: primary.map(|(k, _)| k),
+            treatments,
+            flags,
+        }
+    }
+
+    /// Canonical allocation text for a spec value.
+    pub fn canonical_allocation(v: f64) -> String {
+        NumString::from_f64(v).0
+    }
+}

@@ -1,0 +1,71 @@
+//! Stable SHA-256 fingerprints of JSON values and spec sources.
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// `sha256:<hex>` of the canonical JSON of `value`: object keys sorted at every depth, whatever map type
+/// serde_json was built with (a dependency may turn on `preserve_order`), so equal values always hash equally.
+pub fn fingerprint<T: Serialize + ?Sized>(value: &T) -> String {
+    let v = serde_json::to_value(value).unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    write_canonical(&v, &mut out);
+    sha256_hex(&out)
+}
+
+fn write_canonical(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push(b'{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(Value::String(k.clone()).to_string().as_bytes());
+                out.push(b':');
+                write_canonical(&m[k], out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(x, out);
+            }
+            out.push(b']');
+        }
+        other => out.extend_from_slice(other.to_string().as_bytes()),
+    }
+}
+
+/// `sha256:<hex>` of raw bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let digest = Sha256::digest(bytes);
+    let mut s = String::with_capacity(7 + digest.len() * 2);
+    s.push_str("sha256:");
+    for b in digest {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn key_order_does_not_change_the_fingerprint() {
+        assert_eq!(
+            fingerprint(&json!({"a": 1, "b": [1, {"y": 2, "x": 1}]})),
+            fingerprint(&json!({"b": [1, {"x": 1, "y": 2}], "a": 1}))
+        );
+        assert_ne!(fingerprint(&json!([1, 2])), fingerprint(&json!([2, 1])));
+    }
+}

@@ -1,0 +1,14 @@
+//! ldexp's domain types and I/O layer: specs, LaunchDarkly representations, the plan, and (feature `http`) the
+//! REST client and the applier.
+
+pub mod api;
+pub mod client;
+pub mod design;
+pub mod digest;
+mod error;
+pub mod plan;
+pub mod remote;
+pub mod requests;
+pub mod spec;
+
+pub use error::{ApiError, Error};

@@ -1,0 +1,318 @@
+//! The `Plan`: plain serialisable data that carries the exact HTTP requests to send, and what each must achieve.
+//!
+//! The planner builds it; the applier executes it without making decisions. Each request names the
+//! postconditions ([`Expectation`]) that prove it took effect, so an apply that lost a response can
+//! re-read the object and know, rather than guess, whether to send again.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::api::LegacyExperiments;
+use crate::design::Design;
+
+/// The plan format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Content type for JSON bodies.
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+/// Content type for semantic patches; without it LaunchDarkly reads the body as a JSON patch and answers 400.
+pub const CONTENT_TYPE_SEMANTIC_PATCH: &str = "application/json; domain-model=launchdarkly.semanticpatch";
+
+/// A complete plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub format_version: u32,
+    /// SHA-256 over the loaded specs, so a saved plan can be matched to its sources.
+    pub specs_digest: String,
+    /// Whether unmanaged experiments were planned for archival.
+    #[serde(default)]
+    pub prune: bool,
+    pub changes: Vec<Change>,
+    #[serde(default)]
+    pub unmanaged: Vec<Unmanaged>,
+    #[serde(default)]
+    pub warnings: Vec<Warning>,
+    pub summary: Summary,
+}
+
+impl Plan {
+    /// True when applying would send nothing.
+    pub fn is_empty(&self) -> bool {
+        self.changes.iter().all(|c| c.requests.is_empty())
+    }
+}
+
+/// The object a change acts on: `experiment/<project>/<env>/<key>` or `legacy/<project>/<flag>`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum Address {
+    Experiment { project: String, environment: String, key: String },
+    Legacy { project: String, flag: String },
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Experiment { project, environment, key } => write!(f, "experiment/{project}/{environment}/{key}"),
+            Self::Legacy { project, flag } => write!(f, "legacy/{project}/{flag}"),
+        }
+    }
+}
+
+impl From<Address> for String {
+    fn from(a: Address) -> String {
+        a.to_string()
+    }
+}
+
+impl TryFrom<String> for Address {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts.as_slice() {
+            ["experiment", p, e, k] => {
+                Ok(Self::Experiment { project: (*p).to_owned(), environment: (*e).to_owned(), key: (*k).to_owned() })
+            }
+            ["legacy", p, f] => Ok(Self::Legacy { project: (*p).to_owned(), flag: (*f).to_owned() }),
+            _ => Err(format!("`{s}` is not an address (experiment/<project>/<env>/<key> or legacy/<project>/<flag>)")),
+        }
+    }
+}
+
+/// What a change does, as shown to reviewers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Update,
+    Start,
+    Restart,
+    Stop,
+    Archive,
+    Restore,
+    PatchLegacy,
+}
+
+impl Action {
+    /// The spelling in plans and renderings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Start => "start",
+            Self::Restart => "restart",
+            Self::Stop => "stop",
+            Self::Archive => "archive",
+            Self::Restore => "restore",
+            Self::PatchLegacy => "patch-legacy",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a change deserves a second look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Risk {
+    /// A restart ends data collection of the running iteration.
+    EndsDataCollection,
+    /// Stopping or archiving ends the experiment.
+    EndsExperiment,
+}
+
+impl fmt::Display for Risk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::EndsDataCollection => "ends data collection of the running iteration",
+            Self::EndsExperiment => "ends the experiment",
+        })
+    }
+}
+
+/// Everything that happens to one object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    pub address: Address,
+    pub action: Action,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<Risk>,
+    /// SHA-256 of the remote representation this change was computed from; `None` when the object is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_fingerprint: Option<String>,
+    /// The design fields before and after (experiments), or the `experiments` property (legacy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+    /// One entry per changed field, for renderings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldChange>,
+    /// Requests, in the order they must run.
+    pub requests: Vec<PlannedRequest>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// One changed field: a dotted path and its values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldChange {
+    pub field: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+}
+
+/// HTTP method of a planned request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    /// The method's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One exact HTTP request. The token is never part of it; the client adds headers at send time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedRequest {
+    pub method: Method,
+    /// Path under the base URL, starting with `/api/v2/`, with every segment percent-encoded as needed.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// Postconditions that hold once this request has taken effect; all must hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect: Vec<Expectation>,
+}
+
+/// A postcondition the applier checks against a fresh read of the change's object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Expectation {
+    /// The experiment exists (after a create).
+    ExperimentExists,
+    /// The experiment's draft iteration, or its current one if already started, has this design.
+    IterationDesign { design: Box<Design> },
+    /// The current iteration is running and is not the iteration `replaces` (the one running at plan time).
+    #[serde(rename_all = "camelCase")]
+    IterationRunning {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaces: Option<String>,
+    },
+    /// The iteration with this `_id` has stopped.
+    #[serde(rename_all = "camelCase")]
+    IterationStopped { iteration_id: String },
+    /// The experiment is archived.
+    Archived,
+    /// The experiment is not archived.
+    NotArchived,
+    /// The experiment's name.
+    Name { value: String },
+    /// The experiment's description.
+    Description { value: String },
+    /// The flag's `experiments` property.
+    FlagExperiments { experiments: LegacyExperiments },
+}
+
+/// An experiment that exists remotely in a targeted environment but is in no spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unmanaged {
+    pub address: Address,
+    pub name: String,
+    /// `draft`, `running`, `stopped` or `archived`.
+    pub state: String,
+}
+
+/// Something a reviewer should know that does not stop the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Warning {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+    pub message: String,
+}
+
+/// Counts per action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub start: usize,
+    pub restart: usize,
+    pub stop: usize,
+    pub archive: usize,
+    pub restore: usize,
+    pub patch_legacy: usize,
+    pub unmanaged: usize,
+}
+
+impl Summary {
+    /// Counts the actions of `changes`.
+    pub fn of(changes: &[Change], unmanaged: usize) -> Self {
+        let mut s = Summary { unmanaged, ..Summary::default() };
+        for c in changes {
+            *match c.action {
+                Action::Create => &mut s.create,
+                Action::Update => &mut s.update,
+                Action::Start => &mut s.start,
+                Action::Restart => &mut s.restart,
+                Action::Stop => &mut s.stop,
+                Action::Archive => &mut s.archive,
+                Action::Restore => &mut s.restore,
+                Action::PatchLegacy => &mut s.patch_legacy,
+            } += 1;
+        }
+        s
+    }
+
+    /// Total number of changes.
+    pub fn total(&self) -> usize {
+        self.create
+            + self.update
+            + self.start
+            + self.restart
+            + self.stop
+            + self.archive
+            + self.restore
+            + self.patch_legacy
+    }
+}

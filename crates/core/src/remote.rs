@@ -1,0 +1,116 @@
+//! The remote snapshot the planner diffs against, and what must be fetched to build it.
+//!
+//! Absence is explicit: `None` means LaunchDarkly answered 404, which the planner reports as a missing
+//! project, environment or flag. Anything not needed by the specs is simply not in the maps.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::api::{Experiment, ExperimentationSettings, FeatureFlag, Metric, MetricGroup};
+use crate::spec::SpecSet;
+
+/// Everything fetched for one plan.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RemoteState {
+    /// Project key → its state; `None` when the project does not exist.
+    pub projects: BTreeMap<String, Option<ProjectState>>,
+}
+
+/// One project's fetched state.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectState {
+    /// Environment key → experiments by key (active and archived); `None` when the environment does not exist.
+    pub environments: BTreeMap<String, Option<BTreeMap<String, Experiment>>>,
+    /// Flag key → flag; `None` when the flag does not exist.
+    pub flags: BTreeMap<String, Option<FlagSnapshot>>,
+    /// Metrics by key.
+    pub metrics: BTreeMap<String, Metric>,
+    /// Metric groups by key.
+    pub metric_groups: BTreeMap<String, MetricGroup>,
+    /// Experimentation settings, when fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<ExperimentationSettings>,
+}
+
+/// A flag as fetched: the typed view for resolving references, and the raw JSON a JSON patch is checked against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Value", into = "Value")]
+pub struct FlagSnapshot {
+    pub raw: Value,
+    pub flag: FeatureFlag,
+}
+
+impl FlagSnapshot {
+    /// Parses the typed view out of the raw JSON.
+    pub fn from_json(raw: Value) -> Result<Self, serde_json::Error> {
+        let flag = serde_json::from_value(raw.clone())?;
+        Ok(FlagSnapshot { raw, flag })
+    }
+}
+
+impl TryFrom<Value> for FlagSnapshot {
+    type Error = serde_json::Error;
+    fn try_from(v: Value) -> Result<Self, Self::Error> {
+        Self::from_json(v)
+    }
+}
+
+impl From<FlagSnapshot> for Value {
+    fn from(f: FlagSnapshot) -> Value {
+        f.raw
+    }
+}
+
+/// What to fetch for a set of specs: nothing more, so `plan` makes the fewest requests a correct plan can.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Requirements {
+    /// `(project, environment)` pairs whose experiment lists are needed.
+    pub experiment_lists: BTreeSet<(String, String)>,
+    /// `(project, flag)` pairs; one GET returns every environment.
+    pub flags: BTreeSet<(String, String)>,
+    /// Projects whose metrics and metric groups are needed.
+    pub metrics: BTreeSet<String>,
+    /// Projects whose experimentation settings are needed (a spec names a randomization unit).
+    pub settings: BTreeSet<String>,
+}
+
+impl Requirements {
+    /// The fetches `specs` need.
+    pub fn of(specs: &SpecSet) -> Self {
+        let mut r = Requirements::default();
+        for e in &specs.experiments {
+            let s = &e.spec;
+            for env in s.target_environments() {
+                r.experiment_lists.insert((s.project.clone(), env.to_owned()));
+            }
+            for flag in s.iteration.flags.keys() {
+                r.flags.insert((s.project.clone(), flag.clone()));
+            }
+            r.metrics.insert(s.project.clone());
+            if s.iteration.randomization_unit.is_some() {
+                r.settings.insert(s.project.clone());
+            }
+        }
+        for l in &specs.legacy {
+            r.flags.insert((l.spec.project.clone(), l.spec.flag.clone()));
+            if !l.spec.metrics.is_empty() {
+                r.metrics.insert(l.spec.project.clone());
+            }
+        }
+        r
+    }
+
+    /// Every project named by any requirement.
+    pub fn projects(&self) -> BTreeSet<String> {
+        self.experiment_lists
+            .iter()
+            .map(|(p, _)| p.clone())
+            .chain(self.flags.iter().map(|(p, _)| p.clone()))
+            .chain(self.metrics.iter().cloned())
+            .chain(self.settings.iter().cloned())
+            .collect()
+    }
+}

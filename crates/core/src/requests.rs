@@ -1,0 +1,243 @@
+//! Pure builders for every REST call ldexp makes: method, path, query and body as data, no I/O.
+//!
+//! The planner embeds write requests in the plan; the client executes reads and writes alike. Keeping
+//! them here means one place decides paths, query strings and content types.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::api::{ExperimentPatch, ExperimentPost, ExperimentationSettingsPut, IterationInput, PatchWithComment};
+use crate::plan::{CONTENT_TYPE_JSON, CONTENT_TYPE_SEMANTIC_PATCH, Method, PlannedRequest};
+
+/// `expand` for experiment reads: without it treatments and secondary metrics are missing (quirk 7).
+pub const EXPERIMENT_EXPAND: &str = "draftIteration,previousIterations,treatments,secondaryMetrics,analysisConfig";
+/// Experiment lists include archived experiments so an archived spec is not re-created.
+pub const LIFECYCLE_ALL: &str = "active,archived";
+/// Page size for experiment lists.
+pub const EXPERIMENT_PAGE: u64 = 50;
+/// The metrics list caps `limit` at 50 (quirk 9).
+pub const METRIC_PAGE: u64 = 50;
+
+/// Percent-encodes one path segment. LaunchDarkly keys are `[A-Za-z0-9._-]`, but a spec may still carry anything.
+pub fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn pe(project: &str, env: &str) -> String {
+    format!("/api/v2/projects/{}/environments/{}", segment(project), segment(env))
+}
+
+fn req(method: Method, path: String) -> PlannedRequest {
+    PlannedRequest { method, path, query: BTreeMap::new(), content_type: None, body: None, expect: Vec::new() }
+}
+
+fn with_body<T: Serialize>(mut r: PlannedRequest, content_type: &str, body: &T) -> PlannedRequest {
+    r.content_type = Some(content_type.to_owned());
+    r.body = Some(serde_json::to_value(body).unwrap_or(Value::Null));
+    r
+}
+
+fn q(mut r: PlannedRequest, pairs: &[(&str, String)]) -> PlannedRequest {
+    for (k, v) in pairs {
+        r.query.insert((*k).to_owned(), v.clone());
+    }
+    r
+}
+
+/// `getExperiments`: one page.
+pub fn list_experiments(project: &str, env: &str, offset: u64) -> PlannedRequest {
+    q(
+        req(Method::Get, format!("{}/experiments", pe(project, env))),
+        &[
+            ("limit", EXPERIMENT_PAGE.to_string()),
+            ("offset", offset.to_string()),
+            ("expand", EXPERIMENT_EXPAND.to_owned()),
+            ("lifecycleState", LIFECYCLE_ALL.to_owned()),
+        ],
+    )
+}
+
+/// `getExperimentsAnyEnv`: one page across environments.
+pub fn list_experiments_any_env(project: &str, offset: u64) -> PlannedRequest {
+    q(
+        req(Method::Get, format!("/api/v2/projects/{}/experiments", segment(project))),
+        &[
+            ("limit", EXPERIMENT_PAGE.to_string()),
+            ("offset", offset.to_string()),
+            ("expand", EXPERIMENT_EXPAND.to_owned()),
+            ("lifecycleState", LIFECYCLE_ALL.to_owned()),
+        ],
+    )
+}
+
+/// `getExperiment`.
+pub fn get_experiment(project: &str, env: &str, key: &str) -> PlannedRequest {
+    q(
+        req(Method::Get, format!("{}/experiments/{}", pe(project, env), segment(key))),
+        &[("expand", EXPERIMENT_EXPAND.to_owned())],
+    )
+}
+
+/// `createExperiment`.
+pub fn create_experiment(project: &str, env: &str, body: &ExperimentPost) -> PlannedRequest {
+    with_body(req(Method::Post, format!("{}/experiments", pe(project, env))), CONTENT_TYPE_JSON, body)
+}
+
+/// `patchExperiment` (semantic patch).
+pub fn patch_experiment(project: &str, env: &str, key: &str, body: &ExperimentPatch) -> PlannedRequest {
+    with_body(
+        req(Method::Patch, format!("{}/experiments/{}", pe(project, env), segment(key))),
+        CONTENT_TYPE_SEMANTIC_PATCH,
+        body,
+    )
+}
+
+/// `createIteration`.
+pub fn create_iteration(project: &str, env: &str, key: &str, body: &IterationInput) -> PlannedRequest {
+    with_body(
+        req(Method::Post, format!("{}/experiments/{}/iterations", pe(project, env), segment(key))),
+        CONTENT_TYPE_JSON,
+        body,
+    )
+}
+
+/// `getFeatureFlag` (all environments).
+pub fn get_flag(project: &str, flag: &str) -> PlannedRequest {
+    req(Method::Get, format!("/api/v2/flags/{}/{}", segment(project), segment(flag)))
+}
+
+/// `patchFeatureFlag` with a JSON patch in the `{comment, patch}` form.
+pub fn patch_flag(project: &str, flag: &str, body: &PatchWithComment) -> PlannedRequest {
+    with_body(
+        req(Method::Patch, format!("/api/v2/flags/{}/{}", segment(project), segment(flag))),
+        CONTENT_TYPE_JSON,
+        body,
+    )
+}
+
+/// `getMetrics`: one page.
+pub fn list_metrics(project: &str, offset: u64) -> PlannedRequest {
+    q(
+        req(Method::Get, format!("/api/v2/metrics/{}", segment(project))),
+        &[("limit", METRIC_PAGE.to_string()), ("offset", offset.to_string())],
+    )
+}
+
+/// `getMetric`.
+pub fn get_metric(project: &str, key: &str) -> PlannedRequest {
+    req(Method::Get, format!("/api/v2/metrics/{}/{}", segment(project), segment(key)))
+}
+
+/// `getMetricGroups`: one page.
+pub fn list_metric_groups(project: &str, offset: u64) -> PlannedRequest {
+    q(
+        req(Method::Get, format!("/api/v2/projects/{}/metric-groups", segment(project))),
+        &[("limit", METRIC_PAGE.to_string()), ("offset", offset.to_string())],
+    )
+}
+
+/// `getMetricGroup`.
+pub fn get_metric_group(project: &str, key: &str) -> PlannedRequest {
+    req(Method::Get, format!("/api/v2/projects/{}/metric-groups/{}", segment(project), segment(key)))
+}
+
+/// `getExperimentationSettings`.
+pub fn get_settings(project: &str) -> PlannedRequest {
+    req(Method::Get, format!("/api/v2/projects/{}/experimentation-settings", segment(project)))
+}
+
+/// `putExperimentationSettings`.
+pub fn put_settings(project: &str, body: &ExperimentationSettingsPut) -> PlannedRequest {
+    with_body(
+        req(Method::Put, format!("/api/v2/projects/{}/experimentation-settings", segment(project))),
+        CONTENT_TYPE_JSON,
+        body,
+    )
+}
+
+/// `getExperimentResults`.
+pub fn experiment_results(
+    project: &str,
+    env: &str,
+    key: &str,
+    metric: &str,
+    iteration_id: Option<&str>,
+) -> PlannedRequest {
+    let mut r = req(
+        Method::Get,
+        format!("{}/experiments/{}/metrics/{}/results", pe(project, env), segment(key), segment(metric)),
+    );
+    if let Some(id) = iteration_id {
+        r.query.insert("iterationId".into(), id.to_owned());
+    }
+    r
+}
+
+/// `getExperimentResultsForMetricGroup`.
+pub fn metric_group_results(
+    project: &str,
+    env: &str,
+    key: &str,
+    group: &str,
+    iteration_id: Option<&str>,
+) -> PlannedRequest {
+    let mut r = req(
+        Method::Get,
+        format!("{}/experiments/{}/metric-groups/{}/results", pe(project, env), segment(key), segment(group)),
+    );
+    if let Some(id) = iteration_id {
+        r.query.insert("iterationId".into(), id.to_owned());
+    }
+    r
+}
+
+/// `getLegacyExperimentResults`.
+pub fn legacy_results(project: &str, flag: &str, env: &str, metric: &str) -> PlannedRequest {
+    req(
+        Method::Get,
+        format!(
+            "/api/v2/flags/{}/{}/experiments/{}/{}",
+            segment(project),
+            segment(flag),
+            segment(env),
+            segment(metric)
+        ),
+    )
+}
+
+/// `resetExperiment` (legacy results reset).
+pub fn reset_legacy_results(project: &str, flag: &str, env: &str, metric: &str) -> PlannedRequest {
+    req(
+        Method::Delete,
+        format!(
+            "/api/v2/flags/{}/{}/experiments/{}/{}/results",
+            segment(project),
+            segment(flag),
+            segment(env),
+            segment(metric)
+        ),
+    )
+}
+
+/// Which `LD-API-Version` class a path belongs to: `beta` on the experiments, experimentation-settings,
+/// results and metric-group routes; the dated version on flags and metrics (contract §1, marked inferred).
+pub fn is_beta_route(path: &str) -> bool {
+    if path.starts_with("/api/v2/flags/") {
+        // Legacy results live under /flags but are beta-era experiment routes; the flag itself is not.
+        return path.contains("/experiments/");
+    }
+    if path.starts_with("/api/v2/metrics/") {
+        return false;
+    }
+    path.contains("/experiments") || path.contains("/experimentation-settings") || path.contains("/metric-groups")
+}

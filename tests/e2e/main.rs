@@ -1,0 +1,1 @@
+//! End-to-end tests of the real `ldexp` binary against the emulator.
