@@ -73,10 +73,10 @@ impl Design {
             .map(|m| (m.key.clone(), false))
             .or_else(|| it.primary_funnel.as_ref().map(|m| (m.key.clone(), true)))
             .or_else(|| it.primary_metric.as_ref().map(|m| (m.key.clone(), m.is_group.unwrap_or(false))));
-        if let Some((key, group)) = &primary {
-            if !metrics.iter().any(|m| &m.key == key) {
-                metrics.insert(DesignMetric { key: key.clone(), group: *group });
-            }
+        if let Some((key, group)) = &primary
+            && !metrics.iter().any(|m| &m.key == key)
+        {
+            metrics.insert(DesignMetric { key: key.clone(), group: *group });
         }
         let treatments = it
             .treatments

@@ -1,5 +1,6 @@
 //! ldexp's domain types and I/O layer: specs, LaunchDarkly representations, the plan, and (feature `http`) the
 //! REST client and the applier.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;
 pub mod client;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// One YAML document of a spec source, discriminated by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind")]
+#[allow(clippy::large_enum_variant)] // Documents are few and short-lived; boxing would only complicate matching.
 pub enum SpecDocument {
     /// A new-model experiment, managed through the Experiments API.
     Experiment(ExperimentSpec),
