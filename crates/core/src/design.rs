@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::{IterationRep, NumString};
+use crate::api::{IterationRep, LegacyExperiments, NumString};
 
 /// LaunchDarkly's default randomization unit when an iteration does not name one.
 pub const DEFAULT_RANDOMIZATION_UNIT: &str = "user";
@@ -122,5 +122,50 @@ impl Design {
     /// Canonical allocation text for a spec value.
     pub fn canonical_allocation(v: f64) -> String {
         NumString::from_f64(v).0
+    }
+}
+
+/// Whether two legacy `experiments` values mean the same thing: the same `baselineIdx`, and the same metrics with
+/// the same environments, whatever the order of items or of environments. A metric listed twice is kept twice, so
+/// a duplicate is always a difference. The planner decides with this whether a flag needs a patch; the applier
+/// checks the `FlagExperiments` expectation with it.
+pub fn legacy_equivalent(a: &LegacyExperiments, b: &LegacyExperiments) -> bool {
+    a.baseline_idx == b.baseline_idx && legacy_items(a) == legacy_items(b)
+}
+
+/// The items of a legacy `experiments` value as sorted `(metricKey, environments)` pairs.
+pub fn legacy_items(e: &LegacyExperiments) -> Vec<(&str, BTreeSet<&str>)> {
+    let mut items: Vec<(&str, BTreeSet<&str>)> = e
+        .items
+        .iter()
+        .map(|i| (i.metric_key.as_str(), i.environments.iter().map(String::as_str).collect()))
+        .collect();
+    items.sort();
+    items
+}
+
+#[cfg(test)]
+mod legacy_tests {
+    use super::*;
+    use crate::api::LegacyExperiment;
+
+    fn item(k: &str, envs: &[&str]) -> LegacyExperiment {
+        LegacyExperiment { metric_key: k.to_owned(), environments: envs.iter().map(|e| (*e).to_owned()).collect() }
+    }
+
+    #[test]
+    fn order_of_items_and_environments_is_not_a_difference() {
+        let a = LegacyExperiments { baseline_idx: 1, items: vec![item("a", &["p", "s"]), item("b", &[])] };
+        let b = LegacyExperiments { baseline_idx: 1, items: vec![item("b", &[]), item("a", &["s", "p"])] };
+        assert!(legacy_equivalent(&a, &b));
+    }
+
+    #[test]
+    fn baseline_environments_and_duplicates_are_differences() {
+        let a = LegacyExperiments { baseline_idx: 0, items: vec![item("a", &["p"])] };
+        assert!(!legacy_equivalent(&a, &LegacyExperiments { baseline_idx: 1, ..a.clone() }));
+        assert!(!legacy_equivalent(&a, &LegacyExperiments { baseline_idx: 0, items: vec![item("a", &["s"])] }));
+        let dup = LegacyExperiments { baseline_idx: 0, items: vec![item("a", &["p"]), item("a", &["p"])] };
+        assert!(!legacy_equivalent(&a, &dup));
     }
 }
