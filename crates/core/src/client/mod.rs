@@ -11,6 +11,23 @@ use crate::api::{
 use crate::plan::PlannedRequest;
 use crate::remote::FlagSnapshot;
 
+#[cfg(feature = "http")]
+mod config;
+#[cfg(feature = "http")]
+mod http;
+#[cfg(feature = "http")]
+mod retry;
+mod token;
+
+#[cfg(feature = "http")]
+pub use config::{
+    BASE_URL_ENV, BaseUrl, COMMERCIAL, ClientConfig, DEFAULT_API_VERSION, DEFAULT_API_VERSION_BETA,
+    DEFAULT_CONCURRENCY, EU, FEDERAL, RetryPolicy,
+};
+#[cfg(feature = "http")]
+pub use http::HttpClient;
+pub use token::{AccessToken, REDACTED, TOKEN_ENV};
+
 /// Reads. A 404 is `Ok(None)`: the caller decides what absence means.
 pub trait Reader: Sync {
     /// Every experiment (active and archived) in one environment, all pages, fully expanded.

@@ -1,0 +1,584 @@
+//! `HttpClient`: the reqwest implementation of [`Reader`] and [`Writer`], with headers, pagination, retries, the
+//! adaptive concurrency limit and typed errors.
+
+use std::collections::HashSet;
+use std::error::Error as _;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use url::Url;
+
+use super::config::ClientConfig;
+use super::retry::{AdaptiveLimit, backoff, rate_limit_delay};
+use super::token::REDACTED;
+use super::{Reader, Writer};
+use crate::api::{
+    ErrorBody, Experiment, ExperimentCollection, ExperimentResults, ExperimentationSettings, LegacyResults, Metric,
+    MetricCollection, MetricGroup, MetricGroupCollection, MetricGroupResults,
+};
+use crate::plan::{Method, PlannedRequest};
+use crate::remote::FlagSnapshot;
+use crate::requests::{self, is_beta_route};
+use crate::{ApiError, Error};
+
+const LD_API_VERSION: HeaderName = HeaderName::from_static("ld-api-version");
+const RATELIMIT_RESET: &str = "x-ratelimit-reset";
+/// Refuse totals that would need more pages than this: a malformed count must not fan out millions of GETs.
+const MAX_PAGES: u64 = 10_000;
+
+/// The LaunchDarkly REST client. Cheap to clone; clones share the connection pool and the concurrency limit.
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    config: ClientConfig,
+    auth: HeaderValue,
+    limit: AdaptiveLimit,
+    sent: AtomicU64,
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("config", &self.inner.config)
+            .field("concurrency_limit", &self.inner.limit.limit())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A final HTTP answer: anything not retried.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+}
+
+/// The request as the retry loop needs it.
+struct Call<'a> {
+    method: Method,
+    /// The API path (`/api/v2/…`), for errors, logs and the `LD-API-Version` class.
+    path: &'a str,
+    url: Url,
+    content_type: Option<&'a str>,
+    body: Option<Vec<u8>>,
+    resource: &'a str,
+}
+
+impl HttpClient {
+    /// Builds a client; fails only on an unusable token or TLS setup.
+    pub fn new(config: ClientConfig) -> Result<Self, Error> {
+        let mut auth = HeaderValue::from_str(config.token.expose())
+            .map_err(|_| Error::config("the access token cannot be sent as an HTTP header", None))?;
+        // Keeps the value out of hyper's and h2's debug output and out of HPACK tables.
+        auth.set_sensitive(true);
+        let loopback = config.base_url.join("/").is_ok_and(|u| {
+            matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+                || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+                || u.host_str().is_some_and(|h| h.eq_ignore_ascii_case("localhost"))
+        });
+        let mut builder = reqwest::Client::builder()
+            .user_agent(config.user_agent.clone())
+            .timeout(config.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            // Never follow a redirect: the token must go only where the user pointed it.
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(config.concurrency.max(1));
+        if loopback {
+            builder = builder.no_proxy();
+        }
+        let http = builder.build().map_err(|e| Error::config(format!("cannot build the HTTP client: {e}"), None))?;
+        let limit = AdaptiveLimit::new(config.concurrency);
+        Ok(HttpClient { inner: Arc::new(Inner { http, config, auth, limit, sent: AtomicU64::new(0) }) })
+    }
+
+    /// The settings this client runs with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// HTTP requests sent so far, retries included.
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.sent.load(Ordering::Relaxed)
+    }
+
+    /// The adaptive concurrency limit right now (between 1 and `config().concurrency`).
+    pub fn concurrency_limit(&self) -> usize {
+        self.inner.limit.limit()
+    }
+
+    /// `getExperimentsAnyEnv`: experiments of every environment of a project, all pages.
+    pub async fn list_experiments_any_env(&self, project: &str) -> Result<Option<Vec<Experiment>>, Error> {
+        let resource = format!("experiments of project {project}");
+        self.list_all::<ExperimentCollection>(|o| requests::list_experiments_any_env(project, o), &resource).await
+    }
+
+    /// `getMetric`.
+    pub async fn get_metric(&self, project: &str, key: &str) -> Result<Option<Metric>, Error> {
+        self.get_json(&requests::get_metric(project, key), &format!("metric {project}/{key}")).await
+    }
+
+    /// `getMetricGroup`.
+    pub async fn get_metric_group(&self, project: &str, key: &str) -> Result<Option<MetricGroup>, Error> {
+        self.get_json(&requests::get_metric_group(project, key), &format!("metric group {project}/{key}")).await
+    }
+
+    /// Sends one planned request and returns the final answer (retries done). Error statuses are answers too.
+    async fn execute(&self, req: &PlannedRequest, resource: &str) -> Result<Answer, Error> {
+        let mut url = self.inner.config.base_url.join(&req.path)?;
+        if !req.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(req.query.iter());
+        }
+        let body = match &req.body {
+            Some(v) => Some(serde_json::to_vec(v).map_err(|e| Error::Decode {
+                resource: resource.to_owned(),
+                reason: format!("cannot encode the request body: {e}"),
+            })?),
+            None => None,
+        };
+        let call = Call {
+            method: req.method,
+            path: &req.path,
+            url,
+            content_type: req.content_type.as_deref(),
+            body,
+            resource,
+        };
+        self.run(&call).await
+    }
+
+    /// The retry loop.
+    async fn run(&self, call: &Call<'_>) -> Result<Answer, Error> {
+        let inner = &*self.inner;
+        let policy = &inner.config.retry;
+        // Safe to repeat after an unknown outcome. POST and PATCH are not: a lost answer must be resolved by
+        // re-reading (the applier does), never by sending again.
+        let idempotent = matches!(call.method, Method::Get | Method::Put | Method::Delete);
+        let mut attempt: u32 = 0;
+        loop {
+            let can_retry = attempt < policy.max_retries;
+            let slot = inner.limit.acquire().await;
+            let started = Instant::now();
+            inner.sent.fetch_add(1, Ordering::Relaxed);
+            let result = self.build(call).send().await;
+            let response = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    drop(slot);
+                    let reason = describe(&e);
+                    tracing::debug!(method = %call.method, path = call.path, attempt, error = %reason, "request failed");
+                    // A connect error means nothing was sent, so even a POST may go again.
+                    if can_retry && (idempotent || e.is_connect()) {
+                        self.sleep_backoff(attempt).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(if idempotent || e.is_connect() {
+                        Error::Transport {
+                            resource: call.resource.to_owned(),
+                            url: format!("{}{}", inner.config.base_url, call.path),
+                            reason,
+                        }
+                    } else {
+                        self.outcome_unknown(call, reason)
+                    });
+                }
+            };
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = response.bytes().await;
+            drop(slot);
+            tracing::debug!(
+                method = %call.method,
+                path = call.path,
+                status,
+                elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                attempt,
+                "request"
+            );
+            let body = match body {
+                Ok(b) => b.to_vec(),
+                Err(e) => {
+                    let reason = format!("HTTP {status}, then the response body failed: {}", describe(&e));
+                    if idempotent && can_retry {
+                        self.sleep_backoff(attempt).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    if !idempotent && !(400..500).contains(&status) {
+                        return Err(self.outcome_unknown(call, reason));
+                    }
+                    if idempotent && (200..300).contains(&status) {
+                        return Err(Error::Transport {
+                            resource: call.resource.to_owned(),
+                            url: format!("{}{}", inner.config.base_url, call.path),
+                            reason,
+                        });
+                    }
+                    Vec::new()
+                }
+            };
+            if status == 429 {
+                inner.limit.on_rate_limited();
+                if can_retry {
+                    let delay = {
+                        let mut rng = rand::rng();
+                        rate_limit_delay(
+                            header_str(&headers, RETRY_AFTER.as_str()),
+                            header_str(&headers, RATELIMIT_RESET),
+                            now_ms(),
+                            attempt,
+                            policy,
+                            &mut rng,
+                        )
+                    };
+                    if delay <= policy.max_rate_limit_wait {
+                        tracing::debug!(
+                            method = %call.method,
+                            path = call.path,
+                            attempt,
+                            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                            "rate limited; waiting"
+                        );
+                        tokio::time::sleep(delay).await;
+                        attempt += 1;
+                        continue;
+                    }
+                }
+                return Ok(Answer { status, body });
+            }
+            if status >= 500 {
+                if idempotent && can_retry {
+                    self.sleep_backoff(attempt).await;
+                    attempt += 1;
+                    continue;
+                }
+                if !idempotent {
+                    return Err(self.outcome_unknown(call, format!("HTTP {status}")));
+                }
+                return Ok(Answer { status, body });
+            }
+            inner.limit.on_success();
+            return Ok(Answer { status, body });
+        }
+    }
+
+    fn build(&self, call: &Call<'_>) -> reqwest::RequestBuilder {
+        let cfg = &self.inner.config;
+        let version = if is_beta_route(call.path) { &cfg.api_version_beta } else { &cfg.api_version };
+        let method = match call.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Patch => reqwest::Method::PATCH,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, self.inner.auth.clone());
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        if let Ok(v) = HeaderValue::from_str(version) {
+            headers.insert(LD_API_VERSION, v);
+        }
+        let mut rb = self.inner.http.request(method, call.url.clone()).headers(headers);
+        if let Some(body) = &call.body {
+            let ct = call.content_type.unwrap_or(crate::plan::CONTENT_TYPE_JSON);
+            if let Ok(v) = HeaderValue::from_str(ct) {
+                rb = rb.header(CONTENT_TYPE, v);
+            }
+            rb = rb.body(body.clone());
+        }
+        rb
+    }
+
+    async fn sleep_backoff(&self, attempt: u32) {
+        let delay = {
+            let mut rng = rand::rng();
+            backoff(attempt, &self.inner.config.retry, &mut rng)
+        };
+        tokio::time::sleep(delay).await;
+    }
+
+    fn outcome_unknown(&self, call: &Call<'_>, reason: String) -> Error {
+        Error::OutcomeUnknown {
+            resource: call.resource.to_owned(),
+            method: call.method.as_str().to_owned(),
+            path: call.path.to_owned(),
+            reason,
+        }
+    }
+
+    /// The typed error of a non-2xx answer. The token is scrubbed from the message in case a proxy echoed it.
+    fn api_error(&self, method: Method, path: &str, resource: &str, answer: &Answer) -> Error {
+        let parsed: Option<ErrorBody> = serde_json::from_slice(&answer.body).ok();
+        let (code, message, request_id) = match parsed {
+            Some(b) => (b.code, b.message, b.id),
+            None => {
+                let text = String::from_utf8_lossy(&answer.body);
+                (None, text.trim().chars().take(300).collect(), None)
+            }
+        };
+        let token = self.inner.config.token.expose();
+        let scrub = |s: String| if s.contains(token) { s.replace(token, REDACTED) } else { s };
+        Error::from(ApiError {
+            resource: resource.to_owned(),
+            method: method.as_str().to_owned(),
+            path: path.to_owned(),
+            status: answer.status,
+            code: code.map(scrub),
+            message: scrub(message),
+            request_id: request_id.map(scrub),
+        })
+    }
+
+    /// GET returning `None` on 404.
+    async fn get_json<T: DeserializeOwned>(&self, req: &PlannedRequest, resource: &str) -> Result<Option<T>, Error> {
+        let answer = self.execute(req, resource).await?;
+        self.decode_read(req.method, &req.path, resource, &answer)
+    }
+
+    fn decode_read<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        resource: &str,
+        answer: &Answer,
+    ) -> Result<Option<T>, Error> {
+        match answer.status {
+            404 => Ok(None),
+            200..=299 => serde_json::from_slice(&answer.body)
+                .map(Some)
+                .map_err(|e| Error::Decode { resource: resource.to_owned(), reason: e.to_string() }),
+            _ => Err(self.api_error(method, path, resource, answer)),
+        }
+    }
+
+    /// Every page of a collection. With a total on the first page, the remaining pages are fetched concurrently
+    /// from their offsets (one GET per page, nothing more); without one, `_links.next` is followed.
+    async fn list_all<C: Collection>(
+        &self,
+        page: impl Fn(u64) -> PlannedRequest,
+        resource: &str,
+    ) -> Result<Option<Vec<C::Item>>, Error> {
+        let first_req = page(0);
+        let Some(first) = self.get_json::<C>(&first_req, resource).await? else {
+            return Ok(None);
+        };
+        let (mut items, total, mut next) = first.into_parts();
+        let stride = items.len() as u64;
+        if let Some(total) = total {
+            if total <= stride || stride == 0 {
+                return Ok(Some(items));
+            }
+            if total.div_ceil(stride) > MAX_PAGES {
+                return Err(Error::Decode {
+                    resource: resource.to_owned(),
+                    reason: format!("implausible total count {total} with pages of {stride}"),
+                });
+            }
+            let offsets: Vec<u64> = (1..total.div_ceil(stride)).map(|i| i * stride).collect();
+            let pages = futures::future::try_join_all(offsets.into_iter().map(|o| {
+                let req = page(o);
+                async move { self.get_json::<C>(&req, resource).await }
+            }))
+            .await?;
+            for p in pages.into_iter().flatten() {
+                items.extend(p.into_parts().0);
+            }
+            return Ok(Some(items));
+        }
+        let mut seen = HashSet::new();
+        while let Some(href) = next.take() {
+            if !seen.insert(href.clone()) || seen.len() as u64 > MAX_PAGES {
+                break;
+            }
+            let (path, query) = self.resolve_next(&href, resource)?;
+            let mut url = self.inner.config.base_url.join(&path)?;
+            url.set_query(query.as_deref());
+            let call = Call { method: Method::Get, path: &path, url, content_type: None, body: None, resource };
+            let answer = self.run(&call).await?;
+            let Some(p) = self.decode_read::<C>(Method::Get, &path, resource, &answer)? else { break };
+            let (more, _, n) = p.into_parts();
+            if more.is_empty() {
+                break;
+            }
+            items.extend(more);
+            next = n;
+        }
+        Ok(Some(items))
+    }
+
+    /// Resolves a `_links.next` href against the base URL, refusing other origins (the token must not follow).
+    fn resolve_next(&self, href: &str, resource: &str) -> Result<(String, Option<String>), Error> {
+        let base = &self.inner.config.base_url;
+        let root = base.join("/")?;
+        let resolved = root.join(href).map_err(|e| Error::Decode {
+            resource: resource.to_owned(),
+            reason: format!("bad _links.next `{href}`: {e}"),
+        })?;
+        if !base.same_origin(&resolved) {
+            return Err(Error::Decode {
+                resource: resource.to_owned(),
+                reason: format!("_links.next points to another host ({href}); not following it with the token"),
+            });
+        }
+        Ok((resolved.path().to_owned(), resolved.query().map(str::to_owned)))
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A reqwest error with its causes, without the URL (logged separately) and never with headers.
+fn describe(e: &reqwest::Error) -> String {
+    let mut out = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "connection failed".to_owned()
+    } else if e.is_body() || e.is_decode() {
+        "response body failed".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = e.source();
+    while let Some(s) = source {
+        let msg = s.to_string();
+        if !out.ends_with(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// A paginated collection representation.
+trait Collection: DeserializeOwned + Send {
+    type Item: Send;
+    /// Items, total count, and the `_links.next` href.
+    fn into_parts(self) -> (Vec<Self::Item>, Option<u64>, Option<String>);
+}
+
+fn next_href(links: &crate::api::Links) -> Option<String> {
+    links.get("next").and_then(|n| n.get("href")).and_then(Value::as_str).map(str::to_owned)
+}
+
+impl Collection for ExperimentCollection {
+    type Item = Experiment;
+    fn into_parts(self) -> (Vec<Experiment>, Option<u64>, Option<String>) {
+        let next = next_href(&self.links);
+        (self.items, self.total_count, next)
+    }
+}
+
+impl Collection for MetricCollection {
+    type Item = Metric;
+    fn into_parts(self) -> (Vec<Metric>, Option<u64>, Option<String>) {
+        let next = next_href(&self.links);
+        (self.items, self.total_count, next)
+    }
+}
+
+impl Collection for MetricGroupCollection {
+    type Item = MetricGroup;
+    fn into_parts(self) -> (Vec<MetricGroup>, Option<u64>, Option<String>) {
+        let next = next_href(&self.links);
+        (self.items, self.total_count, next)
+    }
+}
+
+impl Reader for HttpClient {
+    async fn list_experiments(&self, project: &str, environment: &str) -> Result<Option<Vec<Experiment>>, Error> {
+        let resource = format!("experiments of {project}/{environment}");
+        self.list_all::<ExperimentCollection>(|o| requests::list_experiments(project, environment, o), &resource).await
+    }
+
+    async fn get_experiment(&self, project: &str, environment: &str, key: &str) -> Result<Option<Experiment>, Error> {
+        let resource = format!("experiment {project}/{environment}/{key}");
+        self.get_json(&requests::get_experiment(project, environment, key), &resource).await
+    }
+
+    async fn get_flag(&self, project: &str, key: &str) -> Result<Option<FlagSnapshot>, Error> {
+        let resource = format!("flag {project}/{key}");
+        let raw: Option<Value> = self.get_json(&requests::get_flag(project, key), &resource).await?;
+        raw.map(|v| FlagSnapshot::from_json(v).map_err(|e| Error::Decode { resource, reason: e.to_string() }))
+            .transpose()
+    }
+
+    async fn list_metrics(&self, project: &str) -> Result<Option<Vec<Metric>>, Error> {
+        let resource = format!("metrics of project {project}");
+        self.list_all::<MetricCollection>(|o| requests::list_metrics(project, o), &resource).await
+    }
+
+    async fn list_metric_groups(&self, project: &str) -> Result<Option<Vec<MetricGroup>>, Error> {
+        let resource = format!("metric groups of project {project}");
+        self.list_all::<MetricGroupCollection>(|o| requests::list_metric_groups(project, o), &resource).await
+    }
+
+    async fn get_settings(&self, project: &str) -> Result<Option<ExperimentationSettings>, Error> {
+        let resource = format!("experimentation settings of project {project}");
+        self.get_json(&requests::get_settings(project), &resource).await
+    }
+
+    async fn experiment_results(
+        &self,
+        project: &str,
+        environment: &str,
+        experiment: &str,
+        metric: &str,
+        iteration_id: Option<&str>,
+    ) -> Result<Option<ExperimentResults>, Error> {
+        let resource = format!("results of experiment {project}/{environment}/{experiment} for metric {metric}");
+        let req = requests::experiment_results(project, environment, experiment, metric, iteration_id);
+        self.get_json(&req, &resource).await
+    }
+
+    async fn metric_group_results(
+        &self,
+        project: &str,
+        environment: &str,
+        experiment: &str,
+        group: &str,
+        iteration_id: Option<&str>,
+    ) -> Result<Option<MetricGroupResults>, Error> {
+        let resource = format!("results of experiment {project}/{environment}/{experiment} for metric group {group}");
+        let req = requests::metric_group_results(project, environment, experiment, group, iteration_id);
+        self.get_json(&req, &resource).await
+    }
+
+    async fn legacy_results(
+        &self,
+        project: &str,
+        flag: &str,
+        environment: &str,
+        metric: &str,
+    ) -> Result<Option<LegacyResults>, Error> {
+        let resource = format!("legacy results of flag {project}/{flag} in {environment} for metric {metric}");
+        self.get_json(&requests::legacy_results(project, flag, environment, metric), &resource).await
+    }
+}
+
+impl Writer for HttpClient {
+    async fn send(&self, request: &PlannedRequest, resource: &str) -> Result<Option<Value>, Error> {
+        let answer = self.execute(request, resource).await?;
+        if !(200..300).contains(&answer.status) {
+            return Err(self.api_error(request.method, &request.path, resource, &answer));
+        }
+        if answer.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        serde_json::from_slice(&answer.body)
+            .map(Some)
+            .map_err(|e| Error::Decode { resource: resource.to_owned(), reason: e.to_string() })
+    }
+}

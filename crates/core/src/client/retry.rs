@@ -1,0 +1,282 @@
+//! When to retry and how long to wait: 429 header interpretation, exponential backoff with jitter, and the
+//! adaptive (AIMD) concurrency limit shared by every request of one client.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::config::RetryPolicy;
+
+/// How long to wait before retrying a 429.
+///
+/// `Retry-After` (seconds) wins, then `X-Ratelimit-Reset` (epoch ms; a past or negative reset means a short
+/// backoff), then exponential backoff. Every wait gets jitter on top, so concurrent requests do not come back
+/// in lockstep.
+pub(crate) fn rate_limit_delay(
+    retry_after: Option<&str>,
+    reset: Option<&str>,
+    now_ms: i64,
+    attempt: u32,
+    policy: &RetryPolicy,
+    rng: &mut impl Rng,
+) -> Duration {
+    if let Some(secs) = retry_after.and_then(parse_seconds) {
+        return with_jitter(secs, rng);
+    }
+    if let Some(reset_ms) = reset.and_then(parse_millis) {
+        let wait = reset_ms.saturating_sub(now_ms);
+        return if wait > 0 {
+            with_jitter(Duration::from_millis(wait.unsigned_abs()), rng)
+        } else {
+            // The window already rolled over (or the clock is skewed): come back soon, not at once.
+            let short = policy.past_reset_delay.saturating_mul(attempt.saturating_add(1)).min(policy.max_delay);
+            with_jitter(short, rng)
+        };
+    }
+    backoff(attempt, policy, rng)
+}
+
+/// Exponential backoff with "equal jitter": half the step fixed, half random.
+pub(crate) fn backoff(attempt: u32, policy: &RetryPolicy, rng: &mut impl Rng) -> Duration {
+    let step = policy.base_delay.saturating_mul(1u32 << attempt.min(16)).min(policy.max_delay);
+    let half = step / 2;
+    half + random_up_to(step - half, rng)
+}
+
+/// `wait` plus up to 10% (at least 50 ms, at most 1 s) of random extra.
+fn with_jitter(wait: Duration, rng: &mut impl Rng) -> Duration {
+    let cap = (wait / 10).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    wait + random_up_to(cap, rng)
+}
+
+fn random_up_to(max: Duration, rng: &mut impl Rng) -> Duration {
+    let micros = u64::try_from(max.as_micros()).unwrap_or(u64::MAX);
+    Duration::from_micros(rng.random_range(0..=micros))
+}
+
+fn parse_seconds(s: &str) -> Option<Duration> {
+    let v: f64 = s.trim().parse().ok()?;
+    (v.is_finite() && v >= 0.0).then(|| Duration::from_secs_f64(v.min(86_400.0)))
+}
+
+fn parse_millis(s: &str) -> Option<i64> {
+    let t = s.trim();
+    t.parse::<i64>().ok().or_else(|| {
+        let f: f64 = t.parse().ok()?;
+        // Truncation is fine: the value is a wall-clock instant in ms.
+        #[allow(clippy::cast_possible_truncation)]
+        f.is_finite().then_some(f as i64)
+    })
+}
+
+/// A concurrency limit that halves on 429 and grows by one after a full window of successes (AIMD).
+///
+/// Built on a semaphore holding `max` permits; lowering the limit forgets idle permits at once and the busy
+/// ones as they are released (`debt`), raising it returns permits.
+#[derive(Debug)]
+pub(crate) struct AdaptiveLimit {
+    sem: Arc<Semaphore>,
+    max: usize,
+    state: Mutex<LimitState>,
+}
+
+#[derive(Debug)]
+struct LimitState {
+    limit: usize,
+    debt: usize,
+    successes: usize,
+    last_decrease: Option<Instant>,
+}
+
+/// One slot; released on drop.
+#[derive(Debug)]
+pub(crate) struct Slot<'a> {
+    permit: Option<OwnedSemaphorePermit>,
+    owner: &'a AdaptiveLimit,
+}
+
+impl AdaptiveLimit {
+    /// A 429 storm from one burst of concurrent requests counts as one signal within this window.
+    const DECREASE_COOLDOWN: Duration = Duration::from_millis(500);
+
+    pub(crate) fn new(max: usize) -> Self {
+        let max = max.max(1);
+        AdaptiveLimit {
+            sem: Arc::new(Semaphore::new(max)),
+            max,
+            state: Mutex::new(LimitState { limit: max, debt: 0, successes: 0, last_decrease: None }),
+        }
+    }
+
+    pub(crate) async fn acquire(&self) -> Slot<'_> {
+        // The semaphore is never closed, so acquiring only fails in theory; run unbounded rather than panic.
+        let permit = Arc::clone(&self.sem).acquire_owned().await.ok();
+        Slot { permit, owner: self }
+    }
+
+    /// The current limit.
+    pub(crate) fn limit(&self) -> usize {
+        self.lock().limit
+    }
+
+    pub(crate) fn on_rate_limited(&self) {
+        let mut st = self.lock();
+        if st.last_decrease.is_some_and(|t| t.elapsed() < Self::DECREASE_COOLDOWN) {
+            return;
+        }
+        st.last_decrease = Some(Instant::now());
+        st.successes = 0;
+        let target = (st.limit / 2).max(1);
+        let mut remove = st.limit - target;
+        st.limit = target;
+        while remove > 0 {
+            match Arc::clone(&self.sem).try_acquire_owned() {
+                Ok(p) => {
+                    p.forget();
+                    remove -= 1;
+                }
+                Err(_) => break,
+            }
+        }
+        st.debt += remove;
+    }
+
+    pub(crate) fn on_success(&self) {
+        let mut st = self.lock();
+        st.successes += 1;
+        if st.successes >= st.limit && st.limit < self.max {
+            st.successes = 0;
+            st.limit += 1;
+            if st.debt > 0 {
+                st.debt -= 1;
+            } else {
+                self.sem.add_permits(1);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LimitState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.permit.take() {
+            let mut st = self.owner.lock();
+            if st.debt > 0 {
+                st.debt -= 1;
+                p.forget();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::SmallRng;
+
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_retries: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
+            past_reset_delay: Duration::from_millis(200),
+            max_rate_limit_wait: Duration::from_secs(60),
+        }
+    }
+
+    fn ms(d: Duration) -> u128 {
+        d.as_millis()
+    }
+
+    #[test]
+    fn retry_after_seconds_wins_with_bounded_jitter() {
+        let mut rng = SmallRng::seed_from_u64(1);
+        for _ in 0..200 {
+            let d = rate_limit_delay(Some("3"), Some("99999999999999"), 0, 0, &policy(), &mut rng);
+            assert!((3000..=3300).contains(&ms(d)), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn future_reset_waits_until_it() {
+        let mut rng = SmallRng::seed_from_u64(2);
+        for _ in 0..200 {
+            let d = rate_limit_delay(None, Some("1700000001500"), 1_700_000_000_000, 0, &policy(), &mut rng);
+            assert!((1500..=1650).contains(&ms(d)), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn past_or_negative_reset_is_a_short_backoff() {
+        let mut rng = SmallRng::seed_from_u64(3);
+        for reset in ["1600000000000", "-5", "0"] {
+            let d = rate_limit_delay(None, Some(reset), 1_700_000_000_000, 0, &policy(), &mut rng);
+            assert!((200..=250).contains(&ms(d)), "{reset}: {d:?}");
+            let d = rate_limit_delay(None, Some(reset), 1_700_000_000_000, 2, &policy(), &mut rng);
+            assert!((600..=660).contains(&ms(d)), "{reset}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn no_headers_is_exponential_and_jittered() {
+        let mut rng = SmallRng::seed_from_u64(4);
+        let mut seen = std::collections::BTreeSet::new();
+        for attempt in 0..6u32 {
+            let step = (100u128 << attempt).min(2000);
+            for _ in 0..50 {
+                let d = ms(rate_limit_delay(None, None, 0, attempt, &policy(), &mut rng));
+                assert!(d >= step / 2 && d <= step, "attempt {attempt}: {d}");
+                seen.insert(d);
+            }
+        }
+        assert!(seen.len() > 20, "jitter must vary the waits");
+    }
+
+    #[test]
+    fn garbage_headers_fall_back() {
+        let mut rng = SmallRng::seed_from_u64(5);
+        let d = rate_limit_delay(Some("soon"), Some("later"), 0, 0, &policy(), &mut rng);
+        assert!((50..=100).contains(&ms(d)), "{d:?}");
+    }
+
+    #[tokio::test]
+    async fn limit_halves_on_429_and_recovers_one_per_window() {
+        let l = AdaptiveLimit::new(8);
+        let held: Vec<_> = futures::future::join_all((0..3).map(|_| l.acquire())).await;
+        l.on_rate_limited();
+        assert_eq!(l.limit(), 4);
+        // A burst of 429s within the cooldown is one signal.
+        l.on_rate_limited();
+        assert_eq!(l.limit(), 4);
+        drop(held);
+        assert_eq!(l.sem.available_permits(), 4);
+        for _ in 0..4 {
+            l.on_success();
+        }
+        assert_eq!(l.limit(), 5);
+        assert_eq!(l.sem.available_permits(), 5);
+        for _ in 0..100 {
+            l.on_success();
+        }
+        assert_eq!(l.limit(), 8);
+        assert_eq!(l.sem.available_permits(), 8);
+    }
+
+    #[tokio::test]
+    async fn busy_permits_are_forgotten_when_released() {
+        let l = AdaptiveLimit::new(4);
+        let held: Vec<_> = futures::future::join_all((0..4).map(|_| l.acquire())).await;
+        l.on_rate_limited();
+        assert_eq!(l.limit(), 2);
+        assert_eq!(l.sem.available_permits(), 0);
+        drop(held);
+        assert_eq!(l.sem.available_permits(), 2);
+    }
+}
