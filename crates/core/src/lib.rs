@@ -3,10 +3,13 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;
+#[cfg(feature = "http")]
+pub mod apply;
 pub mod client;
 pub mod design;
 pub mod digest;
 mod error;
+pub mod fetch;
 pub mod plan;
 pub mod remote;
 pub mod requests;

@@ -1,0 +1,345 @@
+//! The applier: the only code that writes to LaunchDarkly. It executes a [`Plan`] exactly as planned and
+//! recovers from lost responses by re-reading the object, never by guessing.
+//!
+//! Rules it keeps:
+//! - the requests of one object run in order; objects run concurrently, bounded by
+//!   [`ApplyOptions::concurrency`];
+//! - a failed object does not stop the others (except after an authentication failure, when every
+//!   remaining object would fail the same way and is reported as skipped);
+//! - after an unknown outcome (a lost response or a 5xx on a write) the object is re-read and the
+//!   request's [`Expectation`](crate::plan::Expectation)s decide: satisfied means the step took effect,
+//!   otherwise the request is sent again, at most [`ApplyOptions::max_attempts`] times in all. A request
+//!   without postconditions is never resent after an unknown outcome, so no experiment, iteration or flag
+//!   patch is ever applied twice.
+
+mod stale;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+
+pub use stale::{ObjectStaleness, Staleness, Verdict, compare};
+pub use verify::{Check, legacy_equivalent};
+
+use crate::Error;
+use crate::client::{Reader, Writer};
+use crate::plan::{Action, Address, Change, Method, Plan, PlannedRequest};
+
+/// A progress callback.
+pub type EventSink = Arc<dyn Fn(&ApplyEvent) + Send + Sync>;
+
+/// How to apply.
+#[derive(Clone)]
+pub struct ApplyOptions {
+    /// Objects applied at the same time (the client bounds requests in flight separately).
+    pub concurrency: usize,
+    /// Sends of one request in all, including resends after an unknown outcome or a 409.
+    pub max_attempts: u32,
+    /// First pause before a resend or a re-read; doubles each time.
+    pub retry_delay: Duration,
+    /// Called as objects start and finish, for progress displays.
+    pub on_event: Option<EventSink>,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions { concurrency: 4, max_attempts: 4, retry_delay: Duration::from_millis(200), on_event: None }
+    }
+}
+
+impl fmt::Debug for ApplyOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApplyOptions")
+            .field("concurrency", &self.concurrency)
+            .field("max_attempts", &self.max_attempts)
+            .field("retry_delay", &self.retry_delay)
+            .field("on_event", &self.on_event.as_ref().map(|_| "<callback>"))
+            .finish()
+    }
+}
+
+/// Progress of an apply, for displays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyEvent {
+    /// An object's first request is about to be sent.
+    Started { address: Address },
+    /// A request's response was lost or it failed with a 5xx; the object is being re-read.
+    Verifying { address: Address, step: usize },
+    /// An object is done, whatever the outcome.
+    Finished { address: Address },
+}
+
+/// What happened to every change of the plan, in plan order.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    pub outcomes: Vec<ChangeOutcome>,
+}
+
+impl ApplyReport {
+    /// True when every change with requests was applied.
+    pub fn succeeded(&self) -> bool {
+        self.outcomes.iter().all(|o| matches!(o.status, OutcomeStatus::Applied))
+    }
+
+    /// Counts of applied, failed and skipped changes.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut c = (0, 0, 0);
+        for o in &self.outcomes {
+            match o.status {
+                OutcomeStatus::Applied => c.0 += 1,
+                OutcomeStatus::Failed { .. } => c.1 += 1,
+                OutcomeStatus::Skipped { .. } => c.2 += 1,
+            }
+        }
+        c
+    }
+}
+
+/// The outcome of one change.
+#[derive(Debug)]
+pub struct ChangeOutcome {
+    pub address: Address,
+    pub action: Action,
+    /// Requests that took effect: answered with success, or proven by a re-read.
+    pub requests_done: usize,
+    pub requests_total: usize,
+    /// Requests whose response was lost but whose effect a re-read confirmed.
+    pub recovered: usize,
+    /// Requests sent again after a re-read showed the first send had not taken effect.
+    pub resent: usize,
+    pub status: OutcomeStatus,
+}
+
+/// Applied, failed or skipped.
+#[derive(Debug)]
+pub enum OutcomeStatus {
+    Applied,
+    /// `step` is the index of the failing request; `error.hint()` says what to do.
+    Failed {
+        step: usize,
+        request: String,
+        error: Error,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+/// Executes `plan` with `client`. Changes without requests are not listed in the report.
+pub async fn apply<C: Reader + Writer>(plan: &Plan, client: &C, options: &ApplyOptions) -> ApplyReport {
+    // Changes of the same object (or of the same flag) depend on each other: one group, run in order.
+    let mut groups: BTreeMap<String, Vec<(usize, &Change)>> = BTreeMap::new();
+    for (i, c) in plan.changes.iter().enumerate().filter(|(_, c)| !c.requests.is_empty()) {
+        groups.entry(group_key(&c.address)).or_default().push((i, c));
+    }
+    let auth_failed = AtomicBool::new(false);
+    let ctx = Ctx { client, options, auth_failed: &auth_failed };
+    let mut results: Vec<(usize, ChangeOutcome)> = futures::stream::iter(groups.into_values())
+        .map(|group| ctx.run_group(group))
+        .buffer_unordered(options.concurrency.max(1))
+        .flat_map(futures::stream::iter)
+        .collect()
+        .await;
+    results.sort_by_key(|(i, _)| *i);
+    ApplyReport { outcomes: results.into_iter().map(|(_, o)| o).collect() }
+}
+
+fn group_key(a: &Address) -> String {
+    a.to_string()
+}
+
+fn describe(r: &PlannedRequest) -> String {
+    format!("{} {}", r.method, r.path)
+}
+
+struct Ctx<'a, C> {
+    client: &'a C,
+    options: &'a ApplyOptions,
+    auth_failed: &'a AtomicBool,
+}
+
+/// How one send of one request ended, after any re-reads.
+enum Step {
+    Done { recovered: bool },
+    Failed(Error),
+}
+
+impl<C: Reader + Writer> Ctx<'_, C> {
+    fn emit(&self, e: ApplyEvent) {
+        if let Some(cb) = &self.options.on_event {
+            cb(&e);
+        }
+    }
+
+    async fn run_group(&self, group: Vec<(usize, &Change)>) -> Vec<(usize, ChangeOutcome)> {
+        let mut out = Vec::with_capacity(group.len());
+        let mut blocked: Option<String> = None;
+        for (i, change) in group {
+            let skip = blocked.clone().or_else(|| {
+                self.auth_failed
+                    .load(Ordering::SeqCst)
+                    .then(|| "not attempted: LaunchDarkly rejected the access token for another object".to_owned())
+            });
+            let outcome = match skip {
+                Some(reason) => skipped(change, reason),
+                None => self.run_change(change).await,
+            };
+            if matches!(outcome.status, OutcomeStatus::Failed { .. }) {
+                blocked = Some(format!("not attempted: an earlier change of {} failed", change.address));
+            }
+            out.push((i, outcome));
+        }
+        out
+    }
+
+    async fn run_change(&self, change: &Change) -> ChangeOutcome {
+        self.emit(ApplyEvent::Started { address: change.address.clone() });
+        let resource = change.address.to_string();
+        let mut outcome = ChangeOutcome {
+            address: change.address.clone(),
+            action: change.action,
+            requests_done: 0,
+            requests_total: change.requests.len(),
+            recovered: 0,
+            resent: 0,
+            status: OutcomeStatus::Applied,
+        };
+        for (step, request) in change.requests.iter().enumerate() {
+            match self.run_step(change, step, request, &resource, &mut outcome.resent).await {
+                Step::Done { recovered } => {
+                    outcome.requests_done += 1;
+                    outcome.recovered += usize::from(recovered);
+                }
+                Step::Failed(error) => {
+                    if is_auth_failure(&error) {
+                        self.auth_failed.store(true, Ordering::SeqCst);
+                    }
+                    outcome.status = OutcomeStatus::Failed { step, request: describe(request), error };
+                    break;
+                }
+            }
+        }
+        self.emit(ApplyEvent::Finished { address: change.address.clone() });
+        outcome
+    }
+
+    /// Sends one request until it is known to have taken effect, or is known to have failed.
+    async fn run_step(
+        &self,
+        change: &Change,
+        step: usize,
+        request: &PlannedRequest,
+        resource: &str,
+        resent: &mut usize,
+    ) -> Step {
+        let max = self.options.max_attempts.max(1);
+        let mut attempt = 1;
+        // Set once a send may have taken effect: from then on every failure is checked against the remote.
+        let mut maybe_applied = false;
+        loop {
+            let error = match self.client.send(request, resource).await {
+                Ok(_) => return Step::Done { recovered: false },
+                Err(e) => e,
+            };
+            let unknown = is_unknown_outcome(&error, request);
+            maybe_applied |= unknown;
+            if maybe_applied {
+                if request.expect.is_empty() {
+                    // Nothing to check against: sending again could duplicate the write.
+                    return Step::Failed(error);
+                }
+                self.emit(ApplyEvent::Verifying { address: change.address.clone(), step });
+                match self.check(&change.address, request).await {
+                    Ok(Check::Satisfied) => return Step::Done { recovered: true },
+                    Ok(Check::Unsatisfied(_)) => {}
+                    Err(read_error) => {
+                        // The state is unknown and may stay so: give up rather than risk a duplicate.
+                        tracing::warn!("{resource}: re-read after an unknown outcome failed: {read_error}");
+                        return Step::Failed(error);
+                    }
+                }
+            }
+            // A definite refusal (4xx other than 409) will not change by sending the same request again.
+            if !unknown && !is_retryable_conflict(&error) {
+                return Step::Failed(error);
+            }
+            if attempt >= max {
+                return Step::Failed(error);
+            }
+            self.pause(attempt).await;
+            attempt += 1;
+            *resent += 1;
+        }
+    }
+
+    /// Re-reads the object of `address`, retrying reads that fail, and checks `request`'s postconditions.
+    async fn check(&self, address: &Address, request: &PlannedRequest) -> Result<Check, Error> {
+        let mut attempt = 1;
+        loop {
+            let read = match address {
+                Address::Experiment { project, environment, key } => self
+                    .client
+                    .get_experiment(project, environment, key)
+                    .await
+                    .map(|x| verify::Object::Experiment(x.map(Box::new))),
+                Address::Legacy { project, flag } => {
+                    self.client.get_flag(project, flag).await.map(verify::Object::Flag)
+                }
+            };
+            match read {
+                Ok(object) => return Ok(verify::check_all(&request.expect, &object)),
+                Err(e) if attempt >= self.options.max_attempts.max(1) || is_auth_failure(&e) => return Err(e),
+                Err(_) => {
+                    self.pause(attempt).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn pause(&self, attempt: u32) {
+        let factor = 1u32 << attempt.saturating_sub(1).min(6);
+        let delay = self.options.retry_delay.saturating_mul(factor);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+fn skipped(change: &Change, reason: String) -> ChangeOutcome {
+    ChangeOutcome {
+        address: change.address.clone(),
+        action: change.action,
+        requests_done: 0,
+        requests_total: change.requests.len(),
+        recovered: 0,
+        resent: 0,
+        status: OutcomeStatus::Skipped { reason },
+    }
+}
+
+/// A write whose effect is unknown: the client says so, or the server failed after receiving it.
+fn is_unknown_outcome(e: &Error, r: &PlannedRequest) -> bool {
+    match e {
+        Error::OutcomeUnknown { .. } => true,
+        Error::Api(api) => api.status >= 500 && r.method != Method::Get,
+        _ => false,
+    }
+}
+
+/// A 409 (optimistic locking) means the request was refused as a whole; LaunchDarkly says to retry.
+fn is_retryable_conflict(e: &Error) -> bool {
+    matches!(e, Error::Api(api) if api.status == 409)
+}
+
+fn is_auth_failure(e: &Error) -> bool {
+    matches!(e, Error::Api(api) if api.status == 401)
+}

@@ -1,0 +1,675 @@
+//! Applier tests against a fake LaunchDarkly that commits writes and then loses the responses on demand.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::api::{
+    Experiment, ExperimentResults, ExperimentationSettings, LegacyExperiment, LegacyExperiments, LegacyResults, Metric,
+    MetricGroup, MetricGroupResults,
+};
+use crate::design::Design;
+use crate::plan::{Expectation, Summary};
+use crate::remote::FlagSnapshot;
+use crate::{ApiError, Error};
+
+/// What the fake does with the next write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Commit and answer.
+    None,
+    /// Commit, then lose the response (the emulator's `--fault-drop`).
+    Drop,
+    /// Lose the request before it reaches the server.
+    Lost,
+    /// Answer 500 without committing.
+    Fail500,
+    /// Answer 409 without committing.
+    Conflict,
+}
+
+#[derive(Default)]
+struct State {
+    experiments: BTreeMap<String, Value>,
+    flag: Option<Value>,
+    faults: VecDeque<Fault>,
+    /// Reads that fail with a transport error before one succeeds.
+    failing_reads: usize,
+    sent: Vec<String>,
+    creates: usize,
+    iterations: usize,
+    flag_patches: usize,
+    next_id: usize,
+}
+
+#[derive(Default)]
+struct Fake {
+    state: Mutex<State>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    delay: Duration,
+}
+
+fn api(status: u16, code: &str, resource: &str, r: &PlannedRequest) -> Error {
+    Error::from(ApiError {
+        resource: resource.to_owned(),
+        method: r.method.to_string(),
+        path: r.path.clone(),
+        status,
+        code: Some(code.to_owned()),
+        message: format!("fake {status}"),
+        request_id: None,
+    })
+}
+
+fn env_key(path: &str) -> (String, Option<String>) {
+    // /api/v2/projects/p/environments/e/experiments[/key[/iterations]]
+    let parts: Vec<&str> = path.split('/').collect();
+    (parts.get(6).copied().unwrap_or_default().to_owned(), parts.get(8).map(|s| (*s).to_owned()))
+}
+
+fn iteration_from_input(input: &Value, id: String) -> Value {
+    let mut it = input.clone();
+    let obj = it.as_object_mut().expect("iteration is an object");
+    obj.insert("_id".into(), json!(id));
+    obj.insert("status".into(), json!("not_started"));
+    obj.insert("createdAt".into(), json!(1));
+    let flags: serde_json::Map<String, Value> = input["flags"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, f)| (k.clone(), json!({"targetingRule": f["ruleId"], "_links": {}}))).collect())
+        .unwrap_or_default();
+    obj.insert("flags".into(), Value::Object(flags));
+    it
+}
+
+impl State {
+    /// Applies a write to the state, or refuses it as LaunchDarkly would.
+    fn commit(&mut self, r: &PlannedRequest, resource: &str) -> Result<(), Error> {
+        let body = r.body.clone().unwrap_or(Value::Null);
+        self.next_id += 1;
+        let id = format!("id-{}", self.next_id);
+        if r.path.starts_with("/api/v2/flags/") {
+            let flag = self.flag.as_mut().ok_or_else(|| api(404, "not_found", resource, r))?;
+            let patch: json_patch::Patch =
+                serde_json::from_value(body["patch"].clone()).map_err(|_| api(400, "invalid_request", resource, r))?;
+            let mut next = flag.clone();
+            json_patch::patch(&mut next, &patch).map_err(|_| api(400, "invalid_request", resource, r))?;
+            next["environments"]["production"]["version"] =
+                json!(next["environments"]["production"]["version"].as_i64().unwrap_or(0) + 1);
+            *flag = next;
+            self.flag_patches += 1;
+            return Ok(());
+        }
+        let (env, key) = env_key(&r.path);
+        match (r.method, key, r.path.ends_with("/iterations")) {
+            (Method::Post, None, _) => {
+                let key = body["key"].as_str().unwrap_or_default().to_owned();
+                if self.experiments.contains_key(&key) {
+                    return Err(api(409, "conflict", resource, r));
+                }
+                let x = json!({
+                    "key": key, "name": body["name"], "_maintainerId": "m", "_creationDate": 1,
+                    "environmentKey": env, "_links": {}, "_id": id.clone(),
+                    "draftIteration": iteration_from_input(&body["iteration"], format!("it-{id}")),
+                });
+                self.experiments.insert(key, x);
+                self.creates += 1;
+            }
+            (Method::Post, Some(key), true) => {
+                let x = self.experiments.get_mut(&key).ok_or_else(|| api(404, "not_found", resource, r))?;
+                x["draftIteration"] = iteration_from_input(&body, format!("it-{id}"));
+                self.iterations += 1;
+            }
+            (Method::Patch, Some(key), false) => {
+                let x = self.experiments.get_mut(&key).ok_or_else(|| api(404, "not_found", resource, r))?;
+                for ins in body["instructions"].as_array().cloned().unwrap_or_default() {
+                    match ins["kind"].as_str().unwrap_or_default() {
+                        "updateName" => x["name"] = ins["value"].clone(),
+                        "archiveExperiment" => x["archivedDate"] = json!(2),
+                        "restoreExperiment" => {
+                            x.as_object_mut().map(|o| o.remove("archivedDate"));
+                        }
+                        "startIteration" => {
+                            let Some(mut draft) = x.as_object_mut().and_then(|o| o.remove("draftIteration")) else {
+                                return Err(api(400, "invalid_request", resource, r));
+                            };
+                            draft["status"] = json!("running");
+                            x["currentIteration"] = draft;
+                        }
+                        other => panic!("fake does not know {other}"),
+                    }
+                }
+            }
+            other => panic!("fake does not know {other:?}"),
+        }
+        Ok(())
+    }
+}
+
+impl Reader for Fake {
+    async fn list_experiments(&self, _: &str, _: &str) -> Result<Option<Vec<Experiment>>, Error> {
+        unimplemented!("the applier never lists")
+    }
+    async fn get_experiment(&self, _: &str, _: &str, key: &str) -> Result<Option<Experiment>, Error> {
+        let mut s = self.state.lock().unwrap();
+        s.sent.push(format!("GET {key}"));
+        if s.failing_reads > 0 {
+            s.failing_reads -= 1;
+            return Err(Error::Transport { resource: key.into(), url: "fake".into(), reason: "reset".into() });
+        }
+        Ok(s.experiments.get(key).map(|v| serde_json::from_value(v.clone()).unwrap()))
+    }
+    async fn get_flag(&self, _: &str, _: &str) -> Result<Option<FlagSnapshot>, Error> {
+        let s = self.state.lock().unwrap();
+        Ok(s.flag.clone().map(|v| FlagSnapshot::from_json(v).unwrap()))
+    }
+    async fn list_metrics(&self, _: &str) -> Result<Option<Vec<Metric>>, Error> {
+        unimplemented!()
+    }
+    async fn list_metric_groups(&self, _: &str) -> Result<Option<Vec<MetricGroup>>, Error> {
+        unimplemented!()
+    }
+    async fn get_settings(&self, _: &str) -> Result<Option<ExperimentationSettings>, Error> {
+        unimplemented!()
+    }
+    async fn experiment_results(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+    ) -> Result<Option<ExperimentResults>, Error> {
+        unimplemented!()
+    }
+    async fn metric_group_results(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+    ) -> Result<Option<MetricGroupResults>, Error> {
+        unimplemented!()
+    }
+    async fn legacy_results(&self, _: &str, _: &str, _: &str, _: &str) -> Result<Option<LegacyResults>, Error> {
+        unimplemented!()
+    }
+}
+
+impl Writer for Fake {
+    async fn send(&self, r: &PlannedRequest, resource: &str) -> Result<Option<Value>, Error> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let mut s = self.state.lock().unwrap();
+        s.sent.push(describe(r));
+        let fault = s.faults.pop_front().unwrap_or(Fault::None);
+        let unknown = || Error::OutcomeUnknown {
+            resource: resource.to_owned(),
+            method: r.method.to_string(),
+            path: r.path.clone(),
+            reason: "connection reset".into(),
+        };
+        match fault {
+            Fault::None => s.commit(r, resource).map(|()| None),
+            Fault::Drop => {
+                s.commit(r, resource)?;
+                Err(unknown())
+            }
+            Fault::Lost => Err(unknown()),
+            Fault::Fail500 => Err(api(500, "internal", resource, r)),
+            Fault::Conflict => Err(api(409, "optimistic_locking_error", resource, r)),
+        }
+    }
+}
+
+fn fake(faults: &[Fault]) -> Fake {
+    let f = Fake::default();
+    f.state.lock().unwrap().faults = faults.iter().copied().collect();
+    f
+}
+
+fn opts() -> ApplyOptions {
+    ApplyOptions { concurrency: 4, max_attempts: 4, retry_delay: Duration::ZERO, on_event: None }
+}
+
+fn addr(key: &str) -> Address {
+    Address::Experiment { project: "p".into(), environment: "production".into(), key: key.into() }
+}
+
+fn legacy_addr() -> Address {
+    Address::Legacy { project: "p".into(), flag: "checkout".into() }
+}
+
+fn pe(key: Option<&str>) -> String {
+    match key {
+        None => "/api/v2/projects/p/environments/production/experiments".into(),
+        Some(k) => format!("/api/v2/projects/p/environments/production/experiments/{k}"),
+    }
+}
+
+fn iteration_body() -> Value {
+    json!({
+        "hypothesis": "green converts better",
+        "metrics": [{"key": "purchases"}],
+        "treatments": [
+            {"name": "control", "baseline": true, "allocationPercent": "50",
+             "parameters": [{"flagKey": "checkout", "variationId": "v0"}]},
+            {"name": "green", "baseline": false, "allocationPercent": "50",
+             "parameters": [{"flagKey": "checkout", "variationId": "v1"}]}
+        ],
+        "flags": {"checkout": {"ruleId": "fallthrough", "flagConfigVersion": 3}},
+        "randomizationUnit": "user"
+    })
+}
+
+fn planned_design() -> Design {
+    let it = iteration_from_input(&iteration_body(), "x".into());
+    Design::from_iteration(&serde_json::from_value(it).unwrap())
+}
+
+fn request(method: Method, path: String, body: Value, expect: Vec<Expectation>) -> PlannedRequest {
+    PlannedRequest { method, path, query: BTreeMap::new(), content_type: None, body: Some(body), expect }
+}
+
+fn create_and_start(key: &str) -> Change {
+    change(
+        addr(key),
+        Action::Create,
+        vec![
+            request(
+                Method::Post,
+                pe(None),
+                json!({"key": key, "name": key, "iteration": iteration_body()}),
+                vec![
+                    Expectation::ExperimentExists,
+                    Expectation::IterationDesign { design: Box::new(planned_design()) },
+                ],
+            ),
+            request(
+                Method::Patch,
+                pe(Some(key)),
+                json!({"instructions": [{"kind": "startIteration"}]}),
+                vec![Expectation::IterationRunning { replaces: None }],
+            ),
+        ],
+    )
+}
+
+fn rename(key: &str, to: &str) -> Change {
+    change(
+        addr(key),
+        Action::Update,
+        vec![request(
+            Method::Patch,
+            pe(Some(key)),
+            json!({"instructions": [{"kind": "updateName", "value": to}]}),
+            vec![Expectation::Name { value: to.into() }],
+        )],
+    )
+}
+
+fn change(address: Address, action: Action, requests: Vec<PlannedRequest>) -> Change {
+    Change {
+        address,
+        action,
+        risk: None,
+        remote_fingerprint: None,
+        before: None,
+        after: None,
+        fields: Vec::new(),
+        requests,
+        notes: Vec::new(),
+    }
+}
+
+fn plan(changes: Vec<Change>) -> Plan {
+    let summary = Summary::of(&changes, 0);
+    Plan {
+        format_version: crate::plan::FORMAT_VERSION,
+        specs_digest: "sha256:specs".into(),
+        prune: false,
+        changes,
+        unmanaged: Vec::new(),
+        warnings: Vec::new(),
+        summary,
+    }
+}
+
+fn flag_json(items: Value) -> Value {
+    json!({
+        "key": "checkout", "name": "Checkout", "_version": 7, "variations": [],
+        "environments": {"production": {"on": true, "archived": false, "version": 3}},
+        "experiments": {"baselineIdx": 0, "items": items},
+        "archived": false
+    })
+}
+
+fn legacy_add_metric() -> Change {
+    let expected = LegacyExperiments {
+        baseline_idx: 0,
+        items: vec![LegacyExperiment { metric_key: "clicks".into(), environments: vec!["production".into()] }],
+    };
+    change(
+        legacy_addr(),
+        Action::PatchLegacy,
+        vec![request(
+            Method::Patch,
+            "/api/v2/flags/p/checkout".into(),
+            json!({"comment": "ldexp", "patch": [
+                {"op": "test", "path": "/experiments/items", "value": []},
+                {"op": "add", "path": "/experiments/items/0", "value": {"metricKey": "clicks", "environments": ["production"]}}
+            ]}),
+            vec![Expectation::FlagExperiments { experiments: expected }],
+        )],
+    )
+}
+
+fn run<C: Reader + Writer>(p: &Plan, c: &C, o: &ApplyOptions) -> ApplyReport {
+    tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(apply(p, c, o))
+}
+
+fn failed_error(o: &ChangeOutcome) -> &Error {
+    match &o.status {
+        OutcomeStatus::Failed { error, .. } => error,
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_create_whose_response_is_lost_is_verified_not_resent() {
+    let f = fake(&[Fault::Drop]);
+    let report = run(&plan(vec![create_and_start("exp")]), &f, &opts());
+    assert!(report.succeeded(), "{report:?}");
+    let s = f.state.lock().unwrap();
+    assert_eq!(s.creates, 1);
+    assert_eq!(s.sent, vec![format!("POST {}", pe(None)), "GET exp".to_owned(), format!("PATCH {}", pe(Some("exp"))),]);
+    assert_eq!(s.experiments["exp"]["currentIteration"]["status"], "running");
+    assert_eq!(report.outcomes[0].recovered, 1);
+    assert_eq!(report.outcomes[0].resent, 0);
+    assert_eq!(report.outcomes[0].requests_done, 2);
+}
+
+#[test]
+fn a_create_lost_before_the_server_is_sent_again_once() {
+    let f = fake(&[Fault::Lost]);
+    let report = run(&plan(vec![create_and_start("exp")]), &f, &opts());
+    assert!(report.succeeded(), "{report:?}");
+    let s = f.state.lock().unwrap();
+    assert_eq!(s.creates, 1);
+    assert_eq!(s.sent.iter().filter(|r| r.starts_with("POST")).count(), 2);
+    assert_eq!(report.outcomes[0].resent, 1);
+    assert_eq!(report.outcomes[0].recovered, 0);
+}
+
+#[test]
+fn a_start_whose_response_is_lost_is_not_sent_twice() {
+    let f = fake(&[Fault::None, Fault::Drop]);
+    let report = run(&plan(vec![create_and_start("exp")]), &f, &opts());
+    assert!(report.succeeded(), "{report:?}");
+    let s = f.state.lock().unwrap();
+    assert_eq!(s.sent.iter().filter(|r| r.starts_with("PATCH")).count(), 1);
+    assert_eq!(report.outcomes[0].recovered, 1);
+}
+
+#[test]
+fn a_legacy_patch_whose_response_is_lost_is_applied_once() {
+    let f = fake(&[Fault::Drop]);
+    f.state.lock().unwrap().flag = Some(flag_json(json!([])));
+    let report = run(&plan(vec![legacy_add_metric()]), &f, &opts());
+    assert!(report.succeeded(), "{report:?}");
+    let s = f.state.lock().unwrap();
+    assert_eq!(s.flag_patches, 1);
+    assert_eq!(s.sent.len(), 1, "verified by a read, not resent: {:?}", s.sent);
+    assert_eq!(
+        s.flag.as_ref().unwrap()["experiments"]["items"],
+        json!([{"metricKey": "clicks", "environments": ["production"]}])
+    );
+}
+
+#[test]
+fn a_500_that_did_not_commit_is_sent_again_after_a_check() {
+    let f = fake(&[Fault::Fail500]);
+    f.state.lock().unwrap().flag = Some(flag_json(json!([])));
+    let report = run(&plan(vec![legacy_add_metric()]), &f, &opts());
+    assert!(report.succeeded(), "{report:?}");
+    let s = f.state.lock().unwrap();
+    assert_eq!(s.flag_patches, 1);
+    assert_eq!(s.sent, vec!["PATCH /api/v2/flags/p/checkout", "PATCH /api/v2/flags/p/checkout"]);
+    assert_eq!(report.outcomes[0].resent, 1);
+}
+
+#[test]
+fn a_conflict_is_sent_again_and_a_definite_refusal_is_not() {
+    let f = fake(&[Fault::Conflict]);
+    f.state.lock().unwrap().experiments.insert("a".into(), json!({"key": "a", "name": "A", "_links": {}}));
+    let report = run(&plan(vec![rename("a", "Alpha")]), &f, &opts());
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(f.state.lock().unwrap().experiments["a"]["name"], "Alpha");
+
+    // Starting without a draft is a 400: one send, a failure with the API's hint.
+    let f = fake(&[]);
+    f.state.lock().unwrap().experiments.insert("a".into(), json!({"key": "a", "name": "A", "_links": {}}));
+    let mut start = create_and_start("a");
+    start.requests.remove(0);
+    let report = run(&plan(vec![start]), &f, &opts());
+    let e = failed_error(&report.outcomes[0]);
+    assert_eq!(f.state.lock().unwrap().sent.len(), 1);
+    assert!(e.hint().unwrap().contains("LaunchDarkly rejected the request body"), "{:?}", e.hint());
+}
+
+#[test]
+fn an_unknown_outcome_without_postconditions_is_never_resent() {
+    let f = fake(&[Fault::Lost]);
+    f.state.lock().unwrap().experiments.insert("a".into(), json!({"key": "a", "name": "A", "_links": {}}));
+    let mut c = rename("a", "Alpha");
+    c.requests[0].expect.clear();
+    let report = run(&plan(vec![c]), &f, &opts());
+    let e = failed_error(&report.outcomes[0]);
+    assert!(matches!(e, Error::OutcomeUnknown { .. }));
+    assert_eq!(f.state.lock().unwrap().sent.len(), 1);
+}
+
+#[test]
+fn attempts_are_bounded_and_each_is_checked_first() {
+    let f = fake(&[Fault::Lost; 10]);
+    let o = ApplyOptions { max_attempts: 3, ..opts() };
+    let report = run(&plan(vec![create_and_start("exp")]), &f, &o);
+    let e = failed_error(&report.outcomes[0]);
+    assert!(e.to_string().contains("outcome of POST"), "{e}");
+    assert_eq!(e.hint().as_deref(), Some("run `ldexp plan` to see what took effect; `ldexp apply` converges safely"));
+    let s = f.state.lock().unwrap();
+    assert_eq!(
+        s.sent,
+        vec![
+            format!("POST {}", pe(None)),
+            "GET exp".into(),
+            format!("POST {}", pe(None)),
+            "GET exp".into(),
+            format!("POST {}", pe(None)),
+            "GET exp".into(),
+        ]
+    );
+    assert_eq!(s.creates, 0);
+}
+
+#[test]
+fn a_failing_reread_gives_up_without_resending() {
+    let f = fake(&[Fault::Lost]);
+    f.state.lock().unwrap().failing_reads = 100;
+    let report = run(&plan(vec![create_and_start("exp")]), &f, &opts());
+    assert!(matches!(failed_error(&report.outcomes[0]), Error::OutcomeUnknown { .. }));
+    let s = f.state.lock().unwrap();
+    assert_eq!(s.sent.iter().filter(|r| r.starts_with("POST")).count(), 1);
+    assert_eq!(s.sent.iter().filter(|r| r.starts_with("GET")).count(), 4);
+}
+
+#[test]
+fn a_read_that_fails_once_is_retried() {
+    let f = fake(&[Fault::Drop]);
+    f.state.lock().unwrap().failing_reads = 1;
+    let report = run(&plan(vec![create_and_start("exp")]), &f, &opts());
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(f.state.lock().unwrap().creates, 1);
+}
+
+#[test]
+fn a_failed_object_does_not_stop_independent_ones_but_blocks_its_own_later_changes() {
+    let f = fake(&[]);
+    f.state.lock().unwrap().experiments.insert("b".into(), json!({"key": "b", "name": "B", "_links": {}}));
+    // `a` does not exist: its rename fails with 404, the second change of `a` is skipped, `b` goes ahead.
+    let p = plan(vec![rename("a", "A1"), rename("b", "B1"), rename("a", "A2")]);
+    let report = run(&p, &f, &ApplyOptions { concurrency: 1, ..opts() });
+    let addrs: Vec<String> = report.outcomes.iter().map(|o| o.address.to_string()).collect();
+    assert_eq!(addrs, ["experiment/p/production/a", "experiment/p/production/b", "experiment/p/production/a"]);
+    assert!(matches!(failed_error(&report.outcomes[0]), Error::Api(e) if e.status == 404));
+    assert!(matches!(report.outcomes[1].status, OutcomeStatus::Applied));
+    match &report.outcomes[2].status {
+        OutcomeStatus::Skipped { reason } => {
+            assert_eq!(reason, "not attempted: an earlier change of experiment/p/production/a failed")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(report.counts(), (1, 1, 1));
+    assert!(!report.succeeded());
+}
+
+#[test]
+fn a_rejected_token_skips_the_objects_not_yet_started() {
+    struct Unauthorized(Fake);
+    impl Reader for Unauthorized {
+        async fn list_experiments(&self, p: &str, e: &str) -> Result<Option<Vec<Experiment>>, Error> {
+            self.0.list_experiments(p, e).await
+        }
+        async fn get_experiment(&self, p: &str, e: &str, k: &str) -> Result<Option<Experiment>, Error> {
+            self.0.get_experiment(p, e, k).await
+        }
+        async fn get_flag(&self, p: &str, k: &str) -> Result<Option<FlagSnapshot>, Error> {
+            self.0.get_flag(p, k).await
+        }
+        async fn list_metrics(&self, p: &str) -> Result<Option<Vec<Metric>>, Error> {
+            self.0.list_metrics(p).await
+        }
+        async fn list_metric_groups(&self, p: &str) -> Result<Option<Vec<MetricGroup>>, Error> {
+            self.0.list_metric_groups(p).await
+        }
+        async fn get_settings(&self, p: &str) -> Result<Option<ExperimentationSettings>, Error> {
+            self.0.get_settings(p).await
+        }
+        async fn experiment_results(
+            &self,
+            p: &str,
+            e: &str,
+            x: &str,
+            m: &str,
+            i: Option<&str>,
+        ) -> Result<Option<ExperimentResults>, Error> {
+            self.0.experiment_results(p, e, x, m, i).await
+        }
+        async fn metric_group_results(
+            &self,
+            p: &str,
+            e: &str,
+            x: &str,
+            g: &str,
+            i: Option<&str>,
+        ) -> Result<Option<MetricGroupResults>, Error> {
+            self.0.metric_group_results(p, e, x, g, i).await
+        }
+        async fn legacy_results(&self, p: &str, f: &str, e: &str, m: &str) -> Result<Option<LegacyResults>, Error> {
+            self.0.legacy_results(p, f, e, m).await
+        }
+    }
+    impl Writer for Unauthorized {
+        async fn send(&self, r: &PlannedRequest, resource: &str) -> Result<Option<Value>, Error> {
+            self.0.state.lock().unwrap().sent.push(describe(r));
+            Err(api(401, "unauthorized", resource, r))
+        }
+    }
+    let f = Unauthorized(fake(&[]));
+    let p = plan(vec![rename("a", "A1"), rename("b", "B1"), rename("c", "C1")]);
+    let report = run(&p, &f, &ApplyOptions { concurrency: 1, ..opts() });
+    assert_eq!(f.0.state.lock().unwrap().sent.len(), 1);
+    assert_eq!(report.counts(), (0, 1, 2));
+    assert!(failed_error(&report.outcomes[0]).hint().unwrap().contains("LD_ACCESS_TOKEN"));
+}
+
+#[test]
+fn independent_objects_run_concurrently_within_the_bound() {
+    let mut f = fake(&[]);
+    f.delay = Duration::from_millis(20);
+    for k in ["a", "b", "c", "d", "e", "f"] {
+        f.state.lock().unwrap().experiments.insert(k.into(), json!({"key": k, "name": k, "_links": {}}));
+    }
+    let p = plan(["a", "b", "c", "d", "e", "f"].iter().map(|k| rename(k, "renamed")).collect());
+    let report = run(&p, &f, &ApplyOptions { concurrency: 3, ..opts() });
+    assert!(report.succeeded());
+    assert_eq!(f.max_in_flight.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn changes_without_requests_are_not_reported_and_events_are_emitted() {
+    let f = fake(&[Fault::Drop]);
+    f.state.lock().unwrap().experiments.insert("a".into(), json!({"key": "a", "name": "A", "_links": {}}));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let o =
+        ApplyOptions { on_event: Some(Arc::new(move |e: &ApplyEvent| sink.lock().unwrap().push(e.clone()))), ..opts() };
+    let report = run(&plan(vec![change(addr("z"), Action::Update, vec![]), rename("a", "Alpha")]), &f, &o);
+    assert_eq!(report.outcomes.len(), 1);
+    assert_eq!(
+        *events.lock().unwrap(),
+        vec![
+            ApplyEvent::Started { address: addr("a") },
+            ApplyEvent::Verifying { address: addr("a"), step: 0 },
+            ApplyEvent::Finished { address: addr("a") },
+        ]
+    );
+}
+
+fn any_fault() -> impl Strategy<Value = Fault> {
+    prop_oneof![
+        4 => Just(Fault::None),
+        2 => Just(Fault::Drop),
+        1 => Just(Fault::Lost),
+        1 => Just(Fault::Fail500),
+        1 => Just(Fault::Conflict),
+    ]
+}
+
+proptest! {
+    /// Whatever the faults, nothing is created or patched twice, and a reported success is real.
+    #[test]
+    fn no_fault_schedule_duplicates_a_write(faults in proptest::collection::vec(any_fault(), 0..12)) {
+        let f = fake(&faults);
+        f.state.lock().unwrap().flag = Some(flag_json(json!([])));
+        let report = run(&plan(vec![create_and_start("exp"), legacy_add_metric()]), &f, &opts());
+        let s = f.state.lock().unwrap();
+        prop_assert!(s.creates <= 1);
+        prop_assert!(s.flag_patches <= 1);
+        prop_assert_eq!(s.iterations, 0);
+        for o in &report.outcomes {
+            if matches!(o.status, OutcomeStatus::Applied) {
+                match &o.address {
+                    Address::Experiment { .. } => {
+                        prop_assert_eq!(&s.experiments["exp"]["currentIteration"]["status"], "running");
+                    }
+                    Address::Legacy { .. } => prop_assert_eq!(s.flag_patches, 1),
+                }
+            }
+        }
+        // With at most three faults in all, no request meets four, so four attempts always get through.
+        if faults.len() < 4 {
+            prop_assert!(report.succeeded(), "{:?}", report);
+        }
+    }
+}
