@@ -10,7 +10,6 @@ pub mod design;
 pub mod digest;
 mod error;
 pub mod fetch;
-pub mod fetch;
 pub mod plan;
 pub mod remote;
 pub mod requests;
