@@ -27,7 +27,7 @@ use std::time::Duration;
 use futures::StreamExt;
 
 pub use stale::{ObjectStaleness, Staleness, Verdict, compare};
-pub use verify::{Check, legacy_equivalent};
+pub use verify::Check;
 
 use crate::Error;
 use crate::client::{Reader, Writer};

@@ -1,7 +1,7 @@
 //! Postcondition checks: does a freshly read object show that a planned request took effect?
 
-use crate::api::{Experiment, IterationRep, IterationStatus, LegacyExperiments};
-use crate::design::Design;
+use crate::api::{Experiment, IterationRep, IterationStatus};
+use crate::design::{Design, legacy_equivalent};
 use crate::plan::Expectation;
 use crate::remote::FlagSnapshot;
 
@@ -81,24 +81,4 @@ fn check_experiment(e: &Expectation, x: &Experiment) -> Result<(), String> {
         Expectation::FlagExperiments { .. } => false,
     };
     if holds { Ok(()) } else { Err(format!("experiment {}: {}", x.key, name(e))) }
-}
-
-/// Whether two legacy `experiments` properties mean the same: the same baseline variation index and the same
-/// metrics, each recording in the same set of environments. Neither item order nor environment order matters.
-pub fn legacy_equivalent(a: &LegacyExperiments, b: &LegacyExperiments) -> bool {
-    fn normal(x: &LegacyExperiments) -> Vec<(String, Vec<String>)> {
-        let mut items: Vec<(String, Vec<String>)> = x
-            .items
-            .iter()
-            .map(|i| {
-                let mut envs = i.environments.clone();
-                envs.sort();
-                envs.dedup();
-                (i.metric_key.clone(), envs)
-            })
-            .collect();
-        items.sort();
-        items
-    }
-    a.baseline_idx == b.baseline_idx && normal(a) == normal(b)
 }
