@@ -1,1 +1,100 @@
-//! placeholder
+//! The planner: diffs loaded specs against a fetched LaunchDarkly snapshot into a deterministic [`Plan`] of
+//! exact requests. Pure and synchronous: no I/O, no clock, no randomness.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod checks;
+mod creation;
+mod error;
+mod experiment;
+mod fields;
+mod legacy;
+mod resolve;
+mod unmanaged;
+
+use std::collections::BTreeMap;
+
+use ldexp_core::plan::{Address, FORMAT_VERSION, Plan, Summary};
+use ldexp_core::remote::RemoteState;
+use ldexp_core::spec::SpecSet;
+
+pub use error::{PlanError, Problem, ProblemKind};
+pub use unmanaged::PRUNE_REASON;
+
+/// How to plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Archive unmanaged experiments in targeted environments (stopping them first where they run).
+    pub prune: bool,
+}
+
+/// Plans `specs` against `remote` without pruning.
+pub fn plan(specs: &SpecSet, remote: &RemoteState) -> Result<Plan, PlanError> {
+    plan_with(specs, remote, &PlanOptions::default())
+}
+
+/// Plans `specs` against `remote`. Every problem found is reported, not just the first.
+pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -> Result<Plan, PlanError> {
+    let mut problems = error::Problems::default();
+    let mut changes = Vec::new();
+    let mut warnings = Vec::new();
+    let mut owners: BTreeMap<Address, &ldexp_core::spec::SourceLocation> = BTreeMap::new();
+
+    for spec in &specs.experiments {
+        let s = &spec.spec;
+        let envs = s.target_environments();
+        let several = s.environment.is_none();
+        for (i, env) in envs.iter().enumerate() {
+            let env_field = if several { format!("environments[{i}]") } else { "environment".to_owned() };
+            let address =
+                Address::Experiment { project: s.project.clone(), environment: (*env).to_owned(), key: s.key.clone() };
+            if let Some(first) = owners.get(&address) {
+                problems.push(
+                    ProblemKind::Conflict,
+                    spec.location_of("key"),
+                    &address,
+                    format!("another spec already manages this experiment, at {first}"),
+                    Some("each experiment key may appear once per project and environment".to_owned()),
+                );
+                continue;
+            }
+            owners.insert(address, spec.location_of("key"));
+            if let Some(target) = checks::experiment(spec, env, &env_field, remote, &mut problems)
+                && let Some(change) = experiment::plan(&target, &mut problems, &mut warnings)
+            {
+                changes.push(change);
+            }
+        }
+    }
+    for spec in &specs.legacy {
+        let address = Address::Legacy { project: spec.spec.project.clone(), flag: spec.spec.flag.clone() };
+        if let Some(first) = owners.get(&address) {
+            problems.push(
+                ProblemKind::Conflict,
+                spec.location_of("flag"),
+                &address,
+                format!("another spec already manages this flag's legacy experiments, at {first}"),
+                Some("merge the two specs: one spec owns a flag's whole `experiments`".to_owned()),
+            );
+            continue;
+        }
+        owners.insert(address, spec.location_of("flag"));
+        if let Some(change) = legacy::plan(spec, remote, &mut problems) {
+            changes.push(change);
+        }
+    }
+    let unmanaged = unmanaged::collect(specs, remote, options.prune, &mut changes, &mut warnings);
+    problems.into_result()?;
+
+    changes.sort_by(|a, b| a.address.cmp(&b.address));
+    warnings.sort_by(|a, b| (&a.address, &a.message).cmp(&(&b.address, &b.message)));
+    let summary = Summary::of(&changes, unmanaged.len());
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        specs_digest: specs.digest.clone(),
+        prune: options.prune,
+        changes,
+        unmanaged,
+        warnings,
+        summary,
+    })
+}

@@ -1,0 +1,338 @@
+//! Reference checks for one experiment in one environment, and the design the spec asks for once every
+//! reference has resolved.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ldexp_core::api::{
+    Experiment, FlagInput, IterationInput, MetricInput, NumString, TreatmentInput, TreatmentParameterInput,
+};
+use ldexp_core::design::{DEFAULT_RANDOMIZATION_UNIT, Design, DesignFlag, DesignMetric, DesignTreatment};
+use ldexp_core::plan::Address;
+use ldexp_core::remote::{ProjectState, RemoteState};
+use ldexp_core::spec::{ExperimentSpec, Located};
+
+use crate::error::{ProblemKind, Problems};
+use crate::resolve;
+
+/// The design a spec asks for in one environment, as LaunchDarkly will hold it and as the request body.
+#[derive(Debug, Clone)]
+pub(crate) struct Desired {
+    pub design: Design,
+    pub input: IterationInput,
+}
+
+/// One experiment spec in one environment, checked against the remote.
+#[derive(Debug)]
+pub(crate) struct Target<'a> {
+    pub spec: &'a Located<ExperimentSpec>,
+    pub address: Address,
+    pub remote: Option<&'a Experiment>,
+    /// `None` when some reference did not resolve (already reported).
+    pub desired: Option<Desired>,
+    /// Flags that would make `startIteration` fail in this environment, with why.
+    pub unstartable: Vec<(String, String)>,
+}
+
+/// The project state, or a problem when LaunchDarkly has no such project.
+pub(crate) fn project<'a, T>(
+    remote: &'a RemoteState,
+    spec: &Located<T>,
+    key: &str,
+    address: &Address,
+    problems: &mut Problems,
+) -> Option<&'a ProjectState> {
+    let found = remote.projects.get(key).and_then(Option::as_ref);
+    if found.is_none() {
+        problems.push(
+            ProblemKind::Reference,
+            spec.location_of("project"),
+            address,
+            format!("project `{key}` does not exist"),
+            Some("check the project key and that the access token can read it".to_owned()),
+        );
+    }
+    found
+}
+
+/// Checks `spec` in environment `env` (written at `env_field`) and resolves what it names.
+pub(crate) fn experiment<'a>(
+    spec: &'a Located<ExperimentSpec>,
+    env: &str,
+    env_field: &str,
+    remote: &'a RemoteState,
+    problems: &mut Problems,
+) -> Option<Target<'a>> {
+    let s = &spec.spec;
+    let address = Address::Experiment { project: s.project.clone(), environment: env.to_owned(), key: s.key.clone() };
+    let project = project(remote, spec, &s.project, &address, problems)?;
+    let Some(experiments) = project.environments.get(env).and_then(Option::as_ref) else {
+        problems.push(
+            ProblemKind::Reference,
+            spec.location_of(env_field),
+            &address,
+            format!("environment `{env}` does not exist in project `{}`", s.project),
+            Some("check the environment key".to_owned()),
+        );
+        return None;
+    };
+    let before = problems.len();
+    let primary_group = metrics(spec, project, &address, problems);
+    randomization_unit(spec, project, &address, problems);
+    let (flag_inputs, unstartable) = flags(spec, env, project, &address, problems);
+    let treatments = treatments(spec, project, &address, problems);
+    let desired = (problems.len() == before).then(|| desired(s, primary_group, flag_inputs, treatments));
+    Some(Target { spec, address, remote: experiments.get(&s.key), desired, unstartable })
+}
+
+/// Checks every metric reference; returns whether the primary metric is a group.
+fn metrics(spec: &Located<ExperimentSpec>, project: &ProjectState, address: &Address, problems: &mut Problems) -> bool {
+    let s = &spec.spec;
+    let p = &s.project;
+    for (i, m) in s.iteration.metrics.iter().enumerate() {
+        let key = m.key();
+        let (is_metric, is_group) = (project.metrics.contains_key(key), project.metric_groups.contains_key(key));
+        let problem = match (m.is_group(), is_metric, is_group) {
+            (true, _, true) | (false, true, _) => None,
+            (true, true, false) => {
+                Some((format!("`{key}` is a metric, not a metric group"), format!("remove `group: true` from `{key}`")))
+            }
+            (false, false, true) => Some((
+                format!("`{key}` is a metric group, not a metric"),
+                format!("write it as `{{key: {key}, group: true}}`"),
+            )),
+            (_, false, false) => Some((
+                format!("metric{} `{key}` does not exist in project `{p}`", if m.is_group() { " group" } else { "" }),
+                "check the key, or create the metric in LaunchDarkly first".to_owned(),
+            )),
+        };
+        if let Some((message, hint)) = problem {
+            problems.push(
+                ProblemKind::Reference,
+                spec.location_of(&format!("iteration.metrics[{i}]")),
+                address,
+                message,
+                Some(hint),
+            );
+        }
+    }
+    let primary = &s.iteration.primary_metric;
+    if let Some(m) = s.iteration.metrics.iter().find(|m| m.key() == primary) {
+        return m.is_group();
+    }
+    let is_group = !project.metrics.contains_key(primary) && project.metric_groups.contains_key(primary);
+    if !project.metrics.contains_key(primary) && !is_group {
+        problems.push(
+            ProblemKind::Reference,
+            spec.location_of("iteration.primaryMetric"),
+            address,
+            format!("primary metric `{primary}` does not exist in project `{p}`"),
+            Some("check the key, or create the metric in LaunchDarkly first".to_owned()),
+        );
+    }
+    is_group
+}
+
+fn randomization_unit(
+    spec: &Located<ExperimentSpec>,
+    project: &ProjectState,
+    address: &Address,
+    problems: &mut Problems,
+) {
+    let (Some(unit), Some(settings)) = (&spec.spec.iteration.randomization_unit, &project.settings) else { return };
+    if settings.randomization_units.iter().any(|u| &u.randomization_unit == unit) {
+        return;
+    }
+    let known: Vec<&str> = settings.randomization_units.iter().map(|u| u.randomization_unit.as_str()).collect();
+    problems.push(
+        ProblemKind::Reference,
+        spec.location_of("iteration.randomizationUnit"),
+        address,
+        format!("randomization unit `{unit}` is not in project `{}`'s experimentation settings", spec.spec.project),
+        Some(if known.is_empty() {
+            "the project has no randomization units configured".to_owned()
+        } else {
+            format!("known units: {}", known.join(", "))
+        }),
+    );
+}
+
+type FlagInputs = BTreeMap<String, FlagInput>;
+
+/// Resolves each flag's rule and not-in-experiment variation in `env`.
+fn flags(
+    spec: &Located<ExperimentSpec>,
+    env: &str,
+    project: &ProjectState,
+    address: &Address,
+    problems: &mut Problems,
+) -> (FlagInputs, Vec<(String, String)>) {
+    let s = &spec.spec;
+    let mut inputs = BTreeMap::new();
+    let mut unstartable = Vec::new();
+    for (key, fs) in &s.iteration.flags {
+        let field = format!("iteration.flags.{key}");
+        let Some(snap) = project.flags.get(key).and_then(Option::as_ref) else {
+            problems.push(
+                ProblemKind::Reference,
+                spec.location_of(&field),
+                address,
+                format!("flag `{key}` does not exist in project `{}`", s.project),
+                Some("check the flag key".to_owned()),
+            );
+            continue;
+        };
+        let flag = &snap.flag;
+        let Some(fe) = flag.environments.get(env) else {
+            problems.push(
+                ProblemKind::Reference,
+                spec.location_of(&field),
+                address,
+                format!("flag `{key}` has no configuration for environment `{env}`"),
+                None,
+            );
+            continue;
+        };
+        if flag.archived || fe.archived {
+            unstartable.push((key.clone(), "archived".to_owned()));
+        } else if !fe.on {
+            unstartable.push((key.clone(), "off".to_owned()));
+        }
+        let rule = match resolve::rule_id(key, env, fe, fs) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let f = if fs.rule_id.is_some() { format!("{field}.ruleId") } else { format!("{field}.rule") };
+                problems.push(ProblemKind::Reference, spec.location_of(&f), address, e.message, e.hint);
+                None
+            }
+        };
+        let nie = match &fs.not_in_experiment_variation {
+            None => Some(None),
+            Some(r) => match resolve::variation_id(flag, r) {
+                Ok(id) => Some(Some(id)),
+                Err(e) => {
+                    let f = format!("{field}.notInExperimentVariation");
+                    problems.push(ProblemKind::Reference, spec.location_of(&f), address, e.message, e.hint);
+                    None
+                }
+            },
+        };
+        if let (Some(rule_id), Some(nie)) = (rule, nie) {
+            inputs.insert(
+                key.clone(),
+                FlagInput { rule_id, flag_config_version: fe.version, not_in_experiment_variation_id: nie },
+            );
+        }
+    }
+    (inputs, unstartable)
+}
+
+/// Resolves every treatment's variations to `_id`s, in spec order.
+fn treatments(
+    spec: &Located<ExperimentSpec>,
+    project: &ProjectState,
+    address: &Address,
+    problems: &mut Problems,
+) -> Vec<TreatmentInput> {
+    let s = &spec.spec;
+    let mut out = Vec::new();
+    for (i, t) in s.iteration.treatments.iter().enumerate() {
+        let mut parameters = Vec::new();
+        for flag_key in s.iteration.flags.keys() {
+            if !t.variations.contains_key(flag_key) {
+                problems.push(
+                    ProblemKind::Reference,
+                    spec.location_of(&format!("iteration.treatments[{i}].variations")),
+                    address,
+                    format!("treatment `{}` names no variation of flag `{flag_key}`", t.name),
+                    Some("every treatment serves one variation of every flag in `iteration.flags`".to_owned()),
+                );
+            }
+        }
+        for (flag_key, r) in &t.variations {
+            let field = format!("iteration.treatments[{i}].variations.{flag_key}");
+            if !s.iteration.flags.contains_key(flag_key) {
+                problems.push(
+                    ProblemKind::Reference,
+                    spec.location_of(&field),
+                    address,
+                    format!("flag `{flag_key}` is not one of the iteration's flags"),
+                    Some(format!("add `{flag_key}` under `iteration.flags`")),
+                );
+                continue;
+            }
+            // A missing flag is reported once, under `iteration.flags`.
+            let Some(snap) = project.flags.get(flag_key).and_then(Option::as_ref) else { continue };
+            match resolve::variation_id(&snap.flag, r) {
+                Ok(variation_id) => {
+                    parameters.push(TreatmentParameterInput { flag_key: flag_key.clone(), variation_id })
+                }
+                Err(e) => problems.push(ProblemKind::Reference, spec.location_of(&field), address, e.message, e.hint),
+            }
+        }
+        out.push(TreatmentInput {
+            name: t.name.clone(),
+            baseline: t.baseline,
+            allocation_percent: NumString::from_f64(t.allocation_percent.value()),
+            parameters,
+        });
+    }
+    out
+}
+
+/// The request body and the normalised design for a fully resolved spec. Defaults are written out
+/// explicitly, so the iteration LaunchDarkly stores never depends on its defaults.
+fn desired(s: &ExperimentSpec, primary_group: bool, flags: FlagInputs, treatments: Vec<TreatmentInput>) -> Desired {
+    let it = &s.iteration;
+    let mut metrics: Vec<MetricInput> =
+        it.metrics.iter().map(|m| MetricInput { key: m.key().to_owned(), is_group: m.is_group() }).collect();
+    if !metrics.iter().any(|m| m.key == it.primary_metric) {
+        metrics.insert(0, MetricInput { key: it.primary_metric.clone(), is_group: primary_group });
+    }
+    let randomization_unit = it.randomization_unit.clone().unwrap_or_else(|| DEFAULT_RANDOMIZATION_UNIT.to_owned());
+    let can_reshuffle = it.can_reshuffle_traffic.unwrap_or(true);
+    let design = Design {
+        hypothesis: it.hypothesis.clone(),
+        can_reshuffle_traffic: can_reshuffle,
+        randomization_unit: randomization_unit.clone(),
+        attributes: it.attributes.iter().flatten().cloned().collect::<BTreeSet<_>>(),
+        metrics: metrics.iter().map(|m| DesignMetric { key: m.key.clone(), group: m.is_group }).collect(),
+        primary_metric: Some(it.primary_metric.clone()),
+        treatments: treatments
+            .iter()
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    DesignTreatment {
+                        baseline: t.baseline,
+                        allocation_percent: t.allocation_percent.canonical(),
+                        variations: t.parameters.iter().map(|p| (p.flag_key.clone(), p.variation_id.clone())).collect(),
+                    },
+                )
+            })
+            .collect(),
+        flags: flags
+            .iter()
+            .map(|(k, f)| {
+                (
+                    k.clone(),
+                    DesignFlag {
+                        rule_id: f.rule_id.clone(),
+                        not_in_experiment_variation_id: f.not_in_experiment_variation_id.clone(),
+                    },
+                )
+            })
+            .collect(),
+    };
+    let input = IterationInput {
+        hypothesis: it.hypothesis.clone(),
+        can_reshuffle_traffic: Some(can_reshuffle),
+        metrics,
+        primary_single_metric_key: (!primary_group).then(|| it.primary_metric.clone()),
+        primary_funnel_key: primary_group.then(|| it.primary_metric.clone()),
+        treatments,
+        flags,
+        randomization_unit: Some(randomization_unit),
+        attributes: it.attributes.clone(),
+    };
+    Desired { design, input }
+}

@@ -1,0 +1,104 @@
+//! Unmanaged experiments: remote experiments in a targeted environment that no spec names. Listed and left
+//! alone, or, with `prune`, archived (stopped first, with the baseline as winner, when running).
+
+use std::collections::BTreeSet;
+
+use ldexp_core::api::Experiment;
+use ldexp_core::design::Design;
+use ldexp_core::digest::fingerprint;
+use ldexp_core::plan::{Action, Address, Change, Expectation, FieldChange, Risk, Unmanaged, Warning};
+use ldexp_core::remote::RemoteState;
+use ldexp_core::spec::SpecSet;
+use serde_json::Value;
+
+use ldexp_core::api::Instruction;
+
+use crate::experiment::{IterState, iteration_state, semantic_patch, state_name};
+
+/// The reason given when pruning stops a running experiment.
+pub const PRUNE_REASON: &str = "pruned by ldexp";
+
+/// Lists the unmanaged experiments and, with `prune`, plans their archival.
+pub(crate) fn collect(
+    specs: &SpecSet,
+    remote: &RemoteState,
+    prune: bool,
+    changes: &mut Vec<Change>,
+    warnings: &mut Vec<Warning>,
+) -> Vec<Unmanaged> {
+    let mut targeted = BTreeSet::new();
+    let mut managed = BTreeSet::new();
+    for e in &specs.experiments {
+        for env in e.spec.target_environments() {
+            targeted.insert((e.spec.project.as_str(), env));
+            managed.insert((e.spec.project.as_str(), env, e.spec.key.as_str()));
+        }
+    }
+    let mut out = Vec::new();
+    for (project, env) in targeted {
+        let Some(Some(p)) = remote.projects.get(project) else { continue };
+        let Some(Some(experiments)) = p.environments.get(env) else { continue };
+        for (key, e) in experiments {
+            if managed.contains(&(project, env, key.as_str())) {
+                continue;
+            }
+            let address =
+                Address::Experiment { project: project.to_owned(), environment: env.to_owned(), key: key.clone() };
+            out.push(Unmanaged { address: address.clone(), name: e.name.clone(), state: state_name(e).to_owned() });
+            if prune && !e.is_archived() {
+                match archive(&address, e) {
+                    Ok(c) => changes.push(c),
+                    Err(message) => warnings.push(Warning { address: Some(address), message }),
+                }
+            }
+        }
+    }
+    out
+}
+
+fn archive(address: &Address, e: &Experiment) -> Result<Change, String> {
+    let mut requests = Vec::new();
+    let cur = e.current_iteration.as_ref();
+    if iteration_state(e) == IterState::Running
+        && let Some(cur) = cur
+    {
+        let winner = cur.treatments.iter().find(|t| t.baseline).and_then(|t| t.id.clone()).ok_or_else(|| {
+            "not pruned: the running iteration has no baseline treatment to declare the winner".to_owned()
+        })?;
+        let iteration =
+            cur.id.clone().ok_or_else(|| "not pruned: the running iteration has no _id to stop".to_owned())?;
+        requests.push(semantic_patch(
+            address,
+            "stop",
+            vec![Instruction::StopIteration {
+                winning_treatment_id: Some(winner),
+                winning_reason: Some(PRUNE_REASON.to_owned()),
+            }],
+            vec![Expectation::IterationStopped { iteration_id: iteration }],
+        ));
+    }
+    requests.push(semantic_patch(
+        address,
+        "archive",
+        vec![Instruction::ArchiveExperiment],
+        vec![Expectation::Archived],
+    ));
+    let design = cur
+        .or(e.draft_iteration.as_ref())
+        .map(|it| serde_json::to_value(Design::from_iteration(it)).unwrap_or(Value::Null));
+    Ok(Change {
+        address: address.clone(),
+        action: Action::Archive,
+        risk: Some(Risk::EndsExperiment),
+        remote_fingerprint: Some(fingerprint(e)),
+        before: design.clone(),
+        after: design,
+        fields: vec![FieldChange {
+            field: "state".into(),
+            before: Some(state_name(e).into()),
+            after: Some("archived".into()),
+        }],
+        requests,
+        notes: vec!["not in any spec; archived because of --prune".to_owned()],
+    })
+}
