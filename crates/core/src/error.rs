@@ -40,6 +40,10 @@ pub enum Error {
     /// Bad settings: base URL, token, API version, plan file.
     #[error("{message}")]
     Config { message: String, hint: Option<String> },
+
+    /// A remote object that `ldexp export` cannot describe as a spec.
+    #[error("{resource}: cannot export: {message}")]
+    Export { resource: String, message: String },
 }
 
 impl Error {

@@ -9,6 +9,7 @@ pub mod client;
 pub mod design;
 pub mod digest;
 mod error;
+pub mod export;
 pub mod fetch;
 pub mod plan;
 pub mod remote;
