@@ -29,16 +29,19 @@ pub(crate) fn iteration_state(e: &Experiment) -> IterState {
     }
 }
 
+impl IterState {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            IterState::Draft => "draft",
+            IterState::Running => "running",
+            IterState::Stopped => "stopped",
+        }
+    }
+}
+
 /// `draft`, `running`, `stopped` or `archived`.
 pub(crate) fn state_name(e: &Experiment) -> &'static str {
-    if e.is_archived() {
-        return "archived";
-    }
-    match iteration_state(e) {
-        IterState::Draft => "draft",
-        IterState::Running => "running",
-        IterState::Stopped => "stopped",
-    }
+    if e.is_archived() { "archived" } else { iteration_state(e).as_str() }
 }
 
 /// The iteration waiting to be started: the draft, or a current iteration that never started.
@@ -395,11 +398,19 @@ fn build(t: &Target<'_>, desired: &Desired, row: Row) -> Option<Change> {
         requests.push(semantic_patch(&t.address, "update", instructions, expect));
     }
     let remote_state = t.remote.map(state_name);
-    if remote_state != Some(s.state.as_str()) {
+    let after_state = row.steps.iter().fold(remote_state, |st, step| match step {
+        Step::Create => Some("draft"),
+        Step::PostIteration => st,
+        Step::Start { .. } => Some("running"),
+        Step::Stop { .. } => Some("stopped"),
+        Step::Archive => Some("archived"),
+        Step::Restore => t.remote.map(|e| iteration_state(e).as_str()),
+    });
+    if remote_state != after_state {
         fields.push(FieldChange {
             field: "state".into(),
             before: remote_state.map(Value::from),
-            after: Some(s.state.as_str().into()),
+            after: after_state.map(Value::from),
         });
     }
     let compared = t.remote.and_then(|e| compared_design(e, s.state));

@@ -30,8 +30,10 @@ pub(crate) fn diff(prefix: &str, before: Option<&Value>, after: Option<&Value>, 
             }
         }
         (b, a) => {
-            let b = b.filter(|v| !v.is_null());
-            let a = a.filter(|v| !v.is_null());
+            // An empty set and an absent one read the same to a reviewer.
+            let present = |v: &&Value| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty());
+            let b = b.filter(present);
+            let a = a.filter(present);
             if b != a {
                 out.push(FieldChange { field: prefix.to_owned(), before: b.cloned(), after: a.cloned() });
             }
