@@ -1,0 +1,109 @@
+//! `ldexp emulator`: the command-line flags and the run loop (print the address, serve until SIGINT/SIGTERM).
+
+use std::fmt;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use crate::model::DEFAULT_TOKEN;
+use crate::server::{ServerConfig, serve};
+use crate::{EmulatorError, Seed};
+
+/// Flags of `ldexp emulator`.
+#[derive(Clone, clap::Args)]
+pub struct EmulatorArgs {
+    /// Port to listen on; 0 picks a free one. The address is printed as stdout's first line.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Address to listen on. Admin routes answer loopback clients only.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Starting state, YAML or JSON (see docs/emulator.md); without it the account is empty.
+    #[arg(long, value_name = "FILE")]
+    pub seed: Option<PathBuf>,
+    /// The access token the API accepts in `Authorization`.
+    #[arg(long, value_name = "T", env = "LDEXP_EMULATOR_TOKEN", hide_env_values = true, default_value = DEFAULT_TOKEN, hide_default_value = true)]
+    pub token: String,
+    /// Milliseconds added to every API response.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Requests per 10 s window per `METHOD route`; beyond it, 429 with X-Ratelimit-* headers.
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<u32>,
+    /// Probability of answering an API request with a 503 without handling it.
+    #[arg(long = "fault-5xx", value_name = "P", default_value_t = 0.0)]
+    pub fault_5xx: f64,
+    /// Probability of handling an API request, then closing the connection without an answer.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub fault_drop: f64,
+    /// Seed of the fault draws.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub fault_seed: u64,
+}
+
+// Hand-written so the token never reaches a log line.
+impl fmt::Debug for EmulatorArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmulatorArgs")
+            .field("port", &self.port)
+            .field("host", &self.host)
+            .field("seed", &self.seed)
+            .field("token", &"[redacted]")
+            .field("latency_ms", &self.latency_ms)
+            .field("rate_limit", &self.rate_limit)
+            .field("fault_5xx", &self.fault_5xx)
+            .field("fault_drop", &self.fault_drop)
+            .field("fault_seed", &self.fault_seed)
+            .finish()
+    }
+}
+
+impl EmulatorArgs {
+    /// The server configuration these flags describe (reads the seed file).
+    pub fn config(&self) -> Result<ServerConfig, EmulatorError> {
+        let seed = self.seed.as_deref().map(Seed::from_path).transpose()?;
+        Ok(ServerConfig {
+            host: self.host,
+            port: self.port,
+            token: self.token.clone(),
+            latency_ms: self.latency_ms,
+            rate_limit: self.rate_limit,
+            fault_5xx: self.fault_5xx,
+            fault_drop: self.fault_drop,
+            fault_seed: self.fault_seed,
+            seed,
+        })
+    }
+}
+
+/// Runs the emulator: prints `http://HOST:PORT` as stdout's first line, then serves until SIGINT or SIGTERM.
+pub async fn run(args: EmulatorArgs) -> Result<(), EmulatorError> {
+    let server = serve(args.config()?).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", server.url())
+        .and_then(|()| out.flush())
+        .map_err(|e| EmulatorError::Server { message: format!("cannot write the address to stdout: {e}") })?;
+    drop(out);
+    eprintln!("ldexp emulator: admin routes at {0}/_emulator/state, /_emulator/stats, /_emulator/reset", server.url());
+    wait_for_signal().await?;
+    server.shutdown().await;
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> Result<(), EmulatorError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| EmulatorError::Server { message: format!("cannot listen for SIGTERM: {e}") })?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.map_err(|e| EmulatorError::Server { message: format!("cannot listen for SIGINT: {e}") }),
+        _ = term.recv() => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> Result<(), EmulatorError> {
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| EmulatorError::Server { message: format!("cannot listen for Ctrl-C: {e}") })
+}

@@ -1,0 +1,139 @@
+//! `patchExperiment`: the six semantic-patch instructions, validated together and applied atomically.
+
+use ldexp_core::api::{Experiment, ExperimentPatch, Instruction, IterationStatus, Millis};
+use serde_json::Value;
+
+use crate::experiments::{Expand, find, render};
+use crate::model::{Data, Project};
+use crate::wire::{Fail, Outcome, Response};
+
+/// Applies every instruction to a copy of the experiment; the copy replaces the original only if all succeed.
+pub(crate) fn patch(data: &mut Data, pk: &str, env: &str, key: &str, body: &Value) -> Outcome<Response> {
+    let project = data.projects.get(pk).ok_or_else(|| Fail::not_found(format!("Unknown project key {pk}")))?;
+    let original = find(project, env, key)?;
+    let patch: ExperimentPatch =
+        serde_json::from_value(body.clone()).map_err(|e| Fail::bad(format!("invalid semantic patch: {e}")))?;
+    if patch.instructions.is_empty() {
+        return Err(Fail::bad("a semantic patch needs at least one instruction"));
+    }
+    // Every instruction of one patch shares one instant: the patch is one change.
+    let now = data.peek_tick();
+    let mut next = original.clone();
+    for (i, ins) in patch.instructions.iter().enumerate() {
+        apply(project, env, &mut next, ins, now)
+            .map_err(|f| Fail { message: format!("instruction {i} ({}): {}", kind(ins), f.message), ..f })?;
+    }
+    if &next == original {
+        // Everything already held: nothing changes, not even the clock.
+        return Ok(Response::json(200, render(project, original, Expand::ALL)));
+    }
+    data.tick();
+    let project = data.projects.get_mut(pk).ok_or_else(|| Fail::not_found(format!("Unknown project key {pk}")))?;
+    if let Some(slot) = project.experiments.get_mut(env).and_then(|m| m.get_mut(key)) {
+        *slot = next.clone();
+    }
+    Ok(Response::json(200, render(project, &next, Expand::ALL)))
+}
+
+fn kind(ins: &Instruction) -> &'static str {
+    match ins {
+        Instruction::UpdateName { .. } => "updateName",
+        Instruction::UpdateDescription { .. } => "updateDescription",
+        Instruction::StartIteration { .. } => "startIteration",
+        Instruction::StopIteration { .. } => "stopIteration",
+        Instruction::ArchiveExperiment => "archiveExperiment",
+        Instruction::RestoreExperiment => "restoreExperiment",
+    }
+}
+
+fn apply(project: &Project, env: &str, e: &mut Experiment, ins: &Instruction, now: i64) -> Outcome<()> {
+    match ins {
+        Instruction::UpdateName { value } => {
+            if value.trim().is_empty() {
+                return Err(Fail::bad("the name must not be empty"));
+            }
+            e.name = value.clone();
+        }
+        Instruction::UpdateDescription { value } => e.description = Some(value.clone()),
+        Instruction::ArchiveExperiment => {
+            if e.archived_date.is_none() {
+                e.archived_date = Some(Millis(now));
+            }
+        }
+        Instruction::RestoreExperiment => e.archived_date = None,
+        Instruction::StartIteration { change_justification } => start(project, env, e, change_justification, now)?,
+        Instruction::StopIteration { winning_treatment_id, winning_reason } => {
+            stop(e, winning_treatment_id.as_deref(), winning_reason.as_deref(), now)?;
+        }
+    }
+    Ok(())
+}
+
+fn start(project: &Project, env: &str, e: &mut Experiment, justification: &Option<String>, now: i64) -> Outcome<()> {
+    if e.archived_date.is_some() {
+        return Err(Fail::bad("the experiment is archived; restore it before starting an iteration"));
+    }
+    let Some(draft) = e.draft_iteration.as_ref() else {
+        return Err(Fail::bad("there is no draft iteration to start; create one with POST …/iterations"));
+    };
+    let running = e.current_iteration.as_ref().is_some_and(|c| c.status == IterationStatus::Running);
+    if running && justification.as_deref().is_none_or(|j| j.trim().is_empty()) {
+        return Err(Fail::bad("changeJustification is required to start an iteration while another one is running"));
+    }
+    for fk in draft.flags.keys() {
+        let flag = project.flags.get(fk).ok_or_else(|| Fail::bad(format!("flag `{fk}` does not exist")))?;
+        if flag.get("archived").and_then(Value::as_bool) == Some(true) {
+            return Err(Fail::bad(format!("flag `{fk}` is archived")));
+        }
+        let cfg = flag.pointer(&format!("/environments/{env}"));
+        if cfg.and_then(|c| c.get("archived")).and_then(Value::as_bool) == Some(true) {
+            return Err(Fail::bad(format!("flag `{fk}` is archived in environment `{env}`")));
+        }
+        if cfg.and_then(|c| c.get("on")).and_then(Value::as_bool) != Some(true) {
+            return Err(Fail::bad(format!("flag `{fk}` must be on in environment `{env}` to start an iteration")));
+        }
+    }
+    if draft.randomization_unit.as_deref().is_none_or(str::is_empty) {
+        return Err(Fail::bad("the draft iteration has no randomizationUnit"));
+    }
+    if !draft.treatments.iter().any(|t| t.allocation_percent.value().is_some_and(|v| v > 0.0)) {
+        return Err(Fail::bad("at least one treatment needs a non-zero allocationPercent"));
+    }
+    if let Some(mut current) = e.current_iteration.take() {
+        if current.status == IterationStatus::Running {
+            current.status = IterationStatus::Stopped;
+            current.ended_at = Some(Millis(now));
+        }
+        e.previous_iterations.push(current);
+    }
+    let mut next = e.draft_iteration.take().ok_or_else(|| Fail::bad("there is no draft iteration to start"))?;
+    next.status = IterationStatus::Running;
+    next.started_at = Some(Millis(now));
+    e.current_iteration = Some(next);
+    Ok(())
+}
+
+fn stop(e: &mut Experiment, winner: Option<&str>, reason: Option<&str>, now: i64) -> Outcome<()> {
+    let Some(current) = e.current_iteration.as_mut() else {
+        return Err(Fail::bad("the experiment has no running iteration to stop"));
+    };
+    match current.status {
+        // Already stopped: the instruction's effect holds.
+        IterationStatus::Stopped => return Ok(()),
+        IterationStatus::NotStarted => return Err(Fail::bad("the current iteration is not running")),
+        IterationStatus::Running => {}
+    }
+    let Some(winner) = winner.filter(|w| !w.is_empty()) else {
+        return Err(Fail::bad(
+            "winningTreatmentId is required to stop an iteration (declare the baseline if inconclusive)",
+        ));
+    };
+    if !current.treatments.iter().any(|t| t.id.as_deref() == Some(winner)) {
+        return Err(Fail::bad(format!("winningTreatmentId `{winner}` is not a treatment of the running iteration")));
+    }
+    current.status = IterationStatus::Stopped;
+    current.ended_at = Some(Millis(now));
+    current.winning_treatment_id = Some(winner.to_owned());
+    current.winning_reason = reason.map(str::to_owned);
+    Ok(())
+}

@@ -1,0 +1,289 @@
+//! Routing of API requests: path patterns, authentication, the `LD-API-Version` gate, and dispatch to the
+//! handlers. [`State::handle`] is the synchronous core every transport goes through.
+
+use std::collections::BTreeMap;
+
+use ldexp_core::plan::PlannedRequest;
+use ldexp_core::requests::is_beta_route;
+use percent_encoding::percent_decode_str;
+use serde_json::Value;
+
+use crate::model::{Project, State};
+use crate::wire::{Fail, Outcome, Request, Response};
+use crate::{catalog, experiments, flags, ids, results};
+
+/// The dated API version ldexp pins on flag and metric calls.
+pub const DATED_API_VERSION: &str = "20240415";
+
+/// An API route with its decoded path parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    Experiments { project: String, env: String },
+    Experiment { project: String, env: String, key: String },
+    Iterations { project: String, env: String, key: String },
+    MetricResults { project: String, env: String, key: String, metric: String },
+    GroupResults { project: String, env: String, key: String, group: String },
+    ExperimentsAnyEnv { project: String },
+    Settings { project: String },
+    MetricGroups { project: String },
+    MetricGroup { project: String, group: String },
+    Flag { project: String, flag: String },
+    LegacyResults { project: String, flag: String, env: String, metric: String },
+    LegacyReset { project: String, flag: String, env: String, metric: String },
+    Metrics { project: String },
+    Metric { project: String, metric: String },
+}
+
+impl Route {
+    /// Matches a path (segments still percent-encoded).
+    pub fn parse(path: &str) -> Option<Route> {
+        let rest = path.strip_prefix("/api/v2/")?;
+        let segs: Vec<String> = rest
+            .trim_end_matches('/')
+            .split('/')
+            .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+            .collect();
+        if segs.iter().any(String::is_empty) {
+            return None;
+        }
+        let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+        let o = |x: &str| x.to_owned();
+        Some(match s.as_slice() {
+            ["projects", p, "environments", e, "experiments"] => Route::Experiments { project: o(p), env: o(e) },
+            ["projects", p, "environments", e, "experiments", k] => {
+                Route::Experiment { project: o(p), env: o(e), key: o(k) }
+            }
+            ["projects", p, "environments", e, "experiments", k, "iterations"] => {
+                Route::Iterations { project: o(p), env: o(e), key: o(k) }
+            }
+            ["projects", p, "environments", e, "experiments", k, "metrics", m, "results"] => {
+                Route::MetricResults { project: o(p), env: o(e), key: o(k), metric: o(m) }
+            }
+            ["projects", p, "environments", e, "experiments", k, "metric-groups", g, "results"] => {
+                Route::GroupResults { project: o(p), env: o(e), key: o(k), group: o(g) }
+            }
+            ["projects", p, "experiments"] => Route::ExperimentsAnyEnv { project: o(p) },
+            ["projects", p, "experimentation-settings"] => Route::Settings { project: o(p) },
+            ["projects", p, "metric-groups"] => Route::MetricGroups { project: o(p) },
+            ["projects", p, "metric-groups", g] => Route::MetricGroup { project: o(p), group: o(g) },
+            ["flags", p, f] => Route::Flag { project: o(p), flag: o(f) },
+            ["flags", p, f, "experiments", e, m] => {
+                Route::LegacyResults { project: o(p), flag: o(f), env: o(e), metric: o(m) }
+            }
+            ["flags", p, f, "experiments", e, m, "results"] => {
+                Route::LegacyReset { project: o(p), flag: o(f), env: o(e), metric: o(m) }
+            }
+            ["metrics", p] => Route::Metrics { project: o(p) },
+            ["metrics", p, m] => Route::Metric { project: o(p), metric: o(m) },
+            _ => return None,
+        })
+    }
+
+    /// The OpenAPI path template: what rate limits and statistics are counted by.
+    pub fn pattern(&self) -> &'static str {
+        match self {
+            Route::Experiments { .. } => "/api/v2/projects/{projectKey}/environments/{environmentKey}/experiments",
+            Route::Experiment { .. } => {
+                "/api/v2/projects/{projectKey}/environments/{environmentKey}/experiments/{experimentKey}"
+            }
+            Route::Iterations { .. } => {
+                "/api/v2/projects/{projectKey}/environments/{environmentKey}/experiments/{experimentKey}/iterations"
+            }
+            Route::MetricResults { .. } => {
+                "/api/v2/projects/{projectKey}/environments/{environmentKey}/experiments/{experimentKey}/metrics/{metricKey}/results"
+            }
+            Route::GroupResults { .. } => {
+                "/api/v2/projects/{projectKey}/environments/{environmentKey}/experiments/{experimentKey}/metric-groups/{metricGroupKey}/results"
+            }
+            Route::ExperimentsAnyEnv { .. } => "/api/v2/projects/{projectKey}/experiments",
+            Route::Settings { .. } => "/api/v2/projects/{projectKey}/experimentation-settings",
+            Route::MetricGroups { .. } => "/api/v2/projects/{projectKey}/metric-groups",
+            Route::MetricGroup { .. } => "/api/v2/projects/{projectKey}/metric-groups/{metricGroupKey}",
+            Route::Flag { .. } => "/api/v2/flags/{projectKey}/{featureFlagKey}",
+            Route::LegacyResults { .. } => {
+                "/api/v2/flags/{projectKey}/{featureFlagKey}/experiments/{environmentKey}/{metricKey}"
+            }
+            Route::LegacyReset { .. } => {
+                "/api/v2/flags/{projectKey}/{featureFlagKey}/experiments/{environmentKey}/{metricKey}/results"
+            }
+            Route::Metrics { .. } => "/api/v2/metrics/{projectKey}",
+            Route::Metric { .. } => "/api/v2/metrics/{projectKey}/{metricKey}",
+        }
+    }
+
+    /// Methods the contract defines on this route.
+    fn methods(&self) -> &'static [&'static str] {
+        match self {
+            Route::Experiments { .. } => &["GET", "POST"],
+            Route::Experiment { .. } => &["GET", "PATCH"],
+            Route::Iterations { .. } => &["POST"],
+            Route::Settings { .. } => &["GET", "PUT"],
+            Route::Flag { .. } => &["GET", "PATCH"],
+            Route::LegacyReset { .. } => &["DELETE"],
+            _ => &["GET"],
+        }
+    }
+}
+
+/// `METHOD pattern` for a request, e.g. `GET /api/v2/flags/{projectKey}/{featureFlagKey}`; `None` off the API.
+pub(crate) fn route_key(method: &str, path: &str) -> Option<String> {
+    Route::parse(path).map(|r| format!("{} {}", effective_method(method, None), r.pattern()))
+}
+
+fn effective_method(method: &str, override_header: Option<&str>) -> String {
+    let m = method.to_ascii_uppercase();
+    match override_header {
+        // `X-HTTP-Method-Override` tunnels PATCH, PUT and DELETE through POST (contract §1).
+        Some(o) if m == "POST" && matches!(o.to_ascii_uppercase().as_str(), "PATCH" | "PUT" | "DELETE") => {
+            o.to_ascii_uppercase()
+        }
+        _ => m,
+    }
+}
+
+/// Splits a comma-separated list, trimming and dropping empty parts.
+pub(crate) fn csv(s: &str) -> Vec<String> {
+    s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_owned).collect()
+}
+
+impl State {
+    /// Handles one request: auth, the beta header, routing and the operation's semantics. Never sleeps or does I/O.
+    pub fn handle(&mut self, req: &Request) -> Response {
+        self.requests += 1;
+        let id = ids::uuid(&["request", &self.requests.to_string()]);
+        match self.dispatch(req) {
+            Ok(r) => r,
+            Err(f) => Response::error(f.status, f.code, f.message, &id),
+        }
+    }
+
+    /// Sends a planned request with a correct `Authorization`, `LD-API-Version` and `Content-Type`.
+    pub fn handle_planned(&mut self, r: &PlannedRequest) -> Response {
+        let req = self.planned_request(r);
+        self.handle(&req)
+    }
+
+    /// The [`Request`] a correct client sends for `r`.
+    pub(crate) fn planned_request(&self, r: &PlannedRequest) -> Request {
+        let mut headers = BTreeMap::new();
+        headers.insert("authorization".to_owned(), self.token_for_tests().to_owned());
+        let version = if is_beta_route(&r.path) { "beta" } else { DATED_API_VERSION };
+        headers.insert("ld-api-version".to_owned(), version.to_owned());
+        if let Some(ct) = &r.content_type {
+            headers.insert("content-type".to_owned(), ct.clone());
+        }
+        Request {
+            method: r.method.as_str().to_owned(),
+            path: r.path.clone(),
+            query: r.query.clone(),
+            headers,
+            body: r.body.as_ref().map(|b| b.to_string().into_bytes()),
+        }
+    }
+
+    fn dispatch(&mut self, req: &Request) -> Outcome<Response> {
+        let auth = req.header_value("authorization").unwrap_or_default();
+        if auth.is_empty() || !self.token_matches(auth) {
+            return Err(Fail { status: 401, code: "unauthorized", message: "Invalid access token".to_owned() });
+        }
+        let Some(route) = Route::parse(&req.path) else {
+            return Err(Fail::not_found(format!("no API route matches {}", req.path)));
+        };
+        let method = effective_method(&req.method, req.header_value("x-http-method-override"));
+        if is_beta_route(&req.path) {
+            // With several values LaunchDarkly reads the first one (contract §1).
+            let first = req.header_value("ld-api-version").and_then(|v| v.split(',').next()).map(str::trim);
+            if first != Some("beta") {
+                return Err(Fail::forbidden(
+                    "This resource is in beta: send the header LD-API-Version: beta with each call",
+                ));
+            }
+        }
+        if !route.methods().contains(&method.as_str()) {
+            return Err(Fail::method_not_allowed(format!("{method} is not allowed on {}", route.pattern())));
+        }
+        let body = parse_body(req, &method)?;
+        let ct = req.header_value("content-type").unwrap_or_default().to_ascii_lowercase();
+        match (method.as_str(), route) {
+            ("GET", Route::Experiments { project, env }) => {
+                experiments::list(self.project(&project)?, Some(&env), &req.path, &req.query)
+            }
+            ("GET", Route::ExperimentsAnyEnv { project }) => {
+                experiments::list(self.project(&project)?, None, &req.path, &req.query)
+            }
+            ("POST", Route::Experiments { project, env }) => {
+                experiments::create(&mut self.data, &project, &env, &need(body, "experiment")?)
+            }
+            ("GET", Route::Experiment { project, env, key }) => {
+                experiments::get(self.project(&project)?, &env, &key, &req.query)
+            }
+            ("PATCH", Route::Experiment { project, env, key }) => {
+                if !ct.contains("domain-model=launchdarkly.semanticpatch") {
+                    return Err(Fail::bad(
+                        "the body was read as a JSON patch: send Content-Type: application/json; \
+                         domain-model=launchdarkly.semanticpatch for semantic patch instructions",
+                    ));
+                }
+                crate::instructions::patch(&mut self.data, &project, &env, &key, &need(body, "semantic patch")?)
+            }
+            ("POST", Route::Iterations { project, env, key }) => {
+                experiments::create_iteration(&mut self.data, &project, &env, &key, &need(body, "iteration")?)
+            }
+            ("GET", Route::Flag { project, flag }) => flags::get(self.project(&project)?, &flag, &req.query),
+            ("PATCH", Route::Flag { project, flag }) => {
+                if ct.contains("domain-model=launchdarkly.semanticpatch") {
+                    return Err(Fail::bad(
+                        "flag semantic patch instructions are not supported by the emulator; send a JSON patch",
+                    ));
+                }
+                flags::patch(&mut self.data, &project, &flag, &req.query, &need(body, "flag patch")?)
+            }
+            ("GET", Route::Metrics { project }) => catalog::list_metrics(self.project(&project)?, &req.query),
+            ("GET", Route::Metric { project, metric }) => catalog::get_metric(self.project(&project)?, &metric),
+            ("GET", Route::MetricGroups { project }) => catalog::list_groups(self.project(&project)?, &req.query),
+            ("GET", Route::MetricGroup { project, group }) => catalog::get_group(self.project(&project)?, &group),
+            ("GET", Route::Settings { project }) => catalog::get_settings(self.project(&project)?),
+            ("PUT", Route::Settings { project }) => {
+                catalog::put_settings(&mut self.data, &project, &need(body, "experimentation settings")?)
+            }
+            ("GET", Route::MetricResults { project, env, key, metric }) => {
+                results::metric(self.project(&project)?, &env, &key, &metric, &req.query)
+            }
+            ("GET", Route::GroupResults { project, env, key, group }) => {
+                results::group(self.project(&project)?, &env, &key, &group, &req.query)
+            }
+            ("GET", Route::LegacyResults { project, flag, env, metric }) => {
+                results::legacy(self.project(&project)?, &flag, &env, &metric)
+            }
+            ("DELETE", Route::LegacyReset { project, flag, env, metric }) => {
+                results::reset_legacy(&mut self.data, &project, &flag, &env, &metric)
+            }
+            (m, r) => Err(Fail::method_not_allowed(format!("{m} is not allowed on {}", r.pattern()))),
+        }
+    }
+
+    fn project(&self, key: &str) -> Outcome<&Project> {
+        self.data.projects.get(key).ok_or_else(|| Fail::not_found(format!("Unknown project key {key}")))
+    }
+}
+
+fn parse_body(req: &Request, method: &str) -> Outcome<Option<Value>> {
+    match &req.body {
+        Some(b) if !b.is_empty() && method != "GET" && method != "DELETE" => serde_json::from_slice(b)
+            .map(Some)
+            .map_err(|e| Fail::bad(format!("the request body is not valid JSON: {e}"))),
+        _ => Ok(None),
+    }
+}
+
+fn need(body: Option<Value>, what: &str) -> Outcome<Value> {
+    body.ok_or_else(|| Fail::bad(format!("a JSON {what} body is required")))
+}
+
+/// A non-negative integer query parameter.
+pub(crate) fn query_u64(query: &BTreeMap<String, String>, name: &str, default: u64) -> Outcome<u64> {
+    match query.get(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse::<u64>().map_err(|_| Fail::bad(format!("`{name}` must be a non-negative integer"))),
+    }
+}

@@ -1,0 +1,470 @@
+//! Contract conformance: the whole REST client surface runs through Prism (`prism proxy --errors`) in front of the
+//! emulator, so every request the client sends and every answer the emulator gives is validated against the
+//! official OpenAPI cut; then the client parses every response `prism mock` serves from the same file.
+//!
+//! Needs `../shared/contract` (beside the repository) and Prism in `.tools/prism` (`.ci/prism.sh`); without
+//! either it prints `skipped: …` and passes, so a fresh clone still runs `cargo test`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ldexp_core::api::{
+    ExperimentPatch, ExperimentPost, ExperimentationSettings, ExperimentationSettingsPut, IterationInput, IterationRep,
+    PatchWithComment,
+};
+use ldexp_core::client::{AccessToken, BaseUrl, ClientConfig, HttpClient, Reader, Writer};
+use ldexp_core::remote::FlagSnapshot;
+use ldexp_core::requests;
+use ldexp_emulator::{Seed, ServerConfig};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The files this test needs, or why it cannot run.
+struct Setup {
+    spec: PathBuf,
+    prism: PathBuf,
+    seed: PathBuf,
+}
+
+fn setup() -> Option<Setup> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let spec = repo.join("../shared/contract/launchdarkly-experiments.openapi.json");
+    let prism = repo.join(".tools/prism/node_modules/.bin/prism");
+    if !spec.is_file() {
+        eprintln!("skipped: contract conformance needs {} (the shared contract beside the repository)", spec.display());
+        return None;
+    }
+    if !prism.is_file() {
+        eprintln!("skipped: contract conformance needs Prism at {}; run .ci/prism.sh", prism.display());
+        return None;
+    }
+    Some(Setup { spec, prism, seed: repo.join("examples/remote.yaml") })
+}
+
+/// A Prism process, killed on drop, with its output collected.
+struct Prism {
+    child: Child,
+    port: u16,
+    output: Arc<Mutex<String>>,
+}
+
+impl Prism {
+    async fn start(setup: &Setup, args: &[&str]) -> Prism {
+        let port = free_port();
+        let mut child = Command::new(&setup.prism)
+            .args(args)
+            .args(["-p", &port.to_string(), "-h", "127.0.0.1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start prism");
+        let output = Arc::new(Mutex::new(String::new()));
+        for pipe in [child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>), child.stderr.take().map(|s| Box::new(s) as _)].into_iter().flatten() {
+            let out = Arc::clone(&output);
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut o = out.lock().unwrap();
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            });
+        }
+        let mut prism = Prism { child, port, output };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            if let Ok(Some(status)) = prism.child.try_wait() {
+                panic!("prism exited with {status}:\n{}", prism.output());
+            }
+            assert!(Instant::now() < deadline, "prism did not start listening:\n{}", prism.output());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        prism
+    }
+
+    fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Prism {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A byte-level tap between the client and Prism: it records both directions of every connection, so the test
+/// sees the request lines, status lines and `sl-violations` headers on the wire.
+#[derive(Clone, Default)]
+struct Tap {
+    conversations: Arc<Mutex<Vec<(Arc<Mutex<Vec<u8>>>, Arc<Mutex<Vec<u8>>>)>>>,
+}
+
+impl Tap {
+    async fn start(upstream: u16) -> (Tap, u16) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tap = Tap::default();
+        let t = tap.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else { continue };
+                let (req, resp) = (Arc::default(), Arc::default());
+                t.conversations.lock().unwrap().push((Arc::clone(&req), Arc::clone(&resp)));
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                tokio::spawn(pipe(cr, sw, req));
+                tokio::spawn(pipe(sr, cw, resp));
+            }
+        });
+        (tap, port)
+    }
+
+    /// `(method, path)` of every request, and `(status, has sl-violations)` of every response.
+    fn traffic(&self) -> (Vec<(String, String)>, Vec<(u16, bool)>) {
+        let mut requests = Vec::new();
+        let mut responses = Vec::new();
+        for (req, resp) in self.conversations.lock().unwrap().iter() {
+            let req = String::from_utf8_lossy(&req.lock().unwrap()).into_owned();
+            for line in req.split("\r\n") {
+                let parts: Vec<&str> = line.split(' ').collect();
+                if let [method, target, "HTTP/1.1"] = parts.as_slice()
+                    && ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(method)
+                {
+                    let path = target.split('?').next().unwrap_or_default();
+                    requests.push(((*method).to_owned(), path.to_owned()));
+                }
+            }
+            let resp = String::from_utf8_lossy(&resp.lock().unwrap()).into_owned();
+            for message in resp.split("HTTP/1.1 ").skip(1) {
+                let Some(status) = message.get(..3).and_then(|s| s.parse().ok()) else { continue };
+                let head = message.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase();
+                responses.push((status, head.contains("\r\nsl-violations:")));
+            }
+        }
+        (requests, responses)
+    }
+}
+
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    record: Arc<Mutex<Vec<u8>>>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        record.lock().unwrap().extend_from_slice(&buf[..n]);
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+/// The spec's operations, to name the requests seen on the wire.
+struct Operations(Vec<(String, Vec<String>, String)>);
+
+impl Operations {
+    fn load(spec: &Path) -> Operations {
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(spec).unwrap()).unwrap();
+        let mut ops = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if let Some(id) = op.get("operationId").and_then(Value::as_str) {
+                    let segments = path.split('/').map(str::to_owned).collect();
+                    ops.push((method.to_ascii_uppercase(), segments, id.to_owned()));
+                }
+            }
+        }
+        Operations(ops)
+    }
+
+    fn name(&self, method: &str, path: &str) -> Option<&str> {
+        let segs: Vec<&str> = path.split('/').collect();
+        self.0
+            .iter()
+            .find(|(m, t, _)| {
+                m == method
+                    && t.len() == segs.len()
+                    && t.iter().zip(&segs).all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+            })
+            .map(|(_, _, id)| id.as_str())
+    }
+}
+
+fn client(port: u16, token: &str) -> HttpClient {
+    let mut cfg =
+        ClientConfig::new(BaseUrl::parse(&format!("http://127.0.0.1:{port}")).unwrap(), AccessToken::new(token).unwrap());
+    // Prism validates each exchange; keep the test quick if something is rate-limited or slow.
+    cfg.retry.max_retries = 2;
+    cfg.concurrency = 4;
+    HttpClient::new(cfg).unwrap()
+}
+
+fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v).unwrap()
+}
+
+/// Keys the scenario needs, picked from the seed.
+struct Keys {
+    project: String,
+    env: String,
+    flag: String,
+    metric: String,
+    group: String,
+    unit: String,
+}
+
+fn pick(seed: &Seed) -> Keys {
+    for p in &seed.projects {
+        let Some(group) = p.metric_groups.first() else { continue };
+        let Some(metric) = p.metrics.first() else { continue };
+        for f in &p.flags {
+            if f.variations.len() < 2 || f.archived {
+                continue;
+            }
+            if let Some((env, _)) = f.environments.iter().find(|(_, e)| e.on && !e.archived) {
+                return Keys {
+                    project: p.key.clone(),
+                    env: env.clone(),
+                    flag: f.key.clone(),
+                    metric: metric.key.clone(),
+                    group: group.key.clone(),
+                    unit: p.randomization_units.first().cloned().unwrap_or_else(|| "user".into()),
+                };
+            }
+        }
+    }
+    panic!("examples/remote.yaml needs a project with a metric, a metric group and a flag that is on somewhere")
+}
+
+/// The experiment the scenario creates, targeting `flag` with two treatments.
+fn post_body(k: &Keys, key: &str, flag: &FlagSnapshot) -> ExperimentPost {
+    let v = &flag.flag.variations;
+    let version = flag.flag.environments[&k.env].version;
+    from(json!({
+        "name": "Contract run", "key": key, "description": "created by the conformance test",
+        "iteration": {
+            "hypothesis": "The new variation converts better",
+            "canReshuffleTraffic": true,
+            "metrics": [{"key": k.metric, "isGroup": false}, {"key": k.group, "isGroup": true}],
+            "primarySingleMetricKey": k.metric,
+            "treatments": [
+                {"name": "control", "baseline": true, "allocationPercent": "50",
+                 "parameters": [{"flagKey": k.flag, "variationId": v[0].id}]},
+                {"name": "treatment", "baseline": false, "allocationPercent": "50",
+                 "parameters": [{"flagKey": k.flag, "variationId": v[1].id}]}
+            ],
+            "flags": {k.flag.clone(): {"ruleId": "fallthrough", "flagConfigVersion": version}},
+            "randomizationUnit": k.unit
+        }
+    }))
+}
+
+fn patch(instructions: Value) -> ExperimentPatch {
+    from(json!({"comment": "ldexp contract test", "instructions": instructions}))
+}
+
+/// Runs every client call at least once; returns how many calls were made.
+async fn scenario(c: &HttpClient, k: &Keys) -> usize {
+    let (p, e) = (k.project.as_str(), k.env.as_str());
+    let metrics = c.list_metrics(p).await.unwrap().expect("project exists");
+    assert!(metrics.iter().any(|m| m.key == k.metric));
+    assert_eq!(c.get_metric(p, &k.metric).await.unwrap().unwrap().key, k.metric);
+    let groups = c.list_metric_groups(p).await.unwrap().unwrap();
+    assert!(groups.iter().any(|g| g.key == k.group));
+    assert_eq!(c.get_metric_group(p, &k.group).await.unwrap().unwrap().key, k.group);
+    let settings = c.get_settings(p).await.unwrap().unwrap();
+    let units: Vec<Value> = settings
+        .randomization_units
+        .iter()
+        .map(|u| json!({"randomizationUnit": u.randomization_unit, "default": u.default}))
+        .collect();
+    let put: ExperimentationSettingsPut = from(json!({"randomizationUnits": units}));
+    let echoed: ExperimentationSettings = from(c.send(&requests::put_settings(p, &put), "settings").await.unwrap().unwrap());
+    assert_eq!(echoed.randomization_units.len(), settings.randomization_units.len());
+
+    let flag = c.get_flag(p, &k.flag).await.unwrap().unwrap();
+    assert!(c.get_flag(p, "no-such-flag-anywhere").await.unwrap().is_none(), "404 is None");
+    let before = c.list_experiments(p, e).await.unwrap().unwrap().len();
+    let any_env_before = c.list_experiments_any_env(p).await.unwrap().unwrap().len();
+
+    let key = "ldexp-contract-run";
+    let res = format!("experiment {p}/{e}/{key}");
+    let created = c.send(&requests::create_experiment(p, e, &post_body(k, key, &flag)), &res).await.unwrap().unwrap();
+    let created: ldexp_core::api::Experiment = from(created);
+    assert_eq!(created.draft_iteration.as_ref().map(|i| i.treatments.len()), Some(2));
+    assert!(c.get_experiment(p, e, "no-such-experiment").await.unwrap().is_none());
+
+    let start = patch(json!([{"kind": "updateName", "value": "Contract run (started)"}, {"kind": "startIteration"}]));
+    c.send(&requests::patch_experiment(p, e, key, &start), &res).await.unwrap();
+    let running = c.get_experiment(p, e, key).await.unwrap().unwrap();
+    let current = running.current_iteration.clone().expect("started");
+    let iteration_id = current.id.clone().expect("iteration _id");
+    assert_eq!(running.name, "Contract run (started)");
+
+    c.experiment_results(p, e, key, &k.metric, Some(&iteration_id)).await.unwrap().expect("results");
+    c.metric_group_results(p, e, key, &k.group, Some(&iteration_id)).await.unwrap().expect("group results");
+
+    let mut next: IterationInput = post_body(k, key, &flag).iteration;
+    next.hypothesis = "Second iteration".into();
+    let it: IterationRep =
+        from(c.send(&requests::create_iteration(p, e, key, &next), &res).await.unwrap().unwrap());
+    assert_eq!(it.hypothesis, "Second iteration");
+    let restart = patch(json!([{"kind": "startIteration", "changeJustification": "contract test restart"}]));
+    c.send(&requests::patch_experiment(p, e, key, &restart), &res).await.unwrap();
+
+    let now = c.get_experiment(p, e, key).await.unwrap().unwrap();
+    let winner = now.current_iteration.as_ref().unwrap().treatments[0].id.clone().unwrap();
+    let stop = patch(json!([
+        {"kind": "stopIteration", "winningTreatmentId": winner, "winningReason": "baseline kept"},
+        {"kind": "updateDescription", "value": "stopped by the contract test"}
+    ]));
+    c.send(&requests::patch_experiment(p, e, key, &stop), &res).await.unwrap();
+    c.send(&requests::patch_experiment(p, e, key, &patch(json!([{"kind": "archiveExperiment"}]))), &res).await.unwrap();
+    c.send(&requests::patch_experiment(p, e, key, &patch(json!([{"kind": "restoreExperiment"}]))), &res).await.unwrap();
+    assert_eq!(c.list_experiments(p, e).await.unwrap().unwrap().len(), before + 1);
+    assert_eq!(c.list_experiments_any_env(p).await.unwrap().unwrap().len(), any_env_before + 1);
+
+    // Legacy experiments on the flag: add one recording in the environment, read and reset its results.
+    let env_version = flag.flag.environments[e].version;
+    let legacy: PatchWithComment = from(json!({
+        "comment": "ldexp contract test",
+        "patch": [
+            {"op": "test", "path": format!("/environments/{e}/version"), "value": env_version},
+            {"op": "add", "path": "/experiments/items/0", "value": {"metricKey": k.metric, "environments": [e]}}
+        ]
+    }));
+    let mut dry = requests::patch_flag(p, &k.flag, &legacy);
+    dry.query.insert("dryRun".into(), "true".into());
+    let preview = FlagSnapshot::from_json(c.send(&dry, "flag").await.unwrap().unwrap()).unwrap();
+    assert_eq!(preview.flag.experiments.items[0].metric_key, k.metric);
+    let patched = FlagSnapshot::from_json(c.send(&requests::patch_flag(p, &k.flag, &legacy), "flag").await.unwrap().unwrap()).unwrap();
+    assert_eq!(patched.flag.experiments.items[0].environments, [e]);
+    c.legacy_results(p, &k.flag, e, &k.metric).await.unwrap().expect("legacy results");
+    let reset = requests::reset_legacy_results(p, &k.flag, e, &k.metric);
+    assert_eq!(c.send(&reset, "legacy results").await.unwrap(), None);
+    29
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
+    let Some(setup) = setup() else { return };
+    let seed = Seed::from_path(&setup.seed).unwrap();
+    let keys = pick(&seed);
+    let emulator = ldexp_emulator::serve(ServerConfig { seed: Some(seed), ..ServerConfig::default() }).await.unwrap();
+    let target = format!("http://127.0.0.1:{}", emulator.addr.port());
+    let spec = setup.spec.to_str().unwrap().to_owned();
+    let prism = Prism::start(&setup, &["proxy", &spec, &target, "--errors"]).await;
+    let (tap, tap_port) = Tap::start(prism.port).await;
+
+    let c = client(tap_port, ldexp_emulator::DEFAULT_TOKEN);
+    scenario(&c, &keys).await;
+
+    let ops = Operations::load(&setup.spec);
+    let (requests, responses) = tap.traffic();
+    let mut exercised: BTreeMap<&str, usize> = BTreeMap::new();
+    for (method, path) in &requests {
+        let name = ops.name(method, path).unwrap_or_else(|| panic!("{method} {path} is not an operation of the contract"));
+        *exercised.entry(name).or_default() += 1;
+    }
+    let all: BTreeSet<&str> = ops.0.iter().map(|(_, _, id)| id.as_str()).collect();
+    let missing: Vec<&&str> = all.iter().filter(|id| !exercised.contains_key(**id)).collect();
+    let violations: Vec<&(u16, bool)> = responses.iter().filter(|(_, v)| *v).collect();
+    let statuses: BTreeMap<u16, usize> = responses.iter().fold(BTreeMap::new(), |mut m, (s, _)| {
+        *m.entry(*s).or_default() += 1;
+        m
+    });
+    let log = prism.output();
+    let log_violations: Vec<&str> = log.lines().filter(|l| l.contains("Violation") || l.contains('✖')).collect();
+    eprintln!(
+        "contract: {} of {} operations exercised over {} requests; statuses {statuses:?}; {} sl-violations headers; \
+         {} violation lines in the Prism log",
+        exercised.len(),
+        all.len(),
+        requests.len(),
+        violations.len(),
+        log_violations.len()
+    );
+    assert_eq!(all.len(), 18, "the contract cut has 18 operations");
+    assert!(missing.is_empty(), "operations never called: {missing:?}");
+    assert_eq!(requests.len(), responses.len(), "every request got an answer");
+    assert!(violations.is_empty() && log_violations.is_empty(), "Prism reported violations:\n{}", log_violations.join("\n"));
+    assert!(
+        statuses.keys().all(|s| matches!(s, 200 | 201 | 204 | 404)),
+        "unexpected statuses {statuses:?} (404s are the deliberate missing-object reads)"
+    );
+    assert_eq!(statuses.get(&404), Some(&2));
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_parses_every_response_prism_mock_serves() {
+    let Some(setup) = setup() else { return };
+    let spec = setup.spec.to_str().unwrap().to_owned();
+    let prism = Prism::start(&setup, &["mock", &spec]).await;
+    let c = client(prism.port, "mock-token");
+    let (p, e) = ("my-project", "my-environment");
+
+    assert!(!c.list_experiments(p, e).await.unwrap().unwrap().is_empty());
+    assert!(!c.list_experiments_any_env(p).await.unwrap().unwrap().is_empty());
+    let x = c.get_experiment(p, e, "my-experiment").await.unwrap().unwrap();
+    assert!(!x.key.is_empty());
+    let flag = c.get_flag(p, "my-flag").await.unwrap().unwrap();
+    assert!(!flag.flag.variations.is_empty());
+    assert!(!c.list_metrics(p).await.unwrap().unwrap().is_empty());
+    assert!(!c.get_metric(p, "my-metric").await.unwrap().unwrap().key.is_empty());
+    assert!(!c.list_metric_groups(p).await.unwrap().unwrap().is_empty());
+    assert!(!c.get_metric_group(p, "my-group").await.unwrap().unwrap().key.is_empty());
+    let settings = c.get_settings(p).await.unwrap().unwrap();
+    assert!(!settings.randomization_units.is_empty());
+    let r = c.experiment_results(p, e, "my-experiment", "my-metric", Some("it")).await.unwrap().unwrap();
+    assert!(!r.overall().is_empty());
+    let g = c.metric_group_results(p, e, "my-experiment", "my-group", None).await.unwrap().unwrap();
+    assert!(!g.metrics.is_empty());
+    let l = c.legacy_results(p, "my-flag", e, "my-metric").await.unwrap().unwrap();
+    assert!(!l.totals.is_empty());
+
+    let keys = Keys {
+        project: p.into(),
+        env: flag.flag.environments.keys().next().cloned().unwrap(),
+        flag: "my-flag".into(),
+        metric: "my-metric".into(),
+        group: "my-group".into(),
+        unit: "user".into(),
+    };
+    let post = post_body(&keys, "my-experiment", &flag);
+    let created = c.send(&requests::create_experiment(p, e, &post), "x").await.unwrap().unwrap();
+    let _: ldexp_core::api::Experiment = from(created);
+    let patched = c.send(&requests::patch_experiment(p, e, "k", &patch(json!([{"kind": "archiveExperiment"}]))), "x");
+    let _: ldexp_core::api::Experiment = from(patched.await.unwrap().unwrap());
+    let it = c.send(&requests::create_iteration(p, e, "k", &post.iteration), "x").await.unwrap().unwrap();
+    let _: IterationRep = from(it);
+    let fp: PatchWithComment = from(json!({"comment": "c", "patch": [{"op": "replace", "path": "/description", "value": "d"}]}));
+    let f = c.send(&requests::patch_flag(p, "my-flag", &fp), "x").await.unwrap().unwrap();
+    FlagSnapshot::from_json(f).unwrap();
+    let put: ExperimentationSettingsPut = from(json!({"randomizationUnits": [{"randomizationUnit": "user", "default": true}]}));
+    let s: ExperimentationSettings = from(c.send(&requests::put_settings(p, &put), "x").await.unwrap().unwrap());
+    assert!(!s.randomization_units.is_empty());
+    assert_eq!(c.send(&requests::reset_legacy_results(p, "my-flag", e, "my-metric"), "x").await.unwrap(), None);
+
+    let log = prism.output();
+    let violations: Vec<&str> = log.lines().filter(|l| l.contains("Violation") || l.contains('✖')).collect();
+    assert!(violations.is_empty(), "Prism mock flagged the client's requests:\n{}", violations.join("\n"));
+    eprintln!("contract: prism mock served 18 operations; the client parsed all of them");
+}
