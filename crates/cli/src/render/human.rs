@@ -1,0 +1,213 @@
+//! The human rendering of a plan: Terraform-like, for a terminal, with ANSI colour only when the caller asks.
+//!
+//! Layout: one block per change (marker, address, action; the risk on its own `!` line; one `field: old → new`
+//! line per changed field, a unified diff for `hypothesis` and `description`; the requests one per line; notes),
+//! then unmanaged experiments, warnings, and the summary sentence of [`super::summary_line`]. A change that sends
+//! nothing is shown with a `#` marker and its notes.
+
+use std::fmt::Write as _;
+
+use ldexp_core::plan::{Action, Change, Plan};
+
+use super::{DiffLine, changed_fields, is_text_field, marker, request_line, show_value, summary_line, text_diff};
+
+/// ANSI styling that is a no-op when colour is off.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Paint(pub bool);
+
+impl Paint {
+    pub(crate) fn code(self, code: &str, s: &str) -> String {
+        if self.0 { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_owned() }
+    }
+    pub(crate) fn green(self, s: &str) -> String {
+        self.code("32", s)
+    }
+    pub(crate) fn red(self, s: &str) -> String {
+        self.code("31", s)
+    }
+    pub(crate) fn yellow(self, s: &str) -> String {
+        self.code("33", s)
+    }
+    pub(crate) fn cyan(self, s: &str) -> String {
+        self.code("36", s)
+    }
+    pub(crate) fn bold(self, s: &str) -> String {
+        self.code("1", s)
+    }
+    pub(crate) fn alert(self, s: &str) -> String {
+        self.code("1;31", s)
+    }
+    pub(crate) fn dim(self, s: &str) -> String {
+        self.code("2", s)
+    }
+
+    pub(crate) fn action_marker(self, action: Action) -> String {
+        let m = marker(action);
+        match action {
+            Action::Create => self.green(m),
+            Action::Update | Action::Start | Action::PatchLegacy => self.yellow(m),
+            Action::Stop | Action::Archive => self.red(m),
+            Action::Restart | Action::Restore => self.code("35", m),
+        }
+    }
+
+    pub(crate) fn diff_line(self, l: &DiffLine) -> String {
+        match l {
+            DiffLine::Hunk(h) => self.cyan(h),
+            DiffLine::Context(s) => format!(" {s}"),
+            DiffLine::Removed(s) => self.red(&format!("-{s}")),
+            DiffLine::Added(s) => self.green(&format!("+{s}")),
+        }
+    }
+}
+
+/// The plan for a terminal. `color` turns ANSI escapes on; the caller decides from the TTY, `NO_COLOR` and
+/// `--color`.
+pub fn human(plan: &Plan, color: bool) -> String {
+    let p = Paint(color);
+    let mut out = String::new();
+    if !plan.changes.is_empty() {
+        if !plan.is_empty() {
+            let _ = writeln!(out, "ldexp will perform the following actions:\n");
+        }
+        for c in &plan.changes {
+            change_block(&mut out, c, p);
+            out.push('\n');
+        }
+    }
+    if !plan.unmanaged.is_empty() {
+        let what = if plan.prune { "archived by --prune" } else { "left alone; --prune archives them" };
+        let _ = writeln!(out, "{}", p.bold(&format!("Unmanaged experiments (in no spec, {what}):")));
+        for u in &plan.unmanaged {
+            let _ = writeln!(out, "  ? {} {} ({})", u.address, serde_json::Value::String(u.name.clone()), u.state);
+        }
+        out.push('\n');
+    }
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(out, "{}", p.bold("Warnings:"));
+        for w in &plan.warnings {
+            let text = match &w.address {
+                Some(a) => format!("{a}: {}", w.message),
+                None => w.message.clone(),
+            };
+            let _ = writeln!(out, "  {} {text}", p.yellow("warning:"));
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{}", p.bold(&summary_line(plan)));
+    out
+}
+
+fn change_block(out: &mut String, c: &Change, p: Paint) {
+    const IND: &str = "      ";
+    if c.requests.is_empty() {
+        let _ = writeln!(out, "  {} {} ({}: nothing to send)", p.dim("#"), p.bold(&c.address.to_string()), c.action);
+    } else {
+        let _ = writeln!(out, "  {} {} ({})", p.action_marker(c.action), p.bold(&c.address.to_string()), c.action);
+    }
+    if let Some(risk) = c.risk {
+        let _ = writeln!(out, "{IND}{}", p.alert(&format!("! {} {risk}", c.action)));
+    }
+    for f in changed_fields(c) {
+        if is_text_field(&f) {
+            let _ = writeln!(out, "{IND}{}:", f.field);
+            for l in text_diff(&f) {
+                let _ = writeln!(out, "{IND}    {}", p.diff_line(&l));
+            }
+        } else if c.action == Action::Create && f.before.is_none() {
+            let _ = writeln!(out, "{IND}{}: {}", f.field, p.green(&show_value(f.after.as_ref())));
+        } else {
+            let _ = writeln!(
+                out,
+                "{IND}{}: {} → {}",
+                f.field,
+                p.red(&show_value(f.before.as_ref())),
+                p.green(&show_value(f.after.as_ref()))
+            );
+        }
+    }
+    if !c.requests.is_empty() {
+        let _ = writeln!(out, "{IND}requests:");
+        for r in &c.requests {
+            let _ = writeln!(out, "{IND}  {}", p.dim(&request_line(r)));
+        }
+    }
+    for n in &c.notes {
+        let _ = writeln!(out, "{IND}note: {n}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures;
+    use super::*;
+
+    #[test]
+    fn every_action_both_risks_unmanaged_and_warnings() {
+        insta::assert_snapshot!(human(&fixtures::full_plan(), false));
+    }
+
+    #[test]
+    fn colour_on() {
+        insta::assert_snapshot!(human(&fixtures::full_plan(), true));
+    }
+
+    #[test]
+    fn colour_off_has_no_escape_and_colour_on_has_the_same_text() {
+        let plain = human(&fixtures::full_plan(), false);
+        assert!(!plain.contains('\x1b'));
+        let coloured = human(&fixtures::full_plan(), true);
+        assert!(coloured.contains("\x1b[1;31m! restart ends data collection of the running iteration\x1b[0m"));
+        let stripped = strip_ansi(&coloured);
+        assert_eq!(stripped, plain);
+    }
+
+    #[test]
+    fn risks_are_called_out_on_their_own_line() {
+        let out = human(&fixtures::full_plan(), false);
+        assert!(out.contains("\n      ! restart ends data collection of the running iteration\n"));
+        assert!(out.contains("\n      ! stop ends the experiment\n"));
+        assert!(out.contains("\n      ! archive ends the experiment\n"));
+        assert_eq!(out.matches("! ").count(), 3);
+    }
+
+    #[test]
+    fn empty_plan() {
+        let out = human(&fixtures::empty_plan(), false);
+        assert_eq!(out, "No changes. Remote matches the specs.\n");
+        assert_eq!(human(&fixtures::empty_plan(), true), "\x1b[1mNo changes. Remote matches the specs.\x1b[0m\n");
+    }
+
+    #[test]
+    fn empty_plan_with_unmanaged_and_a_note_only_change() {
+        let mut plan = fixtures::empty_plan();
+        let mut note = fixtures::change(Action::Archive, 0);
+        note.notes.push("the spec says archived and the experiment does not exist: nothing to do".into());
+        plan.changes.push(note);
+        plan.unmanaged = fixtures::full_plan().unmanaged;
+        insta::assert_snapshot!(human(&plan, false));
+    }
+
+    #[test]
+    fn legacy_patch_alone() {
+        let plan = fixtures::plan_of(vec![fixtures::legacy_change()]);
+        insta::assert_snapshot!(human(&plan, false));
+    }
+
+    fn strip_ansi(s: &str) -> String {
+        let mut out = String::new();
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for d in chars.by_ref() {
+                    if d == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+}
