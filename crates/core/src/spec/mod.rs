@@ -1,10 +1,15 @@
 //! Spec sources: the v1 model, where each document and field came from, and the one function that loads them.
 
 mod model;
+mod rules;
+mod shape;
+#[cfg(test)]
+mod tests;
+mod yaml;
 
 pub use model::*;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -95,7 +100,214 @@ impl fmt::Display for Diagnostic {
 
 /// Loads every spec under `paths` (files, or directories searched recursively for `*.yaml`/`*.yml` in sorted
 /// order), validating each document. Returns every problem found, not just the first.
+///
+/// Hidden entries (`.git`, `.github`, …) inside a directory are skipped; a path given explicitly is always read.
+/// A file reached twice (through two paths) is read once. `Error::Io` when a path cannot be read,
+/// `Error::Config` when no spec file is found, `Error::Spec` with every problem otherwise.
 pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<SpecSet, crate::Error> {
-    let _ = paths;
-    Err(crate::Error::Spec { diagnostics: Vec::new() })
+    let files = discover(paths)?;
+    let mut loader = Loader::new();
+    for (file, explicit) in &files {
+        let bytes = std::fs::read(file).map_err(|source| crate::Error::Io { path: file.clone(), source })?;
+        loader.add(file.clone(), &bytes, *explicit);
+    }
+    if loader.set.files.is_empty() && loader.diagnostics.is_empty() {
+        return Err(no_specs(paths));
+    }
+    loader.finish()
+}
+
+/// Loads specs from text, as if read from a file called `name`. For tests and for callers that hold the text.
+pub fn load_str(name: &str, text: &str) -> Result<SpecSet, crate::Error> {
+    let mut loader = Loader::new();
+    loader.add(PathBuf::from(name), text.as_bytes(), true);
+    loader.finish()
+}
+
+/// The JSON Schema of one spec document, generated from [`SpecDocument`]; committed as `schema/ldexp.schema.json`.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(SpecDocument)).unwrap_or_default()
+}
+
+/// The files to read, each with whether it was named explicitly (rather than found in a directory).
+fn discover<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<(PathBuf, bool)>, crate::Error> {
+    let mut files = Vec::new();
+    let mut visited = BTreeSet::new();
+    for p in paths {
+        let p = p.as_ref();
+        let meta = std::fs::metadata(p).map_err(|source| crate::Error::Io { path: p.to_owned(), source })?;
+        if meta.is_dir() {
+            let mut found = Vec::new();
+            walk(p, &mut found, &mut visited)?;
+            found.sort();
+            files.extend(found.into_iter().map(|f| (f, false)));
+        } else {
+            files.push((p.to_owned(), true));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    files.retain(|(f, _)| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
+    Ok(files)
+}
+
+fn no_specs<P: AsRef<Path>>(paths: &[P]) -> crate::Error {
+    let list = paths.iter().map(|p| p.as_ref().display().to_string()).collect::<Vec<_>>().join(", ");
+    crate::Error::config(
+        format!("no spec files (*.yaml, *.yml with a `kind`) under {list}"),
+        Some("pass the directory or files holding the specs, e.g. `ldexp validate examples`".to_owned()),
+    )
+}
+
+/// Top-level fields that make a YAML document found in a directory a spec (possibly a broken one). Other YAML
+/// that lives beside specs, such as CI workflows or the emulator seed, has none of them and is skipped.
+const SPEC_MARKS: [&str; 8] =
+    ["kind", "project", "environment", "environments", "iteration", "state", "flag", "baseline"];
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, visited: &mut BTreeSet<PathBuf>) -> Result<(), crate::Error> {
+    // Symlinked directories may form cycles; each real directory is read once.
+    if !visited.insert(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned())) {
+        return Ok(());
+    }
+    let io = |source| crate::Error::Io { path: dir.to_owned(), source };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, out, visited)?;
+        } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Accumulates documents and problems over the files of one load.
+struct Loader {
+    shape: shape::Shape,
+    set: SpecSet,
+    digest_input: Vec<u8>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Loader {
+    fn new() -> Self {
+        Loader {
+            shape: shape::Shape::new(),
+            set: SpecSet::default(),
+            digest_input: Vec::new(),
+            diagnostics: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, path: PathBuf, bytes: &[u8], explicit: bool) {
+        let name = path.display().to_string();
+        let parsed = std::str::from_utf8(bytes).map(yaml::parse);
+        if let Ok((docs, problems)) = &parsed {
+            let spec_like = |d: &yaml::Document| SPEC_MARKS.iter().any(|m| d.root.get(m).is_some());
+            if !explicit && problems.is_empty() && !docs.iter().any(spec_like) {
+                return;
+            }
+        }
+        // Length-prefixed so that no two different file sets hash the same bytes.
+        for part in [name.as_bytes(), bytes] {
+            self.digest_input.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            self.digest_input.extend_from_slice(part);
+        }
+        self.set.files.push(path);
+        match parsed {
+            Ok((docs, problems)) => self.check_source(&name, docs, problems),
+            Err(e) => {
+                let valid = String::from_utf8_lossy(&bytes[..e.valid_up_to()]);
+                let line = valid.matches('\n').count() + 1;
+                let column = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                self.diagnostics.push(Diagnostic {
+                    file: name,
+                    line,
+                    column,
+                    message: "the file is not valid UTF-8".to_owned(),
+                    help: Some("save the spec as UTF-8 text".to_owned()),
+                });
+            }
+        }
+    }
+
+    fn check_source(&mut self, name: &str, docs: Vec<yaml::Document>, problems: Vec<yaml::Problem>) {
+        let loc = |p: yaml::Pos| SourceLocation { file: name.to_owned(), line: p.line, column: p.column };
+        for p in problems {
+            self.diagnostics.push(Diagnostic::at(&loc(p.pos), p.message, Some(p.help)));
+        }
+        for doc in docs {
+            let (kind, findings) = self.shape.check_document(&doc.root);
+            if !findings.is_empty() || kind.is_none() {
+                for f in findings {
+                    self.diagnostics.push(Diagnostic::at(&loc(f.pos), f.message, Some(f.help)));
+                }
+                continue;
+            }
+            let mut values = BTreeMap::new();
+            let mut keys = BTreeMap::new();
+            record(&doc.root, String::new(), &loc, &mut values, &mut keys);
+            let location = loc(doc.root.pos);
+            match serde_json::from_value::<SpecDocument>(doc.root.to_json()) {
+                Ok(SpecDocument::Experiment(spec)) => {
+                    let located = Located { spec, location, field_locations: values };
+                    rules::experiment(&located, &keys, &mut self.diagnostics);
+                    self.set.experiments.push(located);
+                }
+                Ok(SpecDocument::LegacyFlagExperiments(spec)) => {
+                    let located = Located { spec, location, field_locations: values };
+                    rules::legacy(&located, &keys, &mut self.diagnostics);
+                    self.set.legacy.push(located);
+                }
+                // The shape check accepts only what the types accept; this is a safety net, not a path users see.
+                Err(e) => self.diagnostics.push(Diagnostic::at(
+                    &location,
+                    format!("the document does not match spec format v1: {e}"),
+                    Some("compare it with the spec reference in docs/spec-reference.md".to_owned()),
+                )),
+            }
+        }
+    }
+
+    fn finish(mut self) -> Result<SpecSet, crate::Error> {
+        rules::duplicates(&self.set.experiments, &self.set.legacy, &mut self.diagnostics);
+        if !self.diagnostics.is_empty() {
+            let order: BTreeMap<String, usize> =
+                self.set.files.iter().enumerate().map(|(i, f)| (f.display().to_string(), i)).collect();
+            self.diagnostics.sort_by_key(|d| (order.get(&d.file).copied().unwrap_or(usize::MAX), d.line, d.column));
+            return Err(crate::Error::Spec { diagnostics: self.diagnostics });
+        }
+        self.set.digest = crate::digest::sha256_hex(&self.digest_input);
+        Ok(self.set)
+    }
+}
+
+/// Records where every value (and every mapping key) of the tree is written, by dotted path.
+fn record(
+    node: &yaml::Node,
+    path: String,
+    loc: &dyn Fn(yaml::Pos) -> SourceLocation,
+    values: &mut BTreeMap<String, SourceLocation>,
+    keys: &mut BTreeMap<String, SourceLocation>,
+) {
+    match &node.value {
+        yaml::Value::Map(entries) => {
+            for e in entries {
+                let p = if path.is_empty() { e.key.clone() } else { format!("{path}.{}", e.key) };
+                keys.insert(p.clone(), loc(e.key_pos));
+                record(&e.value, p, loc, values, keys);
+            }
+        }
+        yaml::Value::Seq(items) => {
+            for (i, n) in items.iter().enumerate() {
+                record(n, format!("{path}[{i}]"), loc, values, keys);
+            }
+        }
+        _ => {}
+    }
+    if !path.is_empty() {
+        values.insert(path, loc(node.pos));
+    }
 }

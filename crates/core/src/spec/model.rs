@@ -224,11 +224,22 @@ struct NumericString(#[schemars(regex(pattern = r"^\s*-?[0-9]+(\.[0-9]+)?\s*$"))
 
 fn numeric_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let s = String::deserialize(d)?;
-    s.trim()
-        .parse::<f64>()
-        .ok()
+    Some(s.trim())
+        .filter(|t| is_numeric_text(t))
+        .and_then(|t| t.parse::<f64>().ok())
         .filter(|v| v.is_finite())
         .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not a number")))
+}
+
+/// Whether `s` matches the numeric-string pattern of the schema: `^\s*-?[0-9]+(\.[0-9]+)?\s*$`.
+pub(crate) fn is_numeric_text(s: &str) -> bool {
+    let t = s.trim();
+    let t = t.strip_prefix('-').unwrap_or(t);
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit());
+    match t.split_once('.') {
+        Some((int, frac)) => digits(int) && digits(frac),
+        None => digits(t),
+    }
 }
 
 impl Decimal {

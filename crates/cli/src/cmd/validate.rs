@@ -1,0 +1,71 @@
+//! `ldexp validate [PATH]...`: loads and checks specs offline, printing every problem or a one-line summary.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use ldexp_core::spec::{self, SpecSet};
+
+use super::Globals;
+use crate::diagnostics;
+use crate::exit::ExitStatus;
+
+/// How `validate` prints problems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    /// Source snippets with a caret and a hint, on stderr.
+    Human,
+    /// A JSON list of `{file, line, column, message, help}` on stdout (`[]` when valid).
+    Json,
+}
+
+/// `ldexp validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Spec files or directories (searched recursively for *.yaml / *.yml).
+    #[arg(default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Human)]
+    pub format: ValidateFormat,
+}
+
+/// Validates; exit 0 when valid, 1 with every problem listed otherwise.
+pub fn run(args: &ValidateArgs, globals: &Globals) -> Result<ExitStatus> {
+    match spec::load(&args.paths) {
+        Ok(set) => {
+            match args.format {
+                ValidateFormat::Json => println!("[]"),
+                ValidateFormat::Human if globals.color_stdout() => println!("{}: \x1b[32mvalid\x1b[0m", summary(&set)),
+                ValidateFormat::Human => println!("{}: valid", summary(&set)),
+            }
+            Ok(ExitStatus::Success)
+        }
+        Err(ldexp_core::Error::Spec { diagnostics }) => {
+            match args.format {
+                ValidateFormat::Json => println!("{}", serde_json::to_string_pretty(&diagnostics)?),
+                ValidateFormat::Human => {
+                    eprint!("{}", diagnostics::render(&diagnostics, globals.color_stderr()));
+                    eprintln!("error: {}", ldexp_core::Error::Spec { diagnostics });
+                }
+            }
+            Ok(ExitStatus::Failure)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `3 files, 5 experiments, 1 legacy flag spec`; a spec with `environments` counts once per environment.
+pub fn summary(set: &SpecSet) -> String {
+    let experiments: usize = set.experiments.iter().map(|e| e.spec.target_environments().len()).sum();
+    format!(
+        "{}, {}, {}",
+        plural(set.files.len(), "file", "files"),
+        plural(experiments, "experiment", "experiments"),
+        plural(set.legacy.len(), "legacy flag spec", "legacy flag specs")
+    )
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}

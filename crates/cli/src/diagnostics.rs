@@ -1,0 +1,147 @@
+//! Renders spec diagnostics for people: a source snippet with a caret under the problem (miette), and the help.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use ldexp_core::spec::Diagnostic;
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+
+/// Wide enough for the longest help lines without wrapping mid-sentence on most terminals, and fixed so that the
+/// output is the same everywhere.
+const WIDTH: usize = 110;
+
+/// Every diagnostic rendered with its snippet, in order, followed by nothing else.
+pub fn render(diagnostics: &[Diagnostic], color: bool) -> String {
+    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(WIDTH).with_links(false);
+    let mut sources: BTreeMap<&str, Option<String>> = BTreeMap::new();
+    let mut out = String::new();
+    for d in diagnostics {
+        let text = sources.entry(&d.file).or_insert_with(|| std::fs::read_to_string(&d.file).ok()).as_deref();
+        let report = Report::new(d, text);
+        if handler.render_report(&mut out, &report).is_err() {
+            out.push_str(&format!("{d}\n"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// One diagnostic as a miette report; the snippet is present when the file can be read.
+struct Report<'a> {
+    diagnostic: &'a Diagnostic,
+    source: Option<NamedSource<String>>,
+    span: Option<SourceSpan>,
+}
+
+impl<'a> Report<'a> {
+    fn new(d: &'a Diagnostic, text: Option<&str>) -> Self {
+        let located = text.and_then(|t| span(t, d.line, d.column).map(|s| (t, s)));
+        match located {
+            Some((t, s)) => Report {
+                diagnostic: d,
+                source: Some(NamedSource::new(&d.file, t.to_owned()).with_language("yaml")),
+                span: Some(s),
+            },
+            None => Report { diagnostic: d, source: None, span: None },
+        }
+    }
+}
+
+impl fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Report").field("diagnostic", self.diagnostic).finish()
+    }
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.diagnostic;
+        if self.source.is_some() {
+            f.write_str(&d.message)
+        } else {
+            write!(f, "{}:{}:{}: {}", d.file, d.line, d.column, d.message)
+        }
+    }
+}
+
+impl std::error::Error for Report<'_> {}
+
+impl miette::Diagnostic for Report<'_> {
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.diagnostic.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        self.span.map(|s| Box::new(std::iter::once(LabeledSpan::new_with_span(None, s))) as Box<dyn Iterator<Item = _>>)
+    }
+}
+
+/// The byte span of the token at a 1-based line and character column: a quoted string, a key up to its `:`, or
+/// a plain value up to the end of the line or flow punctuation. At least one character.
+fn span(text: &str, line: usize, column: usize) -> Option<SourceSpan> {
+    let line_start = if line <= 1 { 0 } else { text.match_indices('\n').nth(line - 2).map(|(i, _)| i + 1)? };
+    let rest = &text[line_start..];
+    let line_text = rest.split('\n').next().unwrap_or_default().trim_end_matches('\r');
+    let start = line_text.char_indices().nth(column.saturating_sub(1)).map_or(line_text.len(), |(i, _)| i);
+    let token = &line_text[start..];
+    let len = match token.chars().next() {
+        None => 0,
+        Some(q @ ('"' | '\'')) => token[1..].find(q).map_or(token.len(), |i| i + 2),
+        Some(_) => {
+            let mut end = token.len();
+            for (i, c) in token.char_indices() {
+                let next_is_space = token[i + c.len_utf8()..].chars().next().is_none_or(char::is_whitespace);
+                if matches!(c, ',' | ']' | '}' | '#') || (c == ':' && next_is_space) {
+                    end = i;
+                    break;
+                }
+            }
+            token[..end].trim_end().len()
+        }
+    };
+    Some(SourceSpan::new((line_start + start).into(), len.max(usize::from(start < line_text.len()))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cut(text: &str, line: usize, column: usize) -> &str {
+        let s = span(text, line, column).unwrap();
+        &text[s.offset()..s.offset() + s.len()]
+    }
+
+    #[test]
+    fn spans_cover_the_token() {
+        let t = "kind: Experiment\nname: \"a: b\" # c\nmetrics: [a, bé]\nprimary_metric: x\n";
+        assert_eq!(cut(t, 1, 7), "Experiment");
+        assert_eq!(cut(t, 2, 7), "\"a: b\"");
+        assert_eq!(cut(t, 3, 14), "bé");
+        assert_eq!(cut(t, 4, 1), "primary_metric");
+        assert_eq!(span(t, 9, 1), None);
+    }
+
+    #[test]
+    fn renders_snippet_caret_and_help() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("spec.yaml");
+        std::fs::write(&file, "kind: Experiment\nstate: runing\n").unwrap();
+        let d = Diagnostic {
+            file: file.display().to_string(),
+            line: 2,
+            column: 8,
+            message: "bad state".into(),
+            help: Some("write `running`".into()),
+        };
+        let out = render(&[d], false);
+        assert!(out.contains("bad state"), "{out}");
+        assert!(out.contains("2 │ state: runing"), "{out}");
+        assert!(out.contains("·        ──────"), "{out}");
+        assert!(out.contains("help: write `running`"), "{out}");
+    }
+}

@@ -1,0 +1,201 @@
+//! Loader tests: the examples, field locations, the digest, directory discovery, and that no input panics.
+//! Every rule's exact message and position is pinned end to end in `tests/e2e/validate.rs`.
+
+use proptest::prelude::*;
+
+use super::*;
+
+const EXAMPLE: &str = include_str!("../../../../examples/checkout-button-placement.yaml");
+
+fn problems(name: &str, text: &str) -> Vec<String> {
+    match load_str(name, text) {
+        Ok(_) => Vec::new(),
+        Err(crate::Error::Spec { diagnostics }) => diagnostics.iter().map(ToString::to_string).collect(),
+        Err(e) => vec![e.to_string()],
+    }
+}
+
+#[test]
+fn the_examples_load() {
+    let set = load(&["../../examples"]).unwrap();
+    let names: Vec<String> = set.files.iter().map(|f| f.display().to_string()).collect();
+    // CI workflows and the emulator seed live beside the specs and are skipped.
+    assert_eq!(
+        names,
+        [
+            "../../examples/checkout-button-placement.yaml",
+            "../../examples/pricing-banner.yaml",
+            "../../examples/search-ranking.yaml",
+            "../../examples/signup-flow.yaml",
+        ]
+    );
+    assert_eq!(set.experiments.len(), 3);
+    assert_eq!(set.legacy.len(), 1);
+    assert!(set.digest.starts_with("sha256:") && set.digest.len() == 71, "{}", set.digest);
+    assert_eq!(set, load(&["../../examples"]).unwrap(), "loading is deterministic");
+}
+
+#[test]
+fn field_locations_point_at_values() {
+    let set = load_str("x.yaml", EXAMPLE).unwrap();
+    let e = &set.experiments[0];
+    assert_eq!(e.location.to_string(), "x.yaml:3:1");
+    assert_eq!(e.location_of("key").to_string(), "x.yaml:6:6");
+    assert_eq!(e.location_of("iteration.treatments[1].variations.checkout-button").to_string(), "x.yaml:36:26");
+    assert_eq!(e.location_of("iteration.treatments[1].name").to_string(), "x.yaml:33:13");
+    assert_eq!(e.location_of("iteration.metrics[2].group").to_string(), "x.yaml:22:14");
+    assert_eq!(e.location_of("iteration.flags.checkout-button.rule").to_string(), "x.yaml:25:13");
+    // Unrecorded paths fall back to the nearest parent.
+    assert_eq!(e.location_of("iteration.treatments[1].nothing").to_string(), "x.yaml:33:7");
+    let spec = &e.spec;
+    assert_eq!(spec.iteration.treatments[0].allocation_percent.value(), 50.0);
+    assert_eq!(
+        spec.iteration.metrics[2],
+        MetricRef::Detailed(MetricRefDetailed { key: "checkout-funnel".into(), group: true })
+    );
+    assert_eq!(spec.analysis_config.as_ref().and_then(|a| a.bayesian_threshold).map(Decimal::value), Some(95.0));
+}
+
+#[test]
+fn multi_document_files_and_the_digest() {
+    let legacy = "kind: LegacyFlagExperiments\nproject: demo\nflag: f\nbaseline: 0\nmetrics: []\n";
+    let two = format!("{EXAMPLE}\n---\n# comment only documents are skipped\n---\n{legacy}");
+    let set = load_str("two.yaml", &two).unwrap();
+    assert_eq!((set.experiments.len(), set.legacy.len()), (1, 1));
+    assert_eq!(set.legacy[0].location.to_string(), "two.yaml:41:1");
+    assert_eq!(set.legacy[0].spec.baseline, VariationRef::Number(0.into()));
+    let other = load_str("two.yaml", &two.replace("flag: f", "flag: g")).unwrap();
+    assert_ne!(set.digest, other.digest);
+    assert_ne!(set.digest, load_str("other-name.yaml", &two).unwrap().digest);
+}
+
+#[test]
+fn directories_are_searched_recursively_in_sorted_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let legacy =
+        |flag: &str| format!("kind: LegacyFlagExperiments\nproject: demo\nflag: {flag}\nbaseline: a\nmetrics: []\n");
+    std::fs::create_dir_all(dir.path().join("b/c")).unwrap();
+    std::fs::create_dir_all(dir.path().join(".hidden")).unwrap();
+    std::fs::write(dir.path().join("b/c/z.yml"), legacy("z")).unwrap();
+    std::fs::write(dir.path().join("a.yaml"), legacy("a")).unwrap();
+    std::fs::write(dir.path().join("c.yaml"), legacy("c")).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not yaml").unwrap();
+    std::fs::write(dir.path().join(".hidden/x.yaml"), "broken: [").unwrap();
+    std::fs::write(dir.path().join("workflow.yml"), "name: ci\non: push\njobs: {}\n").unwrap();
+    let set = load(&[dir.path()]).unwrap();
+    let flags: Vec<&str> = set.legacy.iter().map(|l| l.spec.flag.as_str()).collect();
+    assert_eq!(flags, ["a", "z", "c"]);
+    // A file named explicitly is always a spec, and a file reached twice is read once.
+    let err =
+        load(&[dir.path().join("workflow.yml"), dir.path().join("a.yaml"), dir.path().join("a.yaml")]).unwrap_err();
+    let crate::Error::Spec { diagnostics } = err else { panic!("{err}") };
+    assert_eq!(diagnostics.len(), 1);
+    assert_eq!(diagnostics[0].message, "missing field `kind`");
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(
+        load(&[empty.path()]).unwrap_err().to_string(),
+        format!("no spec files (*.yaml, *.yml with a `kind`) under {}", empty.path().display())
+    );
+    assert!(matches!(load(&[dir.path().join("missing")]), Err(crate::Error::Io { .. })));
+}
+
+#[test]
+fn every_problem_of_a_run_is_reported_in_file_order() {
+    let text = "kind: Experiment\nproject: demo\nenvironment: production\nkey: k\nname: n\nstate: runing\n\
+                iteration:\n  hypothesis: h\n  primary_metric: m\n  metrics: [m]\n  flags: {f: {rule: fallthrough}}\n  \
+                treatments: []\n---\nkind: Experimnet\n";
+    assert_eq!(
+        problems("p.yaml", text),
+        [
+            "p.yaml:6:8: `state` must be one of `draft`, `running`, `stopped`, `archived`, found `runing`, did you mean \
+         `running`? (hint: write `running`)",
+            "p.yaml:8:3: missing field `primaryMetric` in `iteration` (hint: add `primaryMetric:` (the primary metric: a \
+         metric key, or a metric-group key listed with `group: true`))",
+            "p.yaml:9:3: unknown field `primary_metric` in `iteration`, did you mean `primaryMetric`? (hint: rename \
+         `primary_metric` to `primaryMetric`)",
+            "p.yaml:14:7: unknown kind `Experimnet`, did you mean `Experiment`? (hint: `kind` is `Experiment` or \
+         `LegacyFlagExperiments`)",
+        ]
+    );
+}
+
+#[test]
+fn invalid_utf8_is_located() {
+    let mut loader = Loader::new();
+    loader.add("bin.yaml".into(), b"kind: Experiment\nname: ab\xff\n", true);
+    let crate::Error::Spec { diagnostics } = loader.finish().unwrap_err() else { panic!() };
+    assert_eq!(
+        diagnostics[0].to_string(),
+        "bin.yaml:2:9: the file is not valid UTF-8 (hint: save the spec as UTF-8 text)"
+    );
+}
+
+#[test]
+fn schema_describes_both_kinds() {
+    let schema = json_schema();
+    let kinds: Vec<&str> = schema["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.pointer("/properties/kind/const").and_then(serde_json::Value::as_str))
+        .collect();
+    assert_eq!(kinds, ["Experiment", "LegacyFlagExperiments"]);
+}
+
+/// YAML-ish fragments that steer random input into mappings, lists, anchors and spec field names.
+fn yamlish() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        Just("kind: Experiment\n".to_owned()),
+        Just("kind: LegacyFlagExperiments\n".to_owned()),
+        Just("---\n".to_owned()),
+        Just("iteration:\n  ".to_owned()),
+        Just("treatments:\n  - ".to_owned()),
+        Just("allocationPercent: ".to_owned()),
+        Just("&a ".to_owned()),
+        Just("*a ".to_owned()),
+        Just("<<: ".to_owned()),
+        Just("!!str ".to_owned()),
+        Just("? ".to_owned()),
+        Just(".inf".to_owned()),
+        "[a-z]{1,8}: ".prop_map(|s| s),
+        "[ \\-:\\[\\]{},#&*!|>'\"%@`\\n\\t]{1,4}".prop_map(|s| s),
+        "[0-9.eE+\\-]{1,6}".prop_map(|s| s),
+        any::<char>().prop_map(String::from),
+    ];
+    prop::collection::vec(token, 0..40).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let mut loader = Loader::new();
+        loader.add("fuzz.yaml".into(), &bytes, true);
+        let _ = loader.finish();
+    }
+
+    #[test]
+    fn arbitrary_yaml_never_panics(text in yamlish()) {
+        let _ = load_str("fuzz.yaml", &text);
+    }
+
+    #[test]
+    fn mutated_examples_never_panic(at in 0usize..2000, len in 0usize..40, insert in yamlish()) {
+        let mut text = EXAMPLE.to_owned();
+        let start = text.char_indices().map(|(i, _)| i).nth(at % EXAMPLE.chars().count()).unwrap_or(0);
+        let end = text[start..].char_indices().map(|(i, _)| start + i).nth(len).unwrap_or(text.len());
+        text.replace_range(start..end, &insert);
+        match load_str("fuzz.yaml", &text) {
+            Ok(set) => prop_assert!(set.digest.starts_with("sha256:")),
+            Err(crate::Error::Spec { diagnostics }) => {
+                prop_assert!(!diagnostics.is_empty());
+                for d in &diagnostics {
+                    prop_assert!(d.line >= 1 && d.column >= 1, "{d}");
+                    prop_assert!(d.help.is_some(), "{d}");
+                }
+            }
+            Err(e) => prop_assert!(false, "unexpected error {e}"),
+        }
+    }
+}
