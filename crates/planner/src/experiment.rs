@@ -85,7 +85,14 @@ pub(crate) fn plan(t: &Target<'_>, problems: &mut Problems, warnings: &mut Vec<W
     if let Some(e) = t.remote {
         creation::check(t.spec, e, &t.address, problems);
     }
-    let desired = t.desired.as_ref()?;
+    let Some(desired) = t.desired.as_ref() else {
+        // The design did not resolve, but a running spec on anything not yet running starts for sure: say now
+        // that it could not, rather than on the next attempt.
+        if s.state == ExperimentState::Running && t.remote.is_none_or(|e| iteration_state(e) != IterState::Running) {
+            unstartable(t, problems);
+        }
+        return None;
+    };
     let mut warn = |message: String| warnings.push(Warning { address: Some(t.address.clone()), message });
     let row = match t.remote {
         None => match s.state {
@@ -120,24 +127,27 @@ pub(crate) fn plan(t: &Target<'_>, problems: &mut Problems, warnings: &mut Vec<W
         Some(e) => row(t, e, desired, problems, &mut warn)?,
     };
     if row.steps.iter().any(|st| matches!(st, Step::Start { .. })) && !t.unstartable.is_empty() {
-        let env = match &t.address {
-            Address::Experiment { environment, .. } => environment.as_str(),
-            Address::Legacy { .. } => "",
-        };
-        for (flag, why) in &t.unstartable {
-            problems.push(
-                ProblemKind::Reference,
-                t.spec.location_of("state"),
-                &t.address,
-                format!(
-                    "state: running, but flag `{flag}` is {why} in environment `{env}`, so startIteration would fail"
-                ),
-                Some(format!("turn `{flag}` on in `{env}` first, or use state: draft")),
-            );
-        }
+        unstartable(t, problems);
         return None;
     }
     build(t, desired, row)
+}
+
+/// Reports each flag that would make `startIteration` fail.
+fn unstartable(t: &Target<'_>, problems: &mut Problems) {
+    let env = match &t.address {
+        Address::Experiment { environment, .. } => environment.as_str(),
+        Address::Legacy { .. } => "",
+    };
+    for (flag, why) in &t.unstartable {
+        problems.push(
+            ProblemKind::Reference,
+            t.spec.location_of("state"),
+            &t.address,
+            format!("state: running, but flag `{flag}` is {why} in environment `{env}`, so startIteration would fail"),
+            Some(format!("turn `{flag}` on in `{env}` first, or use state: draft")),
+        );
+    }
 }
 
 /// The lifecycle row for an existing experiment, by its iteration state.
