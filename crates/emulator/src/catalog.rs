@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 
 use crate::experiments::{group_members, page_links};
 use crate::model::{Data, GroupDef, MAINTAINER_ID, MetricDef, Project, UnitSetting, display_name};
-use crate::router::query_u64;
 use crate::wire::{Fail, Outcome, Response, link, self_links};
 
 /// Metric and metric-group lists cap `limit` at 50 (quirk 9).
@@ -63,9 +62,12 @@ fn metric_json(project: &Project, m: &MetricDef) -> Value {
     v
 }
 
+/// `limit` clamped to 1..=50 and `offset` to ≥ 0: these routes document no 400, so a bad value is corrected.
 fn page(query: &BTreeMap<String, String>) -> Outcome<(u64, u64)> {
-    let limit = query_u64(query, "limit", DEFAULT_LIMIT)?.clamp(1, MAX_LIMIT);
-    Ok((limit, query_u64(query, "offset", 0)?))
+    let num = |k: &str| query.get(k).and_then(|v| v.trim().parse::<i64>().ok());
+    let limit = num("limit").map_or(DEFAULT_LIMIT, |l| u64::try_from(l.clamp(1, 50)).unwrap_or(MAX_LIMIT));
+    let offset = num("offset").map_or(0, |o| u64::try_from(o.max(0)).unwrap_or(0));
+    Ok((limit.min(MAX_LIMIT), offset))
 }
 
 fn slice<T>(items: &[T], limit: u64, offset: u64) -> impl Iterator<Item = &T> {

@@ -151,6 +151,20 @@ impl State {
     pub fn handle(&mut self, req: &Request) -> Response {
         self.requests += 1;
         let id = ids::uuid(&["request", &self.requests.to_string()]);
+        // A query string left in the path is merged into `query`, so callers may write either form.
+        let split;
+        let req = match req.path.split_once('?') {
+            Some((path, q)) => {
+                let mut r = req.clone();
+                r.path = path.to_owned();
+                for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+                    r.query.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+                }
+                split = r;
+                &split
+            }
+            None => req,
+        };
         match self.dispatch(req) {
             Ok(r) => r,
             Err(f) => Response::error(f.status, f.code, f.message, &id),
