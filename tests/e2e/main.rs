@@ -1,1 +1,9 @@
 //! End-to-end tests of the real `ldexp` binary against the emulator.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod chaos;
+mod lifecycle;
+mod specs;
+mod stale;
+mod support;
+mod validate;

@@ -1,0 +1,22 @@
+//! `ldexp completions <shell>`: shell completion scripts generated from the command definition.
+
+use anyhow::Result;
+use clap::Args;
+use clap_complete::Shell;
+
+use crate::exit::ExitStatus;
+
+/// `ldexp completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// Writes the completion script for `command` (the whole cli) to stdout.
+pub fn run(args: &CompletionsArgs, command: &mut clap::Command) -> Result<ExitStatus> {
+    let name = command.get_name().to_owned();
+    clap_complete::generate(args.shell, command, name, &mut std::io::stdout());
+    Ok(ExitStatus::Success)
+}

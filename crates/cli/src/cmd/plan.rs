@@ -1,0 +1,136 @@
+//! `ldexp plan`: load the specs, fetch only what they need, print the plan, optionally save it; and the fresh-plan
+//! helper `apply`, `drift` and `demo` share.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use ldexp_core::client::Reader;
+use ldexp_core::plan::Plan;
+use ldexp_core::remote::Requirements;
+use ldexp_planner::PlanOptions;
+
+use crate::cmd::Globals;
+use crate::exit::ExitStatus;
+use crate::render;
+
+/// How to print a plan or a drift report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Markdown,
+}
+
+/// `ldexp plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Spec files or directories (searched for *.yaml / *.yml).
+    #[arg(default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// Also save the plan as JSON to this file, for `ldexp apply --plan`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+    /// Exit 2 when there are changes (0 when none, 1 on error).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Archive experiments that exist in a targeted environment but are in no spec.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+/// Runs `plan`.
+pub fn run(args: &PlanArgs, g: &Globals) -> Result<ExitStatus> {
+    crate::client::runtime()?.block_on(run_async(args, g))
+}
+
+async fn run_async(args: &PlanArgs, g: &Globals) -> Result<ExitStatus> {
+    let client = crate::client::client(g)?;
+    let plan = fresh_plan(&client, &args.paths, args.prune).await?;
+    if let Some(out) = &args.out {
+        write_plan(out, &plan)?;
+    }
+    print!("{}", rendered(&plan, args.format, g.color_stdout()));
+    if let Some(out) = &args.out
+        && !g.quiet
+    {
+        eprintln!("Saved the plan to {}; apply it with `ldexp apply --plan {}`.", out.display(), out.display());
+    }
+    Ok(exit_code(&plan, args.detailed_exitcode))
+}
+
+/// Success without changes; with changes `Changes` (2) under `--detailed-exitcode`, else success. Derived from the
+/// same [`Plan::is_empty`] as the printed summary line, so the two always agree.
+pub fn exit_code(plan: &Plan, detailed: bool) -> ExitStatus {
+    if detailed && !plan.is_empty() { ExitStatus::Changes } else { ExitStatus::Success }
+}
+
+/// The plan in `format`.
+pub fn rendered(plan: &Plan, format: Format, color: bool) -> String {
+    match format {
+        Format::Human => render::human::human(plan, color),
+        Format::Json => render::json(plan),
+        Format::Markdown => render::markdown::markdown(plan),
+    }
+}
+
+/// Writes the JSON plan; the plan holds requests and remote data but never the token.
+pub fn write_plan(path: &Path, plan: &Plan) -> Result<()> {
+    std::fs::write(path, render::json(plan)).with_context(|| format!("cannot write the plan to {}", path.display()))
+}
+
+/// Reads a plan saved by `plan --out`.
+pub fn read_plan(path: &Path) -> Result<Plan> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
+    let plan: Plan = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a plan written by `ldexp plan --out`", path.display()))?;
+    if plan.format_version != ldexp_core::plan::FORMAT_VERSION {
+        anyhow::bail!(
+            "{} has plan format {}, this ldexp reads format {}; plan again with this version",
+            path.display(),
+            plan.format_version,
+            ldexp_core::plan::FORMAT_VERSION
+        );
+    }
+    Ok(plan)
+}
+
+/// Loads the specs, fetches what they need (with a spinner on a terminal) and plans.
+pub async fn fresh_plan<R: Reader>(client: &R, paths: &[PathBuf], prune: bool) -> Result<Plan> {
+    let specs = ldexp_core::spec::load(paths)?;
+    let requirements = Requirements::of(&specs);
+    let spinner = spinner("Reading LaunchDarkly");
+    let remote = ldexp_core::fetch::fetch_remote(client, &requirements).await;
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    let remote = remote?;
+    let options = PlanOptions { prune };
+    ldexp_planner::plan_with(&specs, &remote, &options).map_err(|e| {
+        // The error's message only counts the problems; each names its spec location, so show them all.
+        for p in e.problems() {
+            eprintln!("{p}");
+        }
+        e.into()
+    })
+}
+
+/// A spinner on stderr, only when stderr is a terminal: logs and CI output stay clean.
+pub fn spinner(message: &str) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.set_message(message.to_owned());
+    pb.enable_steady_tick(Duration::from_millis(100));
+    Some(pb)
+}

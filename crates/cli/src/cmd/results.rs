@@ -1,0 +1,389 @@
+//! `ldexp results`: Bayesian results per treatment of an experiment's metrics, legacy results of a flag and metric,
+//! and `results reset-legacy`. The results endpoints are deprecated upstream, so a 404 is a message, not a crash.
+
+use std::io::IsTerminal;
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use ldexp_core::api::{ExperimentResults, IterationRep, LegacyResults, TreatmentResult};
+use ldexp_core::client::{HttpClient, Reader, Writer};
+use ldexp_core::requests;
+use serde::Serialize;
+
+use crate::cmd::Globals;
+use crate::exit::ExitStatus;
+
+/// Output format of `results`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResultsFormat {
+    Human,
+    Json,
+}
+
+/// `ldexp results`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ResultsArgs {
+    #[command(subcommand)]
+    pub command: Option<ResultsCommand>,
+    #[command(flatten)]
+    pub show: ShowArgs,
+}
+
+/// What to show.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Project key.
+    #[arg(long, required = true)]
+    pub project: Option<String>,
+    /// Environment key.
+    #[arg(long, required = true)]
+    pub environment: Option<String>,
+    /// Experiment key (new-model results).
+    #[arg(long, required_unless_present = "flag", conflicts_with = "flag")]
+    pub experiment: Option<String>,
+    /// Flag key (legacy results; needs --metric).
+    #[arg(long, requires = "metric")]
+    pub flag: Option<String>,
+    /// One metric or metric group; all of the iteration's when omitted.
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: ResultsFormat,
+}
+
+/// `results` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ResultsCommand {
+    /// Reset the legacy results of a flag and metric in an environment (asks first).
+    ResetLegacy(ResetArgs),
+}
+
+/// `ldexp results reset-legacy`.
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    #[arg(long)]
+    pub project: String,
+    #[arg(long)]
+    pub environment: String,
+    #[arg(long)]
+    pub flag: String,
+    #[arg(long)]
+    pub metric: String,
+    /// Do not ask; required without a terminal.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// One treatment row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Row {
+    pub treatment: String,
+    pub mean: Option<f64>,
+    pub credible_interval: Option<[f64; 2]>,
+    pub p_best: Option<f64>,
+    pub units: Option<i64>,
+}
+
+/// Results of one metric (or one metric inside a group).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricResults {
+    pub metric: String,
+    /// `None` when LaunchDarkly has no results endpoint or no results for it (404).
+    pub treatments: Option<Vec<Row>>,
+}
+
+/// The whole report for an experiment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub project: String,
+    pub environment: String,
+    pub experiment: String,
+    pub iteration_id: Option<String>,
+    pub metrics: Vec<MetricResults>,
+}
+
+/// Runs `results`.
+pub fn run(args: &ResultsArgs, g: &Globals) -> Result<ExitStatus> {
+    crate::client::runtime()?.block_on(run_async(args, g))
+}
+
+async fn run_async(args: &ResultsArgs, g: &Globals) -> Result<ExitStatus> {
+    let client = crate::client::client(g)?;
+    if let Some(ResultsCommand::ResetLegacy(r)) = &args.command {
+        return reset(r, &client).await;
+    }
+    let s = &args.show;
+    let (Some(project), Some(env)) = (s.project.as_deref(), s.environment.as_deref()) else {
+        bail!("--project and --environment are required");
+    };
+    if let Some(flag) = &s.flag {
+        let metric = s.metric.as_deref().unwrap_or_default();
+        return match client.legacy_results(project, flag, env, metric).await? {
+            Some(r) => {
+                match s.format {
+                    ResultsFormat::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+                    ResultsFormat::Human => print!("{}", legacy_table(flag, metric, env, &r)),
+                }
+                Ok(ExitStatus::Success)
+            }
+            None => {
+                eprintln!(
+                    "{}",
+                    unavailable(&format!("legacy results of flag {project}/{flag}, metric {metric} in {env}"))
+                );
+                Ok(ExitStatus::Failure)
+            }
+        };
+    }
+    let key = s.experiment.as_deref().unwrap_or_default();
+    let Some(x) = client.get_experiment(project, env, key).await? else {
+        bail!("experiment {project}/{env}/{key} does not exist");
+    };
+    let iteration = x.current_iteration.as_ref().or(x.draft_iteration.as_ref());
+    let iteration_id = iteration.and_then(|it| it.id.clone());
+    let wanted: Vec<(String, bool)> = match (&s.metric, iteration) {
+        (Some(m), it) => vec![(m.clone(), it.is_some_and(|it| is_group(it, m)))],
+        (None, Some(it)) => it.metrics.iter().map(|m| (m.key.clone(), m.is_group.unwrap_or(false))).collect(),
+        (None, None) => Vec::new(),
+    };
+    let mut report = Report {
+        project: project.into(),
+        environment: env.into(),
+        experiment: key.into(),
+        iteration_id: iteration_id.clone(),
+        metrics: Vec::new(),
+    };
+    for (metric, group) in wanted {
+        let id = iteration_id.as_deref();
+        if group {
+            match client.metric_group_results(project, env, key, &metric, id).await? {
+                Some(g) => report.metrics.extend(g.metrics.iter().map(|m| MetricResults {
+                    metric: format!("{metric} / {}", m.metric.key),
+                    treatments: Some(rows(&m.results, iteration)),
+                })),
+                None => report.metrics.push(MetricResults { metric, treatments: None }),
+            }
+        } else {
+            let r = client.experiment_results(project, env, key, &metric, id).await?;
+            report.metrics.push(MetricResults { treatments: r.map(|r| rows(&r, iteration)), metric });
+        }
+    }
+    let any = report.metrics.iter().any(|m| m.treatments.is_some());
+    match s.format {
+        ResultsFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        ResultsFormat::Human => print!("{}", table(&report)),
+    }
+    Ok(if any { ExitStatus::Success } else { ExitStatus::Failure })
+}
+
+fn is_group(it: &IterationRep, key: &str) -> bool {
+    it.metrics.iter().any(|m| m.key == key && m.is_group == Some(true))
+        || it.primary_funnel.as_ref().is_some_and(|f| f.key == key)
+}
+
+fn unavailable(what: &str) -> String {
+    format!(
+        "No {what}: LaunchDarkly answered 404. The results endpoints are deprecated upstream and may no longer be \
+         served; see the experiment in the LaunchDarkly UI."
+    )
+}
+
+/// Treatment rows, named from the iteration's treatments when the result carries only an id.
+pub fn rows(r: &ExperimentResults, iteration: Option<&IterationRep>) -> Vec<Row> {
+    r.overall().iter().map(|t| row(t, iteration)).collect()
+}
+
+fn row(t: &TreatmentResult, iteration: Option<&IterationRep>) -> Row {
+    let by_id = t.treatment_id.as_ref().and_then(|id| {
+        iteration.and_then(|it| it.treatments.iter().find(|x| x.id.as_ref() == Some(id)).map(|x| x.name.clone()))
+    });
+    Row {
+        treatment: t.treatment_name.clone().or(by_id).or_else(|| t.treatment_id.clone()).unwrap_or_else(|| "?".into()),
+        mean: t.mean,
+        credible_interval: t.credible_interval.as_ref().map(|c| [c.lower, c.upper]),
+        p_best: t.p_best,
+        units: t.units,
+    }
+}
+
+fn num(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.4}"))
+}
+
+/// The human table.
+pub fn table(r: &Report) -> String {
+    let mut out = format!(
+        "Experiment {}/{}/{}{}\n",
+        r.project,
+        r.environment,
+        r.experiment,
+        r.iteration_id.as_deref().map(|i| format!(", iteration {i}")).unwrap_or_default()
+    );
+    if r.metrics.is_empty() {
+        out.push_str("\nThe experiment has no iteration with metrics.\n");
+    }
+    for m in &r.metrics {
+        out.push_str(&format!("\nMetric {}\n", m.metric));
+        let Some(rows) = &m.treatments else {
+            out.push_str(&format!("  {}\n", unavailable("results for this metric")));
+            continue;
+        };
+        let cells: Vec<[String; 5]> = rows
+            .iter()
+            .map(|t| {
+                [
+                    t.treatment.clone(),
+                    num(t.mean),
+                    t.credible_interval.map_or_else(|| "-".into(), |[l, u]| format!("[{l:.4}, {u:.4}]")),
+                    t.p_best.map_or_else(|| "-".into(), |p| format!("{:.1}%", p * 100.0)),
+                    t.units.map_or_else(|| "-".into(), |u| u.to_string()),
+                ]
+            })
+            .collect();
+        out.push_str(&grid(&["treatment", "mean", "credible interval", "pBest", "units"], &cells));
+    }
+    out
+}
+
+/// The legacy results table: one row per variation.
+pub fn legacy_table(flag: &str, metric: &str, env: &str, r: &LegacyResults) -> String {
+    let mut out = format!("Legacy experiment on flag {flag}, metric {metric}, environment {env}\n\n");
+    let cells: Vec<[String; 5]> = r
+        .totals
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            [
+                format!("variation {i}"),
+                t.cumulative_count.map_or_else(|| "-".into(), |c| c.to_string()),
+                t.cumulative_conversion_rate.map_or_else(|| "-".into(), |c| format!("{:.2}%", c * 100.0)),
+                num(t.improvement),
+                num(t.p_value),
+            ]
+        })
+        .collect();
+    out.push_str(&grid(&["variation", "conversions", "conversion rate", "improvement", "p-value"], &cells));
+    if let Some(s) = &r.stats
+        && let Some(w) = s.winning_variation_idx
+    {
+        out.push_str(&format!("\nWinning variation: {w}\n"));
+    }
+    out
+}
+
+fn grid<const N: usize>(head: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r.iter()) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let s: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        format!("  {}\n", s.join("  ").trim_end())
+    };
+    let mut out = line(head.to_vec());
+    for r in rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+async fn reset(r: &ResetArgs, client: &HttpClient) -> Result<ExitStatus> {
+    let what = format!("legacy results of flag {}/{}, metric {} in {}", r.project, r.flag, r.metric, r.environment);
+    if !r.yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("refusing to reset {what} without a terminal to confirm; pass --yes");
+        }
+        if !super::apply::confirm(&format!("Reset the {what}? This cannot be undone. [y/N] "))? {
+            eprintln!("Nothing reset.");
+            return Ok(ExitStatus::Failure);
+        }
+    }
+    let request = requests::reset_legacy_results(&r.project, &r.flag, &r.environment, &r.metric);
+    let resource = format!("flag {}/{}", r.project, r.flag);
+    match client.send(&request, &resource).await {
+        Ok(_) => {
+            println!("Reset the {what}.");
+            Ok(ExitStatus::Success)
+        }
+        Err(ldexp_core::Error::Api(e)) if e.status == 404 || e.status == 410 => {
+            eprintln!("{}", unavailable(&what));
+            Ok(ExitStatus::Failure)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use ldexp_core::api::CredibleInterval;
+
+    use super::*;
+
+    #[test]
+    fn the_table_lines_up_and_says_when_results_are_gone() {
+        let r = Report {
+            project: "demo".into(),
+            environment: "production".into(),
+            experiment: "checkout".into(),
+            iteration_id: Some("it-1".into()),
+            metrics: vec![
+                MetricResults {
+                    metric: "purchases".into(),
+                    treatments: Some(vec![
+                        Row {
+                            treatment: "control".into(),
+                            mean: Some(0.12),
+                            credible_interval: Some([0.11, 0.13]),
+                            p_best: Some(0.12),
+                            units: Some(5021),
+                        },
+                        Row {
+                            treatment: "green".into(),
+                            mean: Some(0.142),
+                            credible_interval: Some([0.131, 0.153]),
+                            p_best: Some(0.88),
+                            units: None,
+                        },
+                    ]),
+                },
+                MetricResults { metric: "revenue".into(), treatments: None },
+            ],
+        };
+        assert_eq!(
+            table(&r),
+            "Experiment demo/production/checkout, iteration it-1\n\nMetric purchases\n  treatment  mean    credible \
+             interval  pBest  units\n  control    0.1200  [0.1100, 0.1300]   12.0%  5021\n  green      0.1420  \
+             [0.1310, 0.1530]   88.0%  -\n\nMetric revenue\n  No results for this metric: LaunchDarkly answered 404. \
+             The results endpoints are deprecated upstream and may no longer be served; see the experiment in the \
+             LaunchDarkly UI.\n"
+        );
+    }
+
+    #[test]
+    fn rows_are_named_from_the_iteration_when_only_an_id_is_given() {
+        let it: IterationRep = serde_json::from_value(serde_json::json!({
+            "hypothesis": "h", "status": "running", "createdAt": 1,
+            "treatments": [{"_id": "t1", "name": "green", "allocationPercent": "50"}]
+        }))
+        .unwrap();
+        let r = ExperimentResults {
+            treatment_results: vec![TreatmentResult {
+                treatment_id: Some("t1".into()),
+                credible_interval: Some(CredibleInterval { lower: 1.0, upper: 2.0 }),
+                ..TreatmentResult::default()
+            }],
+            ..ExperimentResults::default()
+        };
+        let rows = rows(&r, Some(&it));
+        assert_eq!(rows[0].treatment, "green");
+        assert_eq!(rows[0].credible_interval, Some([1.0, 2.0]));
+    }
+}
