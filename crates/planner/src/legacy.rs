@@ -1,19 +1,19 @@
 //! Legacy flag experiments: one guarded RFC 6902 patch per flag that turns its `experiments` into the spec's,
 //! checked by applying it locally before it is ever planned.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ldexp_core::api::{LegacyExperiment, LegacyExperiments, PatchWithComment};
 use ldexp_core::design::legacy_equivalent;
 use ldexp_core::digest::fingerprint;
-use ldexp_core::plan::{Action, Address, Change, Expectation, Risk};
+use ldexp_core::plan::{Action, Address, Change, Expectation, FieldChange, Risk};
 use ldexp_core::remote::RemoteState;
 use ldexp_core::requests;
 use ldexp_core::spec::{LegacyFlagExperimentsSpec, Located};
 use serde_json::{Value, json};
 
 use crate::error::{ProblemKind, Problems};
-use crate::{checks, fields, resolve};
+use crate::{checks, resolve};
 
 /// The change one legacy spec needs, if any.
 pub(crate) fn plan(
@@ -114,8 +114,7 @@ pub(crate) fn plan(
     let body = PatchWithComment { comment: Some(format!("ldexp: patch-legacy {address}")), patch };
     let mut request = requests::patch_flag(&s.project, &s.flag, &body);
     request.expect = vec![Expectation::FlagExperiments { experiments: desired.clone() }];
-    let mut changed = Vec::new();
-    fields::diff("", Some(&summary(current)), Some(&summary(&desired)), &mut changed);
+    let changed = changed_fields(current, &desired);
     Some(Change {
         address,
         action: Action::PatchLegacy,
@@ -130,17 +129,32 @@ pub(crate) fn plan(
     })
 }
 
-/// `{baselineIdx, items: {metricKey: {environments: [sorted]}}}`: the order-free view renderings diff.
-fn summary(e: &LegacyExperiments) -> Value {
-    let items: serde_json::Map<String, Value> = e
-        .items
-        .iter()
-        .map(|i| {
-            let envs: BTreeSet<&str> = i.environments.iter().map(String::as_str).collect();
-            (i.metric_key.clone(), json!({ "environments": envs }))
-        })
-        .collect();
-    json!({ "baselineIdx": e.baseline_idx, "items": items })
+/// One field per metric whose environments differ (`items.<metricKey>.environments`, absent before for an
+/// added metric and after for a removed one), then `baselineIdx`. Order-free, like the comparison.
+fn changed_fields(before: &LegacyExperiments, after: &LegacyExperiments) -> Vec<FieldChange> {
+    let envs = |e: &LegacyExperiments| -> BTreeMap<String, BTreeSet<String>> {
+        e.items.iter().map(|i| (i.metric_key.clone(), i.environments.iter().cloned().collect())).collect()
+    };
+    let (b, a) = (envs(before), envs(after));
+    let mut out = Vec::new();
+    for key in b.keys().chain(a.keys()).collect::<BTreeSet<_>>() {
+        let (old, new) = (b.get(key), a.get(key));
+        if old != new {
+            out.push(FieldChange {
+                field: format!("items.{key}.environments"),
+                before: old.map(|v| json!(v)),
+                after: new.map(|v| json!(v)),
+            });
+        }
+    }
+    if before.baseline_idx != after.baseline_idx {
+        out.push(FieldChange {
+            field: "baselineIdx".to_owned(),
+            before: Some(before.baseline_idx.into()),
+            after: Some(after.baseline_idx.into()),
+        });
+    }
+    out
 }
 
 /// The minimal guarded patch from the raw flag's `experiments` to `desired`, and whether it removes anything.
