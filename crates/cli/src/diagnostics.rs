@@ -8,7 +8,7 @@ use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, S
 
 /// Wide enough for the longest help lines without wrapping mid-sentence on most terminals, and fixed so that the
 /// output is the same everywhere.
-const WIDTH: usize = 110;
+const WIDTH: usize = 140;
 
 /// Every diagnostic rendered with its snippet, in order, followed by nothing else.
 pub fn render(diagnostics: &[Diagnostic], color: bool) -> String {

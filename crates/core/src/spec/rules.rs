@@ -324,7 +324,11 @@ pub(crate) fn duplicates(
     for doc in experiments {
         let e = &doc.spec;
         let here = doc.location_of("key");
-        for env in e.target_environments() {
+        let mut envs = e.target_environments();
+        // An environment listed twice in one spec is its own diagnostic, not a duplicate experiment.
+        envs.sort_unstable();
+        envs.dedup();
+        for env in envs {
             match seen.get(&(e.project.as_str(), env, e.key.as_str())) {
                 Some(first) => out.push(Diagnostic::at(
                     here,

@@ -148,6 +148,10 @@ fn syntax_problem(pos: Pos, info: &str) -> Problem {
     } else if info.contains("cannot start any token") {
         "YAML indentation uses spaces, never tabs; also check for a stray `@`, `` ` `` or `%` at the start of a value \
          (quote such values)"
+    } else if info.contains("tabs disallowed") {
+        "indent with spaces: YAML does not allow tabs for indentation"
+    } else if info.contains("illegal placement of ':'") {
+        "an earlier `[` or `{` may be unclosed; a value that contains `: ` must be quoted"
     } else if info.contains("mapping values are not allowed") {
         "a value that contains `: ` must be quoted, or the line is indented wrongly"
     } else if info.contains("did not find expected") || info.contains("while parsing") {
