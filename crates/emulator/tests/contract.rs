@@ -66,7 +66,13 @@ impl Prism {
             .spawn()
             .expect("start prism");
         let output = Arc::new(Mutex::new(String::new()));
-        for pipe in [child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>), child.stderr.take().map(|s| Box::new(s) as _)].into_iter().flatten() {
+        for pipe in [
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child.stderr.take().map(|s| Box::new(s) as _),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let out = Arc::clone(&output);
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
@@ -137,13 +143,16 @@ impl Tap {
         let mut responses = Vec::new();
         for (req, resp) in self.conversations.lock().unwrap().iter() {
             let req = String::from_utf8_lossy(&req.lock().unwrap()).into_owned();
+            // A request line follows the previous body directly (bodies end without CRLF), so match line ends.
             for line in req.split("\r\n") {
-                let parts: Vec<&str> = line.split(' ').collect();
-                if let [method, target, "HTTP/1.1"] = parts.as_slice()
-                    && ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(method)
+                let Some((before, target)) = line.strip_suffix(" HTTP/1.1").and_then(|l| l.rsplit_once(' ')) else {
+                    continue;
+                };
+                if let Some(method) =
+                    ["GET", "POST", "PUT", "PATCH", "DELETE"].into_iter().find(|m| before.ends_with(m))
                 {
                     let path = target.split('?').next().unwrap_or_default();
-                    requests.push(((*method).to_owned(), path.to_owned()));
+                    requests.push((method.to_owned(), path.to_owned()));
                 }
             }
             let resp = String::from_utf8_lossy(&resp.lock().unwrap()).into_owned();
@@ -208,8 +217,10 @@ impl Operations {
 }
 
 fn client(port: u16, token: &str) -> HttpClient {
-    let mut cfg =
-        ClientConfig::new(BaseUrl::parse(&format!("http://127.0.0.1:{port}")).unwrap(), AccessToken::new(token).unwrap());
+    let mut cfg = ClientConfig::new(
+        BaseUrl::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
+        AccessToken::new(token).unwrap(),
+    );
     // Prism validates each exchange; keep the test quick if something is rate-limited or slow.
     cfg.retry.max_retries = 2;
     cfg.concurrency = 4;
@@ -280,8 +291,8 @@ fn patch(instructions: Value) -> ExperimentPatch {
     from(json!({"comment": "ldexp contract test", "instructions": instructions}))
 }
 
-/// Runs every client call at least once; returns how many calls were made.
-async fn scenario(c: &HttpClient, k: &Keys) -> usize {
+/// Runs every client call at least once, against the emulator's seeded state.
+async fn scenario(c: &HttpClient, k: &Keys) {
     let (p, e) = (k.project.as_str(), k.env.as_str());
     let metrics = c.list_metrics(p).await.unwrap().expect("project exists");
     assert!(metrics.iter().any(|m| m.key == k.metric));
@@ -296,7 +307,8 @@ async fn scenario(c: &HttpClient, k: &Keys) -> usize {
         .map(|u| json!({"randomizationUnit": u.randomization_unit, "default": u.default}))
         .collect();
     let put: ExperimentationSettingsPut = from(json!({"randomizationUnits": units}));
-    let echoed: ExperimentationSettings = from(c.send(&requests::put_settings(p, &put), "settings").await.unwrap().unwrap());
+    let echoed: ExperimentationSettings =
+        from(c.send(&requests::put_settings(p, &put), "settings").await.unwrap().unwrap());
     assert_eq!(echoed.randomization_units.len(), settings.randomization_units.len());
 
     let flag = c.get_flag(p, &k.flag).await.unwrap().unwrap();
@@ -323,8 +335,7 @@ async fn scenario(c: &HttpClient, k: &Keys) -> usize {
 
     let mut next: IterationInput = post_body(k, key, &flag).iteration;
     next.hypothesis = "Second iteration".into();
-    let it: IterationRep =
-        from(c.send(&requests::create_iteration(p, e, key, &next), &res).await.unwrap().unwrap());
+    let it: IterationRep = from(c.send(&requests::create_iteration(p, e, key, &next), &res).await.unwrap().unwrap());
     assert_eq!(it.hypothesis, "Second iteration");
     let restart = patch(json!([{"kind": "startIteration", "changeJustification": "contract test restart"}]));
     c.send(&requests::patch_experiment(p, e, key, &restart), &res).await.unwrap();
@@ -354,12 +365,29 @@ async fn scenario(c: &HttpClient, k: &Keys) -> usize {
     dry.query.insert("dryRun".into(), "true".into());
     let preview = FlagSnapshot::from_json(c.send(&dry, "flag").await.unwrap().unwrap()).unwrap();
     assert_eq!(preview.flag.experiments.items[0].metric_key, k.metric);
-    let patched = FlagSnapshot::from_json(c.send(&requests::patch_flag(p, &k.flag, &legacy), "flag").await.unwrap().unwrap()).unwrap();
+    let patched =
+        FlagSnapshot::from_json(c.send(&requests::patch_flag(p, &k.flag, &legacy), "flag").await.unwrap().unwrap())
+            .unwrap();
     assert_eq!(patched.flag.experiments.items[0].environments, [e]);
     c.legacy_results(p, &k.flag, e, &k.metric).await.unwrap().expect("legacy results");
     let reset = requests::reset_legacy_results(p, &k.flag, e, &k.metric);
     assert_eq!(c.send(&reset, "legacy results").await.unwrap(), None);
-    29
+}
+
+/// Names every request seen on the wire; panics on one that is not an operation of the contract.
+fn exercised<'a>(ops: &'a Operations, requests: &[(String, String)]) -> BTreeMap<&'a str, usize> {
+    let mut seen = BTreeMap::new();
+    for (method, path) in requests {
+        let name =
+            ops.name(method, path).unwrap_or_else(|| panic!("{method} {path} is not an operation of the contract"));
+        *seen.entry(name).or_default() += 1;
+    }
+    seen
+}
+
+/// Lines of Prism's output reporting a validation problem.
+fn violation_lines(log: &str) -> Vec<&str> {
+    log.lines().filter(|l| l.contains("Violation") || l.contains('✖')).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -378,11 +406,7 @@ async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
 
     let ops = Operations::load(&setup.spec);
     let (requests, responses) = tap.traffic();
-    let mut exercised: BTreeMap<&str, usize> = BTreeMap::new();
-    for (method, path) in &requests {
-        let name = ops.name(method, path).unwrap_or_else(|| panic!("{method} {path} is not an operation of the contract"));
-        *exercised.entry(name).or_default() += 1;
-    }
+    let exercised = exercised(&ops, &requests);
     let all: BTreeSet<&str> = ops.0.iter().map(|(_, _, id)| id.as_str()).collect();
     let missing: Vec<&&str> = all.iter().filter(|id| !exercised.contains_key(**id)).collect();
     let violations: Vec<&(u16, bool)> = responses.iter().filter(|(_, v)| *v).collect();
@@ -391,7 +415,7 @@ async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
         m
     });
     let log = prism.output();
-    let log_violations: Vec<&str> = log.lines().filter(|l| l.contains("Violation") || l.contains('✖')).collect();
+    let log_violations = violation_lines(&log);
     eprintln!(
         "contract: {} of {} operations exercised over {} requests; statuses {statuses:?}; {} sl-violations headers; \
          {} violation lines in the Prism log",
@@ -404,7 +428,11 @@ async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
     assert_eq!(all.len(), 18, "the contract cut has 18 operations");
     assert!(missing.is_empty(), "operations never called: {missing:?}");
     assert_eq!(requests.len(), responses.len(), "every request got an answer");
-    assert!(violations.is_empty() && log_violations.is_empty(), "Prism reported violations:\n{}", log_violations.join("\n"));
+    assert!(
+        violations.is_empty() && log_violations.is_empty(),
+        "Prism reported violations:\n{}",
+        log_violations.join("\n")
+    );
     assert!(
         statuses.keys().all(|s| matches!(s, 200 | 201 | 204 | 404)),
         "unexpected statuses {statuses:?} (404s are the deliberate missing-object reads)"
@@ -418,7 +446,8 @@ async fn the_client_parses_every_response_prism_mock_serves() {
     let Some(setup) = setup() else { return };
     let spec = setup.spec.to_str().unwrap().to_owned();
     let prism = Prism::start(&setup, &["mock", &spec]).await;
-    let c = client(prism.port, "mock-token");
+    let (tap, tap_port) = Tap::start(prism.port).await;
+    let c = client(tap_port, "mock-token");
     let (p, e) = ("my-project", "my-environment");
 
     assert!(!c.list_experiments(p, e).await.unwrap().unwrap().is_empty());
@@ -451,20 +480,33 @@ async fn the_client_parses_every_response_prism_mock_serves() {
     let post = post_body(&keys, "my-experiment", &flag);
     let created = c.send(&requests::create_experiment(p, e, &post), "x").await.unwrap().unwrap();
     let _: ldexp_core::api::Experiment = from(created);
-    let patched = c.send(&requests::patch_experiment(p, e, "k", &patch(json!([{"kind": "archiveExperiment"}]))), "x");
-    let _: ldexp_core::api::Experiment = from(patched.await.unwrap().unwrap());
+    let archive = requests::patch_experiment(p, e, "k", &patch(json!([{"kind": "archiveExperiment"}])));
+    let _: ldexp_core::api::Experiment = from(c.send(&archive, "x").await.unwrap().unwrap());
     let it = c.send(&requests::create_iteration(p, e, "k", &post.iteration), "x").await.unwrap().unwrap();
     let _: IterationRep = from(it);
-    let fp: PatchWithComment = from(json!({"comment": "c", "patch": [{"op": "replace", "path": "/description", "value": "d"}]}));
+    let fp: PatchWithComment =
+        from(json!({"comment": "c", "patch": [{"op": "replace", "path": "/description", "value": "d"}]}));
     let f = c.send(&requests::patch_flag(p, "my-flag", &fp), "x").await.unwrap().unwrap();
     FlagSnapshot::from_json(f).unwrap();
-    let put: ExperimentationSettingsPut = from(json!({"randomizationUnits": [{"randomizationUnit": "user", "default": true}]}));
+    let put: ExperimentationSettingsPut =
+        from(json!({"randomizationUnits": [{"randomizationUnit": "user", "default": true}]}));
     let s: ExperimentationSettings = from(c.send(&requests::put_settings(p, &put), "x").await.unwrap().unwrap());
     assert!(!s.randomization_units.is_empty());
     assert_eq!(c.send(&requests::reset_legacy_results(p, "my-flag", e, "my-metric"), "x").await.unwrap(), None);
 
+    let ops = Operations::load(&setup.spec);
+    let (requests, responses) = tap.traffic();
+    let exercised = exercised(&ops, &requests);
     let log = prism.output();
-    let violations: Vec<&str> = log.lines().filter(|l| l.contains("Violation") || l.contains('✖')).collect();
+    let violations = violation_lines(&log);
+    eprintln!(
+        "contract: prism mock answered {} operations over {} requests; the client parsed every answer; {} violation \
+         lines in the Prism log",
+        exercised.len(),
+        requests.len(),
+        violations.len()
+    );
+    assert_eq!(exercised.len(), 18, "{exercised:?}");
+    assert!(responses.iter().all(|(s, v)| (200..300).contains(s) && !v), "{responses:?}");
     assert!(violations.is_empty(), "Prism mock flagged the client's requests:\n{}", violations.join("\n"));
-    eprintln!("contract: prism mock served 18 operations; the client parsed all of them");
 }
