@@ -137,8 +137,8 @@ impl Tap {
         (tap, port)
     }
 
-    /// `(method, path)` of every request, and `(status, has sl-violations)` of every response.
-    fn traffic(&self) -> (Vec<(String, String)>, Vec<(u16, bool)>) {
+    /// `(method, path)` of every request, and `(status, sl-violations)` of every response.
+    fn traffic(&self) -> (Vec<(String, String)>, Vec<(u16, Vec<Violation>)>) {
         let mut requests = Vec::new();
         let mut responses = Vec::new();
         for (req, resp) in self.conversations.lock().unwrap().iter() {
@@ -158,11 +158,36 @@ impl Tap {
             let resp = String::from_utf8_lossy(&resp.lock().unwrap()).into_owned();
             for message in resp.split("HTTP/1.1 ").skip(1) {
                 let Some(status) = message.get(..3).and_then(|s| s.parse().ok()) else { continue };
-                let head = message.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase();
-                responses.push((status, head.contains("\r\nsl-violations:")));
+                let head = message.split("\r\n\r\n").next().unwrap_or_default();
+                let violations = head
+                    .split("\r\n")
+                    .filter_map(|h| h.split_once(':'))
+                    .filter(|(k, _)| k.eq_ignore_ascii_case("sl-violations"))
+                    .flat_map(|(_, v)| {
+                        serde_json::from_str::<Vec<Violation>>(v.trim()).unwrap_or_else(|_| {
+                            vec![Violation { location: vec!["unparsed".into()], message: v.trim().to_owned() }]
+                        })
+                    })
+                    .collect();
+                responses.push((status, violations));
             }
         }
         (requests, responses)
+    }
+}
+
+/// One entry of Prism's `sl-violations` header.
+#[derive(Debug, serde::Deserialize)]
+struct Violation {
+    #[serde(default)]
+    location: Vec<String>,
+    #[serde(default)]
+    message: String,
+}
+
+impl Violation {
+    fn is_request(&self) -> bool {
+        self.location.first().is_some_and(|l| l == "request")
     }
 }
 
@@ -409,7 +434,7 @@ async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
     let exercised = exercised(&ops, &requests);
     let all: BTreeSet<&str> = ops.0.iter().map(|(_, _, id)| id.as_str()).collect();
     let missing: Vec<&&str> = all.iter().filter(|id| !exercised.contains_key(**id)).collect();
-    let violations: Vec<&(u16, bool)> = responses.iter().filter(|(_, v)| *v).collect();
+    let violations: Vec<&Violation> = responses.iter().flat_map(|(_, v)| v).collect();
     let statuses: BTreeMap<u16, usize> = responses.iter().fold(BTreeMap::new(), |mut m, (s, _)| {
         *m.entry(*s).or_default() += 1;
         m
@@ -417,8 +442,8 @@ async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
     let log = prism.output();
     let log_violations = violation_lines(&log);
     eprintln!(
-        "contract: {} of {} operations exercised over {} requests; statuses {statuses:?}; {} sl-violations headers; \
-         {} violation lines in the Prism log",
+        "contract: {} of {} operations exercised over {} requests through prism proxy --errors; statuses \
+         {statuses:?}; violations: {} in sl-violations headers, {} in the Prism log",
         exercised.len(),
         all.len(),
         requests.len(),
@@ -430,7 +455,7 @@ async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
     assert_eq!(requests.len(), responses.len(), "every request got an answer");
     assert!(
         violations.is_empty() && log_violations.is_empty(),
-        "Prism reported violations:\n{}",
+        "Prism reported violations:\n{violations:#?}\n{}",
         log_violations.join("\n")
     );
     assert!(
@@ -498,15 +523,26 @@ async fn the_client_parses_every_response_prism_mock_serves() {
     let (requests, responses) = tap.traffic();
     let exercised = exercised(&ops, &requests);
     let log = prism.output();
-    let violations = violation_lines(&log);
+    // Prism also validates its own answers, and the spec's examples break their schemas (quirk 10: JSON-encoded
+    // objects, string timestamps). Those response violations are what the client must tolerate; it just parsed
+    // them. A request violation would be the client's fault.
+    let (request_violations, response_violations): (Vec<&Violation>, Vec<&Violation>) =
+        responses.iter().flat_map(|(_, v)| v).partition(|v| v.is_request());
+    let request_log: Vec<&str> =
+        violation_lines(&log).into_iter().filter(|l| l.contains("Violation: request")).collect();
     eprintln!(
-        "contract: prism mock answered {} operations over {} requests; the client parsed every answer; {} violation \
-         lines in the Prism log",
+        "contract: prism mock answered {} operations over {} requests and the client parsed every answer; request \
+         violations: {}; violations of the spec's own examples tolerated: {}",
         exercised.len(),
         requests.len(),
-        violations.len()
+        request_violations.len(),
+        response_violations.len()
     );
     assert_eq!(exercised.len(), 18, "{exercised:?}");
-    assert!(responses.iter().all(|(s, v)| (200..300).contains(s) && !v), "{responses:?}");
-    assert!(violations.is_empty(), "Prism mock flagged the client's requests:\n{}", violations.join("\n"));
+    assert!(responses.iter().all(|(s, _)| (200..300).contains(s)), "{responses:?}");
+    assert!(
+        request_violations.is_empty() && request_log.is_empty(),
+        "Prism mock flagged the client's requests:\n{request_violations:#?}\n{}",
+        request_log.join("\n")
+    );
 }
