@@ -1,4 +1,5 @@
 //! ldexp command line: parses the global options and the subcommand, runs it, and maps the outcome to an exit code.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod client;
 mod cmd;

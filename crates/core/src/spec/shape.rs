@@ -138,14 +138,12 @@ impl Shape {
                     }
                 }
             }
-            Value::Str(s) => {
-                if schema.get("pattern").is_some() && !is_numeric_text(s) {
-                    out.push(Finding {
-                        pos: node.pos,
-                        message: format!("{} must be a number, found the string `{s}`", name(path)),
-                        help: "write a number such as `50` or `12.5`".to_owned(),
-                    });
-                }
+            Value::Str(s) if schema.get("pattern").is_some() && !is_numeric_text(s) => {
+                out.push(Finding {
+                    pos: node.pos,
+                    message: format!("{} must be a number, found the string `{s}`", name(path)),
+                    help: "write a number such as `50` or `12.5`".to_owned(),
+                });
             }
             _ => {}
         }

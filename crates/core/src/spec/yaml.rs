@@ -177,15 +177,17 @@ fn resolve_plain(s: &str) -> Value {
         ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
         _ => {}
     }
-    if let Some(hex) = s.strip_prefix("0x") {
-        if !hex.is_empty() && hex.bytes().all(|c| c.is_ascii_hexdigit()) {
-            return i64::from_str_radix(hex, 16).map_or_else(|_| Value::Str(s.to_owned()), Value::Int);
-        }
+    if let Some(hex) = s.strip_prefix("0x")
+        && !hex.is_empty()
+        && hex.bytes().all(|c| c.is_ascii_hexdigit())
+    {
+        return i64::from_str_radix(hex, 16).map_or_else(|_| Value::Str(s.to_owned()), Value::Int);
     }
-    if let Some(oct) = s.strip_prefix("0o") {
-        if !oct.is_empty() && oct.bytes().all(|c| (b'0'..=b'7').contains(&c)) {
-            return i64::from_str_radix(oct, 8).map_or_else(|_| Value::Str(s.to_owned()), Value::Int);
-        }
+    if let Some(oct) = s.strip_prefix("0o")
+        && !oct.is_empty()
+        && oct.bytes().all(|c| (b'0'..=b'7').contains(&c))
+    {
+        return i64::from_str_radix(oct, 8).map_or_else(|_| Value::Str(s.to_owned()), Value::Int);
     }
     let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
     if !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()) {
@@ -194,10 +196,10 @@ fn resolve_plain(s: &str) -> Value {
             Err(_) => s.parse::<f64>().map_or_else(|_| Value::Str(s.to_owned()), Value::Float),
         };
     }
-    if is_core_float(digits) {
-        if let Ok(f) = s.parse::<f64>() {
-            return Value::Float(f);
-        }
+    if is_core_float(digits)
+        && let Ok(f) = s.parse::<f64>()
+    {
+        return Value::Float(f);
     }
     Value::Str(s.to_owned())
 }
