@@ -399,6 +399,10 @@ async fn scenario(c: &HttpClient, k: &Keys) {
     assert_eq!(c.send(&reset, "legacy results").await.unwrap(), None);
 }
 
+async fn flag_of(c: &HttpClient, k: &Keys) -> FlagSnapshot {
+    c.get_flag(&k.project, &k.flag).await.unwrap().unwrap()
+}
+
 /// Names every request seen on the wire; panics on one that is not an operation of the contract.
 fn exercised<'a>(ops: &'a Operations, requests: &[(String, String)]) -> BTreeMap<&'a str, usize> {
     let mut seen = BTreeMap::new();
@@ -463,6 +467,17 @@ async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
         "unexpected statuses {statuses:?} (404s are the deliberate missing-object reads)"
     );
     assert_eq!(statuses.get(&404), Some(&2));
+
+    // Control: the detectors above must see a violation when there is one. A body without `key` and
+    // `iteration` breaks `ExperimentPost`.
+    let mut bad =
+        requests::create_experiment(&keys.project, &keys.env, &post_body(&keys, "control", &flag_of(&c, &keys).await));
+    bad.body = Some(json!({"name": "no key, no iteration"}));
+    let ldexp_core::Error::Api(e) = c.send(&bad, "control").await.unwrap_err() else { panic!("Prism let it through") };
+    let (_, after) = tap.traffic();
+    let control = &after.last().unwrap().1;
+    eprintln!("CONTROL {e:?} {control:?}\n{}", prism.output().lines().filter(|l| l.contains("✖")).collect::<Vec<_>>().join("\n"));
+    assert!(violation_lines(&prism.output()).iter().any(|l| l.contains("Violation: request.body")));
     emulator.shutdown().await;
 }
 
