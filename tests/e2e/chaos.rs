@@ -125,7 +125,17 @@ fn chaos_applies_converge_without_duplicates() {
     let runs: usize = std::env::var("LDEXP_CHAOS_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(25);
     let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(7) | 1;
     let mut rng = Rng(seed);
-    let em = Emulator::start(&["--fault-5xx", "0.1", "--fault-drop", "0.05", "--rate-limit", "40"]);
+    let fault_seed = (seed % 1_000_000).to_string();
+    let em = Emulator::start(&[
+        "--fault-5xx",
+        "0.1",
+        "--fault-drop",
+        "0.05",
+        "--rate-limit",
+        "20",
+        "--fault-seed",
+        &fault_seed,
+    ]);
     let ws = Workspace::new();
     let initial = em.state();
     let started = Instant::now();
@@ -133,7 +143,7 @@ fn chaos_applies_converge_without_duplicates() {
 
     for i in 0..runs {
         write_generation(&ws, i);
-        if i % 4 == 3 {
+        if i % 3 == 2 {
             // Kill an apply at a random moment, then re-run it.
             let mut child = ws
                 .command(&em, &["apply", "--auto-approve", "specs"])
@@ -141,7 +151,7 @@ fn chaos_applies_converge_without_duplicates() {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("spawn apply");
-            std::thread::sleep(Duration::from_millis(20 + rng.below(300)));
+            std::thread::sleep(Duration::from_millis(20 + rng.below(400)));
             if child.try_wait().expect("poll").is_none() {
                 child.kill().expect("SIGKILL");
                 kills += 1;

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod chaos;
+mod demo;
 mod lifecycle;
 mod specs;
 mod stale;

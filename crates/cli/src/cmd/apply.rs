@@ -198,3 +198,100 @@ pub fn partial_note(s: &Staleness) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use ldexp_core::apply::{ChangeOutcome, ObjectStaleness};
+    use ldexp_core::plan::{Action, Address};
+    use ldexp_core::{ApiError, Error};
+
+    use super::*;
+
+    fn addr(key: &str) -> Address {
+        Address::Experiment { project: "demo".into(), environment: "production".into(), key: key.into() }
+    }
+
+    fn outcome(key: &str, status: OutcomeStatus, recovered: usize, resent: usize) -> ChangeOutcome {
+        ChangeOutcome {
+            address: addr(key),
+            action: Action::Create,
+            requests_done: 0,
+            requests_total: 2,
+            recovered,
+            resent,
+            status,
+        }
+    }
+
+    #[test]
+    fn the_report_lists_every_object_with_the_error_and_its_hint() {
+        let error = Error::from(ApiError {
+            resource: "experiment demo/production/b".into(),
+            method: "PATCH".into(),
+            path: "/api/v2/projects/demo/environments/production/experiments/b".into(),
+            status: 409,
+            code: Some("optimistic_locking_error".into()),
+            message: "conflict".into(),
+            request_id: None,
+        });
+        let report = ApplyReport {
+            outcomes: vec![
+                outcome("a", OutcomeStatus::Applied, 1, 0),
+                outcome("b", OutcomeStatus::Failed { step: 1, request: "PATCH /x".into(), error }, 0, 3),
+                outcome("c", OutcomeStatus::Skipped { reason: "not attempted".into() }, 0, 0),
+            ],
+        };
+        assert_eq!(
+            report_text(&report),
+            "\n  applied  experiment/demo/production/a [create] (1 lost response(s) confirmed by re-reading, 0 \
+             request(s) resent)\n  failed   experiment/demo/production/b [create] at request 2/2 (PATCH /x) (0 lost \
+             response(s) confirmed by re-reading, 3 request(s) resent)\n           experiment \
+             demo/production/b: PATCH /api/v2/projects/demo/environments/production/experiments/b failed with HTTP \
+             409 optimistic_locking_error: conflict\n           hint: the object changed concurrently (optimistic \
+             locking); run `ldexp plan` again and re-apply\n  skipped  experiment/demo/production/c [create]: not \
+             attempted\n\nApply incomplete: 1 applied, 1 failed, 1 skipped.\nRun `ldexp plan` to see what remains; \
+             `ldexp apply` again converges safely.\n"
+        );
+        let ok = ApplyReport { outcomes: vec![outcome("a", OutcomeStatus::Applied, 0, 0)] };
+        assert_eq!(
+            report_text(&ok),
+            "\n  applied  experiment/demo/production/a [create]\n\nApply complete: 1 applied, 0 failed, 0 skipped.\n"
+        );
+    }
+
+    #[test]
+    fn a_stale_report_shows_what_moved_and_partial_applies_are_noted() {
+        let s = Staleness {
+            plan_reasons: vec!["the specs changed".into()],
+            objects: vec![
+                ObjectStaleness {
+                    address: addr("a"),
+                    verdict: Verdict::Stale { reasons: vec!["the remote object moved (x when planned, y now)".into()] },
+                    saved_fingerprint: Some("x".into()),
+                    fresh_fingerprint: Some("y".into()),
+                    saved_requests: vec!["PATCH /a".into()],
+                    fresh_requests: vec![],
+                },
+                ObjectStaleness {
+                    address: addr("b"),
+                    verdict: Verdict::PartiallyApplied { done: 1, remaining: 1 },
+                    saved_fingerprint: None,
+                    fresh_fingerprint: Some("z".into()),
+                    saved_requests: vec!["POST /b".into(), "PATCH /b".into()],
+                    fresh_requests: vec!["PATCH /b".into()],
+                },
+            ],
+        };
+        assert_eq!(
+            stale_report(&s, "plan.json"),
+            "Error: stale plan: plan.json no longer matches LaunchDarkly; nothing was applied.\n  - the specs \
+             changed\n  experiment/demo/production/a:\n    - the remote object moved (x when planned, y now)\n    \
+             saved: PATCH /a\n    fresh: (nothing)\nRun `ldexp plan` again, review it, and apply the new plan.\n"
+        );
+        assert_eq!(
+            partial_note(&s),
+            "experiment/demo/production/b: partially applied before (1 request(s) already took effect, 1 \
+             remaining).\n"
+        );
+    }
+}
