@@ -336,7 +336,58 @@ pub fn to_yaml(doc: &SpecDocument, schema_path: &str) -> String {
         // Unreachable for these types (every map key is a string); kept as a visible comment, never a panic.
         Err(e) => format!("# ldexp could not write this document: {e}\n"),
     };
-    format!("# yaml-language-server: $schema={schema_path}\n{body}")
+    format!("# yaml-language-server: $schema={schema_path}\n{}", quote_yaml11_booleans(&body))
+}
+
+/// Quotes the plain scalars that YAML 1.1 readers (PyYAML, many editors) take for booleans: serde_yaml writes
+/// YAML 1.2, where `off` is a string, but a variation named `off` must stay one for every reader. Lines inside
+/// block scalars (multi-line text) are left as they are.
+fn quote_yaml11_booleans(yaml: &str) -> String {
+    let ambiguous = |t: &str| matches!(t.to_ascii_lowercase().as_str(), "y" | "n" | "yes" | "no" | "on" | "off");
+    let quote = |t: &str| if ambiguous(t) { format!("'{t}'") } else { t.to_owned() };
+    let mut out = String::with_capacity(yaml.len() + 16);
+    // Indentation of the line that opened the block scalar being copied, if any.
+    let mut block: Option<usize> = None;
+    for line in yaml.lines() {
+        let indent = line.len() - line.trim_start().len();
+        if let Some(b) = block {
+            if line.trim().is_empty() || indent > b {
+                out.push_str(line);
+                out.push('\n');
+                continue;
+            }
+            block = None;
+        }
+        let (lead, mut rest) = line.split_at(indent);
+        let mut fixed = lead.to_owned();
+        while let Some(r) = rest.strip_prefix("- ") {
+            fixed.push_str("- ");
+            rest = r;
+        }
+        // serde_yaml quotes any key that is not plain, and a plain key never holds ": ".
+        let plain_key = !rest.starts_with(['\'', '"', '?']);
+        match rest.split_once(": ").filter(|_| plain_key) {
+            Some((k, v)) => {
+                fixed.push_str(&quote(k));
+                fixed.push_str(": ");
+                fixed.push_str(&quote(v));
+            }
+            None => match rest.strip_suffix(':').filter(|_| plain_key) {
+                Some(k) => {
+                    fixed.push_str(&quote(k));
+                    fixed.push(':');
+                }
+                None => fixed.push_str(&quote(rest)),
+            },
+        }
+        let tail = fixed.trim_end();
+        if tail.ends_with(['|', '>']) || tail.ends_with("|-") || tail.ends_with("|+") || tail.ends_with(">-") {
+            block = Some(indent);
+        }
+        out.push_str(&fixed);
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -556,6 +607,35 @@ iteration:
         assert_eq!(variation_ref(&f, "zz").unwrap_err(), "flag `f` has no variation with _id `zz`");
         let twins = variations(json!([{"_id": "a", "value": "x"}, {"_id": "a", "value": "x"}]));
         assert!(variation_ref(&twins, "a").unwrap_err().contains("shares its name, value and _id"));
+    }
+
+    #[test]
+    fn words_yaml_1_1_reads_as_booleans_are_quoted_everywhere_but_in_text() {
+        let mut f = variations(json!([{"_id": "a", "value": false, "name": "off"}, {"_id": "b", "value": true}]));
+        f.key = "on".into();
+        f.experiments.items =
+            vec![crate::api::LegacyExperiment { metric_key: "yes".into(), environments: vec!["N".into()] }];
+        let doc = SpecDocument::LegacyFlagExperiments(export_legacy(&f, "no").unwrap());
+        let yaml = to_yaml(&doc, "s.json");
+        assert_eq!(
+            yaml,
+            "# yaml-language-server: $schema=s.json\nkind: LegacyFlagExperiments\nproject: 'no'\nflag: 'on'\n\
+             baseline: 'off'\nmetrics:\n- key: 'yes'\n  environments:\n  - 'N'\n"
+        );
+        assert_eq!(serde_yaml::from_str::<SpecDocument>(&yaml).unwrap(), doc);
+
+        let e = experiment(json!({"currentIteration": iteration("running", "r-1")}));
+        let mut spec = export_experiment(&e, &flags(), "demo").unwrap();
+        spec.iteration.hypothesis = "first line\noff\n- yes\nkey: on".into();
+        spec.iteration.flags.insert("on".into(), FlagSpec { rule: Some("fallthrough".into()), ..FlagSpec::default() });
+        let doc = SpecDocument::Experiment(spec);
+        let yaml = to_yaml(&doc, "s.json");
+        assert!(
+            yaml.contains("  hypothesis: |-\n    first line\n    off\n    - yes\n    key: on\n  primaryMetric:"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("\n    'on':\n      rule: fallthrough\n"), "{yaml}");
+        assert_eq!(serde_yaml::from_str::<SpecDocument>(&yaml).unwrap(), doc);
     }
 
     #[test]
