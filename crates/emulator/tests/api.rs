@@ -50,7 +50,9 @@ fn beta_routes_need_the_beta_header() {
             assert_eq!(resp.status, 403, "{path} {version:?}");
             assert_eq!(resp.code(), Some("forbidden"));
         }
-        let r = Request::new("GET", path).header("authorization", ldexp_emulator::DEFAULT_TOKEN).header("ld-api-version", "beta, 20240415");
+        let r = Request::new("GET", path)
+            .header("authorization", ldexp_emulator::DEFAULT_TOKEN)
+            .header("ld-api-version", "beta, 20240415");
         assert_eq!(s.handle(&r).status, 200, "{path}: the first value counts");
     }
     // Flags and metrics take the dated version, tolerate beta, and need neither.
@@ -117,7 +119,19 @@ fn metric_and_group_representations_carry_their_required_fields() {
     }
     assert_eq!((m["eventKey"].as_str(), m["isNumeric"].as_bool()), (Some("checkout-completed"), Some(false)));
     let g = ok(get(&mut s, "/api/v2/projects/demo/metric-groups/checkout-funnel"));
-    for field in ["_id", "key", "name", "kind", "_links", "tags", "_creationDate", "_lastModified", "maintainer", "metrics", "_version"] {
+    for field in [
+        "_id",
+        "key",
+        "name",
+        "kind",
+        "_links",
+        "tags",
+        "_creationDate",
+        "_lastModified",
+        "maintainer",
+        "metrics",
+        "_version",
+    ] {
         assert!(g.get(field).is_some(), "group lacks {field}");
     }
     let steps: Vec<&str> = g["metrics"].as_array().unwrap().iter().map(|m| m["key"].as_str().unwrap()).collect();
@@ -142,18 +156,29 @@ fn settings_round_trip_and_validate() {
         .map(|u| (u["randomizationUnit"].as_str().unwrap(), u["default"].as_bool().unwrap()))
         .collect();
     assert_eq!(units, [("user", true), ("organization", false)]);
-    let put = |s: &mut State, body: Value| s.handle(&req("PUT", path).header("content-type", "application/json").json(&body));
+    let put =
+        |s: &mut State, body: Value| s.handle(&req("PUT", path).header("content-type", "application/json").json(&body));
     let r = put(&mut s, json!({ "randomizationUnits": [{ "randomizationUnit": "device" }] }));
-    assert_eq!(r.message(), Some("randomization unit `device` is not a context kind of project `demo` (organization, user)"));
-    let r = put(&mut s, json!({ "randomizationUnits": [{ "randomizationUnit": "user", "default": true }, { "randomizationUnit": "organization", "default": true }] }));
+    assert_eq!(
+        r.message(),
+        Some("randomization unit `device` is not a context kind of project `demo` (organization, user)")
+    );
+    let r = put(
+        &mut s,
+        json!({ "randomizationUnits": [{ "randomizationUnit": "user", "default": true }, { "randomizationUnit": "organization", "default": true }] }),
+    );
     assert_eq!(r.message(), Some("at most one randomization unit can be the default"));
-    let r = ok(put(&mut s, json!({ "randomizationUnits": [{ "randomizationUnit": "organization", "default": true }] })));
+    let r =
+        ok(put(&mut s, json!({ "randomizationUnits": [{ "randomizationUnit": "organization", "default": true }] })));
     assert_eq!(r["randomizationUnits"].as_array().unwrap().len(), 1);
     assert_eq!(ok(get(&mut s, path)), r);
     // An experiment randomised by a unit no longer in the settings is refused.
     let mut body = checkout_post(&mut s, "cb");
     body["iteration"]["randomizationUnit"] = json!("user");
-    assert_eq!(create(&mut s, "production", &body).message(), Some("randomization unit `user` is not in the experimentation settings of project `demo`"));
+    assert_eq!(
+        create(&mut s, "production", &body).message(),
+        Some("randomization unit `user` is not in the experimentation settings of project `demo`")
+    );
 }
 
 #[test]
@@ -175,7 +200,11 @@ fn results_are_synthetic_deterministic_and_follow_the_iteration() {
     for t in rows {
         assert!(t["units"].as_i64().unwrap() > 0);
         assert_eq!(t["traffic"], t["units"]);
-        let (lo, mean, hi) = (t["credibleInterval"]["lower"].as_f64().unwrap(), t["mean"].as_f64().unwrap(), t["credibleInterval"]["upper"].as_f64().unwrap());
+        let (lo, mean, hi) = (
+            t["credibleInterval"]["lower"].as_f64().unwrap(),
+            t["mean"].as_f64().unwrap(),
+            t["credibleInterval"]["upper"].as_f64().unwrap(),
+        );
         assert!(lo < mean && mean < hi && (0.0..=1.0).contains(&mean), "a conversion rate with its interval");
         assert_eq!(t["model"], "bayesianBeta");
     }
@@ -184,13 +213,22 @@ fn results_are_synthetic_deterministic_and_follow_the_iteration() {
     let numeric = ok(get(&mut s, &format!("{PE}/experiments/cb/metrics/page-load-ms/results")));
     assert_eq!(numeric["results"][0]["treatmentResults"][0]["model"], "bayesianNormal");
     let group = ok(get(&mut s, &format!("{PE}/experiments/cb/metric-groups/checkout-funnel/results")));
-    let members: Vec<&str> = group["metrics"].as_array().unwrap().iter().map(|m| m["metric"]["key"].as_str().unwrap()).collect();
+    let members: Vec<&str> =
+        group["metrics"].as_array().unwrap().iter().map(|m| m["metric"]["key"].as_str().unwrap()).collect();
     assert_eq!(members, ["page-view", "checkout-conversion"]);
-    assert_eq!(group["metrics"][1]["results"]["results"], running["results"].as_array().map(|r| {
-        let mut r = r.clone();
-        r[0]["treatmentResults"].as_array_mut().unwrap().iter_mut().for_each(|t| { t.as_object_mut().unwrap().remove("traffic"); });
-        Value::Array(r)
-    }).unwrap());
+    assert_eq!(
+        group["metrics"][1]["results"]["results"],
+        running["results"]
+            .as_array()
+            .map(|r| {
+                let mut r = r.clone();
+                r[0]["treatmentResults"].as_array_mut().unwrap().iter_mut().for_each(|t| {
+                    t.as_object_mut().unwrap().remove("traffic");
+                });
+                Value::Array(r)
+            })
+            .unwrap()
+    );
     assert_eq!(get(&mut s, &format!("{PE}/experiments/cb/metrics/search-clicks/results")).status, 404);
     let r = get(&mut s, &format!("{path}?iterationId=nope"));
     assert_eq!(r.message(), Some("Unknown iteration nope of experiment cb"));
@@ -212,7 +250,11 @@ fn legacy_results_and_their_reset() {
     assert_eq!((reset.status, reset.body), (204, None));
     let after = ok(get(&mut s, path));
     assert_ne!(after["totals"], first["totals"], "a reset starts fresh numbers");
-    assert_eq!(s.handle(&req("DELETE", "/api/v2/flags/demo/pricing-banner/experiments/production/signup-completed/results")).status, 404);
+    assert_eq!(
+        s.handle(&req("DELETE", "/api/v2/flags/demo/pricing-banner/experiments/production/signup-completed/results"))
+            .status,
+        404
+    );
     assert_eq!(get(&mut s, "/api/v2/flags/demo/checkout-button/experiments/production/page-view").status, 404);
 }
 

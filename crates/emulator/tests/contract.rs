@@ -399,8 +399,32 @@ async fn scenario(c: &HttpClient, k: &Keys) {
     assert_eq!(c.send(&reset, "legacy results").await.unwrap(), None);
 }
 
-async fn flag_of(c: &HttpClient, k: &Keys) -> FlagSnapshot {
-    c.get_flag(&k.project, &k.flag).await.unwrap().unwrap()
+/// A server answering every request with `body` (status 200), to feed Prism a response that breaks the schema.
+async fn fake_upstream(body: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(body.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    port
 }
 
 /// Names every request seen on the wire; panics on one that is not an operation of the contract.
@@ -468,16 +492,34 @@ async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
     );
     assert_eq!(statuses.get(&404), Some(&2));
 
-    // Control: the detectors above must see a violation when there is one. A body without `key` and
-    // `iteration` breaks `ExperimentPost`.
-    let mut bad =
-        requests::create_experiment(&keys.project, &keys.env, &post_body(&keys, "control", &flag_of(&c, &keys).await));
+    // Controls: the detectors above must fire when there is a violation. A request body without `key` and
+    // `iteration` breaks `ExperimentPost`; Prism answers 422 and logs it.
+    let flag = c.get_flag(&keys.project, &keys.flag).await.unwrap().unwrap();
+    let mut bad = requests::create_experiment(&keys.project, &keys.env, &post_body(&keys, "control", &flag));
     bad.body = Some(json!({"name": "no key, no iteration"}));
     let ldexp_core::Error::Api(e) = c.send(&bad, "control").await.unwrap_err() else { panic!("Prism let it through") };
-    let (_, after) = tap.traffic();
-    let control = &after.last().unwrap().1;
-    eprintln!("CONTROL {e:?} {control:?}\n{}", prism.output().lines().filter(|l| l.contains("✖")).collect::<Vec<_>>().join("\n"));
-    assert!(violation_lines(&prism.output()).iter().any(|l| l.contains("Violation: request.body")));
+    assert_eq!(e.status, 422, "{e}");
+    assert!(e.message.contains("UNPROCESSABLE_ENTITY"), "{e}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(violation_lines(&prism.output()).iter().any(|l| l.contains("UNPROCESSABLE_ENTITY")));
+    // A response breaking `FeatureFlag` (no required fields, `_version` a string) from a fake upstream.
+    let fake = fake_upstream(r#"{"key": "f", "_version": "seven"}"#).await;
+    let prism2 = Prism::start(&setup, &["proxy", &spec, &format!("http://127.0.0.1:{fake}"), "--errors"]).await;
+    let (tap2, tap2_port) = Tap::start(prism2.port).await;
+    let answer = client(tap2_port, "t").get_flag("demo", "f").await;
+    let (_, responses2) = tap2.traffic();
+    // With --errors Prism turns the violating answer into a 5xx carrying `sl-violations`; the client retries the
+    // GET (twice, as configured) and reports the 5xx.
+    let Err(ldexp_core::Error::Api(e)) = answer else { panic!("{answer:?}") };
+    assert!(e.status >= 500, "{e}");
+    assert_eq!(responses2.len(), 3);
+    for (status, violations) in &responses2 {
+        assert_eq!(*status, e.status);
+        assert!(
+            violations.iter().any(|v| !v.is_request() && v.location.contains(&"_version".to_owned())),
+            "{violations:?}"
+        );
+    }
     emulator.shutdown().await;
 }
 

@@ -40,34 +40,64 @@ fn create_answers_201_with_the_iteration_as_draft() {
     insta::assert_json_snapshot!("created_experiment", e);
 }
 
+/// An edit of a valid `ExperimentPost`.
+type Mutation = Box<dyn Fn(&mut Value)>;
+
 #[test]
 fn invalid_creates_answer_400_and_change_nothing() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
-        ("metric `nope` does not exist in project `demo`", Box::new(|b| b["iteration"]["metrics"][0]["key"] = json!("nope"))),
-        ("flag `nope` does not exist", Box::new(|b| {
-            let f = b["iteration"]["flags"]["checkout-button"].take();
-            b["iteration"]["flags"] = json!({ "nope": f });
-        })),
-        ("variationId `v` is not a variation of flag `checkout-button`", Box::new(|b| {
-            b["iteration"]["treatments"][0]["parameters"][0]["variationId"] = json!("v");
-        })),
-        ("ruleId `r1` is not a rule of flag `checkout-button` in environment `production`", Box::new(|b| {
-            b["iteration"]["flags"]["checkout-button"]["ruleId"] = json!("r1");
-        })),
-        ("add up to 110%, more than 100%", Box::new(|b| b["iteration"]["treatments"][0]["allocationPercent"] = json!("60"))),
-        ("exactly one treatment must be the baseline", Box::new(|b| b["iteration"]["treatments"][1]["baseline"] = json!(true))),
-        ("either primarySingleMetricKey or primaryFunnelKey must be present", Box::new(|b| {
-            b["iteration"].as_object_mut().unwrap().remove("primarySingleMetricKey");
-        })),
+    let cases: Vec<(&str, Mutation)> = vec![
+        (
+            "metric `nope` does not exist in project `demo`",
+            Box::new(|b| b["iteration"]["metrics"][0]["key"] = json!("nope")),
+        ),
+        (
+            "flag `nope` does not exist",
+            Box::new(|b| {
+                let f = b["iteration"]["flags"]["checkout-button"].take();
+                b["iteration"]["flags"] = json!({ "nope": f });
+            }),
+        ),
+        (
+            "variationId `v` is not a variation of flag `checkout-button`",
+            Box::new(|b| {
+                b["iteration"]["treatments"][0]["parameters"][0]["variationId"] = json!("v");
+            }),
+        ),
+        (
+            "ruleId `r1` is not a rule of flag `checkout-button` in environment `production`",
+            Box::new(|b| {
+                b["iteration"]["flags"]["checkout-button"]["ruleId"] = json!("r1");
+            }),
+        ),
+        (
+            "add up to 110%, more than 100%",
+            Box::new(|b| b["iteration"]["treatments"][0]["allocationPercent"] = json!("60")),
+        ),
+        (
+            "exactly one treatment must be the baseline",
+            Box::new(|b| b["iteration"]["treatments"][1]["baseline"] = json!(true)),
+        ),
+        (
+            "either primarySingleMetricKey or primaryFunnelKey must be present",
+            Box::new(|b| {
+                b["iteration"].as_object_mut().unwrap().remove("primarySingleMetricKey");
+            }),
+        ),
         ("randomization unit `device`", Box::new(|b| b["iteration"]["randomizationUnit"] = json!("device"))),
         ("an iteration needs at least one metric", Box::new(|b| b["iteration"]["metrics"] = json!([]))),
         ("experiment key `a b`", Box::new(|b| b["key"] = json!("a b"))),
-        ("has no parameter for flag `checkout-button`", Box::new(|b| b["iteration"]["treatments"][1]["parameters"] = json!([]))),
-        ("primaryFunnelKey `checkout-funnel`", Box::new(|b| {
-            b["iteration"].as_object_mut().unwrap().remove("primarySingleMetricKey");
-            b["iteration"]["primaryFunnelKey"] = json!("checkout-funnel");
-            b["iteration"]["metrics"] = json!([{ "key": "checkout-conversion" }]);
-        })),
+        (
+            "has no parameter for flag `checkout-button`",
+            Box::new(|b| b["iteration"]["treatments"][1]["parameters"] = json!([])),
+        ),
+        (
+            "primaryFunnelKey `checkout-funnel`",
+            Box::new(|b| {
+                b["iteration"].as_object_mut().unwrap().remove("primarySingleMetricKey");
+                b["iteration"]["primaryFunnelKey"] = json!("checkout-funnel");
+                b["iteration"]["metrics"] = json!([{ "key": "checkout-conversion" }]);
+            }),
+        ),
     ];
     for (expected, mutate) in cases {
         let mut s = demo();
@@ -143,7 +173,9 @@ fn unexpanded_and_empty_expanded_fields_are_omitted() {
     assert!(draft_only["draftIteration"].get("metrics").is_some());
     let full = ok(get(
         &mut s,
-        &format!("{PE}/experiments/cb?expand=draftIteration,previousIterations,treatments,secondaryMetrics,analysisConfig"),
+        &format!(
+            "{PE}/experiments/cb?expand=draftIteration,previousIterations,treatments,secondaryMetrics,analysisConfig"
+        ),
     ));
     assert_eq!(full["draftIteration"]["treatments"].as_array().unwrap().len(), 2);
     assert_eq!(full["draftIteration"]["secondaryMetrics"][0]["key"], "page-load-ms");

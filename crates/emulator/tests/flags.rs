@@ -46,7 +46,10 @@ fn both_patch_forms_apply_and_bump_versions_of_what_changed() {
     assert_eq!(after["_version"], 2);
     assert_eq!(after["environments"]["staging"]["version"], 2);
     assert_eq!(after["environments"]["production"]["version"], 1, "untouched environments keep their version");
-    assert!(after["environments"]["staging"]["lastModified"].as_i64() > before["environments"]["staging"]["lastModified"].as_i64());
+    assert!(
+        after["environments"]["staging"]["lastModified"].as_i64()
+            > before["environments"]["staging"]["lastModified"].as_i64()
+    );
     let after = ok(patch_flag(
         &mut s,
         "checkout-button",
@@ -73,7 +76,10 @@ fn a_failed_test_answers_400_and_changes_nothing() {
     );
     assert_eq!(r.status, 400);
     assert_eq!(r.code(), Some("invalid_request"));
-    assert_eq!(r.message(), Some("Test operation 1 failed: the value at `/environments/production/version` does not match"));
+    assert_eq!(
+        r.message(),
+        Some("Test operation 1 failed: the value at `/environments/production/version` does not match")
+    );
     assert_eq!(s.to_json(), before);
     // The same guard with the right value passes, and guards an index-addressed legacy edit.
     let after = ok(patch_flag(
@@ -108,7 +114,11 @@ fn dry_run_previews_without_storing() {
 fn a_patch_that_changes_nothing_bumps_nothing() {
     let mut s = demo();
     let before = s.to_json();
-    let r = ok(patch_flag(&mut s, "signup-flow", &json!([{ "op": "replace", "path": "/environments/staging/on", "value": true }])));
+    let r = ok(patch_flag(
+        &mut s,
+        "signup-flow",
+        &json!([{ "op": "replace", "path": "/environments/staging/on", "value": true }]),
+    ));
     assert_eq!(r["_version"], 1);
     assert_eq!(s.to_json(), before);
 }
@@ -122,7 +132,10 @@ fn read_only_fields_and_invalid_results_are_refused() {
             json!([{ "op": "replace", "path": "/environments/production/version", "value": 9 }]),
             "`/environments/production/version` is read-only",
         ),
-        (json!([{ "op": "remove", "path": "/environments/staging" }]), "environments cannot be added or removed through a flag patch"),
+        (
+            json!([{ "op": "remove", "path": "/environments/staging" }]),
+            "environments cannot be added or removed through a flag patch",
+        ),
         (
             json!([{ "op": "add", "path": "/experiments/items/-", "value": { "metricKey": "nope", "environments": [] } }]),
             "legacy experiment metric `nope` does not exist",
@@ -135,7 +148,10 @@ fn read_only_fields_and_invalid_results_are_refused() {
             json!([{ "op": "replace", "path": "/experiments/baselineIdx", "value": 5 }]),
             "`experiments.baselineIdx` 5 is not a variation index",
         ),
-        (json!([{ "op": "remove", "path": "/nope" }]), "cannot apply the JSON patch: operation '/0' failed at path '/nope': path is invalid"),
+        (
+            json!([{ "op": "remove", "path": "/nope" }]),
+            "cannot apply the JSON patch: operation '/0' failed at path '/nope': path is invalid",
+        ),
         (json!({ "comment": "no patch" }), "expected a JSON patch array, {comment, patch} or {comment, merge}"),
     ];
     for (body, message) in cases {
@@ -179,7 +195,8 @@ projects:
     )
     .unwrap();
     let mut s = State::from_seed(&seed).unwrap();
-    let r = patch_flag(&mut s, "f", &json!([{ "op": "replace", "path": "/environments/production/on", "value": true }]));
+    let r =
+        patch_flag(&mut s, "f", &json!([{ "op": "replace", "path": "/environments/production/on", "value": true }]));
     assert_eq!(r.status, 405);
     assert_eq!(r.code(), Some("method_not_allowed"));
     ok(patch_flag(&mut s, "f", &json!([{ "op": "replace", "path": "/environments/staging/on", "value": true }])));
@@ -194,5 +211,8 @@ fn flag_semantic_patches_are_not_emulated() {
             .json(&json!({ "environmentKey": "production", "instructions": [{ "kind": "turnFlagOn" }] })),
     );
     assert_eq!(r.status, 400);
-    assert_eq!(r.message(), Some("flag semantic patch instructions are not supported by the emulator; send a JSON patch"));
+    assert_eq!(
+        r.message(),
+        Some("flag semantic patch instructions are not supported by the emulator; send a JSON patch")
+    );
 }

@@ -55,14 +55,22 @@ fn start_iteration_needs_a_draft() {
 #[test]
 fn start_iteration_needs_the_flag_on_and_not_archived() {
     let mut s = with_draft();
-    ok(patch_flag(&mut s, "checkout-button", &json!([{ "op": "replace", "path": "/environments/production/on", "value": false }])));
+    ok(patch_flag(
+        &mut s,
+        "checkout-button",
+        &json!([{ "op": "replace", "path": "/environments/production/on", "value": false }]),
+    ));
     rejected(
         &mut s,
         "cb",
         json!([{ "kind": "startIteration" }]),
         "instruction 0 (startIteration): flag `checkout-button` must be on in environment `production` to start an iteration",
     );
-    ok(patch_flag(&mut s, "checkout-button", &json!([{ "op": "replace", "path": "/environments/production/on", "value": true }])));
+    ok(patch_flag(
+        &mut s,
+        "checkout-button",
+        &json!([{ "op": "replace", "path": "/environments/production/on", "value": true }]),
+    ));
     ok(patch_flag(&mut s, "checkout-button", &json!([{ "op": "replace", "path": "/archived", "value": true }])));
     rejected(
         &mut s,
@@ -118,7 +126,8 @@ fn restarting_a_running_experiment_needs_a_change_justification() {
         json!([{ "kind": "startIteration" }]),
         "instruction 0 (startIteration): changeJustification is required to start an iteration while another one is running",
     );
-    let e = ok(patch_experiment(&mut s, "cb", json!([{ "kind": "startIteration", "changeJustification": "new design" }])));
+    let e =
+        ok(patch_experiment(&mut s, "cb", json!([{ "kind": "startIteration", "changeJustification": "new design" }])));
     assert_eq!(e["currentIteration"]["status"], "running");
     assert_ne!(e["currentIteration"]["_id"], first);
     let previous = &e["previousIterations"][0];
@@ -225,7 +234,8 @@ fn already_satisfied_instructions_change_nothing() {
 fn semantic_patches_need_their_content_type_and_known_kinds() {
     let mut s = with_draft();
     let body = json!({ "instructions": [{ "kind": "archiveExperiment" }] });
-    let r = s.handle(&req("PATCH", &format!("{PE}/experiments/cb")).header("content-type", "application/json").json(&body));
+    let r =
+        s.handle(&req("PATCH", &format!("{PE}/experiments/cb")).header("content-type", "application/json").json(&body));
     assert_eq!(r.status, 400);
     assert!(r.message().unwrap().starts_with("the body was read as a JSON patch"), "{:?}", r.message());
     let r = patch_experiment(&mut s, "cb", json!([{ "kind": "deleteExperiment" }]));

@@ -67,7 +67,11 @@ pub fn iteration_input(control: &str, above: &str, a: &str, b: &str) -> Value {
 }
 
 pub fn create(s: &mut State, env: &str, body: &Value) -> Response {
-    s.handle(&req("POST", &format!("/api/v2/projects/demo/environments/{env}/experiments")).header("content-type", "application/json").json(body))
+    s.handle(
+        &req("POST", &format!("/api/v2/projects/demo/environments/{env}/experiments"))
+            .header("content-type", "application/json")
+            .json(body),
+    )
 }
 
 pub fn patch_experiment(s: &mut State, key: &str, instructions: Value) -> Response {
