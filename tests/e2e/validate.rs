@@ -399,6 +399,14 @@ fn treatments_name_only_flags_of_the_iteration() {
 }
 
 #[test]
+fn a_flag_names_at_most_one_rule() {
+    assert_eq!(
+        problems(&edit(BASE, &[("      rule: fallthrough\n", "      rule: fallthrough\n      ruleId: r1\n")])),
+        one("spec.yaml:17:7", "flag `checkout-button` gives both `rule` and `ruleId`")
+    );
+}
+
+#[test]
 fn primary_metric_is_listed() {
     assert_eq!(
         problems(&edit(BASE, &[("primaryMetric: checkout-conversion", "primaryMetric: checkout-conversoin")])),

@@ -319,7 +319,8 @@ impl MetricRef {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FlagSpec {
-    /// `fallthrough`, or the description of a targeting rule. Give this or `ruleId`.
+    /// `fallthrough`, or the description of a targeting rule. Give this or `ruleId`; with neither, the experiment
+    /// runs on the fallthrough.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     /// A targeting rule `_id`.

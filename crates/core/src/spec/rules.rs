@@ -105,18 +105,13 @@ pub(crate) fn experiment(doc: &Located<ExperimentSpec>, keys: &KeyLocations, out
         if !is_ld_key(flag) {
             c.at_key(&path, format!("flag key `{flag}` is not a valid LaunchDarkly key"), key_help(flag));
         }
-        match (&spec.rule, &spec.rule_id) {
-            (Some(_), Some(_)) => c.at_key(
+        // Neither is fine: the experiment then runs on the fallthrough, like `rule: fallthrough`.
+        if spec.rule.is_some() && spec.rule_id.is_some() {
+            c.at_key(
                 &format!("{path}.ruleId"),
                 format!("flag `{flag}` gives both `rule` and `ruleId`"),
                 "keep one: `rule` (`fallthrough` or a rule description) or `ruleId` (a rule `_id`)".to_owned(),
-            ),
-            (None, None) => c.at(
-                &path,
-                format!("flag `{flag}` names no targeting rule"),
-                "add `rule: fallthrough`, `rule: <rule description>` or `ruleId: <rule _id>`".to_owned(),
-            ),
-            _ => {}
+            );
         }
     }
 

@@ -150,7 +150,9 @@ impl Shape {
     }
 
     fn check_alternatives(&self, field: &Json, alts: &[Json], node: &Node, path: &str, out: &mut Vec<Finding>) {
-        let alts: Vec<&Json> = alts.iter().map(|a| self.resolve(a)).collect();
+        let mut flat = Vec::new();
+        self.flatten(alts, &mut flat, 0);
+        let alts = flat;
         let mut fitting = Vec::new();
         for alt in &alts {
             let mut trial = Vec::new();
@@ -191,6 +193,17 @@ impl Shape {
             return;
         }
         out.push(self.wrong_type(field, node, path));
+    }
+
+    /// The alternatives of nested `oneOf`/`anyOf` (an optional enum is `anyOf: [{$ref: Enum}, null]`) as one list.
+    fn flatten<'s>(&'s self, alts: &'s [Json], out: &mut Vec<&'s Json>, depth: usize) {
+        for a in alts {
+            let a = self.resolve(a);
+            match a.get("oneOf").or_else(|| a.get("anyOf")).and_then(Json::as_array) {
+                Some(inner) if depth < 8 => self.flatten(inner, out, depth + 1),
+                _ => out.push(a),
+            }
+        }
     }
 
     fn check_object(&self, schema: &Json, node: &Node, entries: &[Entry], path: &str, out: &mut Vec<Finding>) {
@@ -263,7 +276,7 @@ impl Shape {
                     parts.push(e);
                 }
             }
-            return parts.join(" or ");
+            return one_of(parts);
         }
         let types: Vec<&str> = match schema.get("type") {
             Some(Json::String(t)) => vec![t.as_str()],
@@ -283,7 +296,22 @@ impl Shape {
             };
             parts.push(word.to_owned());
         }
-        parts.join(" or ")
+        one_of(parts)
+    }
+}
+
+/// "a string", "a string or a mapping", "a string, a boolean or a number".
+fn one_of(mut parts: Vec<String>) -> String {
+    if parts.len() > 1 {
+        for p in &mut parts {
+            if p == "`true` or `false`" {
+                *p = "a boolean".to_owned();
+            }
+        }
+    }
+    match parts.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => parts.concat(),
     }
 }
 
@@ -394,7 +422,11 @@ fn similar(a: &str, b: &str) -> bool {
         4..=8 => 1,
         _ => 2,
     };
-    fa == fb || strsim::damerau_levenshtein(&a.to_lowercase(), &b.to_lowercase()) <= allowed
+    let prefix = |long: &str, short: &str| short.chars().count() >= 4 && long.starts_with(short);
+    fa == fb
+        || prefix(&fa, &fb)
+        || prefix(&fb, &fa)
+        || strsim::damerau_levenshtein(&a.to_lowercase(), &b.to_lowercase()) <= allowed
 }
 
 /// The closest of `candidates` to `word`, when one is close enough to be a likely misspelling.
@@ -419,6 +451,7 @@ mod tests {
         assert_eq!(suggest("owner", &names), None);
         assert_eq!(suggest("B", &["A", "C"]), None);
         assert_eq!(suggest("kidn", &["kind"]), Some("kind"));
+        assert_eq!(suggest("bayes", &["bayesian", "frequentist", "export_only"]), Some("bayesian"));
         assert_eq!(suggest("Experimnet", &["Experiment", "LegacyFlagExperiments"]), Some("Experiment"));
     }
 }
