@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::human::Paint;
 use super::markdown::{LIMIT, Part, cell, code, fit, text};
-use super::{changed_fields, clip, is_text_field, marker, show_value, text_diff, to_pretty_json};
+use super::{changed_fields, clip, is_text_field, marker, risk_sentence, show_value, text_diff, to_pretty_json};
 
 /// Exit code of `ldexp drift` when the remote matches the specs.
 pub const EXIT_IN_SYNC: i32 = 0;
@@ -108,7 +108,7 @@ pub fn human(report: &DriftReport, color: bool) -> String {
     for d in &report.drifted {
         let _ = writeln!(out, "  {} {} (fix: {})", p.action_marker(d.fix), p.bold(&d.address.to_string()), d.fix);
         if let Some(r) = d.risk {
-            let _ = writeln!(out, "{IND}{}", p.alert(&format!("! the fix ({}) {r}", d.fix)));
+            let _ = writeln!(out, "{IND}{}", p.alert(&format!("! fixing it: {}", risk_sentence(d.fix, r))));
         }
         if !d.remote_exists {
             // Every field of a missing object differs; the JSON report lists them, here they would only be noise.

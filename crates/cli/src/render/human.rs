@@ -9,7 +9,9 @@ use std::fmt::Write as _;
 
 use ldexp_core::plan::{Action, Change, Plan};
 
-use super::{DiffLine, changed_fields, is_text_field, marker, request_line, show_value, summary_line, text_diff};
+use super::{
+    DiffLine, changed_fields, is_text_field, marker, request_line, risk_sentence, show_value, summary_line, text_diff,
+};
 
 /// ANSI styling that is a no-op when colour is off.
 #[derive(Debug, Clone, Copy)]
@@ -106,7 +108,7 @@ fn change_block(out: &mut String, c: &Change, p: Paint) {
         let _ = writeln!(out, "  {} {} ({})", p.action_marker(c.action), p.bold(&c.address.to_string()), c.action);
     }
     if let Some(risk) = c.risk {
-        let _ = writeln!(out, "{IND}{}", p.alert(&format!("! {} {risk}", c.action)));
+        let _ = writeln!(out, "{IND}{}", p.alert(&format!("! {}", risk_sentence(c.action, risk))));
     }
     for f in changed_fields(c) {
         if is_text_field(&f) {
@@ -169,6 +171,10 @@ mod tests {
         assert!(out.contains("\n      ! stop ends the experiment\n"));
         assert!(out.contains("\n      ! archive ends the experiment\n"));
         assert_eq!(out.matches("! ").count(), 3);
+        let mut legacy = fixtures::legacy_change();
+        legacy.risk = Some(ldexp_core::plan::Risk::EndsExperiment);
+        let out = human(&fixtures::plan_of(vec![legacy]), false);
+        assert!(out.contains("\n      ! this change ends the experiment\n"), "{out}");
     }
 
     #[test]

@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 
 use ldexp_core::plan::{Change, Plan};
 
-use super::{DiffLine, changed_fields, is_text_field, marker, request_line, show_value, summary_line, text_diff};
+use super::{
+    DiffLine, changed_fields, is_text_field, marker, request_line, risk_sentence, show_value, summary_line, text_diff,
+};
 
 /// Output length is always strictly below this (GitHub's comment and issue body limit).
 pub const LIMIT: usize = 65_536;
@@ -71,7 +73,7 @@ pub(crate) fn markdown_within(plan: &Plan, limit: usize) -> String {
 }
 
 fn table_row(c: &Change) -> String {
-    let risk = c.risk.map(|r| format!("⚠️ {} {r}", c.action)).unwrap_or_default();
+    let risk = c.risk.map(|r| format!("⚠️ {}", risk_sentence(c.action, r))).unwrap_or_default();
     let m = if c.requests.is_empty() { "#" } else { marker(c.action) };
     format!(
         "| {} | {} | {} | {risk} | {} |\n",
@@ -93,7 +95,7 @@ fn details(c: &Change) -> String {
         c.action
     );
     if let Some(r) = c.risk {
-        let _ = write!(out, "⚠️ **{} {r}**\n\n", c.action);
+        let _ = write!(out, "⚠️ **{}**\n\n", risk_sentence(c.action, r));
     }
     let fields = changed_fields(c);
     let (texts, plain): (Vec<_>, Vec<_>) = fields.into_iter().partition(is_text_field);

@@ -28,7 +28,7 @@ pub mod markdown;
 use std::collections::BTreeMap;
 
 use ldexp_core::api::LegacyExperiments;
-use ldexp_core::plan::{Action, Address, Change, FieldChange, Plan, PlannedRequest, Summary};
+use ldexp_core::plan::{Action, Address, Change, FieldChange, Plan, PlannedRequest, Risk, Summary};
 use serde_json::Value;
 
 /// The plan as pretty JSON with a trailing newline: the `--out` file and `--format json`.
@@ -88,6 +88,16 @@ pub fn marker(action: Action) -> &'static str {
         Action::Update | Action::Start | Action::PatchLegacy => "~",
         Action::Stop | Action::Archive => "-",
         Action::Restart | Action::Restore => "±",
+    }
+}
+
+/// The risk sentence of a change: `restart ends data collection of the running iteration`, `stop ends the
+/// experiment`; actions whose name is not a verb of the risk (a legacy patch that stops recording) read
+/// `this change ends the experiment`.
+pub fn risk_sentence(action: Action, risk: Risk) -> String {
+    match action {
+        Action::Restart | Action::Stop | Action::Archive => format!("{action} {risk}"),
+        _ => format!("this change {risk}"),
     }
 }
 
