@@ -537,7 +537,11 @@ fn exit_codes_and_io_errors() {
         "error: no spec files (*.yaml, *.yml with a `kind`) under .\nhint: pass the directory or files holding the specs, e.g. `ldexp validate examples`\n"
     );
     let (code, _, stderr) = ldexp(dir.path(), &["validate", "--format", "xml"]);
-    assert_eq!(code, 2, "clap usage errors exit 2: {stderr}");
+    assert_eq!(code, 1, "usage errors exit 1, since 2 means changes: {stderr}");
+    assert!(stderr.contains("invalid value 'xml' for '--format <FORMAT>'"), "{stderr}");
+    let (code, stdout, _) = ldexp(dir.path(), &["validate", "--help"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("Spec files or directories"), "{stdout}");
 }
 
 #[test]

@@ -52,7 +52,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 1, not clap's 2: 2 means "there are changes" for `plan --detailed-exitcode` and `drift`.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitStatus::Failure } else { ExitStatus::Success }.into();
+        }
+    };
     init_logging(&cli.globals);
     let outcome = match &cli.command {
         Command::Validate(args) => cmd::validate::run(args, &cli.globals),
