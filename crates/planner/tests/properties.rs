@@ -1,0 +1,358 @@
+//! Property tests against the emulator: for random specs and random remote states (themselves built by
+//! applying earlier random plans, sometimes only partly, as a crashed apply would), applying a plan makes the
+//! next plan empty; planning is byte-deterministic; and nothing unmanaged is touched without `prune`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+
+use futures::executor::block_on;
+use ldexp_core::fetch::fetch_remote;
+use ldexp_core::plan::{Address, Plan};
+use ldexp_core::remote::{RemoteState, Requirements};
+use ldexp_core::spec::{
+    Decimal, ExperimentSpec, ExperimentState, FlagSpec, IterationSpec, LegacyFlagExperimentsSpec, LegacyMetricSpec,
+    Located, MetricRef, MetricRefDetailed, SourceLocation, SpecSet, StopSpec, TreatmentSpec, VariationRef,
+};
+use ldexp_emulator::{InMemory, Seed, State};
+use ldexp_planner::{PlanOptions, plan_with};
+use proptest::prelude::*;
+
+const SEED: &str = r#"
+projects:
+  - key: demo
+    environments: [production, staging]
+    randomizationUnits: [user, device]
+    metrics:
+      - { key: m1, kind: custom, eventKey: e1 }
+      - { key: m2, kind: custom, eventKey: e2, isNumeric: true }
+      - { key: m3, kind: pageview }
+    metricGroups:
+      - { key: g1, kind: funnel, metrics: [m3, m1] }
+    flags:
+      - key: f1
+        variations: [ { name: a, value: a }, { name: b, value: b }, { name: c, value: c } ]
+        environments:
+          production: { on: true, rules: [ { description: beta, variation: 1, clauses: [] } ] }
+          staging: { on: true, rules: [ { description: beta, variation: 1, clauses: [] } ] }
+      - key: f2
+        variations: [ { name: "off", value: false }, { name: "on", value: true } ]
+        environments:
+          production: { on: true }
+          staging: { on: true }
+      - key: lg
+        variations: [ { name: x, value: 1 }, { name: y, value: 2 } ]
+        environments:
+          production: { on: true }
+          staging: { on: true }
+        experiments:
+          baselineIdx: 0
+          items:
+            - { metricKey: m1, environments: [production] }
+            - { metricKey: m2, environments: [production, staging] }
+"#;
+
+fn loc() -> SourceLocation {
+    SourceLocation { file: "prop.yaml".into(), line: 1, column: 1 }
+}
+
+fn located<T>(spec: T) -> Located<T> {
+    Located { spec, location: loc(), field_locations: Default::default() }
+}
+
+/// One random experiment: key index, environments, state, and design knobs.
+#[derive(Debug, Clone)]
+struct Exp {
+    key: usize,
+    envs: u8,
+    state: ExperimentState,
+    name: bool,
+    hypothesis: bool,
+    split: bool,
+    metrics: u8,
+    primary_group: bool,
+    rule_beta: bool,
+    with_f2: bool,
+    unit_device: bool,
+    reshuffle: bool,
+    attrs: u8,
+    winner: bool,
+    nie: bool,
+}
+
+fn exp() -> impl Strategy<Value = Exp> {
+    (
+        (0usize..3, 1u8..4, 0u8..4, any::<bool>(), any::<bool>(), any::<bool>(), 0u8..8, any::<bool>()),
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), 0u8..4, any::<bool>(), any::<bool>()),
+    )
+        .prop_map(
+            |(
+                (key, envs, st, name, hypothesis, split, metrics, primary_group),
+                (rule_beta, with_f2, unit_device, reshuffle, attrs, winner, nie),
+            )| Exp {
+                key,
+                envs,
+                state: [
+                    ExperimentState::Draft,
+                    ExperimentState::Running,
+                    ExperimentState::Stopped,
+                    ExperimentState::Archived,
+                ][usize::from(st)],
+                name,
+                hypothesis,
+                split,
+                metrics,
+                primary_group,
+                rule_beta,
+                with_f2,
+                unit_device,
+                reshuffle,
+                attrs,
+                winner,
+                nie,
+            },
+        )
+}
+
+fn experiment_spec(e: &Exp) -> ExperimentSpec {
+    let mut metrics: Vec<MetricRef> = Vec::new();
+    for (bit, key) in [(1, "m1"), (2, "m2"), (4, "m3")] {
+        if e.metrics & bit != 0 {
+            metrics.push(MetricRef::Key(key.into()));
+        }
+    }
+    let primary = if e.primary_group {
+        metrics.push(MetricRef::Detailed(MetricRefDetailed { key: "g1".into(), group: true }));
+        "g1".to_owned()
+    } else {
+        if metrics.is_empty() {
+            metrics.push(MetricRef::Key("m2".into()));
+        }
+        metrics[0].key().to_owned()
+    };
+    let mut flags = std::collections::BTreeMap::new();
+    flags.insert(
+        "f1".to_owned(),
+        FlagSpec {
+            rule: Some(if e.rule_beta { "beta" } else { "fallthrough" }.to_owned()),
+            rule_id: None,
+            not_in_experiment_variation: e.nie.then(|| VariationRef::Text("c".into())),
+        },
+    );
+    if e.with_f2 {
+        flags.insert("f2".to_owned(), FlagSpec::default());
+    }
+    let (a, b) = if e.split { (50.0, 50.0) } else { (30.0, 70.0) };
+    let treatment = |name: &str, baseline: bool, pct: f64, v1: &str, v2: bool| {
+        let mut variations = std::collections::BTreeMap::new();
+        variations.insert("f1".to_owned(), VariationRef::Text(v1.to_owned()));
+        if e.with_f2 {
+            variations.insert("f2".to_owned(), VariationRef::Bool(v2));
+        }
+        TreatmentSpec { name: name.to_owned(), baseline, allocation_percent: Decimal::Number(pct), variations }
+    };
+    let environments: Vec<String> = [(1, "production"), (2, "staging")]
+        .into_iter()
+        .filter(|(bit, _)| e.envs & bit != 0)
+        .map(|(_, env)| env.to_owned())
+        .collect();
+    let attrs = ["country", "plan"];
+    ExperimentSpec {
+        project: "demo".into(),
+        environment: None,
+        environments: Some(environments),
+        key: format!("exp-{}", e.key),
+        name: if e.name { format!("Experiment {}", e.key) } else { format!("Renamed {}", e.key) },
+        description: e.hypothesis.then(|| "described".to_owned()),
+        maintainer_id: None,
+        tags: None,
+        methodology: None,
+        analysis_config: None,
+        data_source: None,
+        holdout_id: None,
+        state: e.state,
+        iteration: IterationSpec {
+            hypothesis: if e.hypothesis { "h1".into() } else { "h2".into() },
+            can_reshuffle_traffic: Some(e.reshuffle),
+            randomization_unit: Some(if e.unit_device { "device" } else { "user" }.to_owned()),
+            attributes: Some(
+                attrs
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| e.attrs & (1 << i) != 0)
+                    .map(|(_, a)| (*a).to_owned())
+                    .collect(),
+            ),
+            change_justification: Some("design changed".into()),
+            primary_metric: primary,
+            metrics,
+            flags,
+            treatments: vec![treatment("control", true, a, "a", false), treatment("variant", false, b, "b", true)],
+        },
+        stop: matches!(e.state, ExperimentState::Stopped | ExperimentState::Archived).then(|| StopSpec {
+            winner: if e.winner { "variant" } else { "control" }.to_owned(),
+            reason: Some("done".into()),
+        }),
+    }
+}
+
+fn legacy() -> impl Strategy<Value = Option<(u8, Vec<(u8, u8)>)>> {
+    proptest::option::of((0u8..2, proptest::collection::vec((0u8..3, 0u8..4), 0..4)))
+}
+
+fn spec_set(exps: &[Exp], legacy: &Option<(u8, Vec<(u8, u8)>)>) -> SpecSet {
+    let mut set = SpecSet { digest: "sha256:prop".into(), ..SpecSet::default() };
+    let mut seen = BTreeSet::new();
+    for e in exps {
+        if seen.insert(e.key) {
+            set.experiments.push(located(experiment_spec(e)));
+        }
+    }
+    if let Some((baseline, items)) = legacy {
+        let mut keys = BTreeSet::new();
+        let metrics = items
+            .iter()
+            .filter(|(m, _)| keys.insert(*m))
+            .map(|(m, envs)| LegacyMetricSpec {
+                key: format!("m{}", m + 1),
+                environments: [(1, "production"), (2, "staging")]
+                    .into_iter()
+                    .filter(|(bit, _)| envs & bit != 0)
+                    .map(|(_, e)| e.to_owned())
+                    .collect(),
+            })
+            .collect();
+        set.legacy.push(located(LegacyFlagExperimentsSpec {
+            project: "demo".into(),
+            flag: "lg".into(),
+            baseline: VariationRef::Text(if *baseline == 0 { "x" } else { "y" }.into()),
+            metrics,
+        }));
+    }
+    set
+}
+
+fn fetch(emu: &InMemory, specs: &SpecSet) -> RemoteState {
+    block_on(fetch_remote(emu, &Requirements::of(specs))).unwrap()
+}
+
+/// Sends the first `limit` requests of `plan`; every one must succeed.
+fn apply(emu: &InMemory, plan: &Plan, limit: usize) -> Result<(), TestCaseError> {
+    for (i, r) in plan.changes.iter().flat_map(|c| c.requests.iter()).enumerate().take(limit) {
+        let resp = emu.with_state(|s| s.handle_planned(r));
+        prop_assert!(
+            (200..300).contains(&resp.status),
+            "request {i} {} {} answered {}: {:?}\nbody: {}",
+            r.method,
+            r.path,
+            resp.status,
+            resp.body,
+            serde_json::to_string(&r.body).unwrap()
+        );
+    }
+    Ok(())
+}
+
+fn managed(specs: &SpecSet) -> BTreeSet<Address> {
+    let mut out = BTreeSet::new();
+    for e in &specs.experiments {
+        for env in e.spec.target_environments() {
+            out.insert(Address::Experiment {
+                project: e.spec.project.clone(),
+                environment: env.to_owned(),
+                key: e.spec.key.clone(),
+            });
+        }
+    }
+    for l in &specs.legacy {
+        out.insert(Address::Legacy { project: l.spec.project.clone(), flag: l.spec.flag.clone() });
+    }
+    out
+}
+
+/// The experiment key a request path or create body names.
+fn request_key(r: &ldexp_core::plan::PlannedRequest) -> Option<String> {
+    let rest = r.path.split("/experiments").nth(1)?;
+    match rest.trim_start_matches('/').split('/').next() {
+        Some(k) if !k.is_empty() => Some(k.to_owned()),
+        _ => r.body.as_ref()?.get("key")?.as_str().map(str::to_owned),
+    }
+}
+
+/// Plans `specs`, dropping the specs that have problems (an impossible transition such as stopping what never
+/// ran is a plan error by design) until the rest plans; returns the specs planned and the plan.
+fn plannable(emu: &InMemory, mut specs: SpecSet, options: &PlanOptions) -> (SpecSet, RemoteState, Plan) {
+    loop {
+        let remote = fetch(emu, &specs);
+        match plan_with(&specs, &remote, options) {
+            Ok(p) => return (specs, remote, p),
+            Err(e) => {
+                let bad: BTreeSet<String> = e
+                    .problems()
+                    .iter()
+                    .map(|p| match &p.address {
+                        Address::Experiment { key, .. } => key.clone(),
+                        Address::Legacy { flag, .. } => flag.clone(),
+                    })
+                    .collect();
+                assert!(!bad.is_empty());
+                specs.experiments.retain(|e| !bad.contains(&e.spec.key));
+                specs.legacy.retain(|l| !bad.contains(&l.spec.flag));
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, max_shrink_iters: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn applying_a_plan_converges(
+        history in proptest::collection::vec((proptest::collection::vec(exp(), 0..4), legacy(), 0usize..8, any::<bool>()), 0..6),
+        target in proptest::collection::vec(exp(), 0..4),
+        target_legacy in legacy(),
+        prune in any::<bool>(),
+        crash in any::<u16>(),
+    ) {
+        let emu = InMemory::new(State::from_seed(&Seed::from_str(SEED).unwrap()).unwrap());
+        // Build a random remote state: earlier spec sets, each applied fully or cut off part-way.
+        for (exps, leg, cut, full) in &history {
+            let (_, _, p) = plannable(&emu, spec_set(exps, leg), &PlanOptions::default());
+            apply(&emu, &p, if *full { usize::MAX } else { *cut })?;
+        }
+        let options = PlanOptions { prune };
+        let (specs, remote, first) = plannable(&emu, spec_set(&target, &target_legacy), &options);
+        // Deterministic to the byte.
+        let again = plan_with(&specs, &remote, &options).unwrap();
+        prop_assert_eq!(serde_json::to_string(&first).unwrap(), serde_json::to_string(&again).unwrap());
+        // Nothing unmanaged is touched without prune.
+        if !prune {
+            let ours = managed(&specs);
+            let keys: BTreeSet<String> = specs.experiments.iter().map(|e| e.spec.key.clone()).collect();
+            for c in &first.changes {
+                prop_assert!(ours.contains(&c.address), "{} is not managed", c.address);
+                for r in &c.requests {
+                    if let Some(k) = request_key(r) {
+                        prop_assert!(keys.contains(&k), "{} {} targets unmanaged `{k}`", r.method, r.path);
+                    }
+                }
+            }
+            let unmanaged: BTreeSet<&Address> = first.unmanaged.iter().map(|u| &u.address).collect();
+            prop_assert!(first.changes.iter().all(|c| !unmanaged.contains(&c.address)));
+        }
+        // Crash after `cut` requests: the next plan is exactly the rest of this one (docs/semantics.md).
+        let sent: Vec<_> = first.changes.iter().flat_map(|c| c.requests.iter().cloned()).collect();
+        let cut = usize::from(crash) % (sent.len() + 1);
+        apply(&emu, &first, cut)?;
+        let resumed = plan_with(&specs, &fetch(&emu, &specs), &options)
+            .map_err(|e| TestCaseError::fail(format!("re-plan after a crash failed: {:?}", e.problems())))?;
+        let rest: Vec<_> = resumed.changes.iter().flat_map(|c| c.requests.iter().cloned()).collect();
+        prop_assert_eq!(&rest[..], &sent[cut..], "after {} of {} requests", cut, sent.len());
+        apply(&emu, &resumed, usize::MAX)?;
+        let after = plan_with(&specs, &fetch(&emu, &specs), &options);
+        let after = after.map_err(|e| TestCaseError::fail(format!("re-plan failed: {:?}", e.problems())))?;
+        prop_assert!(after.is_empty(), "re-plan is not empty:\n{}", serde_json::to_string_pretty(&after.changes).unwrap());
+        if prune {
+            prop_assert!(after.unmanaged.iter().all(|u| u.state == "archived"));
+        }
+    }
+}
