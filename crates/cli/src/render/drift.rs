@@ -3,7 +3,7 @@
 //!
 //! An object has drifted when the plan would send it at least one request; so `drift` and `plan` always agree.
 //! Unmanaged experiments are listed but are not drift: they are in no spec, and `plan` without `--prune` leaves
-//! them alone. Exit codes: [`DriftReport::exit_code`] gives 0 in sync and 2 on drift; the cli uses 1 for errors.
+//! them alone. `ldexp drift` exits 0 when [`DriftReport::in_sync`], 2 otherwise, 1 on error.
 
 use std::fmt::Write as _;
 
@@ -14,11 +14,6 @@ use serde_json::Value;
 use super::human::Paint;
 use super::markdown::{LIMIT, Part, cell, code, fit, text};
 use super::{changed_fields, clip, is_text_field, marker, risk_sentence, show_value, text_diff, to_pretty_json};
-
-/// Exit code of `ldexp drift` when the remote matches the specs.
-pub const EXIT_IN_SYNC: i32 = 0;
-/// Exit code of `ldexp drift` when something drifted.
-pub const EXIT_DRIFT: i32 = 2;
 
 /// Everything that differs between the remote and the specs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -83,11 +78,6 @@ impl DriftReport {
             unmanaged: plan.unmanaged.clone(),
             warnings: plan.warnings.clone(),
         }
-    }
-
-    /// 0 in sync, 2 on drift.
-    pub fn exit_code(&self) -> i32 {
-        if self.in_sync { EXIT_IN_SYNC } else { EXIT_DRIFT }
     }
 
     /// The closing sentence of every rendering.
@@ -249,9 +239,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_drifted_remote_gives_exit_2_and_lists_every_field() {
+    fn a_drifted_remote_is_not_in_sync_and_lists_every_field() {
         let report = DriftReport::from_plan(&fixtures::full_plan());
-        assert_eq!(report.exit_code(), 2);
         assert!(!report.in_sync);
         assert_eq!(report.drifted.len(), 8);
         let button = &report.drifted[1];
@@ -269,7 +258,7 @@ mod tests {
         plan.changes.push(fixtures::change(Action::Archive, 0));
         plan.unmanaged = fixtures::full_plan().unmanaged;
         let report = DriftReport::from_plan(&plan);
-        assert_eq!(report.exit_code(), 0);
+        assert!(report.in_sync);
         assert!(report.drifted.is_empty());
         assert_eq!(report.unmanaged.len(), 2);
         insta::assert_snapshot!(human(&report, false));
