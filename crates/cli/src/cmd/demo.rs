@@ -1,9 +1,9 @@
 //! `ldexp demo`: a narrated tour on a throwaway in-process emulator seeded from `examples/remote.yaml` — plan,
 //! apply, plan again (no changes), drift (exit 0) — that needs no LaunchDarkly account and no credentials.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::Result;
 use clap::Args;
 use ldexp_core::client::AccessToken;
 use ldexp_emulator::{Seed, ServerConfig, serve};
@@ -29,24 +29,6 @@ pub fn run(args: &DemoArgs, g: &Globals) -> Result<ExitStatus> {
     crate::client::runtime()?.block_on(tour(args, g))
 }
 
-/// The example spec files: every `*.yaml` directly in `dir` except the seed.
-pub fn spec_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).with_context(|| {
-        format!("cannot read {}; run the demo from the repository root or pass --examples DIR", dir.display())
-    })?;
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .filter(|p| p.file_name().is_some_and(|n| n != "remote.yaml"))
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        bail!("no example specs (*.yaml) in {}", dir.display());
-    }
-    Ok(files)
-}
-
 fn say(text: &str) {
     println!("\n\u{2500}\u{2500} {text}");
 }
@@ -54,14 +36,14 @@ fn say(text: &str) {
 async fn tour(args: &DemoArgs, g: &Globals) -> Result<ExitStatus> {
     let seed_path = args.examples.join("remote.yaml");
     let seed = Seed::from_path(&seed_path)?;
-    let files = spec_files(&args.examples)?;
+    // The loader reads only documents with a `kind`, so the seed and the CI workflows beside the specs are skipped.
+    let files = vec![args.examples.clone()];
     let token = format!("demo-{}", std::process::id());
     let server = serve(ServerConfig { token: token.clone(), seed: Some(seed), ..ServerConfig::default() }).await?;
     let url = server.url();
     let globals = Globals { base_url: Some(url.clone()), ..g.clone() };
     let client = crate::client::client_with(&globals, AccessToken::new(token)?)?;
     let color = g.color_stdout();
-    let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
 
     println!("ldexp keeps LaunchDarkly experiments in sync with YAML specs, like Terraform: plan, review, apply.");
     println!(
@@ -69,14 +51,16 @@ async fn tour(args: &DemoArgs, g: &Globals) -> Result<ExitStatus> {
          and environments). No account or token is needed.",
         seed_path.display()
     );
-    println!("The specs:");
-    for f in &shown {
-        println!("  {f}");
-    }
+    println!("The specs are the YAML files in {}/.", args.examples.display());
 
     say("1. `ldexp plan`: read only what the specs need, and show the exact changes to make.");
     let plan = fresh_plan(&client, &files, false).await?;
     print!("{}", render::human::human(&plan, color));
+    println!(
+        "\nHow to read it: `+` creates, `±` restarts (a new iteration; the running one stops collecting data), `~` \
+         patches, `-` stops or archives. Under each object: the fields that change, then the exact requests apply \
+         will send, in order. Save it with `ldexp plan --out plan.json` to apply exactly this later."
+    );
 
     say(
         "2. `ldexp apply --auto-approve`: send those requests. Objects run concurrently; each object's steps in order.",
