@@ -301,3 +301,16 @@ fn the_example_seed_has_what_the_examples_plan_against() {
         assert_eq!(flag["environments"]["staging"]["on"], true, "{f}");
     }
 }
+
+#[test]
+fn the_documented_seed_example_loads() {
+    let doc = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/emulator.md"))
+        .unwrap();
+    let start = doc.find("```yaml\nprojects:").expect("docs/emulator.md has a seed example") + "```yaml\n".len();
+    let end = start + doc[start..].find("```").unwrap();
+    let mut s = State::from_seed(&Seed::from_str(&doc[start..end]).unwrap()).unwrap();
+    let e = ok(get(&mut s, &format!("{PE}/experiments/search-ranking?expand=treatments")));
+    assert_eq!(e["currentIteration"]["treatments"][1]["name"], "Semantic");
+    let settings = ok(get(&mut s, "/api/v2/projects/demo/experimentation-settings"));
+    assert_eq!(settings["randomizationUnits"][0]["randomizationUnit"], "user");
+}
