@@ -285,6 +285,36 @@ fn exit_codes_of_every_command() {
     );
     expect_code(&reset, 1);
     assert!(reset.stderr.contains("--yes"), "{}", reset.stderr);
+    let reset = ws.ldexp(
+        &em,
+        &[
+            "results",
+            "reset-legacy",
+            "--project",
+            "shop",
+            "--environment",
+            "production",
+            "--flag",
+            "banner",
+            "--metric",
+            "clicks",
+            "--yes",
+        ],
+    );
+    expect_code(&reset, 0);
+    assert_eq!(reset.stdout, "Reset the legacy results of flag shop/banner, metric clicks in production.\n");
+    assert_eq!(em.state()["projects"]["shop"]["legacyResets"]["banner/production/clicks"], 1);
+    let legacy = ws.ldexp(
+        &em,
+        &["results", "--project", "shop", "--environment", "production", "--flag", "banner", "--metric", "clicks"],
+    );
+    assert!(legacy.code == 0 || legacy.code == 1, "{legacy:?}");
+    assert!(legacy.stdout.contains("Legacy experiment on flag banner") || legacy.stderr.contains("404"), "{legacy:?}");
+
+    // Trace logging shows requests, never the token (the runner checks every run's output for the canary).
+    let traced = ws.ldexp(&em, &["-vv", "plan", "specs"]);
+    expect_code(&traced, 0);
+    assert!(traced.stderr.contains("/api/v2/"), "trace logs name the requests: {}", traced.stderr);
 
     // completions and a missing token.
     let bash = ws.ldexp(&em, &["completions", "bash"]);
