@@ -89,7 +89,8 @@ async fn every_read_has_its_exact_path_query_and_headers() {
     let reqs = mock.requests();
     let pe = "/api/v2/projects/demo/environments/production";
     let list_q = q(&[("limit", "50"), ("offset", "0"), ("expand", EXPAND), ("lifecycleState", "active,archived")]);
-    let expected: Vec<(&str, String, Vec<(String, String)>, &str)> = vec![
+    type Expected<'a> = (&'a str, String, Vec<(String, String)>, &'a str);
+    let expected: Vec<Expected> = vec![
         ("GET", format!("{pe}/experiments"), list_q.clone(), "beta"),
         ("GET", format!("{pe}/experiments/checkout"), q(&[("expand", EXPAND)]), "beta"),
         ("GET", "/api/v2/flags/demo/checkout-button".into(), vec![], "20240415"),

@@ -110,11 +110,18 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The bytes one direction of a connection carried.
+type Recording = Arc<Mutex<Vec<u8>>>;
+/// `(method, path)` of a request seen on the wire.
+type RequestLine = (String, String);
+/// Status and `sl-violations` of a response seen on the wire.
+type Answer = (u16, Vec<Violation>);
+
 /// A byte-level tap between the client and Prism: it records both directions of every connection, so the test
 /// sees the request lines, status lines and `sl-violations` headers on the wire.
 #[derive(Clone, Default)]
 struct Tap {
-    conversations: Arc<Mutex<Vec<(Arc<Mutex<Vec<u8>>>, Arc<Mutex<Vec<u8>>>)>>>,
+    conversations: Arc<Mutex<Vec<(Recording, Recording)>>>,
 }
 
 impl Tap {
@@ -138,7 +145,7 @@ impl Tap {
     }
 
     /// `(method, path)` of every request, and `(status, sl-violations)` of every response.
-    fn traffic(&self) -> (Vec<(String, String)>, Vec<(u16, Vec<Violation>)>) {
+    fn traffic(&self) -> (Vec<RequestLine>, Vec<Answer>) {
         let mut requests = Vec::new();
         let mut responses = Vec::new();
         for (req, resp) in self.conversations.lock().unwrap().iter() {
@@ -185,17 +192,19 @@ struct Violation {
     message: String,
 }
 
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.location.join("."), self.message)
+    }
+}
+
 impl Violation {
     fn is_request(&self) -> bool {
         self.location.first().is_some_and(|l| l == "request")
     }
 }
 
-async fn pipe(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    record: Arc<Mutex<Vec<u8>>>,
-) {
+async fn pipe(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf, record: Recording) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = match from.read(&mut buf).await {
@@ -428,7 +437,7 @@ async fn fake_upstream(body: &'static str) -> u16 {
 }
 
 /// Names every request seen on the wire; panics on one that is not an operation of the contract.
-fn exercised<'a>(ops: &'a Operations, requests: &[(String, String)]) -> BTreeMap<&'a str, usize> {
+fn exercised<'a>(ops: &'a Operations, requests: &[RequestLine]) -> BTreeMap<&'a str, usize> {
     let mut seen = BTreeMap::new();
     for (method, path) in requests {
         let name =
@@ -483,7 +492,8 @@ async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
     assert_eq!(requests.len(), responses.len(), "every request got an answer");
     assert!(
         violations.is_empty() && log_violations.is_empty(),
-        "Prism reported violations:\n{violations:#?}\n{}",
+        "Prism reported violations:\n{}\n{}",
+        violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
         log_violations.join("\n")
     );
     assert!(

@@ -155,3 +155,26 @@ where
 pub fn bool_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
 }
+
+/// An object that may arrive JSON-encoded inside a string, as the spec's own examples do (quirk 10: a flag's
+/// `experiments`, a result's `credibleInterval`); `null` or absent is the default.
+pub fn embedded<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned + Default,
+{
+    Ok(opt_embedded(d)?.unwrap_or_default())
+}
+
+/// Like [`embedded`], keeping absence as `None`.
+pub fn opt_embedded<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => serde_json::from_str(&s).map(Some).map_err(de::Error::custom),
+        Some(v) => serde_json::from_value(v).map(Some).map_err(de::Error::custom),
+    }
+}

@@ -236,7 +236,7 @@ pub struct FeatureFlag {
     pub variations: Vec<Variation>,
     #[serde(default, deserialize_with = "lenient::map")]
     pub environments: BTreeMap<String, FlagEnvironment>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::embedded")]
     pub experiments: LegacyExperiments,
     #[serde(default, deserialize_with = "lenient::bool_or_null")]
     pub archived: bool,

@@ -61,7 +61,7 @@ pub struct TreatmentResult {
     pub data_mean: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_std_dev: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::opt_embedded", skip_serializing_if = "Option::is_none")]
     pub credible_interval: Option<CredibleInterval>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_best: Option<f64>,

@@ -51,3 +51,21 @@ fn canonical_decimals_compare_numerically() {
     assert_eq!(NumString("33.30".into()).canonical(), "33.3");
     assert_eq!(NumString::from_f64(0.0).0, "0");
 }
+
+#[test]
+fn objects_encoded_as_json_strings_are_read() {
+    // The spec's own examples (served by `prism mock`) carry these as strings (quirk 10).
+    let f: FeatureFlag = serde_json::from_value(json!({
+        "key": "f", "_version": 1, "experiments": "{\"baselineIdx\": 1,\"items\": [{\"metricKey\": \"m\"}]}"
+    }))
+    .unwrap();
+    assert_eq!((f.experiments.baseline_idx, f.experiments.items[0].metric_key.as_str()), (1, "m"));
+    let f: FeatureFlag = serde_json::from_value(json!({"key": "f", "experiments": null})).unwrap();
+    assert_eq!(f.experiments, LegacyExperiments::default());
+    let r: TreatmentResult =
+        serde_json::from_value(json!({"credibleInterval": "{\"lower\": 0.25, \"upper\": 0.75}"})).unwrap();
+    assert_eq!(r.credible_interval, Some(CredibleInterval { lower: 0.25, upper: 0.75 }));
+    let r: TreatmentResult = serde_json::from_value(json!({"credibleInterval": {"lower": 0.1, "upper": 0.2}})).unwrap();
+    assert_eq!(r.credible_interval, Some(CredibleInterval { lower: 0.1, upper: 0.2 }));
+    assert!(serde_json::from_value::<FeatureFlag>(json!({"key": "f", "experiments": "not json"})).is_err());
+}

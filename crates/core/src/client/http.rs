@@ -316,12 +316,12 @@ impl HttpClient {
     /// The typed error of a non-2xx answer. The token is scrubbed from the message in case a proxy echoed it.
     fn api_error(&self, method: Method, path: &str, resource: &str, answer: &Answer) -> Error {
         let parsed: Option<ErrorBody> = serde_json::from_slice(&answer.body).ok();
+        let raw = || String::from_utf8_lossy(&answer.body).trim().chars().take(300).collect::<String>();
         let (code, message, request_id) = match parsed {
+            // A JSON body without `message` (a proxy's problem document, say) is still worth showing.
+            Some(b) if b.message.is_empty() => (b.code, raw(), b.id),
             Some(b) => (b.code, b.message, b.id),
-            None => {
-                let text = String::from_utf8_lossy(&answer.body);
-                (None, text.trim().chars().take(300).collect(), None)
-            }
+            None => (None, raw(), None),
         };
         let token = self.inner.config.token.expose();
         let scrub = |s: String| if s.contains(token) { s.replace(token, REDACTED) } else { s };
