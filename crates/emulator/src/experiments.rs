@@ -270,6 +270,15 @@ pub(crate) fn create(data: &mut Data, pk: &str, env: &str, body: &Value) -> Outc
     if project.experiments.get(env).is_some_and(|m| m.contains_key(&post.key)) {
         return Err(Fail::bad(format!("an experiment with key `{}` already exists in environment `{env}`", post.key)));
     }
+    let allowed = [
+        ("methodology", post.methodology.as_deref(), &["bayesian", "frequentist", "export_only"][..]),
+        ("dataSource", post.data_source.as_deref(), &["launchdarkly", "snowflake", "databricks", "redshift"][..]),
+    ];
+    for (field, value, values) in allowed {
+        if let Some(v) = value.filter(|v| !values.contains(v)) {
+            return Err(Fail::bad(format!("{field} `{v}` is not one of {}", values.join(", "))));
+        }
+    }
     let iteration_raw = body.get("iteration").cloned().unwrap_or(Value::Null);
     let mut iteration = build_iteration(project, env, &iteration_raw)?;
     let experiment_type = body.get("type").and_then(Value::as_str).unwrap_or("experiment").to_owned();

@@ -199,6 +199,8 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, EmulatorError>
         .route("/_emulator/stats", get(admin_stats))
         .route("/_emulator/reset", post(admin_reset))
         .fallback(api)
+        // State documents of large benchmark accounts exceed axum's 2 MB default.
+        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024))
         .with_state(shared.clone());
     let (stop_tx, stop_rx) = oneshot::channel();
     let task = tokio::spawn(accept_loop(listener, app, stop_rx));

@@ -45,7 +45,7 @@ type Mutation = Box<dyn Fn(&mut Value)>;
 
 #[test]
 fn invalid_creates_answer_400_and_change_nothing() {
-    let cases: Vec<(&str, Mutation)> = vec![
+    let mut cases: Vec<(&str, Mutation)> = vec![
         (
             "metric `nope` does not exist in project `demo`",
             Box::new(|b| b["iteration"]["metrics"][0]["key"] = json!("nope")),
@@ -99,6 +99,10 @@ fn invalid_creates_answer_400_and_change_nothing() {
             }),
         ),
     ];
+    cases.push((
+        "methodology `magic` is not one of bayesian, frequentist, export_only",
+        Box::new(|b| b["methodology"] = json!("magic")),
+    ));
     for (expected, mutate) in cases {
         let mut s = demo();
         let mut body = checkout_post(&mut s, "cb");
