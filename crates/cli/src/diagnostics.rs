@@ -84,7 +84,11 @@ impl miette::Diagnostic for Report<'_> {
 /// The byte span of the token at a 1-based line and character column: a quoted string, a key up to its `:`, or
 /// a plain value up to the end of the line or flow punctuation. At least one character.
 fn span(text: &str, line: usize, column: usize) -> Option<SourceSpan> {
-    let line_start = if line <= 1 { 0 } else { text.match_indices('\n').nth(line - 2).map(|(i, _)| i + 1)? };
+    let line_start = if line <= 1 {
+        text.strip_prefix('\u{feff}').map_or(0, |_| '\u{feff}'.len_utf8())
+    } else {
+        text.match_indices('\n').nth(line - 2).map(|(i, _)| i + 1)?
+    };
     let rest = &text[line_start..];
     let line_text = rest.split('\n').next().unwrap_or_default().trim_end_matches('\r');
     let start = line_text.char_indices().nth(column.saturating_sub(1)).map_or(line_text.len(), |(i, _)| i);
@@ -124,6 +128,7 @@ mod tests {
         assert_eq!(cut(t, 3, 14), "bé");
         assert_eq!(cut(t, 4, 1), "primary_metric");
         assert_eq!(span(t, 9, 1), None);
+        assert_eq!(cut("\u{feff}kind: x\n", 1, 1), "kind");
     }
 
     #[test]

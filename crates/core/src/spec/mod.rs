@@ -203,7 +203,8 @@ impl Loader {
 
     fn add(&mut self, path: PathBuf, bytes: &[u8], explicit: bool) {
         let name = path.display().to_string();
-        let parsed = std::str::from_utf8(bytes).map(yaml::parse);
+        // Editors do not count a byte-order mark as a column, and yaml-rust2 would read it as part of the first key.
+        let parsed = std::str::from_utf8(bytes).map(|t| yaml::parse(t.strip_prefix('\u{feff}').unwrap_or(t)));
         if let Ok((docs, problems)) = &parsed {
             let spec_like = |d: &yaml::Document| SPEC_MARKS.iter().any(|m| d.root.get(m).is_some());
             if !explicit && problems.is_empty() && !docs.iter().any(spec_like) {

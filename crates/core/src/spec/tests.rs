@@ -120,6 +120,18 @@ fn every_problem_of_a_run_is_reported_in_file_order() {
 }
 
 #[test]
+fn a_byte_order_mark_and_crlf_line_ends_are_plain_yaml() {
+    let text = "\u{feff}kind: LegacyFlagExperiments\r\nproject: demo\r\nflag: f\r\nbaseline: 0\r\nmetrics:\r\n  - {key: a, environments: []}\r\n  - {key: a, environments: []}\r\n";
+    assert_eq!(
+        problems("bom.yaml", text),
+        [
+            "bom.yaml:7:11: metric `a` is listed twice in `metrics` (hint: list each metric once, with every environment it \
+         records in under its `environments`)"
+        ]
+    );
+}
+
+#[test]
 fn invalid_utf8_is_located() {
     let mut loader = Loader::new();
     loader.add("bin.yaml".into(), b"kind: Experiment\nname: ab\xff\n", true);
