@@ -56,12 +56,34 @@ fn restarts_until(i: usize) -> usize {
     (2..=i).filter(|g| g % 3 == 2).count()
 }
 
-/// Runs `ldexp apply` until it succeeds (faults can exhaust a run's retries); returns the number of runs.
-fn apply_until_done(ws: &Workspace, em: &Emulator) -> usize {
-    for attempt in 1..=10 {
+/// What the apply runs of one generation did.
+#[derive(Debug, Default)]
+struct Applied {
+    runs: usize,
+    /// Lost responses whose effect a re-read confirmed (nothing resent).
+    recovered: usize,
+    /// Requests resent after a re-read showed they had not taken effect.
+    resent: usize,
+}
+
+/// Runs `ldexp apply` until it succeeds (faults can exhaust a run's retries).
+fn apply_until_done(ws: &Workspace, em: &Emulator) -> Applied {
+    let mut a = Applied::default();
+    for _ in 0..10 {
         let run = ws.ldexp(em, &["apply", "--auto-approve", "specs"]);
+        a.runs += 1;
+        // Report lines read `(N lost response(s) confirmed by re-reading, M request(s) resent)`.
+        for line in run.stdout.lines() {
+            if let Some((_, rest)) = line.split_once(" (")
+                && let Some((n, rest)) = rest.split_once(" lost response(s) confirmed by re-reading, ")
+                && let Some((m, _)) = rest.split_once(" request(s) resent)")
+            {
+                a.recovered += n.parse::<usize>().unwrap_or(0);
+                a.resent += m.parse::<usize>().unwrap_or(0);
+            }
+        }
         if run.code == 0 {
-            return attempt;
+            return a;
         }
         assert_eq!(run.code, 1, "apply exits 0 or 1 only: {run:?}");
     }
@@ -139,7 +161,7 @@ fn chaos_applies_converge_without_duplicates() {
     let ws = Workspace::new();
     let initial = em.state();
     let started = Instant::now();
-    let (mut kills, mut converged, mut applies) = (0, 0, 0);
+    let (mut kills, mut converged, mut applies, mut recovered, mut resent) = (0, 0, 0, 0, 0);
 
     for i in 0..runs {
         write_generation(&ws, i);
@@ -159,7 +181,10 @@ fn chaos_applies_converge_without_duplicates() {
             let _ = child.wait();
             applies += 1;
         }
-        applies += apply_until_done(&ws, &em);
+        let a = apply_until_done(&ws, &em);
+        applies += a.runs;
+        recovered += a.recovered;
+        resent += a.resent;
         let plan = plan_code(&ws, &em);
         assert_no_canary(&plan);
         assert_eq!(plan.code, 0, "run {i} did not converge:\n{}", plan.stdout);
@@ -192,7 +217,11 @@ fn chaos_applies_converge_without_duplicates() {
     let stats = em.stats();
     println!(
         "chaos figures: runs={runs} applies={applies} kills={kills} converged={converged} duplicates={duplicates} \
-         seed={seed} elapsed={:.1}s",
+         lost-responses-confirmed={recovered} resent={resent} faults: 5xx={} dropped={} rate-limited={} of {} requests; seed={seed} elapsed={:.1}s",
+        stats["serverErrors"],
+        stats["dropped"],
+        stats["rateLimited"],
+        stats["total"],
         started.elapsed().as_secs_f64()
     );
     println!("chaos emulator stats: {stats}");
