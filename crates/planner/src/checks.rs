@@ -102,7 +102,10 @@ fn metrics(spec: &Located<ExperimentSpec>, project: &ProjectState, address: &Add
             )),
             (_, false, false) => Some((
                 format!("metric{} `{key}` does not exist in project `{p}`", if m.is_group() { " group" } else { "" }),
-                "check the key, or create the metric in LaunchDarkly first".to_owned(),
+                format!(
+                    "check the key, or create the metric{} in LaunchDarkly first",
+                    if m.is_group() { " group" } else { "" }
+                ),
             )),
         };
         if let Some((message, hint)) = problem {

@@ -30,6 +30,8 @@ iteration:
       group: true
     - purchase-funnel
     - missing-metric
+    - key: ghost-group
+      group: true
   flags:
     checkout-button:
       rule: vip users
@@ -182,5 +184,20 @@ fn diagnostics_carry_the_location_and_hint() {
         Some(
             "candidates: name `Control`, value \"blue\", _id `v-blue`; name `Green`, value \"green\", _id `v-green`; value \"red\", _id `v-red`"
         )
+    );
+}
+
+#[test]
+fn an_archived_flag_cannot_start_an_iteration() {
+    let yaml = experiment_yaml("running").replace("environment: production", "environment: staging");
+    let mut state = remote(vec![]);
+    let project = state.projects.get_mut("demo").unwrap().as_mut().unwrap();
+    let mut raw = checkout_flag();
+    raw["environments"]["staging"]["archived"] = serde_json::json!(true);
+    project.flags.insert("checkout-button".into(), Some(ldexp_core::remote::FlagSnapshot::from_json(raw).unwrap()));
+    let e = plan(&specs("specs/bad.yaml", &yaml), &state).unwrap_err();
+    assert_eq!(
+        e.problems()[0].message,
+        "state: running, but flag `checkout-button` is archived in environment `staging`, so startIteration would fail"
     );
 }
