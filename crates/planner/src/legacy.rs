@@ -342,4 +342,40 @@ mod tests {
         assert!(!removes);
         verify(&raw, &ops, &desired).unwrap();
     }
+
+    fn raw_items() -> impl proptest::strategy::Strategy<Value = Vec<(u8, Vec<u8>)>> {
+        proptest::collection::vec((0u8..4, proptest::collection::vec(0u8..3, 0..4)), 0..5)
+    }
+
+    proptest::proptest! {
+        /// Whatever the flag holds (duplicate metrics, duplicate environments), the patch applies and verifies.
+        #[test]
+        fn every_patch_verifies(current in raw_items(), wanted in raw_items(), base in 0i64..3, new_base in 0i64..3) {
+            let env = |e: &u8| ["production", "staging", "qa"][usize::from(*e)].to_owned();
+            let items: Vec<Value> = current
+                .iter()
+                .map(|(k, envs)| json!({"metricKey": format!("m{k}"), "environments": envs.iter().map(env).collect::<Vec<_>>()}))
+                .collect();
+            let raw = json!({"key": "f", "_version": 1, "experiments": {"baselineIdx": base, "items": items}});
+            let mut seen = BTreeSet::new();
+            let desired = LegacyExperiments {
+                baseline_idx: new_base,
+                items: wanted
+                    .iter()
+                    .filter(|(k, _)| seen.insert(*k))
+                    .map(|(k, envs)| {
+                        let mut es: Vec<String> = Vec::new();
+                        for e in envs.iter().map(env) {
+                            if !es.contains(&e) {
+                                es.push(e);
+                            }
+                        }
+                        LegacyExperiment { metric_key: format!("m{k}"), environments: es }
+                    })
+                    .collect(),
+            };
+            let (ops, _) = patch_ops(&raw, &desired);
+            proptest::prop_assert_eq!(verify(&raw, &ops, &desired), Ok(()));
+        }
+    }
 }
