@@ -130,6 +130,11 @@ async fn api_versions_are_configurable() {
     let reqs = mock.requests();
     assert_eq!(reqs[0].one("ld-api-version"), "20250101");
     assert_eq!(reqs[1].one("ld-api-version"), "beta2");
+    let mut cfg = mock.config();
+    cfg.api_version_beta = "beta\n".into();
+    let e = ldexp_core::client::HttpClient::new(cfg).unwrap_err();
+    assert_eq!(e.to_string(), r#""beta\n" is not a valid LD-API-Version value"#);
+    assert_eq!(e.hint().as_deref(), Some("check --api-version-beta"));
 }
 
 fn post_body() -> ExperimentPost {

@@ -41,6 +41,8 @@ struct Inner {
     http: reqwest::Client,
     config: ClientConfig,
     auth: HeaderValue,
+    api_version: HeaderValue,
+    api_version_beta: HeaderValue,
     limit: AdaptiveLimit,
     sent: AtomicU64,
 }
@@ -66,7 +68,8 @@ struct Call<'a> {
     /// The API path (`/api/v2/…`), for errors, logs and the `LD-API-Version` class.
     path: &'a str,
     url: Url,
-    content_type: Option<&'a str>,
+    /// Set exactly when there is a body.
+    content_type: Option<HeaderValue>,
     body: Option<Vec<u8>>,
     resource: &'a str,
 }
@@ -78,6 +81,13 @@ impl HttpClient {
             .map_err(|_| Error::config("the access token cannot be sent as an HTTP header", None))?;
         // Keeps the value out of hyper's and h2's debug output and out of HPACK tables.
         auth.set_sensitive(true);
+        let version = |v: &str, flag: &str| {
+            HeaderValue::from_str(v).ok().filter(|_| !v.trim().is_empty()).ok_or_else(|| {
+                Error::config(format!("{v:?} is not a valid LD-API-Version value"), Some(format!("check {flag}")))
+            })
+        };
+        let api_version = version(&config.api_version, "--api-version")?;
+        let api_version_beta = version(&config.api_version_beta, "--api-version-beta")?;
         let loopback = config.base_url.join("/").is_ok_and(|u| {
             matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
                 || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
@@ -95,7 +105,17 @@ impl HttpClient {
         }
         let http = builder.build().map_err(|e| Error::config(format!("cannot build the HTTP client: {e}"), None))?;
         let limit = AdaptiveLimit::new(config.concurrency);
-        Ok(HttpClient { inner: Arc::new(Inner { http, config, auth, limit, sent: AtomicU64::new(0) }) })
+        Ok(HttpClient {
+            inner: Arc::new(Inner {
+                http,
+                config,
+                auth,
+                api_version,
+                api_version_beta,
+                limit,
+                sent: AtomicU64::new(0),
+            }),
+        })
     }
 
     /// The settings this client runs with.
@@ -142,14 +162,16 @@ impl HttpClient {
             })?),
             None => None,
         };
-        let call = Call {
-            method: req.method,
-            path: &req.path,
-            url,
-            content_type: req.content_type.as_deref(),
-            body,
-            resource,
+        let content_type = match &body {
+            None => None,
+            Some(_) => {
+                let ct = req.content_type.as_deref().unwrap_or(crate::plan::CONTENT_TYPE_JSON);
+                Some(HeaderValue::from_str(ct).map_err(|_| {
+                    Error::config(format!("{resource}: the planned request has an invalid content type `{ct}`"), None)
+                })?)
+            }
         };
+        let call = Call { method: req.method, path: &req.path, url, content_type, body, resource };
         self.run(&call).await
     }
 
@@ -270,8 +292,8 @@ impl HttpClient {
     }
 
     fn build(&self, call: &Call<'_>) -> reqwest::RequestBuilder {
-        let cfg = &self.inner.config;
-        let version = if is_beta_route(call.path) { &cfg.api_version_beta } else { &cfg.api_version };
+        let inner = &*self.inner;
+        let version = if is_beta_route(call.path) { &inner.api_version_beta } else { &inner.api_version };
         let method = match call.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
@@ -280,20 +302,17 @@ impl HttpClient {
             Method::Delete => reqwest::Method::DELETE,
         };
         let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, self.inner.auth.clone());
+        headers.insert(AUTHORIZATION, inner.auth.clone());
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        if let Ok(v) = HeaderValue::from_str(version) {
-            headers.insert(LD_API_VERSION, v);
+        headers.insert(LD_API_VERSION, version.clone());
+        if let Some(ct) = &call.content_type {
+            headers.insert(CONTENT_TYPE, ct.clone());
         }
-        let mut rb = self.inner.http.request(method, call.url.clone()).headers(headers);
-        if let Some(body) = &call.body {
-            let ct = call.content_type.unwrap_or(crate::plan::CONTENT_TYPE_JSON);
-            if let Ok(v) = HeaderValue::from_str(ct) {
-                rb = rb.header(CONTENT_TYPE, v);
-            }
-            rb = rb.body(body.clone());
+        let rb = inner.http.request(method, call.url.clone()).headers(headers);
+        match &call.body {
+            Some(body) => rb.body(body.clone()),
+            None => rb,
         }
-        rb
     }
 
     async fn sleep_backoff(&self, attempt: u32) {
