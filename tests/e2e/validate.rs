@@ -162,7 +162,6 @@ fn unknown_fields() {
         )),
         vec![
             ("spec.yaml:5:1".to_owned(), "unknown field `owner` in the document".to_owned()),
-            ("spec.yaml:9:3".to_owned(), "missing field `primaryMetric` in `iteration`".to_owned()),
             (
                 "spec.yaml:10:3".to_owned(),
                 "unknown field `primary_metric` in `iteration`, did you mean `primaryMetric`?".to_owned()
@@ -172,6 +171,14 @@ fn unknown_fields() {
     assert_eq!(
         problems(&edit(BASE, &[("      baseline: true", "      basline: true")])),
         one("spec.yaml:19:7", "unknown field `basline` in `iteration.treatments[0]`, did you mean `baseline`?")
+    );
+    // A required field that is neither given nor misspelt is missing.
+    assert_eq!(
+        problems(&edit(
+            BASE,
+            &[("  hypothesis: Moving the button above the fold increases checkout conversion.\n", "")]
+        )),
+        one("spec.yaml:8:3", "missing field `hypothesis` in `iteration`")
     );
 }
 
@@ -496,19 +503,20 @@ fn json_format_lists_file_line_column_message_and_help() {
 #[test]
 fn human_format_shows_the_snippet_caret_and_help() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("spec.yaml"), edit(BASE, &[("  primaryMetric:", "  primary_metric:")])).unwrap();
+    let spec = edit(BASE, &[("  primaryMetric:", "  primary_metric:"), ("state: running", "state: runing")]);
+    std::fs::write(dir.path().join("spec.yaml"), spec).unwrap();
     let (code, stdout, stderr) = ldexp(dir.path(), &["validate", "--color", "never", "spec.yaml"]);
     assert_eq!((code, stdout.as_str()), (1, ""));
     assert_eq!(
         stderr,
-        "  × missing field `primaryMetric` in `iteration`
-   ╭─[spec.yaml:8:3]
+        "  × `state` must be one of `draft`, `running`, `stopped`, `archived`, found `runing`, did you mean `running`?
+   ╭─[spec.yaml:6:8]
+ 5 │ name: Checkout button placement
+ 6 │ state: runing
+   ·        ──────
  7 │ iteration:
- 8 │   hypothesis: Moving the button above the fold increases checkout conversion.
-   ·   ──────────
- 9 │   primary_metric: checkout-conversion
    ╰────
-  help: add `primaryMetric:` (the primary metric: a metric key, or a metric-group key listed with `group: true`)
+  help: write `running`
 
   × unknown field `primary_metric` in `iteration`, did you mean `primaryMetric`?
     ╭─[spec.yaml:9:3]

@@ -210,6 +210,8 @@ impl Shape {
         let props = schema.get("properties").and_then(Json::as_object);
         let extra = schema.get("additionalProperties");
         let context = if path.is_empty() { "the document".to_owned() } else { format!("`{path}`") };
+        // A misspelt required field is one mistake: "rename it" says all, so its "missing field" is not repeated.
+        let mut renamed: Vec<&str> = Vec::new();
         for e in entries {
             let child = join(path, &e.key);
             match props.and_then(|p| p.get(&e.key)) {
@@ -219,7 +221,9 @@ impl Shape {
                         let names: Vec<&str> =
                             props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
                         let names: Vec<&str> = names.into_iter().filter(|n| *n != "kind").collect();
-                        out.push(unknown_field(e, &context, suggest(&e.key, &names), &names));
+                        let guess = suggest(&e.key, &names);
+                        renamed.extend(guess);
+                        out.push(unknown_field(e, &context, guess, &names));
                     }
                     Some(s @ Json::Object(_)) => self.check(s, &e.value, &child, out),
                     _ => {}
@@ -228,7 +232,7 @@ impl Shape {
         }
         let required = schema.get("required").and_then(Json::as_array).map(Vec::as_slice).unwrap_or_default();
         for field in required.iter().filter_map(Json::as_str) {
-            if entries.iter().any(|e| e.key == field) {
+            if entries.iter().any(|e| e.key == field) || renamed.contains(&field) {
                 continue;
             }
             let about = props

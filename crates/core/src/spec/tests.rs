@@ -109,8 +109,6 @@ fn every_problem_of_a_run_is_reported_in_file_order() {
         [
             "p.yaml:6:8: `state` must be one of `draft`, `running`, `stopped`, `archived`, found `runing`, did you mean \
          `running`? (hint: write `running`)",
-            "p.yaml:8:3: missing field `primaryMetric` in `iteration` (hint: add `primaryMetric:` (the primary metric: a \
-         metric key, or a metric-group key listed with `group: true`))",
             "p.yaml:9:3: unknown field `primary_metric` in `iteration`, did you mean `primaryMetric`? (hint: rename \
          `primary_metric` to `primaryMetric`)",
             "p.yaml:14:7: unknown kind `Experimnet`, did you mean `Experiment`? (hint: `kind` is `Experiment` or \
