@@ -68,8 +68,8 @@ impl State {
         self
     }
 
-    /// The accepted token, for [`State::handle_planned`] only; never printed.
-    pub(crate) fn token_for_tests(&self) -> &str {
+    /// The accepted token, for building correct requests ([`State::handle_planned`]); never printed.
+    pub(crate) fn token(&self) -> &str {
         &self.token
     }
 

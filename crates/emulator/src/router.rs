@@ -13,7 +13,7 @@ use crate::wire::{Fail, Outcome, Request, Response};
 use crate::{catalog, experiments, flags, ids, results};
 
 /// The dated API version ldexp pins on flag and metric calls.
-pub const DATED_API_VERSION: &str = "20240415";
+pub(crate) const DATED_API_VERSION: &str = "20240415";
 
 /// An API route with its decoded path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,7 +180,7 @@ impl State {
     /// The [`Request`] a correct client sends for `r`.
     pub(crate) fn planned_request(&self, r: &PlannedRequest) -> Request {
         let mut headers = BTreeMap::new();
-        headers.insert("authorization".to_owned(), self.token_for_tests().to_owned());
+        headers.insert("authorization".to_owned(), self.token().to_owned());
         let version = if is_beta_route(&r.path) { "beta" } else { DATED_API_VERSION };
         headers.insert("ld-api-version".to_owned(), version.to_owned());
         if let Some(ct) = &r.content_type {

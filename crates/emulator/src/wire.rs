@@ -40,9 +40,12 @@ impl Request {
         self
     }
 
-    /// A header's value by lower-case name.
+    /// A header's value; names compare case-insensitively even if a caller filled `headers` by hand.
     pub fn header_value(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(String::as_str)
+        self.headers
+            .get(name)
+            .or_else(|| self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
+            .map(String::as_str)
     }
 }
 
@@ -52,7 +55,7 @@ impl fmt::Debug for Request {
         let headers: BTreeMap<&str, &str> = self
             .headers
             .iter()
-            .map(|(k, v)| (k.as_str(), if k == "authorization" { "[redacted]" } else { v.as_str() }))
+            .map(|(k, v)| (k.as_str(), if k.eq_ignore_ascii_case("authorization") { "[redacted]" } else { v.as_str() }))
             .collect();
         f.debug_struct("Request")
             .field("method", &self.method)
