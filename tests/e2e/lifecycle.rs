@@ -316,6 +316,14 @@ fn exit_codes_of_every_command() {
     expect_code(&traced, 0);
     assert!(traced.stderr.contains("/api/v2/"), "trace logs name the requests: {}", traced.stderr);
 
+    // export of a project that does not exist; the emulator with a missing seed.
+    let none = ws.ldexp(&em, &["export", "--project", "nope", "--out", "none"]);
+    expect_code(&none, 1);
+    assert!(none.stderr.contains("project nope does not exist"), "{}", none.stderr);
+    let bad_seed = ws.ldexp(&em, &["emulator", "--seed", "missing.yaml"]);
+    expect_code(&bad_seed, 1);
+    assert!(bad_seed.stderr.contains("missing.yaml"), "{}", bad_seed.stderr);
+
     // completions and a missing token.
     let bash = ws.ldexp(&em, &["completions", "bash"]);
     expect_code(&bash, 0);
