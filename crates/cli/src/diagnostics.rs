@@ -95,6 +95,8 @@ fn span(text: &str, line: usize, column: usize) -> Option<SourceSpan> {
     let token = &line_text[start..];
     let len = match token.chars().next() {
         None => 0,
+        // A block list: mark its first dash, not the first item's key.
+        Some('-') if token[1..].starts_with(' ') => 1,
         Some(q @ ('"' | '\'')) => token[1..].find(q).map_or(token.len(), |i| i + 2),
         Some(_) => {
             let mut end = token.len();
@@ -127,6 +129,8 @@ mod tests {
         assert_eq!(cut(t, 2, 7), "\"a: b\"");
         assert_eq!(cut(t, 3, 14), "bé");
         assert_eq!(cut(t, 4, 1), "primary_metric");
+        assert_eq!(cut("list:\n  - name: a\n", 2, 3), "-");
+        assert_eq!(cut("x: -5\n", 1, 4), "-5");
         assert_eq!(span(t, 9, 1), None);
         assert_eq!(cut("\u{feff}kind: x\n", 1, 1), "kind");
     }
