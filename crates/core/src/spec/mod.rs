@@ -126,7 +126,21 @@ pub fn load_str(name: &str, text: &str) -> Result<SpecSet, crate::Error> {
 
 /// The JSON Schema of one spec document, generated from [`SpecDocument`]; committed as `schema/ldexp.schema.json`.
 pub fn json_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(SpecDocument)).unwrap_or_default()
+    sorted(serde_json::to_value(schemars::schema_for!(SpecDocument)).unwrap_or_default())
+}
+
+/// `v` with object keys in sorted order at every depth, whether or not a dependency turns on serde_json's
+/// `preserve_order`, so the committed schema is byte-identical however the binary was built.
+fn sorted(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            let entries: BTreeMap<String, Value> = m.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+            Value::Object(entries.into_iter().collect())
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }
 
 /// The files to read, each with whether it was named explicitly (rather than found in a directory).
