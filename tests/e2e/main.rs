@@ -7,4 +7,5 @@ mod lifecycle;
 mod specs;
 mod stale;
 mod support;
+mod tty;
 mod validate;
