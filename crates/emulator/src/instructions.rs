@@ -117,11 +117,10 @@ fn stop(e: &mut Experiment, winner: Option<&str>, reason: Option<&str>, now: i64
     let Some(current) = e.current_iteration.as_mut() else {
         return Err(Fail::bad("the experiment has no running iteration to stop"));
     };
-    match current.status {
-        // Already stopped: the instruction's effect holds.
-        IterationStatus::Stopped => return Ok(()),
-        IterationStatus::NotStarted => return Err(Fail::bad("the current iteration is not running")),
-        IterationStatus::Running => {}
+    // `stopIteration` needs a running current iteration (docs/semantics.md); a stopped one is not "already
+    // satisfied", since the winner it names may differ from the recorded one.
+    if current.status != IterationStatus::Running {
+        return Err(Fail::bad("the current iteration is not running"));
     }
     let Some(winner) = winner.filter(|w| !w.is_empty()) else {
         return Err(Fail::bad(

@@ -184,10 +184,13 @@ fn stop_iteration_needs_a_running_iteration_and_a_winner_of_it() {
     assert_eq!(current["winningTreatmentId"], winner.as_str());
     assert_eq!(current["winningReason"], "clear lift");
     assert!(current["endedAt"].is_i64());
-    // Stopping a stopped iteration is already satisfied: 200 and no change at all.
-    let before = s.to_json();
-    ok(patch_experiment(&mut s, "cb", json!([{ "kind": "stopIteration", "winningTreatmentId": winner }])));
-    assert_eq!(s.to_json(), before);
+    // A stopped iteration cannot be stopped again.
+    rejected(
+        &mut s,
+        "cb",
+        json!([{ "kind": "stopIteration", "winningTreatmentId": winner }]),
+        "instruction 0 (stopIteration): the current iteration is not running",
+    );
 }
 
 #[test]
