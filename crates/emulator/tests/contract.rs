@@ -408,6 +408,26 @@ async fn scenario(c: &HttpClient, k: &Keys) {
     assert_eq!(c.send(&reset, "legacy results").await.unwrap(), None);
 }
 
+/// Error answers are part of the contract too: each must match its `*ErrorRep` schema.
+async fn error_answers(port: u16, k: &Keys) {
+    let c = client(port, ldexp_emulator::DEFAULT_TOKEN);
+    let (p, e) = (k.project.as_str(), k.env.as_str());
+    // The run left the experiment stopped: stopping again breaks a precondition (400).
+    let stop = patch(json!([{"kind": "stopIteration", "winningReason": "again"}]));
+    let err = c.send(&requests::patch_experiment(p, e, "ldexp-contract-run", &stop), "x").await.unwrap_err();
+    assert!(matches!(&err, ldexp_core::Error::Api(a) if a.status == 400), "{err}");
+    let wrong = client(port, "not-the-token");
+    let err = wrong.get_settings(p).await.unwrap_err();
+    assert!(matches!(&err, ldexp_core::Error::Api(a) if a.status == 401), "{err}");
+    let mut cfg = ClientConfig::new(
+        BaseUrl::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
+        AccessToken::new(ldexp_emulator::DEFAULT_TOKEN).unwrap(),
+    );
+    cfg.api_version_beta = "20240415".into();
+    let err = HttpClient::new(cfg).unwrap().get_settings(p).await.unwrap_err();
+    assert!(matches!(&err, ldexp_core::Error::Api(a) if a.status == 403), "{err}");
+}
+
 /// A server answering every request with `body` (status 200), to feed Prism a response that breaks the schema.
 async fn fake_upstream(body: &'static str) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -465,6 +485,7 @@ async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
 
     let c = client(tap_port, ldexp_emulator::DEFAULT_TOKEN);
     scenario(&c, &keys).await;
+    error_answers(tap_port, &keys).await;
 
     let ops = Operations::load(&setup.spec);
     let (requests, responses) = tap.traffic();
@@ -496,11 +517,9 @@ async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
         violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
         log_violations.join("\n")
     );
-    assert!(
-        statuses.keys().all(|s| matches!(s, 200 | 201 | 204 | 404)),
-        "unexpected statuses {statuses:?} (404s are the deliberate missing-object reads)"
-    );
-    assert_eq!(statuses.get(&404), Some(&2));
+    let deliberate: BTreeMap<u16, usize> = [(400, 1), (401, 1), (403, 1), (404, 2)].into();
+    let errors: BTreeMap<u16, usize> = statuses.iter().filter(|(s, _)| **s >= 300).map(|(s, n)| (*s, *n)).collect();
+    assert_eq!(errors, deliberate, "only the deliberate error answers: {statuses:?}");
 
     // Controls: the detectors above must fire when there is a violation. A request body without `key` and
     // `iteration` breaks `ExperimentPost`; Prism answers 422 and logs it.
