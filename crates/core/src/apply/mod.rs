@@ -73,7 +73,7 @@ pub enum ApplyEvent {
     Started { address: Address },
     /// A request's response was lost or it failed with a 5xx; the object is being re-read.
     Verifying { address: Address, step: usize },
-    /// An object is done, whatever the outcome.
+    /// An object is done, whatever the outcome (skipped objects included).
     Finished { address: Address },
 }
 
@@ -189,7 +189,11 @@ impl<C: Reader + Writer> Ctx<'_, C> {
                     .then(|| "not attempted: LaunchDarkly rejected the access token for another object".to_owned())
             });
             let outcome = match skip {
-                Some(reason) => skipped(change, reason),
+                Some(reason) => {
+                    // Still "finished" for progress displays, which count every object of the plan.
+                    self.emit(ApplyEvent::Finished { address: change.address.clone() });
+                    skipped(change, reason)
+                }
                 None => self.run_change(change).await,
             };
             if matches!(outcome.status, OutcomeStatus::Failed { .. }) {
