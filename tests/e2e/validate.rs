@@ -139,6 +139,10 @@ fn missing_kind_with_a_guess() {
         one("spec.yaml:1:1", "missing field `kind`, did you mean `kind: LegacyFlagExperiments`?")
     );
     assert_eq!(problems("name: something else\n"), one("spec.yaml:1:1", "missing field `kind`"));
+    assert_eq!(
+        problems(&edit(BASE, &[("kind: Experiment", "Kind: Experiment")])),
+        one("spec.yaml:1:1", "unknown field `Kind` in the document, did you mean `kind`?")
+    );
 }
 
 #[test]

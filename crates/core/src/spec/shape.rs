@@ -61,6 +61,11 @@ impl Shape {
             return (None, out);
         };
         let Some(kind_entry) = entries.iter().find(|e| e.key == "kind") else {
+            let misspelt: Vec<&Entry> = entries.iter().filter(|e| similar("kind", &e.key)).collect();
+            if !misspelt.is_empty() {
+                out.extend(misspelt.into_iter().map(|e| unknown_field(e, "the document", Some("kind"), &[])));
+                return (None, out);
+            }
             let guess = KINDS.iter().find(|(_, marks)| entries.iter().any(|e| marks.contains(&e.key.as_str())));
             out.push(match guess {
                 Some((kind, _)) => Finding {
@@ -75,9 +80,6 @@ impl Shape {
                         .to_owned(),
                 },
             });
-            for e in entries.iter().filter(|e| e.key != "kind" && similar("kind", &e.key)) {
-                out.push(unknown_field(e, "the document", Some("kind"), &[]));
-            }
             return (None, out);
         };
         let Value::Str(kind) = &kind_entry.value.value else {
