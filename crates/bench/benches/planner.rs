@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ldexp_bench::fixture::{FixtureParams, generate};
-use ldexp_bench::measure::{planner_inputs, seed_of};
+use ldexp_bench::measure::{PreparedState, planner_inputs};
 
 fn main() {
     divan::main();
@@ -14,6 +14,6 @@ fn plan(bencher: divan::Bencher, experiments: usize) {
     let fixture = generate(&FixtureParams { experiments, environments: 4, flags: 500, metrics: 200 }).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let spec_dir = fixture.write_to(dir.path()).unwrap();
-    let (specs, remote) = planner_inputs(&spec_dir, &seed_of(&fixture).unwrap()).unwrap();
+    let (specs, remote) = planner_inputs(&spec_dir, &PreparedState::of(&fixture).unwrap()).unwrap();
     bencher.bench_local(|| ldexp_planner::plan(divan::black_box(&specs), divan::black_box(&remote)).unwrap());
 }

@@ -9,6 +9,7 @@ pub mod measure;
 pub mod report;
 pub mod rmin;
 pub mod routes;
+pub mod seeding;
 
 use std::path::PathBuf;
 

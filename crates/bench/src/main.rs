@@ -134,7 +134,7 @@ async fn run(args: &Args) -> Result<Figures, BenchError> {
     let t = step(&format!("fixture: {} experiments", args.experiments));
     let fixture = generate(&params)?;
     let spec_dir = fixture.write_to(dir.path())?;
-    let seed = measure::seed_of(&fixture)?;
+    let seed = measure::PreparedState::of(&fixture)?;
     let rmin = RMin::of(&fixture.counts);
     let (specs, load) = measure::load_specs(&spec_dir)?;
     done(t);
@@ -228,7 +228,7 @@ async fn scale(
     let scale_dir = dir.join("scale");
     std::fs::create_dir_all(&scale_dir).map_err(|e| BenchError::Io { path: scale_dir.clone(), source: e })?;
     let spec_dir = fixture.write_to(&scale_dir)?;
-    let seed = measure::seed_of(&fixture)?;
+    let seed = measure::PreparedState::of(&fixture)?;
     let (specs, remote) = measure::planner_inputs(&spec_dir, &seed)?;
     let cpu = measure::planner_cpu(&specs, &remote, args.cpu_runs)?;
     drop((specs, remote));

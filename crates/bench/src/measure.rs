@@ -19,14 +19,32 @@ use serde_json::Value;
 use crate::BenchError;
 use crate::fixture::Fixture;
 use crate::report::{ApplyFigure, BaselineFigure, CpuFigure, PlanFigure, RssFigure, WINDOW_S};
-use crate::routes;
+use crate::{routes, seeding};
 
 /// The token the emulator accepts and the client sends; a fixed, non-secret value for a local emulator.
 pub const BENCH_TOKEN: &str = "api-bench-local-emulator";
 
-/// Parses the fixture's seed into the emulator's model.
-pub fn seed_of(fixture: &Fixture) -> Result<Seed, BenchError> {
-    serde_json::from_value(fixture.seed.clone()).map_err(|e| BenchError::Emulator(format!("the seed does not parse: {e}")))
+/// A fixture's emulator state, prepared once: the seed without experiments (what the server boots with) and the
+/// full state document (what it is then given). See [`crate::seeding`] for why.
+#[derive(Debug, Clone)]
+pub struct PreparedState {
+    bare: Seed,
+    document: Value,
+}
+
+impl PreparedState {
+    /// Prepares `fixture`'s seed.
+    pub fn of(fixture: &Fixture) -> Result<PreparedState, BenchError> {
+        Ok(PreparedState {
+            bare: seeding::seed_without_experiments(&fixture.seed)?,
+            document: seeding::state_document(&fixture.seed)?,
+        })
+    }
+
+    /// The state itself, for the in-process emulator.
+    pub fn state(&self) -> Result<State, BenchError> {
+        State::from_json(&self.document).map_err(|e| BenchError::Emulator(e.to_string()))
+    }
 }
 
 /// A running emulator and the admin calls the harness makes.
@@ -50,12 +68,12 @@ pub struct EmulatorStats {
 
 impl Emulator {
     /// Starts an emulator on a free loopback port holding `seed`.
-    pub async fn start(seed: &Seed, latency_ms: u64, rate_limit: Option<usize>) -> Result<Emulator, BenchError> {
+    pub async fn start(seed: &PreparedState, latency_ms: u64, rate_limit: Option<usize>) -> Result<Emulator, BenchError> {
         let config = ServerConfig {
             token: BENCH_TOKEN.to_owned(),
             latency_ms,
             rate_limit: rate_limit.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
-            seed: Some(seed.clone()),
+            seed: Some(seed.bare.clone()),
             ..ServerConfig::default()
         };
         let server = ldexp_emulator::serve(config).await.map_err(|e| BenchError::Emulator(e.to_string()))?;
@@ -64,6 +82,18 @@ impl Emulator {
             .no_proxy()
             .build()
             .map_err(|e| BenchError::Emulator(format!("admin client: {e}")))?;
+        let url = format!("{base_url}/_emulator/state");
+        let r = admin
+            .put(&url)
+            .json(&seed.document)
+            .send()
+            .await
+            .map_err(|e| BenchError::Emulator(format!("PUT {url}: {e}")))?;
+        if !r.status().is_success() {
+            let status = r.status();
+            let body = r.text().await.unwrap_or_default();
+            return Err(BenchError::Emulator(format!("PUT {url} answered {status}: {body}")));
+        }
         Ok(Emulator { server, base_url, admin })
     }
 
@@ -213,10 +243,9 @@ pub async fn serial_baseline(emu: &Emulator, specs: &SpecSet) -> Result<Baseline
 
 /// The inputs of a planner-only measurement: specs loaded from `spec_dir` and the remote state of `seed`, read
 /// through the in-process emulator (no HTTP, no latency).
-pub fn planner_inputs(spec_dir: &Path, seed: &Seed) -> Result<(SpecSet, RemoteState), BenchError> {
+pub fn planner_inputs(spec_dir: &Path, seed: &PreparedState) -> Result<(SpecSet, RemoteState), BenchError> {
     let (specs, _) = load_specs(spec_dir)?;
-    let state = State::from_seed(seed).map_err(|e| BenchError::Emulator(e.to_string()))?;
-    let reader = InMemory::new(state);
+    let reader = InMemory::new(seed.state()?);
     let remote = futures::executor::block_on(fetch_remote(&reader, &Requirements::of(&specs)))
         .map_err(|e| BenchError::ldexp("fetching in memory", e))?;
     Ok((specs, remote))
