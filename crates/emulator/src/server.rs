@@ -217,7 +217,11 @@ async fn accept_loop(listener: tokio::net::TcpListener, app: Router, mut stop: o
         tokio::select! {
             _ = &mut stop => break,
             accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
+                let Ok((stream, peer)) = accepted else {
+                    // Out of descriptors or a reset handshake: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
                 let app = app.clone();
                 connections.spawn(async move {
                     let kill = Arc::new(Notify::new());
@@ -343,7 +347,8 @@ async fn api(
         Some(Ok(h)) => h,
         None => BTreeMap::new(),
     };
-    // Both draws happen on every request so a fault sequence depends only on the seed and the request order.
+    // Both draws happen on every request that passed the rate limit, so the fault sequence depends only on the
+    // seed and the request order.
     let (fail, drop) = {
         let mut rng = lock(&shared.rng);
         (rng.random::<f64>() < shared.config.fault_5xx, rng.random::<f64>() < shared.config.fault_drop)
