@@ -51,8 +51,8 @@ pub struct Globals {
 
 fn parse_concurrency(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
-        Ok(n) if (1..=64).contains(&n) => Ok(n),
-        _ => Err("expected a number from 1 to 64".to_owned()),
+        Ok(n) if (1..=256).contains(&n) => Ok(n),
+        _ => Err("expected a number from 1 to 256".to_owned()),
     }
 }
 
