@@ -30,7 +30,7 @@ pub struct EmulatorArgs {
     /// Requests per 10 s window per `METHOD route`; beyond it, 429 with X-Ratelimit-* headers.
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<u32>,
-    /// Probability of answering an API request with a 503 without handling it.
+    /// Probability of answering an API request with a 500, 502 or 503 without handling it.
     #[arg(long = "fault-5xx", value_name = "P", default_value_t = 0.0)]
     pub fault_5xx: f64,
     /// Probability of handling an API request, then closing the connection without an answer.

@@ -30,6 +30,9 @@ use crate::{EmulatorError, Seed, ids};
 /// The rate-limit window, as LaunchDarkly counts it.
 const WINDOW_MS: u64 = 10_000;
 
+/// What `--fault-5xx` answers with.
+const FAULTS: [(u16, &str); 3] = [(500, "internal_server_error"), (502, "bad_gateway"), (503, "service_unavailable")];
+
 /// How to run the server.
 #[derive(Clone)]
 pub struct ServerConfig {
@@ -351,14 +354,18 @@ async fn api(
     // seed and the request order.
     let (fail, drop) = {
         let mut rng = lock(&shared.rng);
-        (rng.random::<f64>() < shared.config.fault_5xx, rng.random::<f64>() < shared.config.fault_drop)
+        let fail = rng.random::<f64>() < shared.config.fault_5xx;
+        let drop = rng.random::<f64>() < shared.config.fault_drop;
+        // Clients must treat every 5xx alike, so the injected status varies.
+        (fail.then(|| rng.random_range(0..FAULTS.len())), drop)
     };
-    if fail && key.is_some() {
+    if let (Some(i), Some(_)) = (fail, &key) {
         lock(&shared.stats).server_errors += 1;
+        let (status, code) = FAULTS[i];
         return to_http(Response::error(
-            503,
-            "service_unavailable",
-            "injected fault: the emulator answered 503 without handling the request",
+            status,
+            code,
+            "injected fault: the emulator failed the request without handling it",
             &ids::uuid(&["fault", &seq.to_string()]),
         ));
     }
