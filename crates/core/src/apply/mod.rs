@@ -263,7 +263,9 @@ impl<C: Reader + Writer> Ctx<'_, C> {
                 self.emit(ApplyEvent::Verifying { address: change.address.clone(), step });
                 match self.check(&change.address, request).await {
                     Ok(Check::Satisfied) => return Step::Done { recovered: true },
-                    Ok(Check::Unsatisfied(_)) => {}
+                    Ok(Check::Unsatisfied(why)) => {
+                        tracing::debug!("{resource}: request {} had not taken effect: {}", step + 1, why.join("; "));
+                    }
                     Err(read_error) => {
                         // The state is unknown and may stay so: give up rather than risk a duplicate.
                         tracing::warn!("{resource}: re-read after an unknown outcome failed: {read_error}");
