@@ -31,6 +31,8 @@ pub(crate) struct Target<'a> {
     pub desired: Option<Desired>,
     /// Flags that would make `startIteration` fail in this environment, with why.
     pub unstartable: Vec<(String, String)>,
+    /// Variation and rule `_id` → what a reviewer recognises (name, value or description), for `fields`.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The project state, or a problem when LaunchDarkly has no such project.
@@ -81,7 +83,28 @@ pub(crate) fn experiment<'a>(
     let (flag_inputs, unstartable) = flags(spec, env, project, &address, problems);
     let treatments = treatments(spec, project, &address, problems);
     let desired = (problems.len() == before).then(|| desired(s, primary_group, flag_inputs, treatments));
-    Some(Target { spec, address, remote: experiments.get(&s.key), desired, unstartable })
+    let labels = labels(s, env, project);
+    Some(Target { spec, address, remote: experiments.get(&s.key), desired, unstartable, labels })
+}
+
+/// Labels for the variations and rules of the spec's flags in `env`: a variation's name (else its value), a
+/// rule's description. Ids stay in `before`/`after`; the labels only make `fields` readable.
+fn labels(s: &ExperimentSpec, env: &str, project: &ProjectState) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for key in s.iteration.flags.keys() {
+        let Some(snap) = project.flags.get(key).and_then(Option::as_ref) else { continue };
+        for v in &snap.flag.variations {
+            if let Some(id) = &v.id {
+                out.insert(id.clone(), v.name.clone().unwrap_or_else(|| v.value.to_string()));
+            }
+        }
+        for r in snap.flag.environments.get(env).map(|e| e.rules.as_slice()).unwrap_or_default() {
+            if let (Some(id), Some(d)) = (&r.id, &r.description) {
+                out.insert(id.clone(), format!("rule `{d}`"));
+            }
+        }
+    }
+    out
 }
 
 /// Checks every metric reference; returns whether the primary metric is a group.

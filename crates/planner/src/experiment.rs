@@ -428,7 +428,18 @@ fn build(t: &Target<'_>, desired: &Desired, row: Row) -> Option<Change> {
     let before = compared.as_ref().map(to_json);
     let after = if applies { Some(to_json(design)) } else { before.clone() };
     if applies {
+        let at = fields.len();
         fields::diff("", before.as_ref(), after.as_ref(), &mut fields);
+        for f in &mut fields[at..] {
+            if f.field.contains(".variations.")
+                || f.field.ends_with(".notInExperimentVariationId")
+                || f.field.ends_with(".ruleId")
+            {
+                for v in [&mut f.before, &mut f.after].into_iter().flatten() {
+                    label(v, &t.labels);
+                }
+            }
+        }
     }
     Some(Change {
         address: t.address.clone(),
@@ -452,6 +463,13 @@ fn compared_design(e: &Experiment, spec: ExperimentState) -> Option<Design> {
         e.current_iteration.as_ref().or(pending(e))
     };
     it.map(Design::from_iteration)
+}
+
+/// Replaces an `_id` with `label (_id)` when the flag names it, so a reviewer sees `Control`, not a UUID.
+fn label(v: &mut Value, labels: &std::collections::BTreeMap<String, String>) {
+    if let Some(l) = v.as_str().and_then(|id| labels.get(id).map(|l| format!("{l} ({id})"))) {
+        *v = Value::String(l);
+    }
 }
 
 fn design_expectation(d: &Design) -> Expectation {

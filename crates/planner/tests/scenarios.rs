@@ -313,3 +313,25 @@ fn one_spec_in_two_environments_resolves_each_environment() {
     );
     assert_eq!(flags(1)["checkout-button"]["flagConfigVersion"], 4);
 }
+
+#[test]
+fn fields_label_rule_and_variation_ids_for_reviewers() {
+    let yaml = experiment_yaml("draft")
+        .replace("rule: fallthrough", "rule: beta users")
+        .replace("checkout-button: green", "checkout-button: red");
+    let p = plan(&specs("specs/checkout.yaml", &yaml), &remote(state("draft-same").into_iter().collect())).unwrap();
+    let fields: Vec<(String, serde_json::Value, serde_json::Value)> = p.changes[0]
+        .fields
+        .iter()
+        .map(|f| (f.field.clone(), f.before.clone().unwrap(), f.after.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("flags.checkout-button.ruleId".into(), "fallthrough".into(), "rule `beta users` (rule-beta)".into()),
+            ("treatments.Green.variations.checkout-button".into(), "Green (v-green)".into(), "\"red\" (v-red)".into()),
+        ]
+    );
+    // The design itself keeps the ids.
+    assert_eq!(p.changes[0].after.as_ref().unwrap()["flags"]["checkout-button"]["ruleId"], "rule-beta");
+}
