@@ -565,6 +565,22 @@ fn exit_codes_and_io_errors() {
 }
 
 #[test]
+fn a_closed_stdout_is_not_a_crash() {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ldexp"))
+        .args(["schema"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!((status.code(), stderr.as_str()), (Some(0), ""));
+}
+
+#[test]
 fn the_examples_are_valid() {
     let (code, stdout, stderr) = ldexp(&root(), &["validate", "examples"]);
     assert_eq!(

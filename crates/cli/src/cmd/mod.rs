@@ -56,6 +56,17 @@ fn parse_concurrency(s: &str) -> Result<usize, String> {
     }
 }
 
+/// Writes `text` to stdout. A closed pipe (`ldexp … | head`) is not an error: the reader has what it wanted, and
+/// `println!` would panic there.
+pub fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 impl Globals {
     /// Whether to colour standard output.
     pub fn color_stdout(&self) -> bool {

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::Args;
 
-use super::Globals;
+use super::{Globals, write_stdout};
 use crate::exit::ExitStatus;
 
 /// `ldexp schema`.
@@ -18,6 +18,6 @@ pub fn text() -> Result<String> {
 
 /// Prints the schema on stdout.
 pub fn run(_args: &SchemaArgs, _globals: &Globals) -> Result<ExitStatus> {
-    print!("{}", text()?);
+    write_stdout(&text()?)?;
     Ok(ExitStatus::Success)
 }

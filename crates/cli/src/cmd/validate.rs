@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use ldexp_core::spec::{self, SpecSet};
 
-use super::Globals;
+use super::{Globals, write_stdout};
 use crate::diagnostics;
 use crate::exit::ExitStatus;
 
@@ -35,15 +35,17 @@ pub fn run(args: &ValidateArgs, globals: &Globals) -> Result<ExitStatus> {
     match spec::load(&args.paths) {
         Ok(set) => {
             match args.format {
-                ValidateFormat::Json => println!("[]"),
-                ValidateFormat::Human if globals.color_stdout() => println!("{}: \x1b[32mvalid\x1b[0m", summary(&set)),
-                ValidateFormat::Human => println!("{}: valid", summary(&set)),
+                ValidateFormat::Json => write_stdout("[]\n")?,
+                ValidateFormat::Human if globals.color_stdout() => {
+                    write_stdout(&format!("{}: \x1b[32mvalid\x1b[0m\n", summary(&set)))?;
+                }
+                ValidateFormat::Human => write_stdout(&format!("{}: valid\n", summary(&set)))?,
             }
             Ok(ExitStatus::Success)
         }
         Err(ldexp_core::Error::Spec { diagnostics }) => {
             match args.format {
-                ValidateFormat::Json => println!("{}", serde_json::to_string_pretty(&diagnostics)?),
+                ValidateFormat::Json => write_stdout(&(serde_json::to_string_pretty(&diagnostics)? + "\n"))?,
                 ValidateFormat::Human => {
                     eprint!("{}", diagnostics::render(&diagnostics, globals.color_stderr()));
                     eprintln!("error: {}", ldexp_core::Error::Spec { diagnostics });
