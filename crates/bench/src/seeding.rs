@@ -76,8 +76,12 @@ pub fn state_document(seed: &Value) -> Result<Value, BenchError> {
             .pointer_mut(&format!("/projects/{key}/experiments"))
             .and_then(Value::as_object_mut)
             .ok_or_else(|| bad(&format!("project `{key}` has no experiments map in the state document")))?;
+        // Cloned per group, so it must not carry the experiments (that would be quadratic again).
+        let mut template = project.clone();
+        template["experiments"] = json!({});
+        template["flags"] = json!([]);
         for (names, by_env) in groups {
-            let mut part = project.clone();
+            let mut part = template.clone();
             part["flags"] =
                 Value::Array(names.iter().filter_map(|n| flags.get(n.as_str()).map(|f| (*f).clone())).collect());
             part["experiments"] = serde_json::to_value(&by_env).map_err(|e| bad(&e.to_string()))?;
