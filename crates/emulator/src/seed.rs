@@ -23,7 +23,7 @@ impl Seed {
         parse(&text).map_err(|message| EmulatorError::SeedSyntax { path: Some(p.to_path_buf()), message })
     }
 
-    /// Parses YAML or JSON seed text (JSON is read as YAML, of which it is a subset).
+    /// Parses YAML or JSON seed text.
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str) -> Result<Seed, EmulatorError> {
         parse(text).map_err(|message| EmulatorError::SeedSyntax { path: None, message })
@@ -33,6 +33,10 @@ impl Seed {
 fn parse(text: &str) -> Result<Seed, String> {
     if text.trim().is_empty() {
         return Ok(Seed::default());
+    }
+    // JSON is read as JSON: YAML rejects the tab indentation JSON files often have.
+    if text.trim_start().starts_with('{') {
+        return serde_json::from_str(text).map_err(|e| e.to_string());
     }
     serde_yaml::from_str(text).map_err(|e| e.to_string())
 }

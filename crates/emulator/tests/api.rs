@@ -281,6 +281,8 @@ fn seeds_are_validated_with_the_object_named() {
     }
     let err = Seed::from_str("projects: [{ key: p, environments: [a], colour: red }]").unwrap_err();
     assert!(err.to_string().starts_with("seed: projects[0]: unknown field `colour`"), "{err}");
+    let json = "{\n\t\"projects\": [{\"key\": \"p\", \"environments\": [\"a\"]}]\n}";
+    assert_eq!(Seed::from_str(json).unwrap().projects[0].key, "p", "tab-indented JSON");
     let err = Seed::from_path(std::path::Path::new("/nonexistent/seed.yaml")).unwrap_err();
     assert!(err.to_string().starts_with("seed file /nonexistent/seed.yaml: "), "{err}");
 }
