@@ -627,7 +627,18 @@ fn hydrate_iteration(project: &Project, env: &str, it: &mut IterationRep) -> Res
         let flag = project.flags.get(fk).ok_or(format!("flag `{fk}` does not exist"))?;
         let rule = rep.targeting_rule.get_or_insert_with(|| "fallthrough".to_owned()).clone();
         if rule != "fallthrough" {
-            let r = find_rule(flag, env, &rule).ok_or(format!("rule `{rule}` is not a rule of flag `{fk}`"))?;
+            // A hand-written seed may name the rule by its description instead of its generated `_id`.
+            let r = find_rule(flag, env, &rule)
+                .or_else(|| {
+                    flag.pointer(&format!("/environments/{env}/rules"))
+                        .and_then(Value::as_array)?
+                        .iter()
+                        .find(|r| r.get("description").and_then(Value::as_str) == Some(rule.as_str()))
+                })
+                .ok_or(format!(
+                    "rule `{rule}` is neither a rule id nor a rule description of flag `{fk}` in `{env}`"
+                ))?;
+            rep.targeting_rule = r.get("_id").and_then(Value::as_str).map(str::to_owned);
             rep.targeting_rule_description = r.get("description").and_then(Value::as_str).map(str::to_owned);
         }
         if rep.flag_config_version.is_none() {

@@ -288,6 +288,45 @@ fn seeds_are_validated_with_the_object_named() {
 }
 
 #[test]
+fn seed_experiments_may_name_rules_and_variations() {
+    let seed = r"
+projects:
+  - key: demo
+    environments: [production]
+    metrics: [ { key: m } ]
+    flags:
+      - key: f
+        variations: [ { name: a, value: 1 }, { name: b, value: 2 } ]
+        environments: { production: { on: true, rules: [ { description: Beta users, variation: 1 } ] } }
+    experiments:
+      production:
+        - key: e
+          name: E
+          draftIteration:
+            hypothesis: h
+            status: not_started
+            metrics: [ { key: m } ]
+            flags: { f: { targetingRule: Beta users } }
+            treatments:
+              - { name: A, baseline: true, allocationPercent: 50, parameters: [ { flagKey: f, variationId: a } ] }
+              - { name: B, allocationPercent: 50, parameters: [ { flagKey: f, variationId: b } ] }
+";
+    let mut s = State::from_seed(&Seed::from_str(seed).unwrap()).unwrap();
+    let flag = ok(get(&mut s, "/api/v2/flags/demo/f"));
+    let e = ok(get(&mut s, &format!("{PE}/experiments/e?expand=draftIteration,treatments")));
+    let draft = &e["draftIteration"];
+    assert_eq!(draft["flags"]["f"]["targetingRule"], flag["environments"]["production"]["rules"][0]["_id"]);
+    assert_eq!(draft["flags"]["f"]["targetingRuleDescription"], "Beta users");
+    assert_eq!(draft["flags"]["f"]["flagConfigVersion"], 1);
+    assert_eq!(draft["treatments"][1]["parameters"][0]["variationId"], flag["variations"][1]["_id"]);
+    assert_eq!(draft["primarySingleMetric"]["key"], "m");
+    assert_eq!(draft["randomizationUnit"], "user");
+    // The seeded draft starts like any other.
+    let e = ok(patch_experiment(&mut s, "e", json!([{ "kind": "startIteration" }])));
+    assert_eq!(e["currentIteration"]["status"], "running");
+}
+
+#[test]
 fn the_example_seed_has_what_the_examples_plan_against() {
     let mut s = demo();
     let running = ok(get(&mut s, &format!("{PE}/experiments/search-ranking?expand=treatments")));
