@@ -51,13 +51,13 @@ async fn run_async(args: &ApplyArgs, g: &Globals) -> Result<ExitStatus> {
                 return Ok(ExitStatus::Stale);
             }
             if !g.quiet {
-                print!("{}", partial_note(&staleness));
+                super::write_stdout(&partial_note(&staleness))?;
             }
             fresh
         }
         None => {
             let plan = fresh_plan(&client, &args.paths, args.prune).await?;
-            print!("{}", rendered(&plan, Format::Human, g.color_stdout()));
+            super::write_stdout(&rendered(&plan, Format::Human, g.color_stdout()))?;
             if plan.is_empty() {
                 return Ok(ExitStatus::Success);
             }
@@ -66,7 +66,7 @@ async fn run_async(args: &ApplyArgs, g: &Globals) -> Result<ExitStatus> {
                     bail!("refusing to apply without confirmation: stdin is not a terminal; pass --auto-approve");
                 }
                 if !confirm("\nApply these changes? [y/N] ")? {
-                    println!("Apply cancelled; nothing was sent.");
+                    super::write_stdout("Apply cancelled; nothing was sent.\n")?;
                     return Ok(ExitStatus::Failure);
                 }
             }
@@ -74,11 +74,11 @@ async fn run_async(args: &ApplyArgs, g: &Globals) -> Result<ExitStatus> {
         }
     };
     if plan.is_empty() {
-        println!("No changes. Remote matches the specs.");
+        super::write_stdout("No changes. Remote matches the specs.\n")?;
         return Ok(ExitStatus::Success);
     }
     let report = execute(&plan, &client, g).await;
-    print!("{}", report_text(&report));
+    super::write_stdout(&report_text(&report))?;
     Ok(if report.succeeded() { ExitStatus::Success } else { ExitStatus::Failure })
 }
 

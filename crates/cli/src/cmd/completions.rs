@@ -17,6 +17,9 @@ pub struct CompletionsArgs {
 /// Writes the completion script for `command` (the whole cli) to stdout.
 pub fn run(args: &CompletionsArgs, command: &mut clap::Command) -> Result<ExitStatus> {
     let name = command.get_name().to_owned();
-    clap_complete::generate(args.shell, command, name, &mut std::io::stdout());
+    // Into memory first: generating straight to stdout panics when the reader closes the pipe early.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, command, name, &mut script);
+    super::write_stdout(&String::from_utf8_lossy(&script))?;
     Ok(ExitStatus::Success)
 }

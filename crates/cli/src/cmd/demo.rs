@@ -29,8 +29,8 @@ pub fn run(args: &DemoArgs, g: &Globals) -> Result<ExitStatus> {
     crate::client::runtime()?.block_on(tour(args, g))
 }
 
-fn say(text: &str) {
-    println!("\n\u{2500}\u{2500} {text}");
+fn say(text: &str) -> Result<()> {
+    super::write_stdout(&format!("\n\u{2500}\u{2500} {text}\n"))
 }
 
 async fn tour(args: &DemoArgs, g: &Globals) -> Result<ExitStatus> {
@@ -45,43 +45,45 @@ async fn tour(args: &DemoArgs, g: &Globals) -> Result<ExitStatus> {
     let client = crate::client::client_with(&globals, AccessToken::new(token)?)?;
     let color = g.color_stdout();
 
-    println!("ldexp keeps LaunchDarkly experiments in sync with YAML specs, like Terraform: plan, review, apply.");
-    println!(
+    super::write_stdout(
+        "ldexp keeps LaunchDarkly experiments in sync with YAML specs, like Terraform: plan, review, apply.\n",
+    )?;
+    super::write_stdout(&format!(
         "This demo runs against an in-memory LaunchDarkly emulator at {url}, seeded with {} (its flags, metrics \
-         and environments). No account or token is needed.",
+         and environments). No account or token is needed.\n",
         seed_path.display()
-    );
-    println!("The specs are the YAML files in {}/.", args.examples.display());
+    ))?;
+    super::write_stdout(&format!("The specs are the YAML files in {}/.\n", args.examples.display()))?;
 
-    say("1. `ldexp plan`: read only what the specs need, and show the exact changes to make.");
+    say("1. `ldexp plan`: read only what the specs need, and show the exact changes to make.")?;
     let plan = fresh_plan(&client, &files, false).await?;
-    print!("{}", render::human::human(&plan, color));
-    println!(
+    super::write_stdout(&render::human::human(&plan, color))?;
+    super::write_stdout(
         "\nHow to read it: `+` creates, `±` restarts (a new iteration; the running one stops collecting data), `~` \
          patches, `-` stops or archives. Under each object: the fields that change, then the exact requests apply \
-         will send, in order. Save it with `ldexp plan --out plan.json` to apply exactly this later."
-    );
+         will send, in order. Save it with `ldexp plan --out plan.json` to apply exactly this later.\n",
+    )?;
 
     say(
         "2. `ldexp apply --auto-approve`: send those requests. Objects run concurrently; each object's steps in order.",
-    );
+    )?;
     let report = execute(&plan, &client, &globals).await;
-    print!("{}", report_text(&report));
+    super::write_stdout(&report_text(&report))?;
 
-    say("3. `ldexp plan` again: the remote now matches the specs, so there is nothing to do. Apply is idempotent.");
+    say("3. `ldexp plan` again: the remote now matches the specs, so there is nothing to do. Apply is idempotent.")?;
     let again = fresh_plan(&client, &files, false).await?;
-    print!("{}", render::human::human(&again, color));
+    super::write_stdout(&render::human::human(&again, color))?;
 
-    say("4. `ldexp drift`: the nightly check. Exit 0 means in sync, 2 means someone changed LaunchDarkly by hand.");
+    say("4. `ldexp drift`: the nightly check. Exit 0 means in sync, 2 means someone changed LaunchDarkly by hand.")?;
     let drift_report = DriftReport::from_plan(&again);
-    print!("{}", drift::human(&drift_report, color));
+    super::write_stdout(&drift::human(&drift_report, color))?;
     let code = drift_status(&drift_report);
-    println!("drift exit code: {}", code.code());
+    super::write_stdout(&format!("drift exit code: {}\n", code.code()))?;
 
     server.shutdown().await;
     say(
         "Done; the emulator is stopped. Next: `ldexp validate`, then `ldexp plan` on your own specs with LD_ACCESS_TOKEN.",
-    );
+    )?;
     let ok = report.succeeded() && again.is_empty() && code == ExitStatus::Success;
     if !ok {
         eprintln!("error: the demo did not converge; this is a bug in ldexp or in the examples");

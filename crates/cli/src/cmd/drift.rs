@@ -28,7 +28,7 @@ pub fn run(args: &DriftArgs, g: &Globals) -> Result<ExitStatus> {
         let client = crate::client::client(g)?;
         let plan = fresh_plan(&client, &args.paths, false).await?;
         let report = DriftReport::from_plan(&plan);
-        print!("{}", rendered(&report, args.format, g.color_stdout()));
+        super::write_stdout(&rendered(&report, args.format, g.color_stdout()))?;
         Ok(status(&report))
     })
 }

@@ -56,7 +56,7 @@ async fn run_async(args: &PlanArgs, g: &Globals) -> Result<ExitStatus> {
     if let Some(out) = &args.out {
         write_plan(out, &plan)?;
     }
-    print!("{}", rendered(&plan, args.format, g.color_stdout()));
+    super::write_stdout(&rendered(&plan, args.format, g.color_stdout()))?;
     if let Some(out) = &args.out
         && !g.quiet
     {

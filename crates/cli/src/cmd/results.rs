@@ -126,8 +126,8 @@ async fn run_async(args: &ResultsArgs, g: &Globals) -> Result<ExitStatus> {
         return match client.legacy_results(project, flag, env, metric).await? {
             Some(r) => {
                 match s.format {
-                    ResultsFormat::Json => println!("{}", serde_json::to_string_pretty(&r)?),
-                    ResultsFormat::Human => print!("{}", legacy_table(flag, metric, env, &r)),
+                    ResultsFormat::Json => super::write_stdout(&format!("{}\n", serde_json::to_string_pretty(&r)?))?,
+                    ResultsFormat::Human => super::write_stdout(&legacy_table(flag, metric, env, &r))?,
                 }
                 Ok(ExitStatus::Success)
             }
@@ -175,8 +175,8 @@ async fn run_async(args: &ResultsArgs, g: &Globals) -> Result<ExitStatus> {
     }
     let any = report.metrics.iter().any(|m| m.treatments.is_some());
     match s.format {
-        ResultsFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        ResultsFormat::Human => print!("{}", table(&report)),
+        ResultsFormat::Json => super::write_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?))?,
+        ResultsFormat::Human => super::write_stdout(&table(&report))?,
     }
     Ok(if any { ExitStatus::Success } else { ExitStatus::Failure })
 }
@@ -309,7 +309,7 @@ async fn reset(r: &ResetArgs, client: &HttpClient) -> Result<ExitStatus> {
     let resource = format!("flag {}/{}", r.project, r.flag);
     match client.send(&request, &resource).await {
         Ok(_) => {
-            println!("Reset the {what}.");
+            super::write_stdout(&format!("Reset the {what}.\n"))?;
             Ok(ExitStatus::Success)
         }
         Err(ldexp_core::Error::Api(e)) if e.status == 404 || e.status == 410 => {
