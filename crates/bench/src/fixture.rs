@@ -170,7 +170,7 @@ struct ExperimentShape {
 
 fn shape(i: usize, envs: &[String], experiment_flags: usize, metrics: usize, groups: usize) -> ExperimentShape {
     let flag = flag_key(i % experiment_flags);
-    let treatments = if i % 5 == 0 {
+    let treatments = if i.is_multiple_of(5) {
         vec![("control", "34", 0), ("treatment-a", "33", 1), ("treatment-b", "33", 2)]
     } else {
         vec![("control", "50", 0), ("treatment-a", "50", 1)]
@@ -270,11 +270,8 @@ fn spec_document(s: &ExperimentShape, kind: Kind) -> Value {
         Kind::UnchangedArchived => "archived",
         _ => "running",
     };
-    let name = if kind == Kind::Update {
-        format!("Experiment {} (renamed)", s.key)
-    } else {
-        format!("Experiment {}", s.key)
-    };
+    let name =
+        if kind == Kind::Update { format!("Experiment {} (renamed)", s.key) } else { format!("Experiment {}", s.key) };
     let mut metrics: Vec<Value> = vec![json!(s.primary)];
     metrics.extend(s.secondary.iter().map(|(k, g)| if *g { json!({ "key": k, "group": true }) } else { json!(k) }));
     let treatments: Vec<Value> = s
@@ -328,7 +325,8 @@ fn flag_json(key: &str, envs: &[String], legacy: Option<Value>) -> Value {
         .iter()
         .map(|e| (e.clone(), json!({ "on": true, "rules": [ { "description": "Beta users", "variation": 1 } ] })))
         .collect();
-    let mut f = json!({ "key": key, "name": format!("Flag {key}"), "variations": variations, "environments": environments });
+    let mut f =
+        json!({ "key": key, "name": format!("Flag {key}"), "variations": variations, "environments": environments });
     if let Some(l) = legacy {
         f["experiments"] = l;
     }
@@ -342,9 +340,7 @@ fn to_yaml(v: &Value) -> Result<String, BenchError> {
 /// Generates the fixture for `p`.
 pub fn generate(p: &FixtureParams) -> Result<Fixture, BenchError> {
     if p.environments == 0 || p.flags < 2 || p.metrics < 3 || p.experiments == 0 {
-        return Err(BenchError::Fixture(
-            "need at least 1 experiment, 1 environment, 2 flags and 3 metrics".to_owned(),
-        ));
+        return Err(BenchError::Fixture("need at least 1 experiment, 1 environment, 2 flags and 3 metrics".to_owned()));
     }
     let envs = environment_names(p.environments);
     let (legacy_flags, experiment_flags) = flag_split(p.flags);
@@ -413,7 +409,7 @@ pub fn generate(p: &FixtureParams) -> Result<Fixture, BenchError> {
 
     let metrics: Vec<Value> = (0..p.metrics)
         .map(|m| {
-            json!({ "key": metric_key(m), "kind": "custom", "eventKey": format!("event-{m:04}"), "isNumeric": m % 4 == 0 })
+            json!({ "key": metric_key(m), "kind": "custom", "eventKey": format!("event-{m:04}"), "isNumeric": m.is_multiple_of(4) })
         })
         .collect();
     let metric_groups: Vec<Value> = (0..groups)

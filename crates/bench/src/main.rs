@@ -116,10 +116,8 @@ fn done(t: Instant) {
 
 /// The command line as run, for the report.
 fn command_line() -> String {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .map(|a| if a.contains(char::is_whitespace) { format!("'{a}'") } else { a })
-        .collect();
+    let args: Vec<String> =
+        std::env::args().skip(1).map(|a| if a.contains(char::is_whitespace) { format!("'{a}'") } else { a }).collect();
     format!("cargo run --release -p ldexp-bench -- {}", args.join(" ")).trim_end().to_owned()
 }
 
@@ -140,7 +138,8 @@ async fn run(args: &Args) -> Result<Figures, BenchError> {
     done(t);
     let mut notes = Vec::new();
 
-    let t = step(&format!("plan against the emulator ({} ms latency, concurrency {})", args.latency_ms, args.concurrency));
+    let t =
+        step(&format!("plan against the emulator ({} ms latency, concurrency {})", args.latency_ms, args.concurrency));
     let emu = Emulator::start(&seed, args.latency_ms, None).await?;
     let (plan, _remote, mut plan_fig) = measure::plan(&emu, &specs, args.concurrency).await?;
     plan_fig.load = load;
@@ -169,11 +168,7 @@ async fn run(args: &Args) -> Result<Figures, BenchError> {
     };
     emu.stop().await;
 
-    let (cpu, rss) = if args.skip_scale {
-        (None, None)
-    } else {
-        scale(args, dir.path(), &mut notes).await?
-    };
+    let (cpu, rss) = if args.skip_scale { (None, None) } else { scale(args, dir.path(), &mut notes).await? };
 
     let apply = if args.skip_apply {
         None
@@ -236,6 +231,12 @@ async fn scale(
     if args.skip_rss {
         return Ok((Some(cpu), None));
     }
+    let stages = measure::memory_by_stage(&spec_dir, &seed)?;
+    notes.push(format!(
+        "Resident memory added per stage of an in-process plan at {} experiments (RSS deltas, approximate): {}.",
+        args.scale_experiments,
+        stages.iter().map(|(k, v)| format!("{k} +{v:.0} MiB")).collect::<Vec<_>>().join(", ")
+    ));
     let t = step(&format!("peak RSS of `ldexp plan` at {} experiments", args.scale_experiments));
     let binary = match &args.ldexp_bin {
         Some(b) => b.clone(),

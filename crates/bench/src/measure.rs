@@ -7,12 +7,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ldexp_core::apply::{ApplyOptions, OutcomeStatus, apply};
+use ldexp_core::client::Reader as _;
 use ldexp_core::client::{AccessToken, BaseUrl, ClientConfig, HttpClient};
 use ldexp_core::fetch::fetch_remote;
 use ldexp_core::plan::Plan;
 use ldexp_core::remote::{RemoteState, Requirements};
 use ldexp_core::spec::{self, SpecSet};
-use ldexp_core::client::Reader as _;
 use ldexp_emulator::{InMemory, RunningServer, Seed, ServerConfig, State};
 use serde_json::Value;
 
@@ -68,7 +68,11 @@ pub struct EmulatorStats {
 
 impl Emulator {
     /// Starts an emulator on a free loopback port holding `seed`.
-    pub async fn start(seed: &PreparedState, latency_ms: u64, rate_limit: Option<usize>) -> Result<Emulator, BenchError> {
+    pub async fn start(
+        seed: &PreparedState,
+        latency_ms: u64,
+        rate_limit: Option<usize>,
+    ) -> Result<Emulator, BenchError> {
         let config = ServerConfig {
             token: BENCH_TOKEN.to_owned(),
             latency_ms,
@@ -172,7 +176,11 @@ fn spec_error(e: &ldexp_core::Error) -> BenchError {
 }
 
 /// Plans `specs` against the emulator: fetch + plan, with the request count from the emulator's stats.
-pub async fn plan(emu: &Emulator, specs: &SpecSet, concurrency: usize) -> Result<(Plan, RemoteState, PlanFigure), BenchError> {
+pub async fn plan(
+    emu: &Emulator,
+    specs: &SpecSet,
+    concurrency: usize,
+) -> Result<(Plan, RemoteState, PlanFigure), BenchError> {
     let client = emu.client(concurrency)?;
     let before = emu.stats().await?;
     let t = Instant::now();
@@ -251,6 +259,29 @@ pub fn planner_inputs(spec_dir: &Path, seed: &PreparedState) -> Result<(SpecSet,
     Ok((specs, remote))
 }
 
+/// This process's resident set size in KiB (`VmRSS`), for attributing memory to the stages of a plan.
+pub fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")?.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Resident memory added by loading the specs, fetching the remote state and planning, in MiB, measured in
+/// this process on the scale fixture (RSS deltas: approximate, allocator caching included).
+pub fn memory_by_stage(spec_dir: &Path, seed: &PreparedState) -> Result<[(&'static str, f64); 3], BenchError> {
+    let mib = |a: Option<u64>, b: Option<u64>| b.unwrap_or(0).saturating_sub(a.unwrap_or(0)) as f64 / 1024.0;
+    let reader = InMemory::new(seed.state()?);
+    let r0 = rss_kib();
+    let (specs, _) = load_specs(spec_dir)?;
+    let r1 = rss_kib();
+    let remote = futures::executor::block_on(fetch_remote(&reader, &Requirements::of(&specs)))
+        .map_err(|e| BenchError::ldexp("fetching in memory", e))?;
+    let r2 = rss_kib();
+    let plan = ldexp_planner::plan(&specs, &remote).map_err(|e| plan_error(&e))?;
+    let r3 = rss_kib();
+    drop((plan, remote, specs));
+    Ok([("specs", mib(r0, r1)), ("remote state", mib(r1, r2)), ("plan", mib(r2, r3))])
+}
+
 /// Planner CPU: `runs` timed calls of the pure planner on the same inputs (one untimed warm-up first).
 pub fn planner_cpu(specs: &SpecSet, remote: &RemoteState, runs: usize) -> Result<CpuFigure, BenchError> {
     ldexp_planner::plan(specs, remote).map_err(|e| plan_error(&e))?;
@@ -265,7 +296,13 @@ pub fn planner_cpu(specs: &SpecSet, remote: &RemoteState, runs: usize) -> Result
 }
 
 /// Peak RSS of `ldexp plan <spec_dir>` against `base_url`, read from `/usr/bin/time -v`.
-pub fn plan_rss(binary: &Path, spec_dir: &Path, base_url: &str, concurrency: usize, experiments: usize) -> Result<RssFigure, BenchError> {
+pub fn plan_rss(
+    binary: &Path,
+    spec_dir: &Path,
+    base_url: &str,
+    concurrency: usize,
+    experiments: usize,
+) -> Result<RssFigure, BenchError> {
     let time = PathBuf::from("/usr/bin/time");
     let bin_err = |message: String| BenchError::Binary { path: binary.to_owned(), message };
     if !binary.is_file() {
@@ -293,8 +330,9 @@ pub fn plan_rss(binary: &Path, spec_dir: &Path, base_url: &str, concurrency: usi
         .map_err(|e| bin_err(format!("cannot run /usr/bin/time: {e}")))?;
     let wall = t.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let peak_kib = parse_max_rss(&stderr)
-        .ok_or_else(|| bin_err(format!("no `Maximum resident set size` in the output of time -v: {}", tail(&stderr))))?;
+    let peak_kib = parse_max_rss(&stderr).ok_or_else(|| {
+        bin_err(format!("no `Maximum resident set size` in the output of time -v: {}", tail(&stderr)))
+    })?;
     let exit_code = parse_exit_status(&stderr);
     if !matches!(exit_code, Some(0 | 2)) {
         return Err(bin_err(format!("`ldexp plan` exited with {exit_code:?}: {}", tail(&stderr))));
@@ -319,7 +357,12 @@ fn parse_exit_status(text: &str) -> Option<i32> {
 
 /// Applies `plan` through a client of `emu` (started with a route rate limit of `limit` per window) and checks
 /// the outcome.
-pub async fn apply_rate_limited(emu: &Emulator, plan: &Plan, concurrency: usize, limit: usize) -> Result<ApplyFigure, BenchError> {
+pub async fn apply_rate_limited(
+    emu: &Emulator,
+    plan: &Plan,
+    concurrency: usize,
+    limit: usize,
+) -> Result<ApplyFigure, BenchError> {
     let client = emu.client(concurrency)?;
     let writes_by_route = routes::plan_writes_by_route(plan);
     let (busiest_route, busiest_writes, bound_s) = routes::rate_limit_bound(&writes_by_route, limit, WINDOW_S);
@@ -353,12 +396,18 @@ pub async fn apply_rate_limited(emu: &Emulator, plan: &Plan, concurrency: usize,
 }
 
 /// Applies `plan` without a rate limit, then plans again: the number of changes left (0 when apply converged).
-pub async fn apply_and_replan(emu: &Emulator, plan: &Plan, specs: &SpecSet, concurrency: usize) -> Result<(usize, usize), BenchError> {
+pub async fn apply_and_replan(
+    emu: &Emulator,
+    plan: &Plan,
+    specs: &SpecSet,
+    concurrency: usize,
+) -> Result<(usize, usize), BenchError> {
     let client = emu.client(concurrency)?;
     let options = ApplyOptions { concurrency: concurrency.max(1), ..ApplyOptions::default() };
     let report = apply(plan, &client, &options).await;
     let (_, failed, skipped) = report.counts();
-    let remote = fetch_remote(&client, &Requirements::of(specs)).await.map_err(|e| BenchError::ldexp("re-fetching", e))?;
+    let remote =
+        fetch_remote(&client, &Requirements::of(specs)).await.map_err(|e| BenchError::ldexp("re-fetching", e))?;
     let again = ldexp_planner::plan(specs, &remote).map_err(|e| plan_error(&e))?;
     Ok((failed + skipped, again.changes.iter().filter(|c| !c.requests.is_empty()).count()))
 }
@@ -371,7 +420,8 @@ mod tests {
 
     #[test]
     fn gnu_time_output_is_parsed() {
-        let text = "\tCommand being timed: \"ldexp plan\"\n\tMaximum resident set size (kbytes): 91234\n\tExit status: 0\n";
+        let text =
+            "\tCommand being timed: \"ldexp plan\"\n\tMaximum resident set size (kbytes): 91234\n\tExit status: 0\n";
         assert_eq!(parse_max_rss(text), Some(91234));
         assert_eq!(parse_exit_status(text), Some(0));
         assert_eq!(parse_max_rss("nothing"), None);

@@ -139,9 +139,7 @@ impl Figures {
     /// `R_min × latency / concurrency`.
     pub fn plan_bound(&self) -> Duration {
         let p = &self.params;
-        Duration::from_secs_f64(
-            self.rmin.total() as f64 * p.latency_ms as f64 / 1000.0 / p.concurrency.max(1) as f64,
-        )
+        Duration::from_secs_f64(self.rmin.total() as f64 * p.latency_ms as f64 / 1000.0 / p.concurrency.max(1) as f64)
     }
 
     /// Plan wall / bound; `None` without latency (the bound is zero).
@@ -218,7 +216,9 @@ impl Figures {
                     mark(s >= TARGET_SPEEDUP)
                 );
             }
-            _ => t.push_str("| speed-up vs serial per-resource GETs | not measured (--skip-baseline) | | | ≥ 20× | |\n"),
+            _ => {
+                t.push_str("| speed-up vs serial per-resource GETs | not measured (--skip-baseline) | | | ≥ 20× | |\n")
+            }
         }
         match &self.cpu {
             Some(c) => {
@@ -276,7 +276,9 @@ impl Figures {
                     mark(ratio <= TARGET_APPLY_RATIO)
                 );
             }
-            None => t.push_str("| apply under the rate limit | not measured (--skip-apply) | | | 0 failures, ≤ 1.15 | |\n"),
+            None => {
+                t.push_str("| apply under the rate limit | not measured (--skip-apply) | | | 0 failures, ≤ 1.15 | |\n")
+            }
         }
         t
     }

@@ -70,8 +70,7 @@ mod tests {
         // 2000 spec'd experiments, 500 per environment; the 60 to create fall in production, staging and qa
         // (20 each), and the 40 unmanaged ones add 10 everywhere: development holds 510 (11 pages), the rest 490.
         assert_eq!(f.counts.remote_experiments.values().sum::<usize>(), 1980);
-        let per_env: Vec<(&str, usize)> =
-            f.counts.remote_experiments.iter().map(|(e, n)| (e.as_str(), *n)).collect();
+        let per_env: Vec<(&str, usize)> = f.counts.remote_experiments.iter().map(|(e, n)| (e.as_str(), *n)).collect();
         assert_eq!(per_env, [("development", 510), ("production", 490), ("qa", 490), ("staging", 490)]);
         assert_eq!(r.experiment_pages, 11 + 10 + 10 + 10);
         assert_eq!(r.flags, 500);

@@ -31,8 +31,7 @@ pub fn template(path: &str) -> String {
         .iter()
         .find(|t| {
             let ts: Vec<&str> = t.split('/').collect();
-            ts.len() == segs.len()
-                && ts.iter().zip(&segs).all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+            ts.len() == segs.len() && ts.iter().zip(&segs).all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
         })
         .map_or_else(|| path.to_owned(), |t| (*t).to_owned())
 }
@@ -53,7 +52,11 @@ pub fn plan_writes_by_route(plan: &Plan) -> BTreeMap<String, usize> {
 
 /// The lower bound of applying `writes_by_route` under a limit of `limit` requests per `window_s` seconds per
 /// route: the busiest route needs `ceil(writes / limit)` windows and the routes drain in parallel.
-pub fn rate_limit_bound(writes_by_route: &BTreeMap<String, usize>, limit: usize, window_s: u64) -> (String, usize, u64) {
+pub fn rate_limit_bound(
+    writes_by_route: &BTreeMap<String, usize>,
+    limit: usize,
+    window_s: u64,
+) -> (String, usize, u64) {
     let (route, busiest) =
         writes_by_route.iter().max_by_key(|(_, n)| **n).map_or((String::new(), 0), |(r, n)| (r.clone(), *n));
     let windows = if limit == 0 { 0 } else { busiest.div_ceil(limit) as u64 };
@@ -78,7 +81,10 @@ mod tests {
             route(Method::Get, "/api/v2/projects/bench/environments/qa/experiments?limit=50&offset=100"),
             "GET /api/v2/projects/{projectKey}/environments/{environmentKey}/experiments"
         );
-        assert_eq!(route(Method::Get, "/api/v2/flags/bench/flag-0001"), "GET /api/v2/flags/{projectKey}/{featureFlagKey}");
+        assert_eq!(
+            route(Method::Get, "/api/v2/flags/bench/flag-0001"),
+            "GET /api/v2/flags/{projectKey}/{featureFlagKey}"
+        );
         assert_eq!(route(Method::Get, "/api/v2/metrics/bench"), "GET /api/v2/metrics/{projectKey}");
         assert_eq!(
             route(Method::Get, "/api/v2/projects/bench/experimentation-settings"),

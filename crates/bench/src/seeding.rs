@@ -111,7 +111,13 @@ mod tests {
         let whole = build(f.seed.clone()).unwrap();
         let merged = state_document(&f.seed).unwrap();
         let count = |d: &Value| {
-            d.pointer("/projects/bench/experiments").unwrap().as_object().unwrap().values().map(|m| m.as_object().unwrap().len()).sum::<usize>()
+            d.pointer("/projects/bench/experiments")
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|m| m.as_object().unwrap().len())
+                .sum::<usize>()
         };
         assert_eq!(count(&merged), 120 - 3 + 2, "117 seeded from specs, 2 unmanaged");
         assert_eq!(merged, whole);
