@@ -232,8 +232,15 @@ fn the_any_environment_list_spans_environments() {
         .iter()
         .map(|e| (e["environmentKey"].as_str().unwrap().to_owned(), e["key"].as_str().unwrap().to_owned()))
         .collect();
-    assert_eq!(keys, [("production".into(), "search-ranking".into()), ("staging".into(), "cb".into())]);
-    assert_eq!(page["total_count"], 2);
+    assert_eq!(
+        keys,
+        [
+            ("production".into(), "search-ranking".into()),
+            ("staging".into(), "signup-flow".into()),
+            ("staging".into(), "cb".into())
+        ]
+    );
+    assert_eq!(page["total_count"], 3);
 }
 
 #[test]
