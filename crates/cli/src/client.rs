@@ -16,6 +16,8 @@ pub fn client_with(g: &Globals, token: AccessToken) -> Result<HttpClient> {
     let base_url = BaseUrl::resolve(g.base_url.as_deref())?;
     let mut config = ClientConfig::new(base_url, token);
     config.concurrency = g.concurrency.max(1);
+    config.api_version.clone_from(&g.api_version);
+    config.api_version_beta.clone_from(&g.api_version_beta);
     Ok(HttpClient::new(config)?)
 }
 

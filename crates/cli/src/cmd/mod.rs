@@ -38,6 +38,15 @@ pub struct Globals {
     #[arg(long, global = true, default_value_t = ldexp_core::client::DEFAULT_CONCURRENCY, value_name = "N",
           value_parser = parse_concurrency)]
     pub concurrency: usize,
+    /// `LD-API-Version` for flag and metric routes. The contract marks the per-route split as not verified
+    /// against the live API, hence configurable.
+    #[arg(long, global = true, env = "LD_API_VERSION", default_value = ldexp_core::client::DEFAULT_API_VERSION,
+          value_name = "VERSION", hide_env_values = true)]
+    pub api_version: String,
+    /// `LD-API-Version` for the beta routes: experiments, experimentation settings, results and metric groups.
+    #[arg(long, global = true, env = "LD_API_VERSION_BETA",
+          default_value = ldexp_core::client::DEFAULT_API_VERSION_BETA, value_name = "VERSION")]
+    pub api_version_beta: String,
     /// More logging (-v debug, -vv trace), on stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
