@@ -18,7 +18,7 @@ pub struct EmulatorArgs {
     /// Address to listen on. Admin routes answer loopback clients only.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
-    /// Starting state, YAML or JSON (see docs/emulator.md); without it the account is empty.
+    /// Starting state, YAML or JSON (format: the README, "Seed format"); without it the account is empty.
     #[arg(long, value_name = "FILE")]
     pub seed: Option<PathBuf>,
     /// The access token the API accepts in `Authorization`.

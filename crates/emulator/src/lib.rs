@@ -1,7 +1,7 @@
 //! An in-memory LaunchDarkly Experimentation API: a pure request handler ([`State::handle`]), an in-process
 //! client ([`InMemory`]) and an HTTP server with fault injection ([`serve`], `ldexp emulator`).
 //!
-//! The wire behaviour follows `../shared/contract/README.md` and `docs/semantics.md`; `docs/emulator.md`
+//! The wire behaviour follows `../shared/contract/README.md` and `docs/semantics.md`; the README's emulator section
 //! documents the seed format, the server flags and the admin routes.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 

@@ -1,4 +1,4 @@
-//! The seed format: the starting state of the emulator, written by hand in YAML or JSON (`docs/emulator.md`).
+//! The seed format: the starting state of the emulator, written by hand in YAML or JSON (README, "Seed format").
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -61,7 +61,7 @@ pub struct SeedProject {
     pub metric_groups: Vec<SeedMetricGroup>,
     #[serde(default)]
     pub flags: Vec<SeedFlag>,
-    /// Environment key → API-shaped `Experiment` objects (see `docs/emulator.md` for what is filled in).
+    /// Environment key → API-shaped `Experiment` objects (the README's "Seed format" says what is filled in).
     #[serde(default)]
     pub experiments: BTreeMap<String, Vec<Value>>,
 }

@@ -3,7 +3,8 @@
 //! official OpenAPI cut; then the client parses every response `prism mock` serves from the same file.
 //!
 //! Needs `../shared/contract` (beside the repository) and Prism in `.tools/prism` (`.ci/prism.sh`); without
-//! either it prints `skipped: …` and passes, so a fresh clone still runs `cargo test`.
+//! either it prints `skipped: …` and passes, so a fresh clone still runs `cargo test`. CI sets
+//! `LDEXP_REQUIRE_CONTRACT=1`, which turns a missing prerequisite into a failure, so the check cannot vanish there.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,15 +34,20 @@ struct Setup {
 }
 
 fn setup() -> Option<Setup> {
+    let required = std::env::var("LDEXP_REQUIRE_CONTRACT").is_ok_and(|v| v == "1");
+    let skip = |why: String| {
+        assert!(!required, "LDEXP_REQUIRE_CONTRACT=1 but {why}");
+        eprintln!("skipped: {why}");
+    };
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let spec = repo.join("../shared/contract/launchdarkly-experiments.openapi.json");
     let prism = repo.join(".tools/prism/node_modules/.bin/prism");
     if !spec.is_file() {
-        eprintln!("skipped: contract conformance needs {} (the shared contract beside the repository)", spec.display());
+        skip(format!("contract conformance needs {} (the shared contract beside the repository)", spec.display()));
         return None;
     }
     if !prism.is_file() {
-        eprintln!("skipped: contract conformance needs Prism at {}; run .ci/prism.sh", prism.display());
+        skip(format!("contract conformance needs Prism at {}; run .ci/prism.sh", prism.display()));
         return None;
     }
     Some(Setup { spec, prism, seed: repo.join("examples/remote.yaml") })

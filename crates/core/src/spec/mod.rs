@@ -280,7 +280,7 @@ impl Loader {
                 Err(e) => self.diagnostics.push(Diagnostic::at(
                     &location,
                     format!("the document does not match spec format v1: {e}"),
-                    Some("compare it with the spec reference in docs/spec-reference.md".to_owned()),
+                    Some("compare it with the spec reference in README.md".to_owned()),
                 )),
             }
         }
