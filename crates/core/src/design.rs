@@ -135,11 +135,8 @@ pub fn legacy_equivalent(a: &LegacyExperiments, b: &LegacyExperiments) -> bool {
 
 /// The items of a legacy `experiments` value as sorted `(metricKey, environments)` pairs.
 pub fn legacy_items(e: &LegacyExperiments) -> Vec<(&str, BTreeSet<&str>)> {
-    let mut items: Vec<(&str, BTreeSet<&str>)> = e
-        .items
-        .iter()
-        .map(|i| (i.metric_key.as_str(), i.environments.iter().map(String::as_str).collect()))
-        .collect();
+    let mut items: Vec<(&str, BTreeSet<&str>)> =
+        e.items.iter().map(|i| (i.metric_key.as_str(), i.environments.iter().map(String::as_str).collect())).collect();
     items.sort();
     items
 }

@@ -20,7 +20,12 @@ async fn reads_every_page_and_maps_404_to_none() {
     let ld = InMemory::new(s);
     let all = ld.list_experiments("demo", "staging").await.unwrap().unwrap();
     assert_eq!(all.len(), 61, "two pages of 50: the seeded signup-flow and the 60 created");
-    assert!(all.iter().filter(|e| e.key != "signup-flow").all(|e| e.draft_iteration.as_ref().is_some_and(|d| d.treatments.len() == 2)), "expanded");
+    assert!(
+        all.iter()
+            .filter(|e| e.key != "signup-flow")
+            .all(|e| e.draft_iteration.as_ref().is_some_and(|d| d.treatments.len() == 2)),
+        "expanded"
+    );
     assert!(ld.list_experiments("demo", "qa").await.unwrap().is_none());
     assert!(ld.list_experiments("nope", "staging").await.unwrap().is_none());
 
