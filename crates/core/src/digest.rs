@@ -23,7 +23,9 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                out.extend_from_slice(Value::String(k.clone()).to_string().as_bytes());
+                // Writing straight into `out` is the compact form `Value::to_string` would give, without the
+                // per-key clone and temporary string (a plan fingerprints thousands of experiments).
+                let _ = serde_json::to_writer(&mut *out, k);
                 out.push(b':');
                 write_canonical(&m[k], out);
             }
@@ -39,7 +41,9 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        other => out.extend_from_slice(other.to_string().as_bytes()),
+        other => {
+            let _ = serde_json::to_writer(&mut *out, other);
+        }
     }
 }
 

@@ -31,8 +31,17 @@ pub(crate) struct Target<'a> {
     pub desired: Option<Desired>,
     /// Flags that would make `startIteration` fail in this environment, with why.
     pub unstartable: Vec<(String, String)>,
+    /// The project the spec lives in, for [`Target::labels`].
+    pub project: &'a ProjectState,
+    pub env: &'a str,
+}
+
+impl Target<'_> {
     /// Variation and rule `_id` → what a reviewer recognises (name, value or description), for `fields`.
-    pub labels: BTreeMap<String, String>,
+    /// Built on demand: only a change that applies a design shows labelled fields.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        labels(&self.spec.spec, self.env, self.project)
+    }
 }
 
 /// The project state, or a problem when LaunchDarkly has no such project.
@@ -59,7 +68,7 @@ pub(crate) fn project<'a, T>(
 /// Checks `spec` in environment `env` (written at `env_field`) and resolves what it names.
 pub(crate) fn experiment<'a>(
     spec: &'a Located<ExperimentSpec>,
-    env: &str,
+    env: &'a str,
     env_field: &str,
     remote: &'a RemoteState,
     problems: &mut Problems,
@@ -83,8 +92,7 @@ pub(crate) fn experiment<'a>(
     let (flag_inputs, unstartable) = flags(spec, env, project, &address, problems);
     let treatments = treatments(spec, project, &address, problems);
     let desired = (problems.len() == before).then(|| desired(s, primary_group, flag_inputs, treatments));
-    let labels = labels(s, env, project);
-    Some(Target { spec, address, remote: experiments.get(&s.key), desired, unstartable, labels })
+    Some(Target { spec, address, remote: experiments.get(&s.key), desired, unstartable, project, env })
 }
 
 /// Labels for the variations and rules of the spec's flags in `env`: a variation's name (else its value), a
@@ -196,11 +204,12 @@ fn flags(
     let mut inputs = BTreeMap::new();
     let mut unstartable = Vec::new();
     for (key, fs) in &s.iteration.flags {
-        let field = format!("iteration.flags.{key}");
+        // Field names are only formatted for a problem: most specs have none.
+        let field = || format!("iteration.flags.{key}");
         let Some(snap) = project.flags.get(key).and_then(Option::as_ref) else {
             problems.push(
                 ProblemKind::Reference,
-                spec.location_of(&field),
+                spec.location_of(&field()),
                 address,
                 format!("flag `{key}` does not exist in project `{}`", s.project),
                 Some("check the flag key".to_owned()),
@@ -211,7 +220,7 @@ fn flags(
         let Some(fe) = flag.environments.get(env) else {
             problems.push(
                 ProblemKind::Reference,
-                spec.location_of(&field),
+                spec.location_of(&field()),
                 address,
                 format!("flag `{key}` has no configuration for environment `{env}`"),
                 None,
@@ -226,7 +235,7 @@ fn flags(
         let rule = match resolve::rule_id(key, env, fe, fs) {
             Ok(r) => Some(r),
             Err(e) => {
-                let f = if fs.rule_id.is_some() { format!("{field}.ruleId") } else { format!("{field}.rule") };
+                let f = if fs.rule_id.is_some() { format!("{}.ruleId", field()) } else { format!("{}.rule", field()) };
                 problems.push(ProblemKind::Reference, spec.location_of(&f), address, e.message, e.hint);
                 None
             }
@@ -236,7 +245,7 @@ fn flags(
             Some(r) => match resolve::variation_id(flag, r) {
                 Ok(id) => Some(Some(id)),
                 Err(e) => {
-                    let f = format!("{field}.notInExperimentVariation");
+                    let f = format!("{}.notInExperimentVariation", field());
                     problems.push(ProblemKind::Reference, spec.location_of(&f), address, e.message, e.hint);
                     None
                 }
@@ -275,11 +284,11 @@ fn treatments(
             }
         }
         for (flag_key, r) in &t.variations {
-            let field = format!("iteration.treatments[{i}].variations.{flag_key}");
+            let field = || format!("iteration.treatments[{i}].variations.{flag_key}");
             if !s.iteration.flags.contains_key(flag_key) {
                 problems.push(
                     ProblemKind::Reference,
-                    spec.location_of(&field),
+                    spec.location_of(&field()),
                     address,
                     format!("flag `{flag_key}` is not one of the iteration's flags"),
                     Some(format!("add `{flag_key}` under `iteration.flags`")),
@@ -292,7 +301,7 @@ fn treatments(
                 Ok(variation_id) => {
                     parameters.push(TreatmentParameterInput { flag_key: flag_key.clone(), variation_id })
                 }
-                Err(e) => problems.push(ProblemKind::Reference, spec.location_of(&field), address, e.message, e.hint),
+                Err(e) => problems.push(ProblemKind::Reference, spec.location_of(&field()), address, e.message, e.hint),
             }
         }
         out.push(TreatmentInput {

@@ -430,13 +430,14 @@ fn build(t: &Target<'_>, desired: &Desired, row: Row) -> Option<Change> {
     if applies {
         let at = fields.len();
         fields::diff("", before.as_ref(), after.as_ref(), &mut fields);
+        let labels = t.labels();
         for f in &mut fields[at..] {
             if f.field.contains(".variations.")
                 || f.field.ends_with(".notInExperimentVariationId")
                 || f.field.ends_with(".ruleId")
             {
                 for v in [&mut f.before, &mut f.after].into_iter().flatten() {
-                    label(v, &t.labels);
+                    label(v, &labels);
                 }
             }
         }

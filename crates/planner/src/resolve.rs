@@ -11,37 +11,34 @@ pub(crate) struct Unresolved {
     pub hint: Option<String>,
 }
 
-type Tier<'a> = (&'static str, Box<dyn Fn(&Variation) -> bool + 'a>);
-
 /// The index of the variation of `flag` that `r` names: by `name`, else by `value`, else by `_id`.
 /// A tier with several matches is ambiguous rather than falling through, since guessing would pick silently.
 pub(crate) fn variation_index(flag: &FeatureFlag, r: &VariationRef) -> Result<usize, Unresolved> {
     let text = r.to_string();
-    let tiers: [Tier<'_>; 3] = [
-        ("name", Box::new(|v: &Variation| v.name.as_deref() == Some(text.as_str()))),
-        ("value", Box::new(|v: &Variation| value_matches(&v.value, r))),
-        ("_id", Box::new(|v: &Variation| v.id.as_deref() == Some(text.as_str()))),
-    ];
-    for (tier, matches) in &tiers {
-        let found: Vec<usize> =
-            flag.variations.iter().enumerate().filter(|(_, v)| matches(v)).map(|(i, _)| i).collect();
-        match found.as_slice() {
-            [] => {}
-            [one] => return Ok(*one),
-            many => {
-                return Err(Unresolved {
-                    message: format!(
-                        "`{text}` is ambiguous: it matches {} variations of flag `{}` by {tier}",
-                        many.len(),
-                        flag.key
-                    ),
-                    hint: Some(format!(
-                        "name the variation by its _id instead; candidates: {}",
-                        candidates(many.iter().filter_map(|i| flag.variations.get(*i)))
-                    )),
-                });
-            }
+    // Built once per reference, not once per variation: every experiment resolves several references.
+    let wanted = wanted_value(r);
+    let by_name = |v: &Variation| v.name.as_deref() == Some(text.as_str());
+    let by_value = |v: &Variation| value_matches(&v.value, &wanted);
+    let by_id = |v: &Variation| v.id.as_deref() == Some(text.as_str());
+    let tiers: [(&str, &dyn Fn(&Variation) -> bool); 3] = [("name", &by_name), ("value", &by_value), ("_id", &by_id)];
+    for (tier, matches) in tiers {
+        let mut found = flag.variations.iter().enumerate().filter(|(_, v)| matches(v)).map(|(i, _)| i);
+        let Some(one) = found.next() else { continue };
+        if found.next().is_none() {
+            return Ok(one);
         }
+        let many: Vec<usize> = flag.variations.iter().enumerate().filter(|(_, v)| matches(v)).map(|(i, _)| i).collect();
+        return Err(Unresolved {
+            message: format!(
+                "`{text}` is ambiguous: it matches {} variations of flag `{}` by {tier}",
+                many.len(),
+                flag.key
+            ),
+            hint: Some(format!(
+                "name the variation by its _id instead; candidates: {}",
+                candidates(many.iter().filter_map(|i| flag.variations.get(*i)))
+            )),
+        });
     }
     Err(Unresolved {
         message: format!("flag `{}` has no variation with name, value or _id `{text}`", flag.key),
@@ -71,16 +68,31 @@ pub(crate) fn legacy_baseline(flag: &FeatureFlag, r: &VariationRef) -> Result<us
     }
 }
 
-/// Whether a variation value equals the reference: JSON equality, numbers compared numerically, and a text
-/// reference also matching a non-string scalar written the same way (`"42"` names the value `42`).
-fn value_matches(value: &Value, r: &VariationRef) -> bool {
-    let wanted = match r.to_json() {
-        Value::String(s) if !value.is_string() => serde_json::from_str(&s).unwrap_or(Value::String(s)),
-        w => w,
+/// What a reference compares against, for a string variation value and for any other one: a text reference
+/// also names a non-string scalar written the same way (`"42"` names the value `42`).
+struct Wanted {
+    json: Value,
+    parsed: Option<Value>,
+}
+
+fn wanted_value(r: &VariationRef) -> Wanted {
+    let json = r.to_json();
+    let parsed = match &json {
+        Value::String(s) => Some(serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone()))),
+        _ => None,
     };
-    match (value, &wanted) {
+    Wanted { json, parsed }
+}
+
+/// Whether a variation value equals the reference: JSON equality, numbers compared numerically.
+fn value_matches(value: &Value, w: &Wanted) -> bool {
+    let wanted = match &w.parsed {
+        Some(p) if !value.is_string() => p,
+        _ => &w.json,
+    };
+    match (value, wanted) {
         (Value::Number(a), Value::Number(b)) => a.as_f64().is_some() && a.as_f64() == b.as_f64(),
-        _ => *value == wanted,
+        _ => value == wanted,
     }
 }
 
