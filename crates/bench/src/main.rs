@@ -224,6 +224,14 @@ async fn scale(
     std::fs::create_dir_all(&scale_dir).map_err(|e| BenchError::Io { path: scale_dir.clone(), source: e })?;
     let spec_dir = fixture.write_to(&scale_dir)?;
     let seed = measure::PreparedState::of(&fixture)?;
+    // Before anything else allocates at this scale, so the deltas are not hidden by memory the allocator keeps.
+    let stages = measure::memory_by_stage(&spec_dir, &seed)?;
+    notes.push(format!(
+        "Resident memory each stage of an in-process plan adds at {} experiments (RSS deltas of the harness, \
+         approximate; the in-process emulator state is loaded before): {}.",
+        args.scale_experiments,
+        stages.iter().map(|(k, v)| format!("{k} +{v:.0} MiB")).collect::<Vec<_>>().join(", ")
+    ));
     let (specs, remote) = measure::planner_inputs(&spec_dir, &seed)?;
     let cpu = measure::planner_cpu(&specs, &remote, args.cpu_runs)?;
     drop((specs, remote));
@@ -231,12 +239,7 @@ async fn scale(
     if args.skip_rss {
         return Ok((Some(cpu), None));
     }
-    let stages = measure::memory_by_stage(&spec_dir, &seed)?;
-    notes.push(format!(
-        "Resident memory added per stage of an in-process plan at {} experiments (RSS deltas, approximate): {}.",
-        args.scale_experiments,
-        stages.iter().map(|(k, v)| format!("{k} +{v:.0} MiB")).collect::<Vec<_>>().join(", ")
-    ));
+
     let t = step(&format!("peak RSS of `ldexp plan` at {} experiments", args.scale_experiments));
     let binary = match &args.ldexp_bin {
         Some(b) => b.clone(),
