@@ -16,20 +16,14 @@ pub fn fingerprint<T: Serialize + ?Sized>(value: &T) -> String {
 fn write_canonical(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push(b'{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                // Writing straight into `out` is the compact form `Value::to_string` would give, without the
-                // per-key clone and temporary string (a plan fingerprints thousands of experiments).
-                let _ = serde_json::to_writer(&mut *out, k);
-                out.push(b':');
-                write_canonical(&m[k], out);
+            // Without `preserve_order` the map iterates sorted already: no key list and no lookups then.
+            if m.keys().is_sorted() {
+                write_entries(m.iter(), out);
+            } else {
+                let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+                entries.sort_by_key(|(k, _)| *k);
+                write_entries(entries.into_iter(), out);
             }
-            out.push(b'}');
         }
         Value::Array(a) => {
             out.push(b'[');
@@ -45,6 +39,21 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
             let _ = serde_json::to_writer(&mut *out, other);
         }
     }
+}
+
+fn write_entries<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>, out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, (k, v)) in entries.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Writing straight into `out` is the compact form `Value::to_string` would give, without the per-key
+        // clone and temporary string (a plan fingerprints thousands of experiments).
+        let _ = serde_json::to_writer(&mut *out, k);
+        out.push(b':');
+        write_canonical(v, out);
+    }
+    out.push(b'}');
 }
 
 /// `sha256:<hex>` of raw bytes.

@@ -339,7 +339,8 @@ fn desired(s: &ExperimentSpec, primary_group: bool, flags: FlagInputs, treatment
                     t.name.clone(),
                     DesignTreatment {
                         baseline: t.baseline,
-                        allocation_percent: t.allocation_percent.canonical(),
+                        // Already canonical: `NumString::from_f64` wrote it.
+                        allocation_percent: t.allocation_percent.0.clone(),
                         variations: t.parameters.iter().map(|p| (p.flag_key.clone(), p.variation_id.clone())).collect(),
                     },
                 )

@@ -11,7 +11,7 @@ mod legacy;
 mod resolve;
 mod unmanaged;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use ldexp_core::plan::{Address, FORMAT_VERSION, Plan, Summary};
 use ldexp_core::remote::RemoteState;
@@ -37,17 +37,19 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
     let mut problems = error::Problems::default();
     let mut changes = Vec::new();
     let mut warnings = Vec::new();
-    let mut owners: BTreeMap<Address, &ldexp_core::spec::SourceLocation> = BTreeMap::new();
+    // Keyed by borrowed keys, not `Address`es: one lookup per experiment, no clones.
+    let mut owners: HashMap<(&str, &str, &str), &ldexp_core::spec::SourceLocation> = HashMap::new();
+    let mut legacy_owners: HashMap<(&str, &str), &ldexp_core::spec::SourceLocation> = HashMap::new();
 
     for spec in &specs.experiments {
         let s = &spec.spec;
         let envs = s.target_environments();
         let several = s.environment.is_none();
         for (i, env) in envs.iter().enumerate() {
-            let env_field = if several { format!("environments[{i}]") } else { "environment".to_owned() };
-            let address =
-                Address::Experiment { project: s.project.clone(), environment: (*env).to_owned(), key: s.key.clone() };
-            if let Some(first) = owners.get(&address) {
+            let owner = (s.project.as_str(), *env, s.key.as_str());
+            if let Some(first) = owners.get(&owner) {
+                let address =
+                    Address::Experiment { project: s.project.clone(), environment: (*env).to_owned(), key: s.key.clone() };
                 problems.push(
                     ProblemKind::Conflict,
                     spec.location_of("key"),
@@ -57,7 +59,8 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
                 );
                 continue;
             }
-            owners.insert(address, spec.location_of("key"));
+            owners.insert(owner, spec.location_of("key"));
+            let env_field = if several { format!("environments[{i}]") } else { "environment".to_owned() };
             if let Some(target) = checks::experiment(spec, env, &env_field, remote, &mut problems)
                 && let Some(change) = experiment::plan(&target, &mut problems, &mut warnings)
             {
@@ -66,8 +69,9 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
         }
     }
     for spec in &specs.legacy {
-        let address = Address::Legacy { project: spec.spec.project.clone(), flag: spec.spec.flag.clone() };
-        if let Some(first) = owners.get(&address) {
+        let owner = (spec.spec.project.as_str(), spec.spec.flag.as_str());
+        if let Some(first) = legacy_owners.get(&owner) {
+            let address = Address::Legacy { project: spec.spec.project.clone(), flag: spec.spec.flag.clone() };
             problems.push(
                 ProblemKind::Conflict,
                 spec.location_of("flag"),
@@ -77,7 +81,7 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
             );
             continue;
         }
-        owners.insert(address, spec.location_of("flag"));
+        legacy_owners.insert(owner, spec.location_of("flag"));
         if let Some(change) = legacy::plan(spec, remote, &mut problems) {
             changes.push(change);
         }

@@ -1,7 +1,7 @@
 //! Unmanaged experiments: remote experiments in a targeted environment that no spec names. Listed and left
 //! alone, or, with `prune`, archived (stopped first, with the baseline as winner, when running).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, HashSet};
 
 use ldexp_core::api::Experiment;
 use ldexp_core::design::Design;
@@ -26,20 +26,20 @@ pub(crate) fn collect(
     changes: &mut Vec<Change>,
     warnings: &mut Vec<Warning>,
 ) -> Vec<Unmanaged> {
-    let mut targeted = BTreeSet::new();
-    let mut managed = BTreeSet::new();
+    // (project, environment) in order → the keys specs manage there; hashed, since every remote experiment of a
+    // targeted environment is looked up once.
+    let mut targeted: BTreeMap<(&str, &str), HashSet<&str>> = BTreeMap::new();
     for e in &specs.experiments {
         for env in e.spec.target_environments() {
-            targeted.insert((e.spec.project.as_str(), env));
-            managed.insert((e.spec.project.as_str(), env, e.spec.key.as_str()));
+            targeted.entry((e.spec.project.as_str(), env)).or_default().insert(e.spec.key.as_str());
         }
     }
     let mut out = Vec::new();
-    for (project, env) in targeted {
+    for ((project, env), managed) in targeted {
         let Some(Some(p)) = remote.projects.get(project) else { continue };
         let Some(Some(experiments)) = p.environments.get(env) else { continue };
         for (key, e) in experiments {
-            if managed.contains(&(project, env, key.as_str())) {
+            if managed.contains(key.as_str()) {
                 continue;
             }
             let address =
