@@ -48,8 +48,11 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
         for (i, env) in envs.iter().enumerate() {
             let owner = (s.project.as_str(), *env, s.key.as_str());
             if let Some(first) = owners.get(&owner) {
-                let address =
-                    Address::Experiment { project: s.project.clone(), environment: (*env).to_owned(), key: s.key.clone() };
+                let address = Address::Experiment {
+                    project: s.project.clone(),
+                    environment: (*env).to_owned(),
+                    key: s.key.clone(),
+                };
                 problems.push(
                     ProblemKind::Conflict,
                     spec.location_of("key"),

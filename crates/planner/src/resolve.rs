@@ -1,5 +1,8 @@
 //! Resolving the human references of a spec (variations, rules, the legacy baseline) against a fetched flag.
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
 use ldexp_core::api::{FeatureFlag, FlagEnvironment, Variation};
 use ldexp_core::spec::{FlagSpec, VariationRef};
 use serde_json::Value;
@@ -11,16 +14,22 @@ pub(crate) struct Unresolved {
     pub hint: Option<String>,
 }
 
+/// A resolution tier: its name for messages and what it matches.
+type Tier<'a> = (&'static str, &'a dyn Fn(&Variation) -> bool);
+
 /// The index of the variation of `flag` that `r` names: by `name`, else by `value`, else by `_id`.
 /// A tier with several matches is ambiguous rather than falling through, since guessing would pick silently.
 pub(crate) fn variation_index(flag: &FeatureFlag, r: &VariationRef) -> Result<usize, Unresolved> {
-    let text = r.to_string();
-    // Built once per reference, not once per variation: every experiment resolves several references.
-    let wanted = wanted_value(r);
-    let by_name = |v: &Variation| v.name.as_deref() == Some(text.as_str());
-    let by_value = |v: &Variation| value_matches(&v.value, &wanted);
-    let by_id = |v: &Variation| v.id.as_deref() == Some(text.as_str());
-    let tiers: [(&str, &dyn Fn(&Variation) -> bool); 3] = [("name", &by_name), ("value", &by_value), ("_id", &by_id)];
+    let text: Cow<'_, str> = match r {
+        VariationRef::Text(s) => Cow::Borrowed(s),
+        other => Cow::Owned(other.to_string()),
+    };
+    // Built once per reference and only when the name tier found nothing: most references are names.
+    let wanted = OnceCell::new();
+    let by_name = |v: &Variation| v.name.as_deref() == Some(&*text);
+    let by_value = |v: &Variation| value_matches(&v.value, wanted.get_or_init(|| wanted_value(r)));
+    let by_id = |v: &Variation| v.id.as_deref() == Some(&*text);
+    let tiers: [Tier<'_>; 3] = [("name", &by_name), ("value", &by_value), ("_id", &by_id)];
     for (tier, matches) in tiers {
         let mut found = flag.variations.iter().enumerate().filter(|(_, v)| matches(v)).map(|(i, _)| i);
         let Some(one) = found.next() else { continue };
