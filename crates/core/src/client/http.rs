@@ -14,7 +14,8 @@ use serde_json::Value;
 use url::Url;
 
 use super::config::ClientConfig;
-use super::retry::{AdaptiveLimit, backoff, rate_limit_delay};
+use super::gate::{RouteGates, route_key};
+use super::retry::{AdaptiveLimit, backoff, rate_limit_delay, told_wait};
 use super::token::REDACTED;
 use super::{Reader, Writer};
 use crate::api::{
@@ -30,6 +31,8 @@ const LD_API_VERSION: HeaderName = HeaderName::from_static("ld-api-version");
 const RATELIMIT_RESET: &str = "x-ratelimit-reset";
 /// Refuse totals that would need more pages than this: a malformed count must not fan out millions of GETs.
 const MAX_PAGES: u64 = 10_000;
+/// Added to a wait the server names, so a retry does not land a hair before the window resets.
+const TOLD_WAIT_MARGIN: Duration = Duration::from_millis(10);
 
 /// The LaunchDarkly REST client. Cheap to clone; clones share the connection pool and the concurrency limit.
 #[derive(Clone)]
@@ -44,6 +47,7 @@ struct Inner {
     api_version: HeaderValue,
     api_version_beta: HeaderValue,
     limit: AdaptiveLimit,
+    gates: RouteGates,
     sent: AtomicU64,
 }
 
@@ -113,6 +117,7 @@ impl HttpClient {
                 api_version,
                 api_version_beta,
                 limit,
+                gates: RouteGates::default(),
                 sent: AtomicU64::new(0),
             }),
         })
@@ -182,10 +187,16 @@ impl HttpClient {
         // Safe to repeat after an unknown outcome. POST and PATCH are not: a lost answer must be resolved by
         // re-reading (the applier does), never by sending again.
         let idempotent = matches!(call.method, Method::Get | Method::Put | Method::Delete);
+        // One gate per route (verb + URL pattern, the unit LaunchDarkly limits): after a 429 it holds every
+        // request to the route until the window resets, then lets them through oldest ticket first, so a request
+        // that was refused is not overtaken by newcomers at the next reset.
+        let gate = inner.gates.gate(&route_key(call.method, call.path));
+        let ticket = inner.gates.ticket();
+        let mut rate_limited_since: Option<Instant> = None;
         let mut attempt: u32 = 0;
         loop {
             let can_retry = attempt < policy.max_retries;
-            let slot = inner.limit.acquire().await;
+            let slot = gate.admit(ticket, rate_limited_since.is_some(), &inner.limit).await;
             let started = Instant::now();
             inner.sent.fetch_add(1, Ordering::Relaxed);
             let result = self.build(call).send().await;
@@ -214,6 +225,25 @@ impl HttpClient {
             };
             let status = response.status().as_u16();
             let headers = response.headers().clone();
+            // 429 means not processed, so every method may go again. A wait the server names is bounded by the
+            // total time this request has been rate-limited (a long line drains window by window; a stuck route
+            // still fails); a guessed wait (no usable header) also counts against max_retries.
+            let rate_limited = (status == 429).then(|| {
+                let retry_after = header_str(&headers, RETRY_AFTER.as_str());
+                let reset = header_str(&headers, RATELIMIT_RESET);
+                let (delay, guessed) = match told_wait(retry_after, reset, now_ms()) {
+                    Some(wait) => (wait + TOLD_WAIT_MARGIN, false),
+                    None => {
+                        let mut rng = rand::rng();
+                        (rate_limit_delay(retry_after, reset, now_ms(), attempt, policy, &mut rng), true)
+                    }
+                };
+                if delay <= policy.max_rate_limit_wait {
+                    // Closed before this slot is released, so no request slips into the spent window through it.
+                    gate.close_for(delay);
+                }
+                (delay, guessed)
+            });
             let body = response.bytes().await;
             drop(slot);
             tracing::debug!(
@@ -246,32 +276,23 @@ impl HttpClient {
                     Vec::new()
                 }
             };
-            if status == 429 {
+            if let Some((delay, guessed)) = rate_limited {
                 inner.limit.on_rate_limited();
-                if can_retry {
-                    let delay = {
-                        let mut rng = rand::rng();
-                        rate_limit_delay(
-                            header_str(&headers, RETRY_AFTER.as_str()),
-                            header_str(&headers, RATELIMIT_RESET),
-                            now_ms(),
-                            attempt,
-                            policy,
-                            &mut rng,
-                        )
-                    };
-                    if delay <= policy.max_rate_limit_wait {
-                        tracing::debug!(
-                            method = %call.method,
-                            path = call.path,
-                            attempt,
-                            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                            "rate limited; waiting"
-                        );
-                        tokio::time::sleep(delay).await;
+                let since = *rate_limited_since.get_or_insert_with(Instant::now);
+                let within = delay <= policy.max_rate_limit_wait
+                    && since.elapsed().saturating_add(delay) <= policy.max_rate_limit_wait;
+                if within && (can_retry || !guessed) {
+                    tracing::debug!(
+                        method = %call.method,
+                        path = call.path,
+                        attempt,
+                        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        "rate limited; holding the route"
+                    );
+                    if guessed {
                         attempt += 1;
-                        continue;
                     }
+                    continue;
                 }
                 return Ok(Answer { status, body });
             }

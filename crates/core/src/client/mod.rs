@@ -14,6 +14,8 @@ use crate::remote::FlagSnapshot;
 #[cfg(feature = "http")]
 mod config;
 #[cfg(feature = "http")]
+mod gate;
+#[cfg(feature = "http")]
 mod http;
 #[cfg(feature = "http")]
 mod retry;
@@ -24,6 +26,8 @@ pub use config::{
     BASE_URL_ENV, BaseUrl, COMMERCIAL, ClientConfig, DEFAULT_API_VERSION, DEFAULT_API_VERSION_BETA,
     DEFAULT_CONCURRENCY, EU, FEDERAL, RetryPolicy,
 };
+#[cfg(feature = "http")]
+pub use gate::route_key;
 #[cfg(feature = "http")]
 pub use http::HttpClient;
 pub use token::{AccessToken, REDACTED, TOKEN_ENV};

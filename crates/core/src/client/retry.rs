@@ -38,6 +38,17 @@ pub(crate) fn rate_limit_delay(
     backoff(attempt, policy, rng)
 }
 
+/// The wait a 429's headers name, when they name a positive one: `Retry-After` (seconds) first, as in
+/// [`rate_limit_delay`], else a future `X-Ratelimit-Reset` (epoch ms). No jitter: the route gate releases the
+/// waiters one by one in order, which is what jitter only approximates. `None` means the wait is a guess.
+pub(crate) fn told_wait(retry_after: Option<&str>, reset: Option<&str>, now_ms: i64) -> Option<Duration> {
+    if let Some(secs) = retry_after.and_then(parse_seconds) {
+        return (!secs.is_zero()).then_some(secs);
+    }
+    let wait = reset.and_then(parse_millis)?.saturating_sub(now_ms);
+    (wait > 0).then(|| Duration::from_millis(wait.unsigned_abs()))
+}
+
 /// Exponential backoff with "equal jitter": half the step fixed, half random.
 pub(crate) fn backoff(attempt: u32, policy: &RetryPolicy, rng: &mut impl Rng) -> Duration {
     let step = policy.base_delay.saturating_mul(1u32 << attempt.min(16)).min(policy.max_delay);
@@ -244,6 +255,21 @@ mod tests {
         let mut rng = SmallRng::seed_from_u64(5);
         let d = rate_limit_delay(Some("soon"), Some("later"), 0, 0, &policy(), &mut rng);
         assert!((50..=100).contains(&ms(d)), "{d:?}");
+    }
+
+    #[test]
+    fn told_wait_is_the_servers_wait_or_nothing() {
+        let now = 1_700_000_000_000;
+        assert_eq!(told_wait(Some("3"), Some("1700000001500"), now), Some(Duration::from_secs(3)));
+        assert_eq!(told_wait(Some("0.5"), None, now), Some(Duration::from_millis(500)));
+        assert_eq!(told_wait(None, Some("1700000001500"), now), Some(Duration::from_millis(1500)));
+        assert_eq!(told_wait(Some("later"), Some("1700000000250.0"), now), Some(Duration::from_millis(250)));
+        // Zero, past, negative or missing: the caller has to guess, and such guesses are counted.
+        assert_eq!(told_wait(Some("0"), Some("1700000001500"), now), None);
+        assert_eq!(told_wait(None, Some("1600000000000"), now), None);
+        assert_eq!(told_wait(None, Some("-5"), now), None);
+        assert_eq!(told_wait(None, Some(&now.to_string()), now), None);
+        assert_eq!(told_wait(None, None, now), None);
     }
 
     #[tokio::test]
