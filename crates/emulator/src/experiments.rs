@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ldexp_core::api::{
-    Experiment, ExperimentPost, FlagRep, IterationInput, IterationRep, IterationStatus, Links, MetricSummary,
+    Experiment, ExperimentPost, FlagRep, IterationInput, IterationRep, IterationStatus, ItemLinks, Links, MetricSummary,
     ParameterRep, TreatmentRep,
 };
 use serde_json::{Value, json};
@@ -73,7 +73,7 @@ pub(crate) fn render(project: &Project, exp: &Experiment, expand: Expand) -> Val
         "parent".into(),
         link(format!("/api/v2/projects/{}/environments/{}/experiments", project.key, exp.environment_key)),
     );
-    e.links = links;
+    e.links = links.into();
     if !expand.draft {
         e.draft_iteration = None;
     }
@@ -348,10 +348,10 @@ pub(crate) fn metric_v2(project: &Project, m: &MetricDef) -> MetricSummary {
     }
 }
 
-fn metric_links(project: &Project, key: &str) -> Links {
+fn metric_links(project: &Project, key: &str) -> ItemLinks {
     let mut l = Links::new();
     l.insert("self".into(), link(format!("/api/v2/metrics/{}/{key}", project.key)));
-    l
+    l.into()
 }
 
 /// `MetricInGroupRep` for each metric of a group, in step order.
@@ -371,7 +371,7 @@ pub(crate) fn group_summary(project: &Project, g: &GroupDef, with_version: bool)
         version_id: with_version.then(|| g.version_id.clone()),
         name: g.name.clone(),
         kind: g.kind.clone(),
-        links: l,
+        links: l.into(),
         metrics: Some(group_members(project, g)),
         ..MetricSummary::default()
     }
@@ -600,7 +600,7 @@ pub(crate) fn seed_experiment(data: &mut Data, pk: &str, env: &str, raw: &Value)
     exp.methodology.get_or_insert_with(|| "bayesian".to_owned());
     exp.data_source.get_or_insert_with(|| "launchdarkly".to_owned());
     exp.experiment_type.get_or_insert_with(|| "experiment".to_owned());
-    exp.links = Links::new();
+    exp.links = ItemLinks::new();
     let key = exp.key.clone();
     for it in iteration_mut(&mut exp) {
         if it.id.is_none() {
@@ -644,7 +644,7 @@ fn hydrate_iteration(project: &Project, env: &str, it: &mut IterationRep) -> Res
         if rep.flag_config_version.is_none() {
             rep.flag_config_version = flag.pointer(&format!("/environments/{env}/version")).and_then(Value::as_i64);
         }
-        rep.links = Links::new();
+        rep.links = ItemLinks::new();
         rep.links.insert("self".into(), link(format!("/api/v2/flags/{}/{fk}", project.key)));
     }
     for (i, t) in it.treatments.iter_mut().enumerate() {

@@ -6,9 +6,11 @@
 //! collection totals are `total_count` or `totalCount`, and unknown fields are ignored.
 
 mod lenient;
+mod links;
 mod results;
 
 pub use lenient::{Millis, NumString};
+pub use links::ItemLinks;
 pub use results::*;
 
 use std::collections::BTreeMap;
@@ -48,7 +50,7 @@ pub struct Experiment {
     #[serde(default, deserialize_with = "lenient::vec", skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     #[serde(rename = "_links", default)]
-    pub links: Links,
+    pub links: ItemLinks,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holdout_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,7 +144,7 @@ pub struct MetricSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_key: Option<String>,
     #[serde(rename = "_links", default)]
-    pub links: Links,
+    pub links: ItemLinks,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_group: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -190,7 +192,7 @@ pub struct FlagRep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_in_experiment_variation_id: Option<String>,
     #[serde(rename = "_links", default)]
-    pub links: Links,
+    pub links: ItemLinks,
 }
 
 /// `AnalysisConfigRep` / `AnalysisConfigInput`: the two share their fields.
