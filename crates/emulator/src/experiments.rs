@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ldexp_core::api::{
-    Experiment, ExperimentPost, FlagRep, IterationInput, IterationRep, IterationStatus, ItemLinks, Links, MetricSummary,
-    ParameterRep, TreatmentRep,
+    Experiment, ExperimentPost, FlagRep, ItemLinks, IterationInput, IterationRep, IterationStatus, Links,
+    MetricSummary, ParameterRep, TreatmentRep,
 };
 use serde_json::{Value, json};
 
