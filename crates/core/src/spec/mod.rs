@@ -12,13 +12,15 @@ pub use model::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
 /// Where something is written: a file and a 1-based line and column.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct SourceLocation {
-    pub file: String,
+    /// Shared: every field of a file records its location, so a per-location copy of the name adds up at scale.
+    pub file: Arc<str>,
     pub line: usize,
     pub column: usize,
 }
@@ -84,7 +86,7 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A diagnostic at `loc`.
     pub fn at(loc: &SourceLocation, message: impl Into<String>, help: Option<String>) -> Self {
-        Diagnostic { file: loc.file.clone(), line: loc.line, column: loc.column, message: message.into(), help }
+        Diagnostic { file: loc.file.to_string(), line: loc.line, column: loc.column, message: message.into(), help }
     }
 }
 
@@ -249,7 +251,8 @@ impl Loader {
     }
 
     fn check_source(&mut self, name: &str, docs: Vec<yaml::Document>, problems: Vec<yaml::Problem>) {
-        let loc = |p: yaml::Pos| SourceLocation { file: name.to_owned(), line: p.line, column: p.column };
+        let file: Arc<str> = Arc::from(name);
+        let loc = |p: yaml::Pos| SourceLocation { file: Arc::clone(&file), line: p.line, column: p.column };
         for p in problems {
             self.diagnostics.push(Diagnostic::at(&loc(p.pos), p.message, Some(p.help)));
         }

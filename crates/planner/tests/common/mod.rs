@@ -26,7 +26,7 @@ pub fn specs(file: &str, text: &str) -> SpecSet {
 }
 
 fn locations(file: &str, doc: &str, first_line: usize) -> (SourceLocation, BTreeMap<String, SourceLocation>) {
-    let at = |line: usize, column: usize| SourceLocation { file: file.to_owned(), line, column };
+    let at = |line: usize, column: usize| SourceLocation { file: file.into(), line, column };
     let mut out = BTreeMap::new();
     let mut stack: Vec<(usize, String)> = Vec::new();
     let mut counters: BTreeMap<String, usize> = BTreeMap::new();
