@@ -5,40 +5,10 @@ use std::collections::BTreeMap;
 
 use ldexp_core::plan::{Method, Plan};
 
-/// The contract's paths, with parameters in braces. Order does not matter: a path matches one template only.
-const TEMPLATES: &[&str] = &[
-    "/api/v2/projects/{projectKey}/environments/{environmentKey}/experiments",
-    "/api/v2/projects/{projectKey}/environments/{environmentKey}/experiments/{experimentKey}",
-    "/api/v2/projects/{projectKey}/environments/{environmentKey}/experiments/{experimentKey}/iterations",
-    "/api/v2/projects/{projectKey}/environments/{environmentKey}/experiments/{experimentKey}/metrics/{metricKey}/results",
-    "/api/v2/projects/{projectKey}/environments/{environmentKey}/experiments/{experimentKey}/metric-groups/{metricGroupKey}/results",
-    "/api/v2/projects/{projectKey}/experiments",
-    "/api/v2/projects/{projectKey}/experimentation-settings",
-    "/api/v2/projects/{projectKey}/metric-groups",
-    "/api/v2/projects/{projectKey}/metric-groups/{metricGroupKey}",
-    "/api/v2/flags/{projectKey}/{featureFlagKey}",
-    "/api/v2/flags/{projectKey}/{featureFlagKey}/experiments/{environmentKey}/{metricKey}",
-    "/api/v2/flags/{projectKey}/{featureFlagKey}/experiments/{environmentKey}/{metricKey}/results",
-    "/api/v2/metrics/{projectKey}",
-    "/api/v2/metrics/{projectKey}/{metricKey}",
-];
-
-/// The template `path` (without query) belongs to, or the path itself when it matches none.
-pub fn template(path: &str) -> String {
-    let path = path.split('?').next().unwrap_or(path);
-    let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    TEMPLATES
-        .iter()
-        .find(|t| {
-            let ts: Vec<&str> = t.split('/').collect();
-            ts.len() == segs.len() && ts.iter().zip(&segs).all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
-        })
-        .map_or_else(|| path.to_owned(), |t| (*t).to_owned())
-}
-
-/// `METHOD template`, the unit of LaunchDarkly's per-route limit.
+/// `METHOD template`, the unit of LaunchDarkly's per-route limit: the client's own route key, so the bound and the
+/// client's rate-limit gates agree on what a route is.
 pub fn route(method: Method, path: &str) -> String {
-    format!("{} {}", method.as_str(), template(path))
+    ldexp_core::client::route_key(method, path)
 }
 
 /// Requests of `plan` per route, writes only (a plan holds nothing else).
@@ -90,7 +60,7 @@ mod tests {
             route(Method::Get, "/api/v2/projects/bench/experimentation-settings"),
             "GET /api/v2/projects/{projectKey}/experimentation-settings"
         );
-        assert_eq!(template("/elsewhere/x"), "/elsewhere/x");
+        assert_eq!(route(Method::Get, "/elsewhere/x"), "GET /elsewhere/x");
     }
 
     #[test]
