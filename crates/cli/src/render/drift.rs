@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::human::Paint;
-use super::markdown::{LIMIT, Part, cell, code, fit, text};
+use super::markdown::{LIMIT, Part, code, fit, unmanaged_part, warnings_part};
 use super::{changed_fields, clip, is_text_field, marker, risk_sentence, show_value, text_diff, to_pretty_json};
 
 /// Everything that differs between the remote and the specs.
@@ -163,33 +163,10 @@ fn markdown_within(report: &DriftReport, limit: usize) -> String {
     let head = format!("## ldexp drift\n\n**{}**\n\n", report.summary_line());
     let mut parts = Vec::new();
     if !report.unmanaged.is_empty() {
-        parts.push(Part::new(
-            "unmanaged rows",
-            "### Unmanaged experiments\n\nIn no spec; not counted as drift.\n\n| Object | Name | State |\n|---|---|---|\n",
-            report
-                .unmanaged
-                .iter()
-                .map(|u| format!("| {} | {} | {} |\n", code(&u.address.to_string(), true), cell(&u.name), u.state))
-                .collect(),
-            "\n",
-            |n| format!("| … | {n} more not shown | |\n"),
-        ));
+        parts.push(unmanaged_part("In no spec; not counted as drift.", &report.unmanaged));
     }
     if !report.warnings.is_empty() {
-        parts.push(Part::new(
-            "warnings",
-            "### Warnings\n\n",
-            report
-                .warnings
-                .iter()
-                .map(|w| match &w.address {
-                    Some(a) => format!("- {}: {}\n", code(&a.to_string(), false), text(&w.message)),
-                    None => format!("- {}\n", text(&w.message)),
-                })
-                .collect(),
-            "\n",
-            |n| format!("- … {n} more not shown\n"),
-        ));
+        parts.push(warnings_part(&report.warnings));
     }
     if !report.drifted.is_empty() {
         let rows = report

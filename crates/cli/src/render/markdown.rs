@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use ldexp_core::plan::{Change, Plan};
+use ldexp_core::plan::{Change, Plan, Unmanaged, Warning};
 
 use super::{
     DiffLine, changed_fields, is_text_field, marker, request_line, risk_sentence, show_value, summary_line, text_diff,
@@ -40,36 +40,46 @@ pub(crate) fn markdown_within(plan: &Plan, limit: usize) -> String {
     }
     if !plan.unmanaged.is_empty() {
         let what = if plan.prune { "archived by `--prune`" } else { "left alone; `--prune` archives them" };
-        parts.push(Part::new(
-            "unmanaged rows",
-            &format!("### Unmanaged experiments\n\nIn no spec, {what}.\n\n| Object | Name | State |\n|---|---|---|\n"),
-            plan.unmanaged
-                .iter()
-                .map(|u| format!("| {} | {} | {} |\n", code(&u.address.to_string(), true), cell(&u.name), u.state))
-                .collect(),
-            "\n",
-            |n| format!("| … | {n} more not shown | |\n"),
-        ));
+        parts.push(unmanaged_part(&format!("In no spec, {what}."), &plan.unmanaged));
     }
     if !plan.warnings.is_empty() {
-        parts.push(Part::new(
-            "warnings",
-            "### Warnings\n\n",
-            plan.warnings
-                .iter()
-                .map(|w| match &w.address {
-                    Some(a) => format!("- {}: {}\n", code(&a.to_string(), false), text(&w.message)),
-                    None => format!("- {}\n", text(&w.message)),
-                })
-                .collect(),
-            "\n",
-            |n| format!("- … {n} more not shown\n"),
-        ));
+        parts.push(warnings_part(&plan.warnings));
     }
     if !plan.changes.is_empty() {
         parts.push(Part::new("change details", "", plan.changes.iter().map(details).collect(), "", |_| String::new()));
     }
     fit(&head, parts, limit, "`ldexp plan --format human`, or the JSON plan (`ldexp plan --out plan.json`),")
+}
+
+/// The "Unmanaged experiments" table, shared with the drift report; `intro` says what happens to them.
+pub(crate) fn unmanaged_part(intro: &str, unmanaged: &[Unmanaged]) -> Part {
+    Part::new(
+        "unmanaged rows",
+        &format!("### Unmanaged experiments\n\n{intro}\n\n| Object | Name | State |\n|---|---|---|\n"),
+        unmanaged
+            .iter()
+            .map(|u| format!("| {} | {} | {} |\n", code(&u.address.to_string(), true), cell(&u.name), u.state))
+            .collect(),
+        "\n",
+        |n| format!("| … | {n} more not shown | |\n"),
+    )
+}
+
+/// The "Warnings" list, shared with the drift report.
+pub(crate) fn warnings_part(warnings: &[Warning]) -> Part {
+    Part::new(
+        "warnings",
+        "### Warnings\n\n",
+        warnings
+            .iter()
+            .map(|w| match &w.address {
+                Some(a) => format!("- {}: {}\n", code(&a.to_string(), false), text(&w.message)),
+                None => format!("- {}\n", text(&w.message)),
+            })
+            .collect(),
+        "\n",
+        |n| format!("- … {n} more not shown\n"),
+    )
 }
 
 fn table_row(c: &Change) -> String {
