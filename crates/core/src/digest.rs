@@ -58,8 +58,13 @@ fn write_entries<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>, out
 
 /// `sha256:<hex>` of raw bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(Sha256::new_with_prefix(bytes))
+}
+
+/// `sha256:<hex>` of everything fed to `hasher`: for inputs too large to gather in one buffer first.
+pub fn hex(hasher: Sha256) -> String {
     use std::fmt::Write;
-    let digest = Sha256::digest(bytes);
+    let digest = hasher.finalize();
     let mut s = String::with_capacity(7 + digest.len() * 2);
     s.push_str("sha256:");
     for b in digest {
@@ -72,6 +77,14 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn incremental_hashing_equals_hashing_the_concatenation() {
+        let mut h = Sha256::new();
+        h.update(b"spec.yaml");
+        h.update(b"kind: Experiment\n");
+        assert_eq!(hex(h), sha256_hex(b"spec.yamlkind: Experiment\n"));
+    }
 
     #[test]
     fn key_order_does_not_change_the_fingerprint() {

@@ -203,7 +203,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, visited: &mut BTreeSet<PathBuf>) -> 
 struct Loader {
     shape: shape::Shape,
     set: SpecSet,
-    digest_input: Vec<u8>,
+    // Hashed as files arrive: keeping every file's bytes for one final hash doubled the sources in memory.
+    digest: sha2::Sha256,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -212,7 +213,7 @@ impl Loader {
         Loader {
             shape: shape::Shape::new(),
             set: SpecSet::default(),
-            digest_input: Vec::new(),
+            digest: sha2::Sha256::default(),
             diagnostics: Vec::new(),
         }
     }
@@ -229,8 +230,8 @@ impl Loader {
         }
         // Length-prefixed so that no two different file sets hash the same bytes.
         for part in [name.as_bytes(), bytes] {
-            self.digest_input.extend_from_slice(&(part.len() as u64).to_le_bytes());
-            self.digest_input.extend_from_slice(part);
+            sha2::Digest::update(&mut self.digest, (part.len() as u64).to_le_bytes());
+            sha2::Digest::update(&mut self.digest, part);
         }
         self.set.files.push(path);
         match parsed {
@@ -297,7 +298,7 @@ impl Loader {
             self.diagnostics.sort_by_key(|d| (order.get(&d.file).copied().unwrap_or(usize::MAX), d.line, d.column));
             return Err(crate::Error::Spec { diagnostics: self.diagnostics });
         }
-        self.set.digest = crate::digest::sha256_hex(&self.digest_input);
+        self.set.digest = crate::digest::hex(self.digest);
         Ok(self.set)
     }
 }
