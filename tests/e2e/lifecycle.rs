@@ -259,11 +259,18 @@ fn exit_codes_of_every_command() {
     expect_code(&ws.ldexp(&em, &["apply", "--auto-approve", "specs"]), 1);
     ws.remove("specs/bad.yaml");
 
-    // results: the emulator serves no results for a fresh experiment, or 404s: either way a clear message.
+    // results: the emulator serves deterministic synthetic results per metric of the current iteration.
     let results = ws
         .ldexp(&em, &["results", "--project", "shop", "--environment", "production", "--experiment", "checkout-color"]);
-    assert!(results.code == 0 || results.code == 1, "{results:?}");
-    assert!(results.stdout.contains("Metric purchases") || results.stderr.contains("404"), "{results:?}");
+    expect_code(&results, 0);
+    for line in [
+        "Experiment shop/production/checkout-color, iteration ",
+        "Metric purchases\n  treatment  mean    credible interval  pBest  units\n  Control ",
+        "Metric revenue\n",
+        "\n  Green ",
+    ] {
+        assert!(results.stdout.contains(line), "missing {line:?} in:\n{}", results.stdout);
+    }
     let missing =
         ws.ldexp(&em, &["results", "--project", "shop", "--environment", "production", "--experiment", "nope"]);
     expect_code(&missing, 1);
