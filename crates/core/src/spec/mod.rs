@@ -1,5 +1,6 @@
 //! Spec sources: the v1 model, where each document and field came from, and the one function that loads them.
 
+mod locations;
 mod model;
 mod rules;
 mod shape;
@@ -7,6 +8,7 @@ mod shape;
 mod tests;
 mod yaml;
 
+pub use locations::FieldLocations;
 pub use model::*;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,7 +43,7 @@ pub struct Located<T> {
     pub spec: T,
     /// Where the document starts.
     pub location: SourceLocation,
-    pub field_locations: BTreeMap<String, SourceLocation>,
+    pub field_locations: FieldLocations,
 }
 
 impl<T> Located<T> {
@@ -265,9 +267,11 @@ impl Loader {
                 }
                 continue;
             }
-            let mut values = BTreeMap::new();
-            let mut keys = BTreeMap::new();
+            let mut values = Vec::new();
+            let mut keys = Vec::new();
             record(&doc.root, String::new(), &loc, &mut values, &mut keys);
+            let (values, keys): (FieldLocations, FieldLocations) =
+                (values.into_iter().collect(), keys.into_iter().collect());
             let location = loc(doc.root.pos);
             match serde_json::from_value::<SpecDocument>(doc.root.to_json()) {
                 Ok(SpecDocument::Experiment(spec)) => {
@@ -308,14 +312,14 @@ fn record(
     node: &yaml::Node,
     path: String,
     loc: &dyn Fn(yaml::Pos) -> SourceLocation,
-    values: &mut BTreeMap<String, SourceLocation>,
-    keys: &mut BTreeMap<String, SourceLocation>,
+    values: &mut Vec<(String, SourceLocation)>,
+    keys: &mut Vec<(String, SourceLocation)>,
 ) {
     match &node.value {
         yaml::Value::Map(entries) => {
             for e in entries {
                 let p = if path.is_empty() { e.key.clone() } else { format!("{path}.{}", e.key) };
-                keys.insert(p.clone(), loc(e.key_pos));
+                keys.push((p.clone(), loc(e.key_pos)));
                 record(&e.value, p, loc, values, keys);
             }
         }
@@ -327,6 +331,6 @@ fn record(
         _ => {}
     }
     if !path.is_empty() {
-        values.insert(path, loc(node.pos));
+        values.push((path, loc(node.pos)));
     }
 }

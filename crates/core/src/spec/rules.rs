@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::model::{ExperimentSpec, ExperimentState, LegacyFlagExperimentsSpec};
 use super::shape::suggest;
-use super::{Diagnostic, Located, SourceLocation};
+use super::{Diagnostic, FieldLocations, Located, SourceLocation};
 
 /// Where keys are written, by the same dotted paths as `Located::field_locations` (which holds values).
-pub(crate) type KeyLocations = BTreeMap<String, SourceLocation>;
+pub(crate) type KeyLocations = FieldLocations;
 
 /// Collects diagnostics for one document, locating fields by path.
 struct Check<'a, T> {

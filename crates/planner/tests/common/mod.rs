@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use ldexp_core::api::{Experiment, ExperimentationSettings, Metric, MetricGroup};
 use ldexp_core::remote::{FlagSnapshot, ProjectState, RemoteState};
-use ldexp_core::spec::{Located, SourceLocation, SpecDocument, SpecSet};
+use ldexp_core::spec::{FieldLocations, Located, SourceLocation, SpecDocument, SpecSet};
 use serde_json::{Value, json};
 
 /// Parses `---`-separated YAML documents into a `SpecSet`, recording where each field starts (block-style
@@ -25,7 +25,7 @@ pub fn specs(file: &str, text: &str) -> SpecSet {
     set
 }
 
-fn locations(file: &str, doc: &str, first_line: usize) -> (SourceLocation, BTreeMap<String, SourceLocation>) {
+fn locations(file: &str, doc: &str, first_line: usize) -> (SourceLocation, FieldLocations) {
     let at = |line: usize, column: usize| SourceLocation { file: file.into(), line, column };
     let mut out = BTreeMap::new();
     let mut stack: Vec<(usize, String)> = Vec::new();
@@ -65,7 +65,7 @@ fn locations(file: &str, doc: &str, first_line: usize) -> (SourceLocation, BTree
         out.insert(path.clone(), at(line, column));
         stack.push((indent, path));
     }
-    (at(first_line, 1), out)
+    (at(first_line, 1), out.into_iter().collect())
 }
 
 /// The flag every experiment fixture uses: `checkout-button`, on in production and staging, off in `qa`.

@@ -1,0 +1,139 @@
+//! `FieldLocations`: where each field of one loaded document is written, stored compactly enough to keep for
+//! every spec of a large repository.
+
+use std::fmt;
+
+use super::SourceLocation;
+
+/// Field paths of one document (dotted, as in [`super::Located`]) with where each is written.
+///
+/// Every spec keeps one for the planner's diagnostics, so at thousands of specs the layout matters: a B-tree of
+/// path strings cost an allocation per field and mostly empty nodes. Here all paths sit in one string in sorted
+/// order, each entry recording where its path ends, and lookups binary-search the entries.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct FieldLocations {
+    /// Every path, concatenated in sorted order.
+    paths: String,
+    /// One per path, in the same order as `paths`.
+    entries: Vec<Entry>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+struct Entry {
+    /// Where the path ends in `paths`; it starts where the previous entry's ends.
+    end: usize,
+    location: SourceLocation,
+}
+
+impl FieldLocations {
+    /// The location recorded for exactly `path`.
+    pub fn get(&self, path: &str) -> Option<&SourceLocation> {
+        let mut lo = 0;
+        let mut hi = self.entries.len();
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.path(mid).cmp(path) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return self.entries.get(mid).map(|e| &e.location),
+            }
+        }
+        None
+    }
+
+    /// How many paths are recorded.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no path is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every path with its location, in sorted path order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &SourceLocation)> + DoubleEndedIterator + '_ {
+        (0..self.entries.len()).map(|i| (self.path(i), &self.entries[i].location))
+    }
+
+    fn path(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.entries[i - 1].end };
+        &self.paths[start..self.entries[i].end]
+    }
+}
+
+/// A path given twice keeps its last location, as inserting into a map would.
+impl<S: AsRef<str>> FromIterator<(S, SourceLocation)> for FieldLocations {
+    fn from_iter<I: IntoIterator<Item = (S, SourceLocation)>>(iter: I) -> Self {
+        let mut all: Vec<(S, SourceLocation)> = iter.into_iter().collect();
+        // Stable, so that of equal paths the last given stays last.
+        all.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+        let mut paths = String::with_capacity(all.iter().map(|(p, _)| p.as_ref().len()).sum());
+        let mut entries: Vec<Entry> = Vec::with_capacity(all.len());
+        // Where the last entry's path starts in `paths`.
+        let mut start = 0;
+        for (path, location) in all {
+            let path = path.as_ref();
+            match entries.last_mut() {
+                Some(entry) if &paths[start..] == path => entry.location = location,
+                _ => {
+                    start = paths.len();
+                    paths.push_str(path);
+                    entries.push(Entry { end: paths.len(), location });
+                }
+            }
+        }
+        FieldLocations { paths, entries }
+    }
+}
+
+impl fmt::Debug for FieldLocations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn at(line: usize) -> SourceLocation {
+        SourceLocation { file: "f.yaml".into(), line, column: 1 }
+    }
+
+    #[test]
+    fn finds_exact_paths_and_keeps_the_last_of_a_repeated_one() {
+        let l: FieldLocations =
+            [("b", at(1)), ("a.b", at(2)), ("", at(3)), ("a", at(4)), ("b", at(5))].into_iter().collect();
+        assert_eq!(l.len(), 4);
+        assert_eq!(l.get("b"), Some(&at(5)));
+        assert_eq!(l.get("a.b"), Some(&at(2)));
+        assert_eq!(l.get(""), Some(&at(3)));
+        assert_eq!(l.get("a."), None);
+        assert_eq!(l.iter().map(|(p, _)| p).collect::<Vec<_>>(), ["", "a", "a.b", "b"]);
+        assert_eq!(format!("{l:?}").matches("line").count(), 4);
+        assert!(FieldLocations::default().get("").is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn answers_as_a_btree_map_of_the_same_entries_would(
+            paths in prop::collection::vec("[ab.\\[0]{0,4}", 0..24),
+            probes in prop::collection::vec("[ab.\\[0]{0,4}", 0..8),
+        ) {
+            let entries: Vec<(String, SourceLocation)> =
+                paths.into_iter().enumerate().map(|(i, p)| (p, at(i))).collect();
+            let ours: FieldLocations = entries.iter().cloned().collect();
+            let map: BTreeMap<String, SourceLocation> = entries.into_iter().collect();
+            prop_assert_eq!(ours.len(), map.len());
+            prop_assert!(ours.iter().eq(map.iter().map(|(k, v)| (k.as_str(), v))));
+            for p in probes.iter().chain(map.keys()) {
+                prop_assert_eq!(ours.get(p), map.get(p));
+            }
+        }
+    }
+}
