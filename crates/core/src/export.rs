@@ -21,8 +21,8 @@ use crate::api::{AnalysisConfig, Experiment, FeatureFlag, IterationRep, Iteratio
 use crate::design::{DEFAULT_RANDOMIZATION_UNIT, Design};
 use crate::spec::{
     AnalysisConfigSpec, CorrectionMethod, CorrectionScope, DataSource, Decimal, ExperimentSpec, ExperimentState,
-    FlagSpec, IterationSpec, LegacyFlagExperimentsSpec, LegacyMetricSpec, Methodology, MetricRef, MetricRefDetailed,
-    SpecDocument, StopSpec, TreatmentSpec, VariationRef,
+    FlagMap, FlagSpec, IterationSpec, LegacyFlagExperimentsSpec, LegacyMetricSpec, Methodology, MetricRef,
+    MetricRefDetailed, SpecDocument, StopSpec, TreatmentSpec, VariationRef,
 };
 
 /// The spec that describes `exp` (an experiment of `project`, in its `environmentKey`). `flags` holds every flag
@@ -115,7 +115,7 @@ fn iteration_spec(
     }
     let flag = |key: &str| flags.get(key).ok_or_else(|| format!("flag `{key}` of its iteration was not fetched"));
 
-    let mut flag_specs = BTreeMap::new();
+    let mut flag_specs = FlagMap::new();
     for (key, f) in &design.flags {
         let fl = flag(key)?;
         let mut spec = FlagSpec::default();
@@ -145,7 +145,7 @@ fn iteration_spec(
         let allocation = t.allocation_percent.value().ok_or_else(|| {
             format!("treatment `{}` has allocationPercent `{}`, which is not a number", t.name, t.allocation_percent)
         })?;
-        let mut variations = BTreeMap::new();
+        let mut variations = FlagMap::new();
         for (flag_key, variation_id) in design.treatments.get(&t.name).map(|d| &d.variations).into_iter().flatten() {
             variations.insert(flag_key.clone(), variation_ref(flag(flag_key)?, variation_id)?);
         }

@@ -129,7 +129,7 @@ fn experiment_spec(e: &Exp) -> ExperimentSpec {
         }
         metrics[0].key().to_owned()
     };
-    let mut flags = std::collections::BTreeMap::new();
+    let mut flags = ldexp_core::spec::FlagMap::new();
     flags.insert(
         "f1".to_owned(),
         FlagSpec {
@@ -143,7 +143,7 @@ fn experiment_spec(e: &Exp) -> ExperimentSpec {
     }
     let (a, b) = if e.split { (50.0, 50.0) } else { (30.0, 70.0) };
     let treatment = |name: &str, baseline: bool, pct: f64, v1: &str, v2: bool| {
-        let mut variations = std::collections::BTreeMap::new();
+        let mut variations = ldexp_core::spec::FlagMap::new();
         variations.insert("f1".to_owned(), VariationRef::Text(v1.to_owned()));
         if e.with_f2 {
             variations.insert("f2".to_owned(), VariationRef::Bool(v2));

@@ -1,6 +1,7 @@
 //! Spec sources: the v1 model, where each document and field came from, and the one function that loads them.
 
 mod locations;
+mod map;
 mod model;
 mod rules;
 mod shape;
@@ -9,6 +10,7 @@ mod tests;
 mod yaml;
 
 pub use locations::FieldLocations;
+pub use map::{FlagMap, FlagMapIter};
 pub use model::*;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -6,6 +6,8 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::map::FlagMap;
+
 /// One YAML document of a spec source, discriminated by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind")]
@@ -274,7 +276,8 @@ pub struct IterationSpec {
     /// Metrics and metric groups measured.
     pub metrics: Vec<MetricRef>,
     /// Flags in the experiment, by flag key.
-    pub flags: BTreeMap<String, FlagSpec>,
+    #[schemars(with = "BTreeMap<String, FlagSpec>")]
+    pub flags: FlagMap<FlagSpec>,
     /// Treatments: exactly one is the baseline.
     pub treatments: Vec<TreatmentSpec>,
 }
@@ -376,7 +379,8 @@ pub struct TreatmentSpec {
     /// Share of the experiment's traffic, 0–100; a number or numeric string.
     pub allocation_percent: Decimal,
     /// For every flag of the iteration, the variation this treatment serves.
-    pub variations: BTreeMap<String, VariationRef>,
+    #[schemars(with = "BTreeMap<String, VariationRef>")]
+    pub variations: FlagMap<VariationRef>,
 }
 
 /// How a stopped experiment ended.
