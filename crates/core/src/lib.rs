@@ -11,6 +11,7 @@ pub mod digest;
 mod error;
 pub mod export;
 pub mod fetch;
+pub mod flag_map;
 pub mod plan;
 pub mod remote;
 pub mod requests;

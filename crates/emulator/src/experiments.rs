@@ -52,7 +52,11 @@ pub(crate) fn experiment_href(project: &str, env: &str, key: &str) -> String {
 }
 
 fn iteration_mut(e: &mut Experiment) -> impl Iterator<Item = &mut IterationRep> {
-    e.current_iteration.iter_mut().chain(e.draft_iteration.iter_mut()).chain(e.previous_iterations.iter_mut())
+    e.current_iteration
+        .as_deref_mut()
+        .into_iter()
+        .chain(e.draft_iteration.as_deref_mut())
+        .chain(e.previous_iterations.iter_mut())
 }
 
 fn strip_iteration(it: &mut IterationRep, expand: Expand) {
@@ -153,7 +157,8 @@ impl Filter {
 
     /// Terms on one field are alternatives; different fields must all match.
     fn matches(&self, e: &Experiment) -> bool {
-        let its: Vec<&IterationRep> = e.current_iteration.iter().chain(e.draft_iteration.iter()).collect();
+        let its: Vec<&IterationRep> =
+            e.current_iteration.as_deref().into_iter().chain(e.draft_iteration.as_deref()).collect();
         let flag_ok = self.flags.is_empty() || its.iter().any(|i| i.flags.keys().any(|k| self.flags.contains(k)));
         let metric_ok = self.metrics.is_empty()
             || its.iter().any(|i| {
@@ -298,7 +303,7 @@ pub(crate) fn create(data: &mut Data, pk: &str, env: &str, body: &Value) -> Outc
         tags: post.tags.unwrap_or_default(),
         holdout_id: post.holdout_id,
         experiment_type: Some(experiment_type),
-        draft_iteration: Some(iteration),
+        draft_iteration: Some(Box::new(iteration)),
         analysis_config: post.analysis_config,
         ..Experiment::default()
     };
@@ -321,7 +326,7 @@ pub(crate) fn create_iteration(data: &mut Data, pk: &str, env: &str, key: &str, 
         .and_then(|p| p.experiments.get_mut(env))
         .and_then(|m| m.get_mut(key))
         .ok_or_else(|| Fail::not_found(format!("Unknown experiment key {key} in environment {env}")))?;
-    exp.draft_iteration = Some(iteration.clone());
+    exp.draft_iteration = Some(Box::new(iteration.clone()));
     Ok(Response::json(200, serde_json::to_value(&iteration).unwrap_or(Value::Null)))
 }
 
@@ -453,7 +458,7 @@ pub(crate) fn build_iteration(project: &Project, env: &str, raw: &Value) -> Outc
             .metric(k)
             .filter(|_| input.metrics.iter().any(|x| &x.key == k && !x.is_group))
             .ok_or_else(|| Fail::bad(format!("primarySingleMetricKey `{k}` is not one of the iteration's metrics")))?;
-        it.primary_single_metric = Some(metric_v2(project, m));
+        it.primary_single_metric = Some(Box::new(metric_v2(project, m)));
     }
     if let Some(k) = &funnel {
         let g = project
@@ -463,7 +468,7 @@ pub(crate) fn build_iteration(project: &Project, env: &str, raw: &Value) -> Outc
         if g.kind != "funnel" {
             return Err(Fail::bad(format!("primaryFunnelKey `{k}` is a {} group, not a funnel", g.kind)));
         }
-        it.primary_funnel = Some(group_summary(project, g, false));
+        it.primary_funnel = Some(Box::new(group_summary(project, g, false)));
     }
     it.secondary_metrics = input
         .metrics
@@ -623,7 +628,7 @@ pub(crate) fn seed_experiment(data: &mut Data, pk: &str, env: &str, raw: &Value)
 /// Completes a hand-written iteration: metric details, flag links, treatment ids, variation names → ids.
 fn hydrate_iteration(project: &Project, env: &str, it: &mut IterationRep) -> Result<(), String> {
     let iteration_id = it.id.clone().unwrap_or_default();
-    for (fk, rep) in &mut it.flags {
+    for (fk, rep) in it.flags.iter_mut() {
         let flag = project.flags.get(fk).ok_or(format!("flag `{fk}` does not exist"))?;
         let rule = rep.targeting_rule.get_or_insert_with(|| "fallthrough".to_owned()).clone();
         if rule != "fallthrough" {
@@ -670,18 +675,20 @@ fn hydrate_iteration(project: &Project, env: &str, it: &mut IterationRep) -> Res
     it.metrics = metrics;
     if let Some(p) = &it.primary_single_metric {
         let m = project.metric(&p.key).ok_or(format!("primary metric `{}` does not exist", p.key))?;
-        it.primary_single_metric = Some(metric_v2(project, m));
+        it.primary_single_metric = Some(Box::new(metric_v2(project, m)));
     }
     if let Some(p) = &it.primary_funnel {
         let g = project.group(&p.key).ok_or(format!("primary funnel `{}` does not exist", p.key))?;
-        it.primary_funnel = Some(group_summary(project, g, false));
+        it.primary_funnel = Some(Box::new(group_summary(project, g, false)));
     }
     if it.primary_single_metric.is_none() && it.primary_funnel.is_none() {
         match it.metrics.first() {
             Some(first) if first.is_group == Some(true) => {
-                it.primary_funnel = project.group(&first.key).map(|g| group_summary(project, g, false));
+                it.primary_funnel = project.group(&first.key).map(|g| Box::new(group_summary(project, g, false)));
             }
-            Some(first) => it.primary_single_metric = project.metric(&first.key).map(|m| metric_v2(project, m)),
+            Some(first) => {
+                it.primary_single_metric = project.metric(&first.key).map(|m| Box::new(metric_v2(project, m)))
+            }
             None => {}
         }
     }

@@ -104,7 +104,7 @@ fn start(project: &Project, env: &str, e: &mut Experiment, justification: &Optio
             current.status = IterationStatus::Stopped;
             current.ended_at = Some(Millis(now));
         }
-        e.previous_iterations.push(current);
+        e.previous_iterations.push(*current);
     }
     let mut next = e.draft_iteration.take().ok_or_else(|| Fail::bad("there is no draft iteration to start"))?;
     next.status = IterationStatus::Running;

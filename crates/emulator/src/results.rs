@@ -20,15 +20,21 @@ fn pick_iteration<'a>(
     e: &'a ldexp_core::api::Experiment,
     query: &BTreeMap<String, String>,
 ) -> Outcome<&'a IterationRep> {
-    let all = || e.current_iteration.iter().chain(e.previous_iterations.iter()).chain(e.draft_iteration.iter());
+    let all = || {
+        e.current_iteration
+            .as_deref()
+            .into_iter()
+            .chain(e.previous_iterations.iter())
+            .chain(e.draft_iteration.as_deref())
+    };
     match query.get("iterationId") {
         Some(id) => all()
             .find(|i| i.id.as_deref() == Some(id.as_str()))
             .ok_or_else(|| Fail::not_found(format!("Unknown iteration {id} of experiment {}", e.key))),
         None => e
             .current_iteration
-            .as_ref()
-            .or(e.draft_iteration.as_ref())
+            .as_deref()
+            .or(e.draft_iteration.as_deref())
             .ok_or_else(|| Fail::not_found(format!("experiment {} has no iteration", e.key))),
     }
 }

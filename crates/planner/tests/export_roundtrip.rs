@@ -45,7 +45,7 @@ fn emulator() -> InMemory {
 
 /// The iteration whose flags an export reads: the pending draft or the current iteration.
 fn iterations(e: &Experiment) -> impl Iterator<Item = &IterationRep> {
-    e.draft_iteration.iter().chain(e.current_iteration.iter())
+    e.draft_iteration.as_deref().into_iter().chain(e.current_iteration.as_deref())
 }
 
 /// Every experiment of every seeded environment, and every flag's legacy experiments, as spec documents named

@@ -144,7 +144,7 @@ async fn run_async(args: &ResultsArgs, g: &Globals) -> Result<ExitStatus> {
     let Some(x) = client.get_experiment(project, env, key).await? else {
         bail!("experiment {project}/{env}/{key} does not exist");
     };
-    let iteration = x.current_iteration.as_ref().or(x.draft_iteration.as_ref());
+    let iteration = x.current_iteration.as_deref().or(x.draft_iteration.as_deref());
     let iteration_id = iteration.and_then(|it| it.id.clone());
     let wanted: Vec<(String, bool)> = match (&s.metric, iteration) {
         (Some(m), it) => vec![(m.clone(), it.is_some_and(|it| is_group(it, m)))],

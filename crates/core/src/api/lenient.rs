@@ -73,6 +73,51 @@ impl NumString {
     pub fn canonical(&self) -> String {
         self.value().map_or_else(|| self.0.trim().to_owned(), canonical_decimal)
     }
+
+    /// `self.canonical() == other`, without allocating for the usual short decimals: the planner compares every
+    /// remote treatment's allocation on every plan.
+    pub fn canonical_eq(&self, other: &str) -> bool {
+        let Some(v) = self.value() else { return self.0.trim() == other };
+        if v == 0.0 {
+            return other == "0";
+        }
+        let mut buf = StackText::default();
+        if fmt::Write::write_fmt(&mut buf, format_args!("{v}")).is_err() {
+            // Longer than the buffer (`{v}` never uses an exponent, so 1e300 is 301 digits): take the slow path.
+            return canonical_decimal(v) == other;
+        }
+        let s = buf.as_str();
+        s.strip_suffix(".0").unwrap_or(s) == other
+    }
+}
+
+/// A fixed-size text buffer that refuses, rather than truncates, text that does not fit.
+struct StackText {
+    bytes: [u8; 40],
+    len: usize,
+}
+
+impl Default for StackText {
+    fn default() -> Self {
+        StackText { bytes: [0; 40], len: 0 }
+    }
+}
+
+impl StackText {
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are ever copied in, so the filled part is valid UTF-8.
+        std::str::from_utf8(self.bytes.get(..self.len).unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+impl fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        let slot = self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 /// Shortest round-tripping decimal text for a finite number, without a trailing `.0`.
@@ -142,10 +187,11 @@ where
 }
 
 /// A map that may be `null`, with values that may be `null`; nulls are dropped.
-pub fn map<'de, D, T>(d: D) -> Result<BTreeMap<String, T>, D::Error>
+pub fn map<'de, D, T, M>(d: D) -> Result<M, D::Error>
 where
     D: Deserializer<'de>,
     T: DeserializeOwned,
+    M: FromIterator<(String, T)>,
 {
     let items: Option<BTreeMap<String, Option<T>>> = Option::deserialize(d)?;
     Ok(items.unwrap_or_default().into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())

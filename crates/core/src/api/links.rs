@@ -2,21 +2,34 @@
 //!
 //! A `BTreeMap<String, Value>` of two links costs about 2 KB (one B-tree node per object); held on every
 //! experiment, flag role and metric summary of a 10,000-experiment plan that was most of `ldexp plan`'s memory.
-//! ldexp never interprets item links, so they are kept as their compact JSON text and only parsed back when
-//! serialized (the emulator's responses) or inspected.
+//! ldexp never interprets item links, so they are kept as their compact JSON text, written out verbatim when
+//! serialized (a plan fingerprints every changed experiment, and parsing the text back per link was most of
+//! that cost) and parsed only when inspected.
 
 use std::fmt;
 
-use serde::ser::{Error as _, SerializeMap as _};
+use serde::ser::SerializeMap as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::Links;
 
 /// `_links` as compact JSON text; `None` when empty. The text is always serde_json's rendering of a
 /// [`Links`] map (sorted keys, canonical numbers), so equal maps have equal text and `==` compares content.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct ItemLinks(Option<Box<str>>);
+///
+/// Serialized as raw JSON: exact through serde_json (`to_writer`, `to_value`), which is how ldexp writes API
+/// types. Other serializers would see serde_json's private raw-value wrapper, so none is used for them.
+#[derive(Clone, Default)]
+pub struct ItemLinks(Option<Box<RawValue>>);
+
+impl PartialEq for ItemLinks {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_deref().map(RawValue::get) == other.0.as_deref().map(RawValue::get)
+    }
+}
+
+impl Eq for ItemLinks {}
 
 impl ItemLinks {
     /// No links.
@@ -27,7 +40,7 @@ impl ItemLinks {
     /// The links as a map.
     pub fn to_map(&self) -> Links {
         // The text was rendered from a `Links` map, so it always parses back.
-        self.0.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default()
+        self.0.as_deref().and_then(|s| serde_json::from_str(s.get()).ok()).unwrap_or_default()
     }
 
     /// Adds or replaces the link `key`.
@@ -59,7 +72,7 @@ impl From<Links> for ItemLinks {
             return ItemLinks(None);
         }
         // Rendering a map with string keys cannot fail.
-        ItemLinks(serde_json::to_string(&map).ok().map(String::into_boxed_str))
+        ItemLinks(serde_json::to_string(&map).ok().and_then(|s| RawValue::from_string(s).ok()))
     }
 }
 
@@ -80,7 +93,7 @@ impl Serialize for ItemLinks {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.0.as_deref() {
             None => serializer.serialize_map(Some(0))?.end(),
-            Some(text) => serde_json::from_str::<Value>(text).map_err(S::Error::custom)?.serialize(serializer),
+            Some(raw) => raw.serialize(serializer),
         }
     }
 }

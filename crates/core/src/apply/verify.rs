@@ -63,7 +63,7 @@ fn check_experiment(e: &Expectation, x: &Experiment) -> Result<(), String> {
         Expectation::ExperimentExists => true,
         Expectation::IterationDesign { design } => {
             let matches =
-                |it: &Option<IterationRep>| it.as_ref().is_some_and(|it| Design::from_iteration(it) == **design);
+                |it: &Option<Box<IterationRep>>| it.as_deref().is_some_and(|it| Design::from_iteration(it) == **design);
             matches(&x.draft_iteration) || matches(&x.current_iteration)
         }
         Expectation::IterationRunning { replaces } => x.current_iteration.as_ref().is_some_and(|it| {
@@ -71,7 +71,8 @@ fn check_experiment(e: &Expectation, x: &Experiment) -> Result<(), String> {
         }),
         Expectation::IterationStopped { iteration_id } => x
             .current_iteration
-            .iter()
+            .as_deref()
+            .into_iter()
             .chain(x.previous_iterations.iter())
             .any(|it| it.id.as_deref() == Some(iteration_id.as_str()) && it.status == IterationStatus::Stopped),
         Expectation::Archived => x.is_archived(),

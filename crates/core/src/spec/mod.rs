@@ -1,7 +1,6 @@
 //! Spec sources: the v1 model, where each document and field came from, and the one function that loads them.
 
 mod locations;
-mod map;
 mod model;
 mod rules;
 mod shape;
@@ -9,8 +8,8 @@ mod shape;
 mod tests;
 mod yaml;
 
+pub use crate::flag_map::{FlagMap, FlagMapIter};
 pub use locations::FieldLocations;
-pub use map::{FlagMap, FlagMapIter};
 pub use model::*;
 
 use std::collections::{BTreeMap, BTreeSet};

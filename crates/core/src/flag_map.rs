@@ -1,5 +1,6 @@
-//! `FlagMap`: the spec model's maps keyed by flag key (`iteration.flags`, a treatment's `variations`), held as
-//! one sorted vector instead of a B-tree.
+//! `FlagMap`: the small maps keyed by flag key that exist once per experiment (a spec's `iteration.flags` and
+//! treatment `variations`, an iteration's `flags` in LaunchDarkly's answers), held as one sorted vector instead
+//! of a B-tree.
 
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
@@ -83,6 +84,11 @@ impl<V> FlagMap<V> {
     /// The entries, in key order.
     pub fn iter(&self) -> FlagMapIter<'_, V> {
         FlagMapIter(self.0.as_slice().iter())
+    }
+
+    /// The entries with their values to change, in key order.
+    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&String, &mut V)> + ExactSizeIterator + '_ {
+        self.0.iter_mut()
     }
 }
 
