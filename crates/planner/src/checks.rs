@@ -14,11 +14,72 @@ use ldexp_core::spec::{ExperimentSpec, Located};
 use crate::error::{ProblemKind, Problems};
 use crate::resolve;
 
-/// The design a spec asks for in one environment, as LaunchDarkly will hold it and as the request body.
+/// The design a spec asks for in one environment, as LaunchDarkly will hold it. The request body is derived from
+/// it only for the experiments that need one ([`Desired::input`]): most of a large plan is unchanged.
 #[derive(Debug, Clone)]
 pub(crate) struct Desired {
     pub design: Design,
-    pub input: IterationInput,
+    /// Whether the primary metric is a metric group.
+    primary_group: bool,
+    /// Each flag's `flagConfigVersion` in this environment, in key order like `design.flags`.
+    versions: Vec<i64>,
+}
+
+impl Desired {
+    /// The `IterationInput` body that creates this design from `s`, its spec. Defaults are written out, so the
+    /// iteration LaunchDarkly stores never depends on its defaults.
+    pub fn input(&self, s: &ExperimentSpec) -> IterationInput {
+        let (it, d) = (&s.iteration, &self.design);
+        let mut metrics: Vec<MetricInput> =
+            it.metrics.iter().map(|m| MetricInput { key: m.key().to_owned(), is_group: m.is_group() }).collect();
+        if !metrics.iter().any(|m| m.key == it.primary_metric) {
+            metrics.insert(0, MetricInput { key: it.primary_metric.clone(), is_group: self.primary_group });
+        }
+        // Spec order, which the rules keep free of repeated names.
+        let treatments = it
+            .treatments
+            .iter()
+            .filter_map(|t| {
+                let dt = d.treatments.get(&t.name)?;
+                Some(TreatmentInput {
+                    name: t.name.clone(),
+                    baseline: dt.baseline,
+                    allocation_percent: NumString(dt.allocation_percent.clone()),
+                    parameters: dt
+                        .variations
+                        .iter()
+                        .map(|(f, v)| TreatmentParameterInput { flag_key: f.clone(), variation_id: v.clone() })
+                        .collect(),
+                })
+            })
+            .collect();
+        let flags = d
+            .flags
+            .iter()
+            .zip(&self.versions)
+            .map(|((k, f), version)| {
+                (
+                    k.clone(),
+                    FlagInput {
+                        rule_id: f.rule_id.clone(),
+                        flag_config_version: *version,
+                        not_in_experiment_variation_id: f.not_in_experiment_variation_id.clone(),
+                    },
+                )
+            })
+            .collect();
+        IterationInput {
+            hypothesis: it.hypothesis.clone(),
+            can_reshuffle_traffic: Some(d.can_reshuffle_traffic),
+            metrics,
+            primary_single_metric_key: (!self.primary_group).then(|| it.primary_metric.clone()),
+            primary_funnel_key: self.primary_group.then(|| it.primary_metric.clone()),
+            treatments,
+            flags,
+            randomization_unit: Some(d.randomization_unit.clone()),
+            attributes: it.attributes.clone(),
+        }
+    }
 }
 
 /// One experiment spec in one environment, checked against the remote.
@@ -89,9 +150,13 @@ pub(crate) fn experiment<'a>(
     let before = problems.len();
     let primary_group = metrics(spec, project, &address, problems);
     randomization_unit(spec, project, &address, problems);
-    let (flag_inputs, unstartable) = flags(spec, env, project, &address, problems);
+    let (flags, versions, unstartable) = flags(spec, env, project, &address, problems);
     let treatments = treatments(spec, project, &address, problems);
-    let desired = (problems.len() == before).then(|| desired(s, primary_group, flag_inputs, treatments));
+    let desired = (problems.len() == before).then(|| Desired {
+        design: design(s, primary_group, flags, treatments),
+        primary_group,
+        versions,
+    });
     Some(Target { spec, address, remote: experiments.get(&s.key), desired, unstartable, project, env })
 }
 
@@ -190,18 +255,21 @@ fn randomization_unit(
     );
 }
 
-type FlagInputs = BTreeMap<String, FlagInput>;
+/// The resolved flags of a spec in one environment: their roles, their `flagConfigVersion`s in the same (key)
+/// order, and the flags that would make `startIteration` fail, with why.
+type ResolvedFlags = (BTreeMap<String, DesignFlag>, Vec<i64>, Vec<(String, String)>);
 
-/// Resolves each flag's rule and not-in-experiment variation in `env`.
+/// Resolves each flag's rule and not-in-experiment variation in `env`, with the flag's `flagConfigVersion` there.
 fn flags(
     spec: &Located<ExperimentSpec>,
     env: &str,
     project: &ProjectState,
     address: &Address,
     problems: &mut Problems,
-) -> (FlagInputs, Vec<(String, String)>) {
+) -> ResolvedFlags {
     let s = &spec.spec;
-    let mut inputs = BTreeMap::new();
+    let mut resolved = BTreeMap::new();
+    let mut versions = Vec::new();
     let mut unstartable = Vec::new();
     for (key, fs) in &s.iteration.flags {
         // Field names are only formatted for a problem: most specs have none.
@@ -252,26 +320,25 @@ fn flags(
             },
         };
         if let (Some(rule_id), Some(nie)) = (rule, nie) {
-            inputs.insert(
-                key.clone(),
-                FlagInput { rule_id, flag_config_version: fe.version, not_in_experiment_variation_id: nie },
-            );
+            // The spec's flags iterate in key order, so `versions` lines up with `resolved`.
+            resolved.insert(key.clone(), DesignFlag { rule_id, not_in_experiment_variation_id: nie });
+            versions.push(fe.version);
         }
     }
-    (inputs, unstartable)
+    (resolved, versions, unstartable)
 }
 
-/// Resolves every treatment's variations to `_id`s, in spec order.
+/// Resolves every treatment's variations to `_id`s, by treatment name.
 fn treatments(
     spec: &Located<ExperimentSpec>,
     project: &ProjectState,
     address: &Address,
     problems: &mut Problems,
-) -> Vec<TreatmentInput> {
+) -> BTreeMap<String, DesignTreatment> {
     let s = &spec.spec;
-    let mut out = Vec::new();
+    let mut out = BTreeMap::new();
     for (i, t) in s.iteration.treatments.iter().enumerate() {
-        let mut parameters = Vec::new();
+        let mut variations = BTreeMap::new();
         for flag_key in s.iteration.flags.keys() {
             if !t.variations.contains_key(flag_key) {
                 problems.push(
@@ -299,76 +366,38 @@ fn treatments(
             let Some(snap) = project.flags.get(flag_key).and_then(Option::as_ref) else { continue };
             match resolve::variation_id(&snap.flag, r) {
                 Ok(variation_id) => {
-                    parameters.push(TreatmentParameterInput { flag_key: flag_key.clone(), variation_id })
+                    variations.insert(flag_key.clone(), variation_id);
                 }
                 Err(e) => problems.push(ProblemKind::Reference, spec.location_of(&field()), address, e.message, e.hint),
             }
         }
-        out.push(TreatmentInput {
-            name: t.name.clone(),
-            baseline: t.baseline,
-            allocation_percent: NumString::from_f64(t.allocation_percent.value()),
-            parameters,
-        });
+        let allocation_percent = Design::canonical_allocation(t.allocation_percent.value());
+        out.insert(t.name.clone(), DesignTreatment { baseline: t.baseline, allocation_percent, variations });
     }
     out
 }
 
-/// The request body and the normalised design for a fully resolved spec. Defaults are written out
-/// explicitly, so the iteration LaunchDarkly stores never depends on its defaults.
-fn desired(s: &ExperimentSpec, primary_group: bool, flags: FlagInputs, treatments: Vec<TreatmentInput>) -> Desired {
+/// The normalised design of a fully resolved spec, with LaunchDarkly's defaults written out.
+fn design(
+    s: &ExperimentSpec,
+    primary_group: bool,
+    flags: BTreeMap<String, DesignFlag>,
+    treatments: BTreeMap<String, DesignTreatment>,
+) -> Design {
     let it = &s.iteration;
-    let mut metrics: Vec<MetricInput> =
-        it.metrics.iter().map(|m| MetricInput { key: m.key().to_owned(), is_group: m.is_group() }).collect();
-    if !metrics.iter().any(|m| m.key == it.primary_metric) {
-        metrics.insert(0, MetricInput { key: it.primary_metric.clone(), is_group: primary_group });
+    let mut metrics: BTreeSet<DesignMetric> =
+        it.metrics.iter().map(|m| DesignMetric { key: m.key().to_owned(), group: m.is_group() }).collect();
+    if !it.metrics.iter().any(|m| m.key() == it.primary_metric) {
+        metrics.insert(DesignMetric { key: it.primary_metric.clone(), group: primary_group });
     }
-    let randomization_unit = it.randomization_unit.clone().unwrap_or_else(|| DEFAULT_RANDOMIZATION_UNIT.to_owned());
-    let can_reshuffle = it.can_reshuffle_traffic.unwrap_or(true);
-    let design = Design {
+    Design {
         hypothesis: it.hypothesis.clone(),
-        can_reshuffle_traffic: can_reshuffle,
-        randomization_unit: randomization_unit.clone(),
-        attributes: it.attributes.iter().flatten().cloned().collect::<BTreeSet<_>>(),
-        metrics: metrics.iter().map(|m| DesignMetric { key: m.key.clone(), group: m.is_group }).collect(),
-        primary_metric: Some(it.primary_metric.clone()),
-        treatments: treatments
-            .iter()
-            .map(|t| {
-                (
-                    t.name.clone(),
-                    DesignTreatment {
-                        baseline: t.baseline,
-                        // Already canonical: `NumString::from_f64` wrote it.
-                        allocation_percent: t.allocation_percent.0.clone(),
-                        variations: t.parameters.iter().map(|p| (p.flag_key.clone(), p.variation_id.clone())).collect(),
-                    },
-                )
-            })
-            .collect(),
-        flags: flags
-            .iter()
-            .map(|(k, f)| {
-                (
-                    k.clone(),
-                    DesignFlag {
-                        rule_id: f.rule_id.clone(),
-                        not_in_experiment_variation_id: f.not_in_experiment_variation_id.clone(),
-                    },
-                )
-            })
-            .collect(),
-    };
-    let input = IterationInput {
-        hypothesis: it.hypothesis.clone(),
-        can_reshuffle_traffic: Some(can_reshuffle),
+        can_reshuffle_traffic: it.can_reshuffle_traffic.unwrap_or(true),
+        randomization_unit: it.randomization_unit.clone().unwrap_or_else(|| DEFAULT_RANDOMIZATION_UNIT.to_owned()),
+        attributes: it.attributes.iter().flatten().cloned().collect(),
         metrics,
-        primary_single_metric_key: (!primary_group).then(|| it.primary_metric.clone()),
-        primary_funnel_key: primary_group.then(|| it.primary_metric.clone()),
+        primary_metric: Some(it.primary_metric.clone()),
         treatments,
         flags,
-        randomization_unit: Some(randomization_unit),
-        attributes: it.attributes.clone(),
-    };
-    Desired { design, input }
+    }
 }

@@ -47,8 +47,8 @@ pub(crate) fn state_name(e: &Experiment) -> &'static str {
 /// The iteration waiting to be started: the draft, or a current iteration that never started.
 fn pending(e: &Experiment) -> Option<&IterationRep> {
     e.draft_iteration
-        .as_ref()
-        .or_else(|| e.current_iteration.as_ref().filter(|c| c.status == IterationStatus::NotStarted))
+        .as_deref()
+        .or_else(|| e.current_iteration.as_deref().filter(|c| c.status == IterationStatus::NotStarted))
 }
 
 /// One step of a change, before it becomes a request.
@@ -162,9 +162,9 @@ fn row(
     let d = &desired.design;
     let state = iteration_state(e);
     let cur = e.current_iteration.as_ref();
-    let same_current = cur.map(Design::from_iteration).as_ref() == Some(d);
+    let same_current = cur.is_some_and(|c| d.matches_iteration(c));
     let pend = pending(e);
-    let same_pending = pend.map(Design::from_iteration).as_ref() == Some(d);
+    let same_pending = pend.is_some_and(|p| d.matches_iteration(p));
     let running_id = if state == IterState::Running { cur.and_then(|c| c.id.clone()) } else { None };
     let start = |justification: Option<String>| {
         let st = Step::Start { justification, replaces: running_id.clone() };
@@ -359,14 +359,14 @@ fn build(t: &Target<'_>, desired: &Desired, row: Row) -> Option<Change> {
         let mut expect = Vec::new();
         let verb = match step {
             Step::Create => {
-                let body = creation::post(s, desired.input.clone());
+                let body = creation::post(s, desired.input(s));
                 let mut r = requests::create_experiment(p, env, &body);
                 r.expect = vec![Expectation::ExperimentExists, design_expectation(design)];
                 requests.push(r);
                 continue;
             }
             Step::PostIteration => {
-                let mut r = requests::create_iteration(p, env, key, &desired.input);
+                let mut r = requests::create_iteration(p, env, key, &desired.input(s));
                 r.expect = vec![design_expectation(design)];
                 requests.push(r);
                 continue;
@@ -459,9 +459,9 @@ fn build(t: &Target<'_>, desired: &Desired, row: Row) -> Option<Change> {
 /// else the current iteration.
 fn compared_design(e: &Experiment, spec: ExperimentState) -> Option<Design> {
     let it = if spec == ExperimentState::Draft || iteration_state(e) == IterState::Draft {
-        pending(e).or(e.current_iteration.as_ref())
+        pending(e).or(e.current_iteration.as_deref())
     } else {
-        e.current_iteration.as_ref().or(pending(e))
+        e.current_iteration.as_deref().or(pending(e))
     };
     it.map(Design::from_iteration)
 }

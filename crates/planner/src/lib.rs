@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use ldexp_core::plan::{Address, FORMAT_VERSION, Plan, Summary};
 use ldexp_core::remote::RemoteState;
-use ldexp_core::spec::SpecSet;
+use ldexp_core::spec::{ExperimentSpec, LegacyFlagExperimentsSpec, Located, SpecSet};
 
 pub use error::{PlanError, Problem, ProblemKind};
 pub use unmanaged::PRUNE_REASON;
@@ -37,9 +37,10 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
     let mut problems = error::Problems::default();
     let mut changes = Vec::new();
     let mut warnings = Vec::new();
-    // Keyed by borrowed keys, not `Address`es: one lookup per experiment, no clones.
-    let mut owners: HashMap<(&str, &str, &str), &ldexp_core::spec::SourceLocation> = HashMap::new();
-    let mut legacy_owners: HashMap<(&str, &str), &ldexp_core::spec::SourceLocation> = HashMap::new();
+    // Keyed by borrowed keys, not `Address`es: one lookup per experiment, no clones. The owning spec's location is
+    // looked up only for a conflict.
+    let mut owners: HashMap<(&str, &str, &str), &Located<ExperimentSpec>> = HashMap::new();
+    let mut legacy_owners: HashMap<(&str, &str), &Located<LegacyFlagExperimentsSpec>> = HashMap::new();
 
     for spec in &specs.experiments {
         let s = &spec.spec;
@@ -57,12 +58,12 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
                     ProblemKind::Conflict,
                     spec.location_of("key"),
                     &address,
-                    format!("another spec already manages this experiment, at {first}"),
+                    format!("another spec already manages this experiment, at {}", first.location_of("key")),
                     Some("each experiment key may appear once per project and environment".to_owned()),
                 );
                 continue;
             }
-            owners.insert(owner, spec.location_of("key"));
+            owners.insert(owner, spec);
             let env_field = if several { format!("environments[{i}]") } else { "environment".to_owned() };
             if let Some(target) = checks::experiment(spec, env, &env_field, remote, &mut problems)
                 && let Some(change) = experiment::plan(&target, &mut problems, &mut warnings)
@@ -79,12 +80,15 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
                 ProblemKind::Conflict,
                 spec.location_of("flag"),
                 &address,
-                format!("another spec already manages this flag's legacy experiments, at {first}"),
+                format!(
+                    "another spec already manages this flag's legacy experiments, at {}",
+                    first.location_of("flag")
+                ),
                 Some("merge the two specs: one spec owns a flag's whole `experiments`".to_owned()),
             );
             continue;
         }
-        legacy_owners.insert(owner, spec.location_of("flag"));
+        legacy_owners.insert(owner, spec);
         if let Some(change) = legacy::plan(spec, remote, &mut problems) {
             changes.push(change);
         }
