@@ -8,10 +8,10 @@ use ldexp_core::api::{
 };
 use ldexp_core::design::{DEFAULT_RANDOMIZATION_UNIT, Design, DesignFlag, DesignMetric, DesignTreatment};
 use ldexp_core::plan::Address;
-use ldexp_core::remote::{ProjectState, RemoteState};
 use ldexp_core::spec::{ExperimentSpec, Located};
 
 use crate::error::{ProblemKind, Problems};
+use crate::index::{Index, ProjectView};
 use crate::resolve;
 
 /// The design a spec asks for in one environment, as LaunchDarkly will hold it. The request body is derived from
@@ -93,7 +93,7 @@ pub(crate) struct Target<'a> {
     /// Flags that would make `startIteration` fail in this environment, with why.
     pub unstartable: Vec<(String, String)>,
     /// The project the spec lives in, for [`Target::labels`].
-    pub project: &'a ProjectState,
+    pub project: &'a ProjectView<'a>,
     pub env: &'a str,
 }
 
@@ -107,13 +107,13 @@ impl Target<'_> {
 
 /// The project state, or a problem when LaunchDarkly has no such project.
 pub(crate) fn project<'a, T>(
-    remote: &'a RemoteState,
+    index: &'a Index<'a>,
     spec: &Located<T>,
     key: &str,
     address: &Address,
     problems: &mut Problems,
-) -> Option<&'a ProjectState> {
-    let found = remote.projects.get(key).and_then(Option::as_ref);
+) -> Option<&'a ProjectView<'a>> {
+    let found = index.get(key).and_then(Option::as_ref);
     if found.is_none() {
         problems.push(
             ProblemKind::Reference,
@@ -131,13 +131,13 @@ pub(crate) fn experiment<'a>(
     spec: &'a Located<ExperimentSpec>,
     env: &'a str,
     env_field: &str,
-    remote: &'a RemoteState,
+    index: &'a Index<'a>,
     problems: &mut Problems,
 ) -> Option<Target<'a>> {
     let s = &spec.spec;
     let address = Address::Experiment { project: s.project.clone(), environment: env.to_owned(), key: s.key.clone() };
-    let project = project(remote, spec, &s.project, &address, problems)?;
-    let Some(experiments) = project.environments.get(env).and_then(Option::as_ref) else {
+    let project = project(index, spec, &s.project, &address, problems)?;
+    let Some(experiments) = project.experiments(env) else {
         problems.push(
             ProblemKind::Reference,
             spec.location_of(env_field),
@@ -157,15 +157,15 @@ pub(crate) fn experiment<'a>(
         primary_group,
         versions,
     });
-    Some(Target { spec, address, remote: experiments.get(&s.key), desired, unstartable, project, env })
+    Some(Target { spec, address, remote: experiments.get(s.key.as_str()).copied(), desired, unstartable, project, env })
 }
 
 /// Labels for the variations and rules of the spec's flags in `env`: a variation's name (else its value), a
 /// rule's description. Ids stay in `before`/`after`; the labels only make `fields` readable.
-fn labels(s: &ExperimentSpec, env: &str, project: &ProjectState) -> BTreeMap<String, String> {
+fn labels(s: &ExperimentSpec, env: &str, project: &ProjectView<'_>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for key in s.iteration.flags.keys() {
-        let Some(snap) = project.flags.get(key).and_then(Option::as_ref) else { continue };
+        let Some(snap) = project.flag(key) else { continue };
         for v in &snap.flag.variations {
             if let Some(id) = &v.id {
                 out.insert(id.clone(), v.name.clone().unwrap_or_else(|| v.value.to_string()));
@@ -181,12 +181,17 @@ fn labels(s: &ExperimentSpec, env: &str, project: &ProjectState) -> BTreeMap<Str
 }
 
 /// Checks every metric reference; returns whether the primary metric is a group.
-fn metrics(spec: &Located<ExperimentSpec>, project: &ProjectState, address: &Address, problems: &mut Problems) -> bool {
+fn metrics(
+    spec: &Located<ExperimentSpec>,
+    project: &ProjectView<'_>,
+    address: &Address,
+    problems: &mut Problems,
+) -> bool {
     let s = &spec.spec;
     let p = &s.project;
     for (i, m) in s.iteration.metrics.iter().enumerate() {
         let key = m.key();
-        let (is_metric, is_group) = (project.metrics.contains_key(key), project.metric_groups.contains_key(key));
+        let (is_metric, is_group) = (project.is_metric(key), project.is_group(key));
         let problem = match (m.is_group(), is_metric, is_group) {
             (true, _, true) | (false, true, _) => None,
             (true, true, false) => {
@@ -218,8 +223,8 @@ fn metrics(spec: &Located<ExperimentSpec>, project: &ProjectState, address: &Add
     if let Some(m) = s.iteration.metrics.iter().find(|m| m.key() == primary) {
         return m.is_group();
     }
-    let is_group = !project.metrics.contains_key(primary) && project.metric_groups.contains_key(primary);
-    if !project.metrics.contains_key(primary) && !is_group {
+    let is_group = !project.is_metric(primary) && project.is_group(primary);
+    if !project.is_metric(primary) && !is_group {
         problems.push(
             ProblemKind::Reference,
             spec.location_of("iteration.primaryMetric"),
@@ -233,11 +238,13 @@ fn metrics(spec: &Located<ExperimentSpec>, project: &ProjectState, address: &Add
 
 fn randomization_unit(
     spec: &Located<ExperimentSpec>,
-    project: &ProjectState,
+    project: &ProjectView<'_>,
     address: &Address,
     problems: &mut Problems,
 ) {
-    let (Some(unit), Some(settings)) = (&spec.spec.iteration.randomization_unit, &project.settings) else { return };
+    let (Some(unit), Some(settings)) = (&spec.spec.iteration.randomization_unit, &project.state.settings) else {
+        return;
+    };
     if settings.randomization_units.iter().any(|u| &u.randomization_unit == unit) {
         return;
     }
@@ -263,7 +270,7 @@ type ResolvedFlags = (BTreeMap<String, DesignFlag>, Vec<i64>, Vec<(String, Strin
 fn flags(
     spec: &Located<ExperimentSpec>,
     env: &str,
-    project: &ProjectState,
+    project: &ProjectView<'_>,
     address: &Address,
     problems: &mut Problems,
 ) -> ResolvedFlags {
@@ -274,7 +281,7 @@ fn flags(
     for (key, fs) in &s.iteration.flags {
         // Field names are only formatted for a problem: most specs have none.
         let field = || format!("iteration.flags.{key}");
-        let Some(snap) = project.flags.get(key).and_then(Option::as_ref) else {
+        let Some(snap) = project.flag(key) else {
             problems.push(
                 ProblemKind::Reference,
                 spec.location_of(&field()),
@@ -331,7 +338,7 @@ fn flags(
 /// Resolves every treatment's variations to `_id`s, by treatment name.
 fn treatments(
     spec: &Located<ExperimentSpec>,
-    project: &ProjectState,
+    project: &ProjectView<'_>,
     address: &Address,
     problems: &mut Problems,
 ) -> BTreeMap<String, DesignTreatment> {
@@ -363,7 +370,7 @@ fn treatments(
                 continue;
             }
             // A missing flag is reported once, under `iteration.flags`.
-            let Some(snap) = project.flags.get(flag_key).and_then(Option::as_ref) else { continue };
+            let Some(snap) = project.flag(flag_key) else { continue };
             match resolve::variation_id(&snap.flag, r) {
                 Ok(variation_id) => {
                     variations.insert(flag_key.clone(), variation_id);

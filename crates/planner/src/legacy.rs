@@ -7,24 +7,24 @@ use ldexp_core::api::{LegacyExperiment, LegacyExperiments, PatchWithComment};
 use ldexp_core::design::legacy_equivalent;
 use ldexp_core::digest::fingerprint;
 use ldexp_core::plan::{Action, Address, Change, Expectation, FieldChange, Risk};
-use ldexp_core::remote::RemoteState;
 use ldexp_core::requests;
 use ldexp_core::spec::{LegacyFlagExperimentsSpec, Located};
 use serde_json::{Value, json};
 
 use crate::error::{ProblemKind, Problems};
+use crate::index::Index;
 use crate::{checks, resolve};
 
 /// The change one legacy spec needs, if any.
 pub(crate) fn plan(
     spec: &Located<LegacyFlagExperimentsSpec>,
-    remote: &RemoteState,
+    index: &Index<'_>,
     problems: &mut Problems,
 ) -> Option<Change> {
     let s = &spec.spec;
     let address = Address::Legacy { project: s.project.clone(), flag: s.flag.clone() };
-    let project = checks::project(remote, spec, &s.project, &address, problems)?;
-    let Some(snap) = project.flags.get(&s.flag).and_then(Option::as_ref) else {
+    let project = checks::project(index, spec, &s.project, &address, problems)?;
+    let Some(snap) = project.flag(&s.flag) else {
         problems.push(
             ProblemKind::Reference,
             spec.location_of("flag"),
@@ -54,7 +54,7 @@ pub(crate) fn plan(
                 Some("list each metric once, with all its environments".to_owned()),
             );
         }
-        if !project.metrics.contains_key(&m.key) {
+        if !project.is_metric(&m.key) {
             problems.push(
                 ProblemKind::Reference,
                 spec.location_of(&format!("metrics[{i}].key")),

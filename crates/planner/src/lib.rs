@@ -7,6 +7,7 @@ mod creation;
 mod error;
 mod experiment;
 mod fields;
+mod index;
 mod legacy;
 mod resolve;
 mod unmanaged;
@@ -34,6 +35,7 @@ pub fn plan(specs: &SpecSet, remote: &RemoteState) -> Result<Plan, PlanError> {
 
 /// Plans `specs` against `remote`. Every problem found is reported, not just the first.
 pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -> Result<Plan, PlanError> {
+    let index = index::build(remote);
     let mut problems = error::Problems::default();
     let mut changes = Vec::new();
     let mut warnings = Vec::new();
@@ -65,7 +67,7 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
             }
             owners.insert(owner, spec);
             let env_field = if several { format!("environments[{i}]") } else { "environment".to_owned() };
-            if let Some(target) = checks::experiment(spec, env, &env_field, remote, &mut problems)
+            if let Some(target) = checks::experiment(spec, env, &env_field, &index, &mut problems)
                 && let Some(change) = experiment::plan(&target, &mut problems, &mut warnings)
             {
                 changes.push(change);
@@ -89,7 +91,7 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
             continue;
         }
         legacy_owners.insert(owner, spec);
-        if let Some(change) = legacy::plan(spec, remote, &mut problems) {
+        if let Some(change) = legacy::plan(spec, &index, &mut problems) {
             changes.push(change);
         }
     }
