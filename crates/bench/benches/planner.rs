@@ -5,6 +5,10 @@
 use ldexp_bench::fixture::{FixtureParams, generate};
 use ldexp_bench::measure::{PreparedState, planner_inputs};
 
+// The allocator the `ldexp` binary ships with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }

@@ -13,6 +13,10 @@ use ldexp_bench::measure::{self, Emulator};
 use ldexp_bench::report::{Figures, RunParams};
 use ldexp_bench::rmin::RMin;
 
+// The planner-CPU figure is measured in this process: it runs on the allocator the `ldexp` binary ships with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Benchmarks ldexp plan and apply against the emulator with injected latency and a per-route rate limit.
 #[derive(Debug, Parser)]
 #[command(name = "ldexp-bench", version)]
