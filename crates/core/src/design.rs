@@ -67,16 +67,11 @@ impl Design {
             .chain(it.secondary_metrics.iter())
             .map(|m| DesignMetric { key: m.key.clone(), group: m.is_group.unwrap_or(false) })
             .collect();
-        let primary = it
-            .primary_single_metric
-            .as_ref()
-            .map(|m| (m.key.clone(), false))
-            .or_else(|| it.primary_funnel.as_ref().map(|m| (m.key.clone(), true)))
-            .or_else(|| it.primary_metric.as_ref().map(|m| (m.key.clone(), m.is_group.unwrap_or(false))));
-        if let Some((key, group)) = &primary
-            && !metrics.iter().any(|m| &m.key == key)
+        let primary = primary_of(it);
+        if let Some((key, group)) = primary
+            && !metrics.iter().any(|m| m.key == key)
         {
-            metrics.insert(DesignMetric { key: key.clone(), group: *group });
+            metrics.insert(DesignMetric { key: key.to_owned(), group });
         }
         let treatments = it
             .treatments
@@ -113,7 +108,7 @@ impl Design {
             randomization_unit: it.randomization_unit.clone().unwrap_or_else(|| DEFAULT_RANDOMIZATION_UNIT.to_owned()),
             attributes: it.attributes.iter().cloned().collect(),
             metrics,
-            primary_metric: primary.map(|(k, _)| k),
+            primary_metric: primary.map(|(k, _)| k.to_owned()),
             treatments,
             flags,
         }
@@ -139,12 +134,7 @@ impl Design {
             .chain(it.secondary_metrics.iter())
             .map(|m| (m.key.as_str(), m.is_group.unwrap_or(false)))
             .collect();
-        let primary = it
-            .primary_single_metric
-            .as_ref()
-            .map(|m| (m.key.as_str(), false))
-            .or_else(|| it.primary_funnel.as_ref().map(|m| (m.key.as_str(), true)))
-            .or_else(|| it.primary_metric.as_ref().map(|m| (m.key.as_str(), m.is_group.unwrap_or(false))));
+        let primary = primary_of(it);
         if let Some((key, group)) = primary
             && !metrics.iter().any(|(k, _)| *k == key)
         {
@@ -199,6 +189,15 @@ impl Design {
     pub fn canonical_allocation(v: f64) -> String {
         NumString::from_f64(v).0
     }
+}
+
+/// The primary metric an iteration names, whichever representation carries it, and whether it is a group.
+fn primary_of(it: &IterationRep) -> Option<(&str, bool)> {
+    it.primary_single_metric
+        .as_ref()
+        .map(|m| (m.key.as_str(), false))
+        .or_else(|| it.primary_funnel.as_ref().map(|m| (m.key.as_str(), true)))
+        .or_else(|| it.primary_metric.as_ref().map(|m| (m.key.as_str(), m.is_group.unwrap_or(false))))
 }
 
 /// Whether the distinct items of `items` are exactly `sorted`, a strictly ascending sequence (a `BTreeSet`'s).

@@ -1,4 +1,4 @@
-//! Stable SHA-256 fingerprints of JSON values and spec sources.
+//! Stable fingerprints of remote objects (BLAKE3 of their JSON) and SHA-256 digests of spec sources.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
