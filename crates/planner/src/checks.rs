@@ -117,7 +117,7 @@ pub(crate) fn project<'a, T>(
     if found.is_none() {
         problems.push(
             ProblemKind::Reference,
-            spec.location_of("project"),
+            &spec.location_of("project"),
             address,
             format!("project `{key}` does not exist"),
             Some("check the project key and that the access token can read it".to_owned()),
@@ -140,7 +140,7 @@ pub(crate) fn experiment<'a>(
     let Some(experiments) = project.experiments(env) else {
         problems.push(
             ProblemKind::Reference,
-            spec.location_of(env_field),
+            &spec.location_of(env_field),
             &address,
             format!("environment `{env}` does not exist in project `{}`", s.project),
             Some("check the environment key".to_owned()),
@@ -212,7 +212,7 @@ fn metrics(
         if let Some((message, hint)) = problem {
             problems.push(
                 ProblemKind::Reference,
-                spec.location_of(&format!("iteration.metrics[{i}]")),
+                &spec.location_of(&format!("iteration.metrics[{i}]")),
                 address,
                 message,
                 Some(hint),
@@ -227,7 +227,7 @@ fn metrics(
     if !project.is_metric(primary) && !is_group {
         problems.push(
             ProblemKind::Reference,
-            spec.location_of("iteration.primaryMetric"),
+            &spec.location_of("iteration.primaryMetric"),
             address,
             format!("primary metric `{primary}` does not exist in project `{p}`"),
             Some("check the key, or create the metric in LaunchDarkly first".to_owned()),
@@ -251,7 +251,7 @@ fn randomization_unit(
     let known: Vec<&str> = settings.randomization_units.iter().map(|u| u.randomization_unit.as_str()).collect();
     problems.push(
         ProblemKind::Reference,
-        spec.location_of("iteration.randomizationUnit"),
+        &spec.location_of("iteration.randomizationUnit"),
         address,
         format!("randomization unit `{unit}` is not in project `{}`'s experimentation settings", spec.spec.project),
         Some(if known.is_empty() {
@@ -284,7 +284,7 @@ fn flags(
         let Some(snap) = project.flag(key) else {
             problems.push(
                 ProblemKind::Reference,
-                spec.location_of(&field()),
+                &spec.location_of(&field()),
                 address,
                 format!("flag `{key}` does not exist in project `{}`", s.project),
                 Some("check the flag key".to_owned()),
@@ -295,7 +295,7 @@ fn flags(
         let Some(fe) = flag.environments.get(env) else {
             problems.push(
                 ProblemKind::Reference,
-                spec.location_of(&field()),
+                &spec.location_of(&field()),
                 address,
                 format!("flag `{key}` has no configuration for environment `{env}`"),
                 None,
@@ -311,7 +311,7 @@ fn flags(
             Ok(r) => Some(r),
             Err(e) => {
                 let f = if fs.rule_id.is_some() { format!("{}.ruleId", field()) } else { format!("{}.rule", field()) };
-                problems.push(ProblemKind::Reference, spec.location_of(&f), address, e.message, e.hint);
+                problems.push(ProblemKind::Reference, &spec.location_of(&f), address, e.message, e.hint);
                 None
             }
         };
@@ -321,7 +321,7 @@ fn flags(
                 Ok(id) => Some(Some(id)),
                 Err(e) => {
                     let f = format!("{}.notInExperimentVariation", field());
-                    problems.push(ProblemKind::Reference, spec.location_of(&f), address, e.message, e.hint);
+                    problems.push(ProblemKind::Reference, &spec.location_of(&f), address, e.message, e.hint);
                     None
                 }
             },
@@ -350,7 +350,7 @@ fn treatments(
             if !t.variations.contains_key(flag_key) {
                 problems.push(
                     ProblemKind::Reference,
-                    spec.location_of(&format!("iteration.treatments[{i}].variations")),
+                    &spec.location_of(&format!("iteration.treatments[{i}].variations")),
                     address,
                     format!("treatment `{}` names no variation of flag `{flag_key}`", t.name),
                     Some("every treatment serves one variation of every flag in `iteration.flags`".to_owned()),
@@ -362,7 +362,7 @@ fn treatments(
             if !s.iteration.flags.contains_key(flag_key) {
                 problems.push(
                     ProblemKind::Reference,
-                    spec.location_of(&field()),
+                    &spec.location_of(&field()),
                     address,
                     format!("flag `{flag_key}` is not one of the iteration's flags"),
                     Some(format!("add `{flag_key}` under `iteration.flags`")),
@@ -375,7 +375,9 @@ fn treatments(
                 Ok(variation_id) => {
                     variations.insert(flag_key.clone(), variation_id);
                 }
-                Err(e) => problems.push(ProblemKind::Reference, spec.location_of(&field()), address, e.message, e.hint),
+                Err(e) => {
+                    problems.push(ProblemKind::Reference, &spec.location_of(&field()), address, e.message, e.hint)
+                }
             }
         }
         let allocation_percent = Design::canonical_allocation(t.allocation_percent.value());

@@ -55,7 +55,7 @@ pub(crate) fn check(spec: &Located<ExperimentSpec>, remote: &Experiment, address
     let mut differ = |field: &str, spec_value: String, remote_value: String| {
         problems.push(
             ProblemKind::CreationOnly,
-            spec.location_of(field),
+            &spec.location_of(field),
             address,
             format!("`{field}` is {spec_value} in the spec but {remote_value} in LaunchDarkly"),
             Some(format!(

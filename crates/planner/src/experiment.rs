@@ -103,7 +103,7 @@ pub(crate) fn plan(t: &Target<'_>, problems: &mut Problems, warnings: &mut Vec<W
             ExperimentState::Stopped => {
                 problems.push(
                     ProblemKind::Lifecycle,
-                    t.spec.location_of("state"),
+                    &t.spec.location_of("state"),
                     &t.address,
                     "state: stopped, but the experiment does not exist, so there is nothing to stop",
                     Some("create it with state: draft or running first".to_owned()),
@@ -142,7 +142,7 @@ fn unstartable(t: &Target<'_>, problems: &mut Problems) {
     for (flag, why) in &t.unstartable {
         problems.push(
             ProblemKind::Reference,
-            t.spec.location_of("state"),
+            &t.spec.location_of("state"),
             &t.address,
             format!("state: running, but flag `{flag}` is {why} in environment `{env}`, so startIteration would fail"),
             Some(format!("turn `{flag}` on in `{env}` first, or use state: draft")),
@@ -171,7 +171,7 @@ fn row(
         if same_pending { vec![st] } else { vec![Step::PostIteration, st] }
     };
     let mut lifecycle = |message: &str, hint: &str| {
-        problems.push(ProblemKind::Lifecycle, t.spec.location_of("state"), &t.address, message, Some(hint.to_owned()));
+        problems.push(ProblemKind::Lifecycle, &t.spec.location_of("state"), &t.address, message, Some(hint.to_owned()));
     };
     let row = match (state, s.state) {
         (IterState::Draft | IterState::Stopped, ExperimentState::Archived) => {
@@ -216,7 +216,7 @@ fn row(
             } else {
                 problems.push(
                     ProblemKind::Lifecycle,
-                    t.spec.location_of("iteration"),
+                    &t.spec.location_of("iteration"),
                     &t.address,
                     "the design of a running experiment changed, which restarts it, but `iteration.changeJustification` is missing",
                     Some("add `changeJustification` explaining why data collection restarts".to_owned()),
@@ -271,7 +271,7 @@ fn stop_step(t: &Target<'_>, cur: &IterationRep, problems: &mut Problems) -> Opt
     let Some(iteration) = cur.id.clone() else {
         problems.push(
             ProblemKind::Reference,
-            t.spec.location_of("state"),
+            &t.spec.location_of("state"),
             &t.address,
             "the running iteration has no _id in LaunchDarkly's answer, so it cannot be stopped",
             None,
@@ -284,7 +284,7 @@ fn stop_step(t: &Target<'_>, cur: &IterationRep, problems: &mut Problems) -> Opt
         (None, _) => {
             problems.push(
                 ProblemKind::Lifecycle,
-                t.spec.location_of("state"),
+                &t.spec.location_of("state"),
                 &t.address,
                 "state: stopped needs `stop.winner`",
                 Some("LaunchDarkly requires a winner to stop; for an inconclusive result name the baseline".to_owned()),
@@ -302,7 +302,7 @@ fn stop_step(t: &Target<'_>, cur: &IterationRep, problems: &mut Problems) -> Opt
             let names: Vec<&str> = cur.treatments.iter().map(|tr| tr.name.as_str()).collect();
             problems.push(
                 ProblemKind::Reference,
-                t.spec.location_of(if name.is_some() { "stop.winner" } else { "state" }),
+                &t.spec.location_of(if name.is_some() { "stop.winner" } else { "state" }),
                 &t.address,
                 match name {
                     Some(n) => format!("the running iteration has no treatment `{n}` to declare the winner"),

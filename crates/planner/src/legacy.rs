@@ -27,7 +27,7 @@ pub(crate) fn plan(
     let Some(snap) = project.flag(&s.flag) else {
         problems.push(
             ProblemKind::Reference,
-            spec.location_of("flag"),
+            &spec.location_of("flag"),
             &address,
             format!("flag `{}` does not exist in project `{}`", s.flag, s.project),
             Some("check the flag key".to_owned()),
@@ -38,7 +38,7 @@ pub(crate) fn plan(
     let baseline = match resolve::legacy_baseline(&snap.flag, &s.baseline) {
         Ok(i) => i,
         Err(e) => {
-            problems.push(ProblemKind::Reference, spec.location_of("baseline"), &address, e.message, e.hint);
+            problems.push(ProblemKind::Reference, &spec.location_of("baseline"), &address, e.message, e.hint);
             0
         }
     };
@@ -48,7 +48,7 @@ pub(crate) fn plan(
         if !seen.insert(m.key.as_str()) {
             problems.push(
                 ProblemKind::Conflict,
-                spec.location_of(&format!("metrics[{i}].key")),
+                &spec.location_of(&format!("metrics[{i}].key")),
                 &address,
                 format!("metric `{}` is listed twice", m.key),
                 Some("list each metric once, with all its environments".to_owned()),
@@ -57,7 +57,7 @@ pub(crate) fn plan(
         if !project.is_metric(&m.key) {
             problems.push(
                 ProblemKind::Reference,
-                spec.location_of(&format!("metrics[{i}].key")),
+                &spec.location_of(&format!("metrics[{i}].key")),
                 &address,
                 format!("metric `{}` does not exist in project `{}`", m.key, s.project),
                 Some("check the key, or create the metric in LaunchDarkly first".to_owned()),
@@ -67,7 +67,7 @@ pub(crate) fn plan(
             if !snap.flag.environments.contains_key(env) {
                 problems.push(
                     ProblemKind::Reference,
-                    spec.location_of(&format!("metrics[{i}].environments")),
+                    &spec.location_of(&format!("metrics[{i}].environments")),
                     &address,
                     format!("environment `{env}` does not exist on flag `{}`", s.flag),
                     Some(format!(

@@ -58,7 +58,7 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
                 };
                 problems.push(
                     ProblemKind::Conflict,
-                    spec.location_of("key"),
+                    &spec.location_of("key"),
                     &address,
                     format!("another spec already manages this experiment, at {}", first.location_of("key")),
                     Some("each experiment key may appear once per project and environment".to_owned()),
@@ -80,7 +80,7 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
             let address = Address::Legacy { project: spec.spec.project.clone(), flag: spec.spec.flag.clone() };
             problems.push(
                 ProblemKind::Conflict,
-                spec.location_of("flag"),
+                &spec.location_of("flag"),
                 &address,
                 format!(
                     "another spec already manages this flag's legacy experiments, at {}",

@@ -2,32 +2,39 @@
 //! every spec of a large repository.
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::SourceLocation;
 
 /// Field paths of one document (dotted, as in [`super::Located`]) with where each is written.
 ///
 /// Every spec keeps one for the planner's diagnostics, so at thousands of specs the layout matters: a B-tree of
-/// path strings cost an allocation per field and mostly empty nodes. Here all paths sit in one string in sorted
-/// order, each entry recording where its path ends, and lookups binary-search the entries.
+/// path strings cost an allocation per field and mostly empty nodes, and a full [`SourceLocation`] per field
+/// repeated the file name's pointer in every entry. Here all paths sit in one string in sorted order, each entry
+/// records where its path ends and its position in 16 bytes, and lookups binary-search the entries.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct FieldLocations {
     /// Every path, concatenated in sorted order.
     paths: String,
     /// One per path, in the same order as `paths`.
     entries: Vec<Entry>,
+    /// The files entries point into: one for a loaded document.
+    files: Vec<Arc<str>>,
 }
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct Entry {
     /// Where the path ends in `paths`; it starts where the previous entry's ends.
-    end: usize,
-    location: SourceLocation,
+    end: u32,
+    /// Index into `files`.
+    file: u32,
+    line: u32,
+    column: u32,
 }
 
 impl FieldLocations {
     /// The location recorded for exactly `path`.
-    pub fn get(&self, path: &str) -> Option<&SourceLocation> {
+    pub fn get(&self, path: &str) -> Option<SourceLocation> {
         let mut lo = 0;
         let mut hi = self.entries.len();
         while lo < hi {
@@ -35,7 +42,7 @@ impl FieldLocations {
             match self.path(mid).cmp(path) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return self.entries.get(mid).map(|e| &e.location),
+                std::cmp::Ordering::Equal => return Some(self.location(mid)),
             }
         }
         None
@@ -52,14 +59,31 @@ impl FieldLocations {
     }
 
     /// Every path with its location, in sorted path order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &SourceLocation)> + DoubleEndedIterator + '_ {
-        (0..self.entries.len()).map(|i| (self.path(i), &self.entries[i].location))
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, SourceLocation)> + DoubleEndedIterator + '_ {
+        (0..self.entries.len()).map(|i| (self.path(i), self.location(i)))
     }
 
     fn path(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.entries[i - 1].end };
-        &self.paths[start..self.entries[i].end]
+        let start = if i == 0 { 0 } else { widen(self.entries[i - 1].end) };
+        // Offsets saturate at 4 GiB of paths in one document, far past anything loadable; `get` keeps even
+        // that from panicking.
+        self.paths.get(start..widen(self.entries[i].end)).unwrap_or_default()
     }
+
+    fn location(&self, i: usize) -> SourceLocation {
+        let e = self.entries[i];
+        SourceLocation { file: Arc::clone(&self.files[e.file as usize]), line: widen(e.line), column: widen(e.column) }
+    }
+}
+
+fn widen(n: u32) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// Lines and columns past `u32::MAX` (a 4 GiB line) are recorded as `u32::MAX`: a position that far is past
+/// anything ldexp loads, and a diagnostic pointing at the end of the file still names the right one.
+fn narrow(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// A path given twice keeps its last location, as inserting into a map would.
@@ -68,22 +92,38 @@ impl<S: AsRef<str>> FromIterator<(S, SourceLocation)> for FieldLocations {
         let mut all: Vec<(S, SourceLocation)> = iter.into_iter().collect();
         // Stable, so that of equal paths the last given stays last.
         all.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
-        let mut paths = String::with_capacity(all.iter().map(|(p, _)| p.as_ref().len()).sum());
-        let mut entries: Vec<Entry> = Vec::with_capacity(all.len());
+        let mut out = FieldLocations {
+            paths: String::with_capacity(all.iter().map(|(p, _)| p.as_ref().len()).sum()),
+            entries: Vec::with_capacity(all.len()),
+            files: Vec::new(),
+        };
         // Where the last entry's path starts in `paths`.
         let mut start = 0;
         for (path, location) in all {
             let path = path.as_ref();
-            match entries.last_mut() {
-                Some(entry) if &paths[start..] == path => entry.location = location,
+            let file = match out.files.iter().position(|f| *f == location.file) {
+                Some(i) => i,
+                None => {
+                    out.files.push(location.file);
+                    out.files.len() - 1
+                }
+            };
+            let entry = |end: usize| Entry {
+                end: u32::try_from(end).unwrap_or(u32::MAX),
+                file: narrow(file),
+                line: narrow(location.line),
+                column: narrow(location.column),
+            };
+            match out.entries.last_mut() {
+                Some(last) if &out.paths[start..] == path => *last = entry(out.paths.len()),
                 _ => {
-                    start = paths.len();
-                    paths.push_str(path);
-                    entries.push(Entry { end: paths.len(), location });
+                    start = out.paths.len();
+                    out.paths.push_str(path);
+                    out.entries.push(entry(out.paths.len()));
                 }
             }
         }
-        FieldLocations { paths, entries }
+        out
     }
 }
 
@@ -110,9 +150,9 @@ mod tests {
         let l: FieldLocations =
             [("b", at(1)), ("a.b", at(2)), ("", at(3)), ("a", at(4)), ("b", at(5))].into_iter().collect();
         assert_eq!(l.len(), 4);
-        assert_eq!(l.get("b"), Some(&at(5)));
-        assert_eq!(l.get("a.b"), Some(&at(2)));
-        assert_eq!(l.get(""), Some(&at(3)));
+        assert_eq!(l.get("b"), Some(at(5)));
+        assert_eq!(l.get("a.b"), Some(at(2)));
+        assert_eq!(l.get(""), Some(at(3)));
         assert_eq!(l.get("a."), None);
         assert_eq!(l.iter().map(|(p, _)| p).collect::<Vec<_>>(), ["", "a", "a.b", "b"]);
         assert_eq!(format!("{l:?}").matches("line").count(), 4);
@@ -130,9 +170,9 @@ mod tests {
             let ours: FieldLocations = entries.iter().cloned().collect();
             let map: BTreeMap<String, SourceLocation> = entries.into_iter().collect();
             prop_assert_eq!(ours.len(), map.len());
-            prop_assert!(ours.iter().eq(map.iter().map(|(k, v)| (k.as_str(), v))));
+            prop_assert!(ours.iter().eq(map.iter().map(|(k, v)| (k.as_str(), v.clone()))));
             for p in probes.iter().chain(map.keys()) {
-                prop_assert_eq!(ours.get(p), map.get(p));
+                prop_assert_eq!(ours.get(p), map.get(p).cloned());
             }
         }
     }

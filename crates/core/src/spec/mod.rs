@@ -49,7 +49,7 @@ pub struct Located<T> {
 
 impl<T> Located<T> {
     /// The location of `field`, else of its nearest recorded parent, else of the document.
-    pub fn location_of(&self, field: &str) -> &SourceLocation {
+    pub fn location_of(&self, field: &str) -> SourceLocation {
         let mut path = field;
         loop {
             if let Some(l) = self.field_locations.get(path) {
@@ -57,7 +57,7 @@ impl<T> Located<T> {
             }
             match path.rfind(['.', '[']) {
                 Some(i) => path = &path[..i],
-                None => return &self.location,
+                None => return self.location.clone(),
             }
         }
     }

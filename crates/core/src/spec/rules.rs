@@ -19,12 +19,12 @@ struct Check<'a, T> {
 
 impl<T> Check<'_, T> {
     fn at(&mut self, field: &str, message: String, help: String) {
-        self.out.push(Diagnostic::at(self.doc.location_of(field), message, Some(help)));
+        self.out.push(Diagnostic::at(&self.doc.location_of(field), message, Some(help)));
     }
 
     fn at_key(&mut self, field: &str, message: String, help: String) {
         let loc = self.keys.get(field).unwrap_or_else(|| self.doc.location_of(field));
-        self.out.push(Diagnostic::at(loc, message, Some(help)));
+        self.out.push(Diagnostic::at(&loc, message, Some(help)));
     }
 
     fn key(&mut self, field: &str, what: &str, value: &str) {
@@ -166,7 +166,7 @@ fn treatments(c: &mut Check<'_, ExperimentSpec>, e: &ExperimentSpec) {
     for (i, t) in it.treatments.iter().enumerate() {
         let path = format!("iteration.treatments[{i}]");
         if let Some(&first) = names.get(t.name.as_str()) {
-            let loc = c.doc.location_of(&format!("iteration.treatments[{first}].name")).clone();
+            let loc = c.doc.location_of(&format!("iteration.treatments[{first}].name"));
             c.at(
                 &format!("{path}.name"),
                 format!("treatment name `{}` is not unique: also used at {loc}", t.name),
@@ -315,7 +315,7 @@ pub(crate) fn duplicates(
     legacy: &[Located<LegacyFlagExperimentsSpec>],
     out: &mut Vec<Diagnostic>,
 ) {
-    let mut seen: BTreeMap<(&str, &str, &str), &SourceLocation> = BTreeMap::new();
+    let mut seen: BTreeMap<(&str, &str, &str), SourceLocation> = BTreeMap::new();
     for doc in experiments {
         let e = &doc.spec;
         let here = doc.location_of("key");
@@ -326,7 +326,7 @@ pub(crate) fn duplicates(
         for env in envs {
             match seen.get(&(e.project.as_str(), env, e.key.as_str())) {
                 Some(first) => out.push(Diagnostic::at(
-                    here,
+                    &here,
                     format!(
                         "experiment `{}` in project `{}`, environment `{env}` is defined twice: first at {first}",
                         e.key, e.project
@@ -334,18 +334,18 @@ pub(crate) fn duplicates(
                     Some("remove one of the two definitions, or give one another `key`".to_owned()),
                 )),
                 None => {
-                    seen.insert((&e.project, env, &e.key), here);
+                    seen.insert((&e.project, env, &e.key), here.clone());
                 }
             }
         }
     }
-    let mut seen: BTreeMap<(&str, &str), &SourceLocation> = BTreeMap::new();
+    let mut seen: BTreeMap<(&str, &str), SourceLocation> = BTreeMap::new();
     for doc in legacy {
         let l = &doc.spec;
         let here = doc.location_of("flag");
         match seen.get(&(l.project.as_str(), l.flag.as_str())) {
             Some(first) => out.push(Diagnostic::at(
-                here,
+                &here,
                 format!(
                     "legacy experiments of flag `{}` in project `{}` are defined twice: first at {first}",
                     l.flag, l.project
