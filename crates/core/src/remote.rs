@@ -36,18 +36,28 @@ pub struct ProjectState {
 }
 
 /// A flag as fetched: the typed view for resolving references, and the raw JSON a JSON patch is checked against.
+///
+/// The raw JSON is kept as compact text and parsed again only for the few flags a legacy spec patches: as a
+/// `Value` tree, every referenced flag's rules and targets cost several times their size on the wire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "Value", into = "Value")]
 pub struct FlagSnapshot {
-    pub raw: Value,
+    /// `serde_json::to_string` of the fetched value: compact, keys sorted.
+    raw: Box<str>,
     pub flag: FeatureFlag,
 }
 
 impl FlagSnapshot {
     /// Parses the typed view out of the raw JSON.
     pub fn from_json(raw: Value) -> Result<Self, serde_json::Error> {
-        let flag = serde_json::from_value(raw.clone())?;
-        Ok(FlagSnapshot { raw, flag })
+        let flag = FeatureFlag::deserialize(&raw)?;
+        Ok(FlagSnapshot { raw: serde_json::to_string(&raw)?.into_boxed_str(), flag })
+    }
+
+    /// The flag's JSON as fetched.
+    pub fn raw(&self) -> Value {
+        // The text was written by serde_json from a `Value`, so it parses back to that value.
+        serde_json::from_str(&self.raw).unwrap_or(Value::Null)
     }
 }
 
@@ -60,7 +70,7 @@ impl TryFrom<Value> for FlagSnapshot {
 
 impl From<FlagSnapshot> for Value {
     fn from(f: FlagSnapshot) -> Value {
-        f.raw
+        f.raw()
     }
 }
 

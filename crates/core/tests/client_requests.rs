@@ -75,7 +75,7 @@ async fn every_read_has_its_exact_path_query_and_headers() {
     let e = c.get_experiment("demo", "production", "checkout").await.unwrap().unwrap();
     assert_eq!(e.key, "checkout");
     let f = c.get_flag("demo", "checkout-button").await.unwrap().unwrap();
-    assert_eq!((f.flag.version, f.raw["_version"].as_i64()), (7, Some(7)));
+    assert_eq!((f.flag.version, f.raw()["_version"].as_i64()), (7, Some(7)));
     assert_eq!(c.list_metrics("demo").await.unwrap().unwrap()[0].key, "m1");
     assert_eq!(c.list_metric_groups("demo").await.unwrap().unwrap()[0].key, "g1");
     assert_eq!(c.get_settings("demo").await.unwrap().unwrap().randomization_units[0].randomization_unit, "user");

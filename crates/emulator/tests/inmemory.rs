@@ -35,7 +35,7 @@ async fn reads_every_page_and_maps_404_to_none() {
 
     let flag = ld.get_flag("demo", "pricing-banner").await.unwrap().unwrap();
     assert_eq!(flag.flag.experiments.items[0].metric_key, "page-view");
-    assert_eq!(flag.raw["_version"], 1);
+    assert_eq!(flag.raw()["_version"], 1);
     assert!(ld.get_flag("demo", "nope").await.unwrap().is_none());
 
     let metrics = ld.list_metrics("demo").await.unwrap().unwrap();

@@ -93,8 +93,9 @@ pub(crate) fn plan(
     if legacy_equivalent(current, &desired) {
         return None;
     }
-    let (ops, removes) = patch_ops(&snap.raw, &desired);
-    if let Err(why) = verify(&snap.raw, &ops, &desired) {
+    let raw = snap.raw();
+    let (ops, removes) = patch_ops(&raw, &desired);
+    if let Err(why) = verify(&raw, &ops, &desired) {
         problems.push(
             ProblemKind::Internal,
             &spec.location,
@@ -120,7 +121,7 @@ pub(crate) fn plan(
         action: Action::PatchLegacy,
         // Removing a metric or an environment stops recording there.
         risk: removes.then_some(Risk::EndsExperiment),
-        remote_fingerprint: Some(fingerprint(&snap.raw)),
+        remote_fingerprint: Some(fingerprint(&raw)),
         before: serde_json::to_value(current).ok(),
         after: serde_json::to_value(&desired).ok(),
         fields: changed,
