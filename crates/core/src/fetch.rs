@@ -1,12 +1,15 @@
 //! Builds the [`RemoteState`] a plan needs from [`Requirements`], running every read concurrently through a
 //! [`Reader`] (the reader bounds concurrency). Pure `futures`: no tokio or reqwest here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
-use futures::future::{BoxFuture, FutureExt, try_join_all};
+use futures::TryStreamExt;
+use futures::future::{BoxFuture, FutureExt};
+use futures::stream::FuturesUnordered;
 
 use crate::Error;
-use crate::api::{Experiment, ExperimentationSettings, Metric, MetricGroup};
+use crate::api::{Experiment, ExperimentationSettings, Metric, MetricGroup, MetricSummary};
 use crate::client::Reader;
 use crate::remote::{FlagSnapshot, ProjectState, RemoteState, Requirements};
 
@@ -39,15 +42,24 @@ pub async fn fetch_remote<R: Reader>(reader: &R, req: &Requirements) -> Result<R
     for p in &req.settings {
         jobs.push(async move { Ok(Fetched::Settings(p.clone(), reader.get_settings(p).await?)) }.boxed());
     }
-    let results = try_join_all(jobs).await?;
+    let mut pending: FuturesUnordered<_> = jobs.into_iter().collect();
 
     let mut projects: BTreeMap<String, ProjectState> =
         req.projects().into_iter().map(|p| (p, ProjectState::default())).collect();
     let mut missing = Vec::new();
-    for r in results {
+    let mut shared = SharedMetrics::default();
+    // Each result is stored as it arrives, so an environment's list is shared down before the next one lands.
+    while let Some(r) = pending.try_next().await? {
         match r {
             Fetched::Experiments(p, e, list) => {
-                let by_key = list.map(|l| l.into_iter().map(|x| (x.key.clone(), x)).collect());
+                let by_key = list.map(|l| {
+                    l.into_iter()
+                        .map(|mut x| {
+                            shared.experiment(&mut x);
+                            (x.key.clone(), x)
+                        })
+                        .collect()
+                });
                 projects.entry(p).or_default().environments.insert(e, by_key);
             }
             Fetched::Flag(p, f, flag) => {
@@ -69,6 +81,39 @@ pub async fn fetch_remote<R: Reader>(reader: &R, req: &Requirements) -> Result<R
         state.projects.insert(p, None);
     }
     Ok(state)
+}
+
+/// Makes equal metric summaries one allocation. Every iteration repeats, in full, the project metrics it
+/// measures (key, name, event key, version, links), so at thousands of experiments most of the fetched
+/// experiments' memory was copies of the same few hundred metrics.
+#[derive(Default)]
+struct SharedMetrics(HashMap<String, Vec<Arc<MetricSummary>>>);
+
+impl SharedMetrics {
+    fn experiment(&mut self, e: &mut Experiment) {
+        let slots = e.current_iteration.iter_mut().chain(e.draft_iteration.iter_mut());
+        for it in slots.map(|b| &mut **b).chain(e.previous_iterations.iter_mut()) {
+            let primary = it.primary_metric.iter_mut().chain(it.primary_single_metric.iter_mut());
+            for m in primary.chain(it.primary_funnel.iter_mut()).chain(&mut it.metrics).chain(&mut it.secondary_metrics)
+            {
+                self.share(m);
+            }
+        }
+    }
+
+    fn share(&mut self, m: &mut Arc<MetricSummary>) {
+        // A key can carry several versions, or differ in how an iteration embeds it (as a group member, say):
+        // only an equal summary is shared.
+        match self.0.get_mut(m.key.as_str()) {
+            Some(known) => match known.iter().find(|k| ***k == **m) {
+                Some(k) => *m = Arc::clone(k),
+                None => known.push(Arc::clone(m)),
+            },
+            None => {
+                self.0.insert(m.key.clone(), vec![Arc::clone(m)]);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -252,5 +297,40 @@ mod tests {
         let fake = Fake { fail_flag: Some("checkout-button".into()), ..Fake::default() };
         let e = futures::executor::block_on(fetch_remote(&fake, &requirements())).unwrap_err();
         assert_eq!(e.to_string(), "flag demo/checkout-button: cannot reach LaunchDarkly at u: r");
+    }
+
+    fn with_metrics(key: &str, metrics: serde_json::Value) -> Experiment {
+        serde_json::from_value(json!({
+            "key": key, "name": key,
+            "currentIteration": {"hypothesis": "h", "status": "running", "metrics": metrics,
+                "primarySingleMetric": {"key": "m1", "name": "M1", "_versionId": "v1"}},
+            "previousIterations": [{"hypothesis": "h", "status": "stopped",
+                "metrics": [{"key": "m1", "name": "M1", "_versionId": "v1"}]}],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn equal_metric_summaries_become_one_allocation_and_unequal_ones_stay_apart() {
+        let m1 = json!({"key": "m1", "name": "M1", "_versionId": "v1"});
+        let m1_v2 = json!({"key": "m1", "name": "M1", "_versionId": "v2"});
+        let m2 = json!({"key": "m2", "name": "M2", "_links": {"self": {"href": "/m2"}}});
+        let mut a = with_metrics("a", json!([m1, m2]));
+        let mut b = with_metrics("b", json!([m1_v2, m2]));
+        let (before_a, before_b) = (a.clone(), b.clone());
+        let mut shared = SharedMetrics::default();
+        shared.experiment(&mut a);
+        shared.experiment(&mut b);
+        assert_eq!((&a, &b), (&before_a, &before_b), "sharing changes no value");
+
+        let (ia, ib) = (a.current_iteration.as_deref().unwrap(), b.current_iteration.as_deref().unwrap());
+        let primary = ia.primary_single_metric.as_ref().unwrap();
+        assert!(Arc::ptr_eq(primary, &ia.metrics[0]), "the primary and the list entry are one summary");
+        assert!(Arc::ptr_eq(primary, &a.previous_iterations[0].metrics[0]), "so is an earlier iteration's");
+        assert!(Arc::ptr_eq(primary, ib.primary_single_metric.as_ref().unwrap()), "across experiments too");
+        assert!(Arc::ptr_eq(&ia.metrics[1], &ib.metrics[1]));
+        assert!(!Arc::ptr_eq(&ia.metrics[0], &ib.metrics[0]), "another version of m1 is its own summary");
+        assert_eq!(ib.metrics[0].version_id.as_deref(), Some("v2"));
+        assert_eq!(shared.0["m1"].len(), 2);
     }
 }

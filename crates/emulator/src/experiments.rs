@@ -2,6 +2,7 @@
 //! validation and rendering of iterations they share. The semantic patch lives in `instructions.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use ldexp_core::api::{
     Experiment, ExperimentPost, FlagRep, ItemLinks, IterationInput, IterationRep, IterationStatus, Links,
@@ -429,7 +430,7 @@ pub(crate) fn build_iteration(project: &Project, env: &str, raw: &Value) -> Outc
         if !seen.insert((m.key.as_str(), m.is_group)) {
             return Err(Fail::bad(format!("metric `{}` is listed twice", m.key)));
         }
-        metrics.push(dependent(project, &m.key, m.is_group)?);
+        metrics.push(Arc::new(dependent(project, &m.key, m.is_group)?));
     }
     // `MetricInput.primary` is deprecated but still read when neither new field is sent (quirk 5).
     let legacy_primary = raw.get("metrics").and_then(Value::as_array).and_then(|ms| {
@@ -458,7 +459,7 @@ pub(crate) fn build_iteration(project: &Project, env: &str, raw: &Value) -> Outc
             .metric(k)
             .filter(|_| input.metrics.iter().any(|x| &x.key == k && !x.is_group))
             .ok_or_else(|| Fail::bad(format!("primarySingleMetricKey `{k}` is not one of the iteration's metrics")))?;
-        it.primary_single_metric = Some(Box::new(metric_v2(project, m)));
+        it.primary_single_metric = Some(Arc::new(metric_v2(project, m)));
     }
     if let Some(k) = &funnel {
         let g = project
@@ -468,14 +469,14 @@ pub(crate) fn build_iteration(project: &Project, env: &str, raw: &Value) -> Outc
         if g.kind != "funnel" {
             return Err(Fail::bad(format!("primaryFunnelKey `{k}` is a {} group, not a funnel", g.kind)));
         }
-        it.primary_funnel = Some(Box::new(group_summary(project, g, false)));
+        it.primary_funnel = Some(Arc::new(group_summary(project, g, false)));
     }
     it.secondary_metrics = input
         .metrics
         .iter()
         .filter(|m| !m.is_group && Some(&m.key) != single.as_ref())
         .filter_map(|m| project.metric(&m.key))
-        .map(|m| metric_v2(project, m))
+        .map(|m| Arc::new(metric_v2(project, m)))
         .collect();
     it.metrics = metrics;
 
@@ -670,24 +671,24 @@ fn hydrate_iteration(project: &Project, env: &str, it: &mut IterationRep) -> Res
     let mut metrics = Vec::new();
     for m in &it.metrics {
         let is_group = m.is_group.unwrap_or_else(|| project.metric(&m.key).is_none());
-        metrics.push(dependent(project, &m.key, is_group).map_err(|f| f.message)?);
+        metrics.push(Arc::new(dependent(project, &m.key, is_group).map_err(|f| f.message)?));
     }
     it.metrics = metrics;
     if let Some(p) = &it.primary_single_metric {
         let m = project.metric(&p.key).ok_or(format!("primary metric `{}` does not exist", p.key))?;
-        it.primary_single_metric = Some(Box::new(metric_v2(project, m)));
+        it.primary_single_metric = Some(Arc::new(metric_v2(project, m)));
     }
     if let Some(p) = &it.primary_funnel {
         let g = project.group(&p.key).ok_or(format!("primary funnel `{}` does not exist", p.key))?;
-        it.primary_funnel = Some(Box::new(group_summary(project, g, false)));
+        it.primary_funnel = Some(Arc::new(group_summary(project, g, false)));
     }
     if it.primary_single_metric.is_none() && it.primary_funnel.is_none() {
         match it.metrics.first() {
             Some(first) if first.is_group == Some(true) => {
-                it.primary_funnel = project.group(&first.key).map(|g| Box::new(group_summary(project, g, false)));
+                it.primary_funnel = project.group(&first.key).map(|g| Arc::new(group_summary(project, g, false)));
             }
             Some(first) => {
-                it.primary_single_metric = project.metric(&first.key).map(|m| Box::new(metric_v2(project, m)))
+                it.primary_single_metric = project.metric(&first.key).map(|m| Arc::new(metric_v2(project, m)))
             }
             None => {}
         }
@@ -698,7 +699,7 @@ fn hydrate_iteration(project: &Project, env: &str, it: &mut IterationRep) -> Res
         .iter()
         .filter(|m| m.is_group == Some(false) && Some(&m.key) != primary.as_ref())
         .filter_map(|m| project.metric(&m.key))
-        .map(|m| metric_v2(project, m))
+        .map(|m| Arc::new(metric_v2(project, m)))
         .collect();
     it.randomization_unit.get_or_insert_with(|| "user".to_owned());
     it.can_reshuffle_traffic.get_or_insert(true);

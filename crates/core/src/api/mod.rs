@@ -14,6 +14,7 @@ pub use links::ItemLinks;
 pub use results::*;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -113,12 +114,14 @@ pub struct IterationRep {
     pub reallocation_frequency_millis: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
+    /// Metric summaries are shared: each repeats one of the project's metrics in every iteration that uses it,
+    /// and [`crate::fetch`] makes equal ones one allocation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub primary_metric: Option<Box<MetricSummary>>,
+    pub primary_metric: Option<Arc<MetricSummary>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub primary_single_metric: Option<Box<MetricSummary>>,
+    pub primary_single_metric: Option<Arc<MetricSummary>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub primary_funnel: Option<Box<MetricSummary>>,
+    pub primary_funnel: Option<Arc<MetricSummary>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub randomization_unit: Option<String>,
     #[serde(default, deserialize_with = "lenient::vec", skip_serializing_if = "Vec::is_empty")]
@@ -126,9 +129,9 @@ pub struct IterationRep {
     #[serde(default, deserialize_with = "lenient::vec", skip_serializing_if = "Vec::is_empty")]
     pub treatments: Vec<TreatmentRep>,
     #[serde(default, deserialize_with = "lenient::vec", skip_serializing_if = "Vec::is_empty")]
-    pub secondary_metrics: Vec<MetricSummary>,
+    pub secondary_metrics: Vec<Arc<MetricSummary>>,
     #[serde(default, deserialize_with = "lenient::vec", skip_serializing_if = "Vec::is_empty")]
-    pub metrics: Vec<MetricSummary>,
+    pub metrics: Vec<Arc<MetricSummary>>,
 }
 
 /// The metric shapes embedded in iterations: `MetricV2Rep`, `DependentMetricOrMetricGroupRep`,
