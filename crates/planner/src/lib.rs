@@ -12,7 +12,7 @@ mod legacy;
 mod resolve;
 mod unmanaged;
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use ldexp_core::plan::{Address, FORMAT_VERSION, Plan, Summary};
 use ldexp_core::remote::RemoteState;
@@ -41,8 +41,8 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
     let mut warnings = Vec::new();
     // Keyed by borrowed keys, not `Address`es: one lookup per experiment, no clones. The owning spec's location is
     // looked up only for a conflict.
-    let mut owners: HashMap<(&str, &str, &str), &Located<ExperimentSpec>> = HashMap::new();
-    let mut legacy_owners: HashMap<(&str, &str), &Located<LegacyFlagExperimentsSpec>> = HashMap::new();
+    let mut owners: HashMap<(&str, &str, &str), &Located<ExperimentSpec>> = HashMap::default();
+    let mut legacy_owners: HashMap<(&str, &str), &Located<LegacyFlagExperimentsSpec>> = HashMap::default();
 
     for spec in &specs.experiments {
         let s = &spec.spec;
