@@ -12,6 +12,7 @@ mod error;
 pub mod export;
 pub mod fetch;
 pub mod flag_map;
+pub mod json_text;
 pub mod plan;
 pub mod remote;
 pub mod requests;

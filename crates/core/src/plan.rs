@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::api::LegacyExperiments;
 use crate::design::Design;
+use crate::json_text::JsonText;
 
 /// The plan format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -151,9 +152,9 @@ pub struct Change {
     pub remote_fingerprint: Option<String>,
     /// The design fields before and after (experiments), or the `experiments` property (legacy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub before: Option<Value>,
+    pub before: Option<JsonText>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after: Option<Value>,
+    pub after: Option<JsonText>,
     /// One entry per changed field, for renderings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldChange>,

@@ -4,6 +4,7 @@
 use ldexp_core::api::{Experiment, ExperimentPatch, Instruction, IterationRep, IterationStatus};
 use ldexp_core::design::Design;
 use ldexp_core::digest::fingerprint;
+use ldexp_core::json_text::JsonText;
 use ldexp_core::plan::{Action, Address, Change, Expectation, FieldChange, PlannedRequest, Risk, Warning};
 use ldexp_core::requests;
 use ldexp_core::spec::ExperimentState;
@@ -425,11 +426,11 @@ fn build(t: &Target<'_>, desired: &Desired, row: Row) -> Option<Change> {
     }
     let compared = t.remote.and_then(|e| compared_design(e, s.state));
     let applies = row.steps.iter().any(|st| matches!(st, Step::Create | Step::PostIteration | Step::Start { .. }));
-    let before = compared.as_ref().map(to_json);
-    let after = if applies { Some(to_json(design)) } else { before.clone() };
-    if applies {
+    let (before, after) = if applies {
+        let before = compared.as_ref().map(to_json);
+        let after = to_json(design);
         let at = fields.len();
-        fields::diff("", before.as_ref(), after.as_ref(), &mut fields);
+        fields::diff("", before.as_ref(), Some(&after), &mut fields);
         let labels = t.labels();
         for f in &mut fields[at..] {
             if f.field.contains(".variations.")
@@ -441,7 +442,12 @@ fn build(t: &Target<'_>, desired: &Desired, row: Row) -> Option<Change> {
                 }
             }
         }
-    }
+        (before.map(JsonText::from), Some(JsonText::from(after)))
+    } else {
+        // Unchanged design: written once, straight from the typed design, and shared by both sides.
+        let text = compared.as_ref().and_then(|d| JsonText::of(d).ok());
+        (text.clone(), text)
+    };
     Some(Change {
         address: t.address.clone(),
         action,

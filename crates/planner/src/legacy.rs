@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ldexp_core::api::{LegacyExperiment, LegacyExperiments, PatchWithComment};
 use ldexp_core::design::legacy_equivalent;
 use ldexp_core::digest::fingerprint;
+use ldexp_core::json_text::JsonText;
 use ldexp_core::plan::{Action, Address, Change, Expectation, FieldChange, Risk};
 use ldexp_core::requests;
 use ldexp_core::spec::{LegacyFlagExperimentsSpec, Located};
@@ -122,8 +123,8 @@ pub(crate) fn plan(
         // Removing a metric or an environment stops recording there.
         risk: removes.then_some(Risk::EndsExperiment),
         remote_fingerprint: Some(fingerprint(&raw)),
-        before: serde_json::to_value(current).ok(),
-        after: serde_json::to_value(&desired).ok(),
+        before: JsonText::of(current).ok(),
+        after: JsonText::of(&desired).ok(),
         fields: changed,
         requests: vec![request],
         notes: Vec::new(),

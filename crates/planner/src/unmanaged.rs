@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, HashSet};
 use ldexp_core::api::Experiment;
 use ldexp_core::design::Design;
 use ldexp_core::digest::fingerprint;
+use ldexp_core::json_text::JsonText;
 use ldexp_core::plan::{Action, Address, Change, Expectation, FieldChange, Risk, Unmanaged, Warning};
 use ldexp_core::remote::RemoteState;
 use ldexp_core::spec::SpecSet;
-use serde_json::Value;
 
 use ldexp_core::api::Instruction;
 
@@ -83,9 +83,8 @@ fn archive(address: &Address, e: &Experiment) -> Result<Change, String> {
         vec![Instruction::ArchiveExperiment],
         vec![Expectation::Archived],
     ));
-    let design = cur
-        .or(e.draft_iteration.as_ref())
-        .map(|it| serde_json::to_value(Design::from_iteration(it)).unwrap_or(Value::Null));
+    let design =
+        cur.or(e.draft_iteration.as_ref()).map(|it| JsonText::of(&Design::from_iteration(it)).unwrap_or_default());
     Ok(Change {
         address: address.clone(),
         action: Action::Archive,

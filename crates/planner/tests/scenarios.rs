@@ -333,5 +333,5 @@ fn fields_label_rule_and_variation_ids_for_reviewers() {
         ]
     );
     // The design itself keeps the ids.
-    assert_eq!(p.changes[0].after.as_ref().unwrap()["flags"]["checkout-button"]["ruleId"], "rule-beta");
+    assert_eq!(p.changes[0].after.as_ref().unwrap().value()["flags"]["checkout-button"]["ruleId"], "rule-beta");
 }

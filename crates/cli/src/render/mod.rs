@@ -28,6 +28,7 @@ pub mod markdown;
 use std::collections::BTreeMap;
 
 use ldexp_core::api::LegacyExperiments;
+use ldexp_core::json_text::JsonText;
 use ldexp_core::plan::{Action, Address, Change, FieldChange, Plan, PlannedRequest, Risk, Summary};
 use serde_json::Value;
 
@@ -107,17 +108,18 @@ pub fn changed_fields(change: &Change) -> Vec<FieldChange> {
     if !change.fields.is_empty() {
         return change.fields.clone();
     }
+    let (old, new) = (change.before.as_ref().map(JsonText::value), change.after.as_ref().map(JsonText::value));
     if matches!(change.address, Address::Legacy { .. })
-        && let Some(fields) = legacy_fields(change.before.as_ref(), change.after.as_ref())
+        && let Some(fields) = legacy_fields(old.as_ref(), new.as_ref())
     {
         return fields;
     }
     let mut before = BTreeMap::new();
     let mut after = BTreeMap::new();
-    if let Some(v) = &change.before {
+    if let Some(v) = &old {
         flatten("", v, &mut before);
     }
-    if let Some(v) = &change.after {
+    if let Some(v) = &new {
         flatten("", v, &mut after);
     }
     let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
@@ -329,9 +331,11 @@ mod tests {
     #[test]
     fn fields_are_derived_from_before_and_after_when_the_planner_lists_none() {
         let mut c = fixtures::change(Action::Update, 1);
-        c.before = Some(json!({"hypothesis": "a", "treatments": {"x": {"allocationPercent": "50"}}, "attributes": []}));
+        c.before =
+            Some(json!({"hypothesis": "a", "treatments": {"x": {"allocationPercent": "50"}}, "attributes": []}).into());
         c.after = Some(
-            json!({"hypothesis": "a", "treatments": {"x": {"allocationPercent": "40"}}, "attributes": ["country"]}),
+            json!({"hypothesis": "a", "treatments": {"x": {"allocationPercent": "40"}}, "attributes": ["country"]})
+                .into(),
         );
         let fields = changed_fields(&c);
         let got: Vec<(String, String, String)> = fields
@@ -364,8 +368,8 @@ mod tests {
             ]
         );
         let mut reordered = fixtures::legacy_change();
-        reordered.before = Some(json!({"baselineIdx": 0, "items": [{"metricKey": "a"}, {"metricKey": "b"}]}));
-        reordered.after = Some(json!({"baselineIdx": 0, "items": [{"metricKey": "b"}, {"metricKey": "a"}]}));
+        reordered.before = Some(json!({"baselineIdx": 0, "items": [{"metricKey": "a"}, {"metricKey": "b"}]}).into());
+        reordered.after = Some(json!({"baselineIdx": 0, "items": [{"metricKey": "b"}, {"metricKey": "a"}]}).into());
         let f = changed_fields(&reordered);
         assert_eq!(f.len(), 1);
         assert_eq!((f[0].field.as_str(), show_value(f[0].after.as_ref())), ("metrics (order)", "[\"b\",\"a\"]".into()));
