@@ -6,11 +6,12 @@
 //! compared as canonical decimals. `flagConfigVersion` is deliberately absent: it moves whenever the
 //! flag changes and says nothing about the experiment.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
 use crate::api::{IterationRep, LegacyExperiments, NumString};
+use crate::flag_map::FlagMap;
 
 /// LaunchDarkly's default randomization unit when an iteration does not name one.
 pub const DEFAULT_RANDOMIZATION_UNIT: &str = "user";
@@ -25,8 +26,10 @@ pub struct Design {
     pub attributes: BTreeSet<String>,
     pub metrics: BTreeSet<DesignMetric>,
     pub primary_metric: Option<String>,
-    pub treatments: BTreeMap<String, DesignTreatment>,
-    pub flags: BTreeMap<String, DesignFlag>,
+    /// Sorted vectors, not B-trees: the planner builds a design for every spec in every environment, and an
+    /// 11-slot node for each of these one-to-three-entry maps was most of what that allocated.
+    pub treatments: FlagMap<DesignTreatment>,
+    pub flags: FlagMap<DesignFlag>,
 }
 
 /// A metric or metric group measured by an iteration.
@@ -45,7 +48,7 @@ pub struct DesignTreatment {
     /// Canonical decimal text (see [`NumString::canonical`]).
     pub allocation_percent: String,
     /// Flag key → variation `_id`.
-    pub variations: BTreeMap<String, String>,
+    pub variations: FlagMap<String>,
 }
 
 /// A flag's role, keyed by flag key in [`Design::flags`].

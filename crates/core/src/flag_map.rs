@@ -1,6 +1,6 @@
-//! `FlagMap`: the small maps keyed by flag key that exist once per experiment (a spec's `iteration.flags` and
-//! treatment `variations`, an iteration's `flags` in LaunchDarkly's answers), held as one sorted vector instead
-//! of a B-tree.
+//! `FlagMap`: the small maps keyed by flag key (or treatment name) that exist once per experiment (a spec's
+//! `iteration.flags` and treatment `variations`, an iteration's `flags` in LaunchDarkly's answers, a design's
+//! treatments and flags), held as one sorted vector instead of a B-tree.
 
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
@@ -22,6 +22,11 @@ impl<V> FlagMap<V> {
     /// An empty map.
     pub fn new() -> Self {
         FlagMap(LiteMap::new())
+    }
+
+    /// An empty map with room for `n` entries.
+    pub fn with_capacity(n: usize) -> Self {
+        FlagMap(LiteMap::with_capacity(n))
     }
 
     /// How many keys the map holds.

@@ -7,6 +7,7 @@ use ldexp_core::api::{
     Experiment, FlagInput, IterationInput, MetricInput, NumString, TreatmentInput, TreatmentParameterInput,
 };
 use ldexp_core::design::{DEFAULT_RANDOMIZATION_UNIT, Design, DesignFlag, DesignMetric, DesignTreatment};
+use ldexp_core::flag_map::FlagMap;
 use ldexp_core::plan::Address;
 use ldexp_core::spec::{ExperimentSpec, Located};
 
@@ -264,7 +265,7 @@ fn randomization_unit(
 
 /// The resolved flags of a spec in one environment: their roles, their `flagConfigVersion`s in the same (key)
 /// order, and the flags that would make `startIteration` fail, with why.
-type ResolvedFlags = (BTreeMap<String, DesignFlag>, Vec<i64>, Vec<(String, String)>);
+type ResolvedFlags = (FlagMap<DesignFlag>, Vec<i64>, Vec<(String, String)>);
 
 /// Resolves each flag's rule and not-in-experiment variation in `env`, with the flag's `flagConfigVersion` there.
 fn flags(
@@ -275,8 +276,8 @@ fn flags(
     problems: &mut Problems,
 ) -> ResolvedFlags {
     let s = &spec.spec;
-    let mut resolved = BTreeMap::new();
-    let mut versions = Vec::new();
+    let mut resolved = FlagMap::with_capacity(s.iteration.flags.len());
+    let mut versions = Vec::with_capacity(s.iteration.flags.len());
     let mut unstartable = Vec::new();
     for (key, fs) in &s.iteration.flags {
         // Field names are only formatted for a problem: most specs have none.
@@ -341,11 +342,11 @@ fn treatments(
     project: &ProjectView<'_>,
     address: &Address,
     problems: &mut Problems,
-) -> BTreeMap<String, DesignTreatment> {
+) -> FlagMap<DesignTreatment> {
     let s = &spec.spec;
-    let mut out = BTreeMap::new();
+    let mut out = FlagMap::with_capacity(s.iteration.treatments.len());
     for (i, t) in s.iteration.treatments.iter().enumerate() {
-        let mut variations = BTreeMap::new();
+        let mut variations = FlagMap::with_capacity(t.variations.len());
         for flag_key in s.iteration.flags.keys() {
             if !t.variations.contains_key(flag_key) {
                 problems.push(
@@ -390,8 +391,8 @@ fn treatments(
 fn design(
     s: &ExperimentSpec,
     primary_group: bool,
-    flags: BTreeMap<String, DesignFlag>,
-    treatments: BTreeMap<String, DesignTreatment>,
+    flags: FlagMap<DesignFlag>,
+    treatments: FlagMap<DesignTreatment>,
 ) -> Design {
     let it = &s.iteration;
     let mut metrics: BTreeSet<DesignMetric> =
