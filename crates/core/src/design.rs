@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::{IterationRep, LegacyExperiments, NumString};
+use crate::api::{IterationRep, LegacyExperiments, NumString, ParameterRep};
 use crate::flag_map::FlagMap;
 
 /// LaunchDarkly's default randomization unit when an iteration does not name one.
@@ -81,7 +81,7 @@ impl Design {
             .iter()
             .map(|t| {
                 let variations =
-                    t.parameters.iter().filter_map(|p| Some((p.flag_key.clone()?, p.variation_id.clone()?))).collect();
+                    t.parameters.iter().filter_map(|p| pair(p).map(|(f, v)| (f.to_owned(), v.to_owned()))).collect();
                 (
                     t.name.clone(),
                     DesignTreatment {
@@ -158,18 +158,14 @@ impl Design {
             if d.baseline != t.baseline || !t.allocation_percent.canonical_eq(&d.allocation_percent) {
                 return false;
             }
-            let params: Vec<(&str, &str)> = t
-                .parameters
-                .iter()
-                .filter_map(|p| Some((p.flag_key.as_deref()?, p.variation_id.as_deref()?)))
-                .collect();
+            let ps = &t.parameters;
             let mut flags = 0;
-            for (i, (flag, variation)) in params.iter().enumerate() {
-                if params[i + 1..].iter().any(|(f, _)| f == flag) {
+            for (i, (flag, variation)) in ps.iter().enumerate().filter_map(|(i, p)| Some((i, pair(p)?))) {
+                if ps[i + 1..].iter().filter_map(pair).any(|(f, _)| f == flag) {
                     continue;
                 }
                 flags += 1;
-                if d.variations.get(*flag).map(String::as_str) != Some(*variation) {
+                if d.variations.get(flag).map(String::as_str) != Some(variation) {
                     return false;
                 }
             }
@@ -192,6 +188,11 @@ impl Design {
     pub fn canonical_allocation(v: f64) -> String {
         NumString::from_f64(v).0
     }
+}
+
+/// A treatment parameter's flag and variation, when it names both: only those count, in both comparisons.
+fn pair(p: &ParameterRep) -> Option<(&str, &str)> {
+    Some((p.flag_key.as_deref()?, p.variation_id.as_deref()?))
 }
 
 /// The primary metric an iteration names, whichever representation carries it, and whether it is a group.
