@@ -72,7 +72,7 @@ impl FieldLocations {
 
     fn location(&self, i: usize) -> SourceLocation {
         let e = self.entries[i];
-        SourceLocation { file: Arc::clone(&self.files[e.file as usize]), line: widen(e.line), column: widen(e.column) }
+        SourceLocation { file: Arc::clone(&self.files[widen(e.file)]), line: widen(e.line), column: widen(e.column) }
     }
 }
 
@@ -80,8 +80,8 @@ fn widen(n: u32) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 
-/// Lines and columns past `u32::MAX` (a 4 GiB line) are recorded as `u32::MAX`: a position that far is past
-/// anything ldexp loads, and a diagnostic pointing at the end of the file still names the right one.
+/// Offsets, lines and columns past `u32::MAX` (4 GiB into a document) are recorded as `u32::MAX`: a position that
+/// far is past anything ldexp loads, and a diagnostic pointing there still names the right file.
 fn narrow(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
@@ -109,7 +109,7 @@ impl<S: AsRef<str>> FromIterator<(S, SourceLocation)> for FieldLocations {
                 }
             };
             let entry = |end: usize| Entry {
-                end: u32::try_from(end).unwrap_or(u32::MAX),
+                end: narrow(end),
                 file: narrow(file),
                 line: narrow(location.line),
                 column: narrow(location.column),
