@@ -124,3 +124,23 @@ impl Requirements {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_flag_snapshot_gives_back_the_json_it_was_read_from() {
+        let raw = json!({"key": "f", "_version": 4, "variations": [{"_id": "v0", "value": true}],
+            "environments": {"production": {"on": true, "rules": [{"_id": "r1", "clauses": []}]}},
+            "experiments": {"baselineIdx": 0, "items": []}, "extra": {"kept": [1, "two", null]}});
+        let snap = FlagSnapshot::from_json(raw.clone()).unwrap();
+        assert_eq!(snap.raw(), raw);
+        assert_eq!((snap.flag.version, snap.flag.variations.len()), (4, 1));
+        assert_eq!(serde_json::to_value(&snap).unwrap(), raw, "serialized as the flag itself");
+        let back: FlagSnapshot = serde_json::from_value(raw).unwrap();
+        assert_eq!(back, snap);
+    }
+}

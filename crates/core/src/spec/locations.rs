@@ -159,6 +159,17 @@ mod tests {
         assert!(FieldLocations::default().get("").is_none());
     }
 
+    #[test]
+    fn an_entry_stays_16_bytes_and_one_file_is_stored_once() {
+        // Every field of every loaded spec has an entry: this size is what a large repository pays per field.
+        assert_eq!(std::mem::size_of::<Entry>(), 16);
+        let l: FieldLocations = [("a", at(1)), ("b", at(2)), ("c", at(3))].into_iter().collect();
+        assert_eq!(l.files.len(), 1);
+        let other = SourceLocation { file: "g.yaml".into(), line: 9, column: 4 };
+        let l: FieldLocations = [("a", at(1)), ("b", other.clone())].into_iter().collect();
+        assert_eq!((l.files.len(), l.get("b")), (2, Some(other)));
+    }
+
     proptest! {
         #[test]
         fn answers_as_a_btree_map_of_the_same_entries_would(
