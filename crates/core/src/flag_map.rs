@@ -68,22 +68,9 @@ impl<V> FlagMap<V> {
         self.0.insert(key, value)
     }
 
-    /// Removes `key`, returning its value.
-    pub fn remove<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<V>
-    where
-        String: Borrow<Q>,
-    {
-        self.0.remove(key)
-    }
-
     /// The keys, in order.
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator + Clone + '_ {
         self.0.as_slice().iter().map(|(k, _)| k)
-    }
-
-    /// The values, in key order.
-    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + ExactSizeIterator + Clone + '_ {
-        self.0.as_slice().iter().map(|(_, v)| v)
     }
 
     /// The entries, in key order.
@@ -127,12 +114,6 @@ impl<V> From<BTreeMap<String, V>> for FlagMap<V> {
             entries.insert(k, v);
         }
         FlagMap(entries)
-    }
-}
-
-impl<V> Extend<(String, V)> for FlagMap<V> {
-    fn extend<I: IntoIterator<Item = (String, V)>>(&mut self, iter: I) {
-        self.0.extend(iter);
     }
 }
 
@@ -183,15 +164,6 @@ impl<'a, V> IntoIterator for &'a FlagMap<V> {
 
     fn into_iter(self) -> FlagMapIter<'a, V> {
         self.iter()
-    }
-}
-
-impl<V> IntoIterator for FlagMap<V> {
-    type Item = (String, V);
-    type IntoIter = std::vec::IntoIter<(String, V)>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.into_tuple_vec().into_iter()
     }
 }
 
