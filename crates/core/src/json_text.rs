@@ -1,4 +1,4 @@
-//! `JsonText`: a JSON value a plan carries for reviewers, held as its compact text.
+//! `JsonText`: a JSON value that is kept much more often than it is read, held as its compact text.
 
 use std::fmt;
 
@@ -7,10 +7,11 @@ use serde_json::Value;
 
 /// A JSON value stored as compact text.
 ///
-/// A plan keeps each change's design before and after for reviewers and tools. As `Value` trees those were
-/// about 10 KB per change (a B-tree node per object); as text they are a few hundred bytes, and a plan of
-/// thousands of changes is freed in one pass. It serializes as the value itself, so a plan file is unchanged,
-/// pretty-printed or not (keys sorted, as `serde_json::Value` writes them).
+/// A plan keeps each change's design before and after for reviewers and tools, and a fetched flag keeps its whole
+/// JSON for the few legacy patches checked against it. As `Value` trees those cost several times their text (a
+/// B-tree node per object, about 10 KB per change); as text they are a few hundred bytes and are freed in one
+/// pass. It serializes as the value itself, so a plan file is unchanged, pretty-printed or not (keys sorted, as
+/// `serde_json::Value` writes them).
 ///
 /// The text itself is not canonical: [`JsonText::of`] a struct keeps its field order, which is cheaper than
 /// building a `Value` first. Equality is therefore equality of the values.

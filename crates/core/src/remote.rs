@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::{Experiment, ExperimentationSettings, FeatureFlag, Metric, MetricGroup};
+use crate::json_text::JsonText;
 use crate::spec::SpecSet;
 
 /// Everything fetched for one plan.
@@ -42,8 +43,7 @@ pub struct ProjectState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "Value", into = "Value")]
 pub struct FlagSnapshot {
-    /// `serde_json::to_string` of the fetched value: compact, keys sorted.
-    raw: Box<str>,
+    raw: JsonText,
     pub flag: FeatureFlag,
 }
 
@@ -51,13 +51,12 @@ impl FlagSnapshot {
     /// Parses the typed view out of the raw JSON.
     pub fn from_json(raw: Value) -> Result<Self, serde_json::Error> {
         let flag = FeatureFlag::deserialize(&raw)?;
-        Ok(FlagSnapshot { raw: serde_json::to_string(&raw)?.into_boxed_str(), flag })
+        Ok(FlagSnapshot { raw: JsonText::from(&raw), flag })
     }
 
     /// The flag's JSON as fetched.
     pub fn raw(&self) -> Value {
-        // The text was written by serde_json from a `Value`, so it parses back to that value.
-        serde_json::from_str(&self.raw).unwrap_or(Value::Null)
+        self.raw.value()
     }
 }
 
