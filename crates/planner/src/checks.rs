@@ -22,15 +22,14 @@ pub(crate) struct Desired {
     pub design: Design,
     /// Whether the primary metric is a metric group.
     primary_group: bool,
-    /// Each flag's `flagConfigVersion` in this environment, in key order like `design.flags`.
-    versions: Vec<i64>,
 }
 
 impl Desired {
-    /// The `IterationInput` body that creates this design from `s`, its spec. Defaults are written out, so the
-    /// iteration LaunchDarkly stores never depends on its defaults.
-    pub fn input(&self, s: &ExperimentSpec) -> IterationInput {
-        let (it, d) = (&s.iteration, &self.design);
+    /// The `IterationInput` body that creates this design for `t`, with each flag's `flagConfigVersion` in its
+    /// environment now. Defaults are written out, so the iteration LaunchDarkly stores never depends on its
+    /// defaults.
+    pub fn input(&self, t: &Target<'_>) -> IterationInput {
+        let (it, d) = (&t.spec.spec.iteration, &self.design);
         let mut metrics: Vec<MetricInput> =
             it.metrics.iter().map(|m| MetricInput { key: m.key().to_owned(), is_group: m.is_group() }).collect();
         if !metrics.iter().any(|m| m.key == it.primary_metric) {
@@ -54,16 +53,17 @@ impl Desired {
                 })
             })
             .collect();
+        // A design exists only when every flag resolved in this environment, so each has a configuration here.
+        let version = |k: &str| t.project.flag(k).and_then(|f| f.flag.environments.get(t.env)).map_or(0, |e| e.version);
         let flags = d
             .flags
             .iter()
-            .zip(&self.versions)
-            .map(|((k, f), version)| {
+            .map(|(k, f)| {
                 (
                     k.clone(),
                     FlagInput {
                         rule_id: f.rule_id.clone(),
-                        flag_config_version: *version,
+                        flag_config_version: version(k),
                         not_in_experiment_variation_id: f.not_in_experiment_variation_id.clone(),
                     },
                 )
@@ -151,13 +151,10 @@ pub(crate) fn experiment<'a>(
     let before = problems.len();
     let primary_group = metrics(spec, project, &address, problems);
     randomization_unit(spec, project, &address, problems);
-    let (flags, versions, unstartable) = flags(spec, env, project, &address, problems);
+    let (flags, unstartable) = flags(spec, env, project, &address, problems);
     let treatments = treatments(spec, project, &address, problems);
-    let desired = (problems.len() == before).then(|| Desired {
-        design: design(s, primary_group, flags, treatments),
-        primary_group,
-        versions,
-    });
+    let desired = (problems.len() == before)
+        .then(|| Desired { design: design(s, primary_group, flags, treatments), primary_group });
     Some(Target { spec, address, remote: experiments.get(s.key.as_str()).copied(), desired, unstartable, project, env })
 }
 
@@ -263,11 +260,10 @@ fn randomization_unit(
     );
 }
 
-/// The resolved flags of a spec in one environment: their roles, their `flagConfigVersion`s in the same (key)
-/// order, and the flags that would make `startIteration` fail, with why.
-type ResolvedFlags = (FlagMap<DesignFlag>, Vec<i64>, Vec<(String, String)>);
+/// The resolved flags of a spec in one environment, and the flags that would make `startIteration` fail, with why.
+type ResolvedFlags = (FlagMap<DesignFlag>, Vec<(String, String)>);
 
-/// Resolves each flag's rule and not-in-experiment variation in `env`, with the flag's `flagConfigVersion` there.
+/// Resolves each flag's rule and not-in-experiment variation in `env`.
 fn flags(
     spec: &Located<ExperimentSpec>,
     env: &str,
@@ -277,7 +273,6 @@ fn flags(
 ) -> ResolvedFlags {
     let s = &spec.spec;
     let mut resolved = FlagMap::with_capacity(s.iteration.flags.len());
-    let mut versions = Vec::with_capacity(s.iteration.flags.len());
     let mut unstartable = Vec::new();
     for (key, fs) in &s.iteration.flags {
         // Field names are only formatted for a problem: most specs have none.
@@ -328,12 +323,10 @@ fn flags(
             },
         };
         if let (Some(rule_id), Some(nie)) = (rule, nie) {
-            // The spec's flags iterate in key order, so `versions` lines up with `resolved`.
             resolved.insert(key.clone(), DesignFlag { rule_id, not_in_experiment_variation_id: nie });
-            versions.push(fe.version);
         }
     }
-    (resolved, versions, unstartable)
+    (resolved, unstartable)
 }
 
 /// Resolves every treatment's variations to `_id`s, by treatment name.

@@ -360,14 +360,14 @@ fn build(t: &Target<'_>, desired: &Desired, row: Row) -> Option<Change> {
         let mut expect = Vec::new();
         let verb = match step {
             Step::Create => {
-                let body = creation::post(s, desired.input(s));
+                let body = creation::post(s, desired.input(t));
                 let mut r = requests::create_experiment(p, env, &body);
                 r.expect = vec![Expectation::ExperimentExists, design_expectation(design)];
                 requests.push(r);
                 continue;
             }
             Step::PostIteration => {
-                let mut r = requests::create_iteration(p, env, key, &desired.input(s));
+                let mut r = requests::create_iteration(p, env, key, &desired.input(t));
                 r.expect = vec![design_expectation(design)];
                 requests.push(r);
                 continue;
