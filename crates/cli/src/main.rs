@@ -16,8 +16,8 @@ use clap::{Parser, Subcommand};
 use crate::cmd::Globals;
 use crate::exit::ExitStatus;
 
-// A plan allocates and frees millions of small strings and maps. glibc's allocator spent a third of planning
-// time at 10,000 experiments in its own bookkeeping (consolidating and unlinking free chunks); mimalloc's
+// A plan allocates and frees millions of small strings and maps. glibc's allocator spent about 45% of
+// planning time at 10,000 experiments in its own bookkeeping (consolidating and unlinking free chunks); mimalloc's
 // per-size free lists do not (see BENCHMARKS.md). Built with `no_thp`: transparent huge pages added 30 MiB of
 // resident memory at that scale and no speed.
 #[cfg(feature = "mimalloc")]
