@@ -17,5 +17,6 @@ pub mod plan;
 pub mod remote;
 pub mod requests;
 pub mod spec;
+pub mod verify;
 
 pub use error::{ApiError, Error};

@@ -13,9 +13,10 @@ use serde_json::Value;
 use crate::api::LegacyExperiments;
 use crate::design::Design;
 use crate::json_text::JsonText;
+use crate::spec::SourceLocation;
 
 /// The plan format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Content type for JSON bodies.
 pub const CONTENT_TYPE_JSON: &str = "application/json";
@@ -37,6 +38,9 @@ pub struct Plan {
     pub unmanaged: Vec<Unmanaged>,
     #[serde(default)]
     pub warnings: Vec<Warning>,
+    /// Differences between the specs and LaunchDarkly that no request can remove; some refuse their object.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub divergences: Vec<Divergence>,
     pub summary: Summary,
 }
 
@@ -44,6 +48,19 @@ impl Plan {
     /// True when applying would send nothing.
     pub fn is_empty(&self) -> bool {
         self.changes.iter().all(|c| c.requests.is_empty())
+    }
+
+    /// The divergences that refuse their object: `plan` plans nothing for it and exits 1.
+    pub fn refusals(&self) -> impl Iterator<Item = &Divergence> {
+        self.divergences.iter().filter(|d| d.refuses)
+    }
+
+    /// The objects refused, each once, in address order.
+    pub fn refused_addresses(&self) -> Vec<&Address> {
+        let mut out: Vec<&Address> = self.refusals().map(|d| &d.address).collect();
+        out.sort();
+        out.dedup();
+        out
     }
 }
 
@@ -121,21 +138,39 @@ impl fmt::Display for Action {
 }
 
 /// Why a change deserves a second look.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Risk {
     /// A restart ends data collection of the running iteration.
     EndsDataCollection,
     /// Stopping or archiving ends the experiment.
     EndsExperiment,
+    /// A new iteration replaces a draft that is waiting beside a started iteration, and whose design is not the
+    /// spec's: someone may have prepared it by hand.
+    #[serde(rename_all = "camelCase")]
+    ReplacesPendingDraft {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        iteration_id: Option<String>,
+        hypothesis: String,
+    },
 }
 
 impl fmt::Display for Risk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::EndsDataCollection => "ends data collection of the running iteration",
-            Self::EndsExperiment => "ends the experiment",
-        })
+        match self {
+            Self::EndsDataCollection => f.write_str("ends data collection of the running iteration"),
+            Self::EndsExperiment => f.write_str("ends the experiment"),
+            Self::ReplacesPendingDraft { iteration_id, hypothesis } => {
+                f.write_str("replaces the pending draft iteration")?;
+                if let Some(id) = iteration_id {
+                    write!(f, " {id}")?;
+                }
+                // The hypothesis is how a colleague recognises their draft; a long one is cut, the plan keeps it whole.
+                let short: String = hypothesis.chars().take(80).collect();
+                let cut = if short.len() < hypothesis.len() { "…" } else { "" };
+                write!(f, " (hypothesis {:?}), whose design is not the spec's", format!("{short}{cut}"))
+            }
+        }
     }
 }
 
@@ -145,8 +180,9 @@ impl fmt::Display for Risk {
 pub struct Change {
     pub address: Address,
     pub action: Action,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub risk: Option<Risk>,
+    /// What a reviewer must weigh, most serious first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub risks: Vec<Risk>,
     /// SHA-256 of the remote representation this change was computed from; `None` when the object is absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_fingerprint: Option<String>,
@@ -223,33 +259,63 @@ pub struct PlannedRequest {
     pub expect: Vec<Expectation>,
 }
 
-/// A postcondition the applier checks against a fresh read of the change's object.
+/// A postcondition the applier checks against a fresh read of the change's object, after a lost response.
+///
+/// Each one names exactly the effect of its request, so that it is false in every state the planner plans that
+/// request from (see [`crate::verify`] for the argument, and the planner's `postconditions` property test): a lost
+/// response is then never mistaken for success.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Expectation {
     /// The experiment exists (after a create).
     ExperimentExists,
-    /// The experiment's draft iteration, or its current one if already started, has this design.
-    IterationDesign { design: Box<Design> },
-    /// The current iteration is running and is not the iteration `replaces` (the one running at plan time).
+    /// The iteration waiting to be started (the draft, or a current iteration that never started) has this design:
+    /// the effect of a create or of a new iteration.
+    PendingDesign { design: Box<Design> },
+    /// The current iteration is running and has this design: the effect of a start or restart.
+    RunningDesign { design: Box<Design> },
+    /// The iteration with this `_id` has stopped, with this winning treatment.
     #[serde(rename_all = "camelCase")]
-    IterationRunning {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        replaces: Option<String>,
-    },
-    /// The iteration with this `_id` has stopped.
-    #[serde(rename_all = "camelCase")]
-    IterationStopped { iteration_id: String },
+    IterationStopped { iteration_id: String, winning_treatment_id: String },
     /// The experiment is archived.
     Archived,
     /// The experiment is not archived.
     NotArchived,
     /// The experiment's name.
     Name { value: String },
-    /// The experiment's description.
+    /// The experiment's description; an absent description reads as `""`.
     Description { value: String },
     /// The flag's `experiments` property.
     FlagExperiments { experiments: LegacyExperiments },
+}
+
+/// A difference between a spec and LaunchDarkly that no request can remove: a creation-only field, the winner of a
+/// stopped iteration, the design of a stopped or archived experiment. `plan` shows it and `drift` reports it; it is
+/// never skipped in silence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Divergence {
+    pub address: Address,
+    /// The field, named as in [`Change::fields`].
+    pub field: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<Value>,
+    /// Why no request can apply it.
+    pub reason: String,
+    /// What to do about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Where the spec writes the field.
+    pub location: SourceLocation,
+    /// True when the object is refused: nothing is planned for it (a creation-only field differs).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub refuses: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// An experiment that exists remotely in a targeted environment but is in no spec.
@@ -284,6 +350,9 @@ pub struct Summary {
     pub restore: usize,
     pub patch_legacy: usize,
     pub unmanaged: usize,
+    /// Objects refused because of a divergence no request can remove.
+    #[serde(default)]
+    pub refused: usize,
 }
 
 impl Summary {

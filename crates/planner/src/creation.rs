@@ -1,13 +1,12 @@
-//! Creation-only fields: what LaunchDarkly fixes when an experiment is created, compared only where the spec
-//! sets them, and the `ExperimentPost` that sets them.
+//! Creation-only fields: what LaunchDarkly fixes when an experiment is created, the divergences that refuse an
+//! experiment whose spec no longer agrees with them, and the `ExperimentPost` that sets them.
 
 use std::collections::BTreeSet;
 
 use ldexp_core::api::{AnalysisConfig, Experiment, ExperimentPost, IterationInput, NumString};
-use ldexp_core::plan::Address;
+use ldexp_core::plan::{Address, Divergence, FieldChange};
 use ldexp_core::spec::{AnalysisConfigSpec, CorrectionMethod, CorrectionScope, ExperimentSpec, Located};
-
-use crate::error::{ProblemKind, Problems};
+use serde_json::{Value, json};
 
 /// The create body for `spec` with its first iteration.
 pub(crate) fn post(s: &ExperimentSpec, iteration: IterationInput) -> ExperimentPost {
@@ -49,71 +48,73 @@ fn analysis_config(a: &AnalysisConfigSpec) -> AnalysisConfig {
     }
 }
 
-/// Reports each creation-only field the spec sets that differs from the existing experiment.
-pub(crate) fn check(spec: &Located<ExperimentSpec>, remote: &Experiment, address: &Address, problems: &mut Problems) {
+/// Every creation-only field that differs from the existing experiment, as a refusing divergence located at the
+/// spec's field. A field the spec leaves out means the API's empty value (no tags, the default methodology and data
+/// source, no holdout, no analysis settings), so removing one from a spec is a difference too; the exception is
+/// `maintainerId`, which LaunchDarkly always sets (to the token's member when a create names none) and cannot clear.
+pub(crate) fn divergences(spec: &Located<ExperimentSpec>, remote: &Experiment, address: &Address) -> Vec<Divergence> {
     let s = &spec.spec;
-    let mut differ = |field: &str, spec_value: String, remote_value: String| {
-        problems.push(
-            ProblemKind::CreationOnly,
-            &spec.location_of(field),
-            address,
-            format!("`{field}` is {spec_value} in the spec but {remote_value} in LaunchDarkly"),
-            Some(format!(
-                "LaunchDarkly cannot change `{field}` after creation: create the experiment under a new key and \
-                 archive `{}` (state: archived)",
+    let mut out = Vec::new();
+    let mut differ = |field: &str, written: &str, spec_value: Value, remote_value: Value| {
+        out.push(Divergence {
+            address: address.clone(),
+            field: field.to_owned(),
+            remote: Some(remote_value).filter(|v| !v.is_null()),
+            spec: Some(spec_value).filter(|v| !v.is_null()),
+            reason: format!("`{field}` is fixed when an experiment is created, and LaunchDarkly cannot change it"),
+            hint: Some(format!(
+                "create the experiment under a new key and archive `{}` (state: archived), or write LaunchDarkly's \
+                 value in the spec",
                 s.key
             )),
-        );
+            location: spec.location_of(written),
+            refuses: true,
+        });
     };
-    let shown = |v: Option<&str>| v.map_or_else(|| "unset".to_owned(), |v| format!("`{v}`"));
     if let Some(m) = &s.maintainer_id
         && *m != remote.maintainer_id
     {
-        differ("maintainerId", shown(Some(m)), shown(Some(&remote.maintainer_id)));
+        differ("maintainerId", "maintainerId", m.clone().into(), remote.maintainer_id.clone().into());
     }
-    if let Some(tags) = &s.tags {
-        let want: BTreeSet<&str> = tags.iter().map(String::as_str).collect();
-        let have: BTreeSet<&str> = remote.tags.iter().map(String::as_str).collect();
-        if want != have {
-            let list = |t: &BTreeSet<&str>| format!("[{}]", t.iter().copied().collect::<Vec<_>>().join(", "));
-            differ("tags", list(&want), list(&have));
-        }
+    let want: BTreeSet<&str> = s.tags.iter().flatten().map(String::as_str).collect();
+    let have: BTreeSet<&str> = remote.tags.iter().map(String::as_str).collect();
+    if want != have {
+        differ("tags", "tags", json!(want), json!(have));
     }
     // LaunchDarkly omits defaults in older answers: an absent methodology is bayesian, an absent source launchdarkly.
-    if let Some(m) = s.methodology
-        && m.as_str() != remote.methodology.as_deref().unwrap_or("bayesian")
-    {
-        differ(
-            "methodology",
-            shown(Some(m.as_str())),
-            shown(Some(remote.methodology.as_deref().unwrap_or("bayesian"))),
-        );
+    let (want, have) = (s.methodology.map_or("bayesian", |m| m.as_str()), remote.methodology.as_deref());
+    if want != have.unwrap_or("bayesian") {
+        differ("methodology", "methodology", want.into(), have.unwrap_or("bayesian").into());
     }
-    if let Some(d) = s.data_source
-        && d.as_str() != remote.data_source.as_deref().unwrap_or("launchdarkly")
-    {
-        differ(
-            "dataSource",
-            shown(Some(d.as_str())),
-            shown(Some(remote.data_source.as_deref().unwrap_or("launchdarkly"))),
-        );
+    let (want, have) = (s.data_source.map_or("launchdarkly", |d| d.as_str()), remote.data_source.as_deref());
+    if want != have.unwrap_or("launchdarkly") {
+        differ("dataSource", "dataSource", want.into(), have.unwrap_or("launchdarkly").into());
     }
-    if let Some(h) = &s.holdout_id
-        && Some(h) != remote.holdout_id.as_ref()
-    {
-        differ("holdoutId", shown(Some(h)), shown(remote.holdout_id.as_deref()));
+    if s.holdout_id.as_ref() != remote.holdout_id.as_ref() {
+        differ("holdoutId", "holdoutId", json!(s.holdout_id), json!(remote.holdout_id));
     }
-    if let Some(a) = &s.analysis_config {
-        let want = analysis_config(a);
-        let have = remote.analysis_config.clone().unwrap_or_default();
-        for (field, w, h) in analysis_fields(&want, &have) {
-            if let Some(w) = w
-                && Some(&w) != h.as_ref()
-            {
-                differ(&format!("analysisConfig.{field}"), format!("`{w}`"), shown(h.as_deref()));
-            }
+    let want = s.analysis_config.as_ref().map(analysis_config).unwrap_or_default();
+    let have = remote.analysis_config.clone().unwrap_or_default();
+    for (field, w, h) in analysis_fields(&want, &have) {
+        if w != h {
+            let name = format!("analysisConfig.{field}");
+            differ(&name, &name, json!(w), json!(h));
         }
     }
+    out
+}
+
+/// The fields of a create body besides its iteration (which the design shows) and its key (which the address
+/// shows), so a reviewer sees every value the create writes: most of them can never change afterwards.
+pub(crate) fn fields(body: &ExperimentPost) -> Vec<FieldChange> {
+    let mut value = serde_json::to_value(body).unwrap_or_default();
+    if let Some(o) = value.as_object_mut() {
+        o.remove("iteration");
+        o.remove("key");
+    }
+    let mut out = Vec::new();
+    crate::fields::diff("", None, Some(&value), &mut out);
+    out
 }
 
 /// `(field, spec value, remote value)` for each analysis setting, thresholds compared as canonical decimals.

@@ -12,8 +12,6 @@ pub enum ProblemKind {
     Reference,
     /// The requested lifecycle transition is impossible (stop what never ran, un-start, restart without reason).
     Lifecycle,
-    /// A field LaunchDarkly fixes at creation differs from the spec.
-    CreationOnly,
     /// The specs contradict each other (two specs for one experiment).
     Conflict,
     /// The planner produced something it could not verify: a bug in ldexp, never sent.

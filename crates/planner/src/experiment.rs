@@ -1,11 +1,11 @@
 //! The lifecycle table: what one experiment in one environment needs, from its remote state to the spec's
 //! `state`, as an ordered list of requests with their postconditions.
 
-use ldexp_core::api::{Experiment, ExperimentPatch, Instruction, IterationRep, IterationStatus};
+use ldexp_core::api::{Experiment, ExperimentPatch, Instruction, IterationInput, IterationRep, IterationStatus};
 use ldexp_core::design::Design;
 use ldexp_core::digest::fingerprint;
 use ldexp_core::json_text::JsonText;
-use ldexp_core::plan::{Action, Address, Change, Expectation, FieldChange, PlannedRequest, Risk, Warning};
+use ldexp_core::plan::{Action, Address, Change, Divergence, Expectation, FieldChange, PlannedRequest, Risk, Warning};
 use ldexp_core::requests;
 use ldexp_core::spec::ExperimentState;
 use serde_json::Value;
@@ -45,46 +45,110 @@ pub(crate) fn state_name(e: &Experiment) -> &'static str {
     if e.is_archived() { "archived" } else { iteration_state(e).as_str() }
 }
 
-/// The iteration waiting to be started: the draft, or a current iteration that never started.
-fn pending(e: &Experiment) -> Option<&IterationRep> {
-    e.draft_iteration
-        .as_deref()
-        .or_else(|| e.current_iteration.as_deref().filter(|c| c.status == IterationStatus::NotStarted))
-}
-
 /// One step of a change, before it becomes a request.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Step {
     Create,
     PostIteration,
-    Start { justification: Option<String>, replaces: Option<String> },
-    Stop { winner: String, reason: Option<String>, iteration: String },
+    Start { justification: Option<String> },
+    Stop(StopStep),
     Archive,
     Restore,
+}
+
+/// Stopping the running iteration `iteration` with a winner, shown to reviewers by name.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StopStep {
+    pub iteration: String,
+    pub winner: String,
+    pub winner_name: String,
+    pub reason: Option<String>,
+}
+
+impl StopStep {
+    /// The instruction, its postcondition, and the fields a reviewer sees: the winner by name (with its `_id`, the
+    /// value the body carries) and the reason.
+    pub(crate) fn parts(&self) -> (Instruction, Expectation, Vec<FieldChange>) {
+        let instruction = Instruction::StopIteration {
+            winning_treatment_id: Some(self.winner.clone()),
+            winning_reason: self.reason.clone(),
+        };
+        let expect = Expectation::IterationStopped {
+            iteration_id: self.iteration.clone(),
+            winning_treatment_id: self.winner.clone(),
+        };
+        let mut fields = vec![FieldChange {
+            field: "stop.winner".into(),
+            before: None,
+            after: Some(format!("{} ({})", self.winner_name, self.winner).into()),
+        }];
+        if let Some(r) = &self.reason {
+            fields.push(FieldChange { field: "stop.reason".into(), before: None, after: Some(r.clone().into()) });
+        }
+        (instruction, expect, fields)
+    }
 }
 
 /// The cell of the lifecycle table that applies.
 struct Row {
     action: Option<Action>,
-    risk: Option<Risk>,
+    risks: Vec<Risk>,
     steps: Vec<Step>,
     notes: Vec<String>,
 }
 
 impl Row {
     fn none() -> Self {
-        Row { action: None, risk: None, steps: Vec::new(), notes: Vec::new() }
+        Row { action: None, risks: Vec::new(), steps: Vec::new(), notes: Vec::new() }
     }
     fn of(action: Action, risk: Option<Risk>, steps: Vec<Step>) -> Self {
-        Row { action: Some(action), risk, steps, notes: Vec::new() }
+        Row { action: Some(action), risks: risk.into_iter().collect(), steps, notes: Vec::new() }
     }
 }
 
-/// The change `t` needs, if any; impossible transitions become problems, odd but harmless ones warnings.
-pub(crate) fn plan(t: &Target<'_>, problems: &mut Problems, warnings: &mut Vec<Warning>) -> Option<Change> {
+/// Which slots of an existing experiment already hold the spec's design.
+struct Slots<'a> {
+    state: IterState,
+    current: Option<&'a IterationRep>,
+    pending: Option<&'a IterationRep>,
+    same_current: bool,
+    same_pending: bool,
+}
+
+impl<'a> Slots<'a> {
+    fn of(e: &'a Experiment, d: &Design) -> Self {
+        let current = e.current_iteration.as_deref();
+        let pending = e.pending_iteration();
+        Slots {
+            state: iteration_state(e),
+            current,
+            pending,
+            same_current: current.is_some_and(|c| d.matches_iteration(c)),
+            same_pending: pending.is_some_and(|p| d.matches_iteration(p)),
+        }
+    }
+
+    /// Whether the spec's design is in neither slot, so a state that starts nothing leaves it unapplied.
+    fn design_missing(&self) -> bool {
+        !self.same_current && !self.same_pending
+    }
+}
+
+/// The change `t` needs, if any; impossible transitions become problems, odd but harmless ones warnings, and
+/// differences no request can remove divergences (which refuse the object when a creation-only field differs).
+pub(crate) fn plan(
+    t: &Target<'_>,
+    problems: &mut Problems,
+    warnings: &mut Vec<Warning>,
+    divergences: &mut Vec<Divergence>,
+) -> Option<Change> {
     let s = &t.spec.spec;
     if let Some(e) = t.remote {
-        creation::check(t.spec, e, &t.address, problems);
+        let refused = creation::divergences(t.spec, e, &t.address);
+        if !refused.is_empty() {
+            divergences.extend(refused);
+            return None;
+        }
     }
     let Some(desired) = t.desired.as_ref() else {
         // The design did not resolve, but a running spec on anything not yet running starts for sure: say now
@@ -95,11 +159,11 @@ pub(crate) fn plan(t: &Target<'_>, problems: &mut Problems, warnings: &mut Vec<W
         return None;
     };
     let mut warn = |message: String| warnings.push(Warning { address: Some(t.address.clone()), message });
-    let row = match t.remote {
+    let mut row = match t.remote {
         None => match s.state {
             ExperimentState::Draft => Row::of(Action::Create, None, vec![Step::Create]),
             ExperimentState::Running => {
-                Row::of(Action::Create, None, vec![Step::Create, Step::Start { justification: None, replaces: None }])
+                Row::of(Action::Create, None, vec![Step::Create, Step::Start { justification: None }])
             }
             ExperimentState::Stopped => {
                 problems.push(
@@ -116,22 +180,44 @@ pub(crate) fn plan(t: &Target<'_>, problems: &mut Problems, warnings: &mut Vec<W
                 return None;
             }
         },
-        Some(e) if e.is_archived() => {
-            if s.state == ExperimentState::Archived {
-                return None;
+        Some(e) => {
+            let slots = Slots::of(e, &desired.design);
+            stopped_divergences(t, &slots, divergences);
+            if e.is_archived() && s.state == ExperimentState::Archived {
+                if slots.design_missing() {
+                    design_divergences(t, e, desired, "an archived experiment keeps the design it had", divergences);
+                }
+                // Name and description still change: the API renames archived experiments.
+                Row::none()
+            } else if e.is_archived() {
+                let inner = row(t, e, &slots, desired, problems, divergences)?;
+                let mut steps = vec![Step::Restore];
+                steps.extend(inner.steps);
+                Row { action: Some(Action::Restore), steps, ..inner }
+            } else {
+                row(t, e, &slots, desired, problems, divergences)?
             }
-            let inner = row(t, e, desired, problems, &mut warn)?;
-            let mut steps = vec![Step::Restore];
-            steps.extend(inner.steps);
-            Row { action: Some(Action::Restore), risk: inner.risk, steps, notes: inner.notes }
         }
-        Some(e) => row(t, e, desired, problems, &mut warn)?,
     };
+    if let Some(e) = t.remote
+        && row.steps.contains(&Step::PostIteration)
+        && let Some(risk) = replaced_draft(e, &desired.design)
+    {
+        row.risks.push(risk);
+    }
     if row.steps.iter().any(|st| matches!(st, Step::Start { .. })) && !t.unstartable.is_empty() {
         unstartable(t, problems);
         return None;
     }
     build(t, desired, row)
+}
+
+/// The risk of a new iteration that replaces a draft waiting beside a started iteration: the draft is not the
+/// experiment's own design being edited (as when nothing has started yet) but something prepared beside it.
+fn replaced_draft(e: &Experiment, d: &Design) -> Option<Risk> {
+    let started = matches!(iteration_state(e), IterState::Running | IterState::Stopped);
+    let draft = e.draft_iteration.as_deref().filter(|it| !d.matches_iteration(it))?;
+    started.then(|| Risk::ReplacesPendingDraft { iteration_id: draft.id.clone(), hypothesis: draft.hypothesis.clone() })
 }
 
 /// Reports each flag that would make `startIteration` fail.
@@ -155,27 +241,24 @@ fn unstartable(t: &Target<'_>, problems: &mut Problems) {
 fn row(
     t: &Target<'_>,
     e: &Experiment,
+    slots: &Slots<'_>,
     desired: &Desired,
     problems: &mut Problems,
-    warn: &mut impl FnMut(String),
+    divergences: &mut Vec<Divergence>,
 ) -> Option<Row> {
     let s = &t.spec.spec;
-    let d = &desired.design;
-    let state = iteration_state(e);
-    let cur = e.current_iteration.as_ref();
-    let same_current = cur.is_some_and(|c| d.matches_iteration(c));
-    let pend = pending(e);
-    let same_pending = pend.is_some_and(|p| d.matches_iteration(p));
-    let running_id = if state == IterState::Running { cur.and_then(|c| c.id.clone()) } else { None };
     let start = |justification: Option<String>| {
-        let st = Step::Start { justification, replaces: running_id.clone() };
-        if same_pending { vec![st] } else { vec![Step::PostIteration, st] }
+        let st = Step::Start { justification };
+        if slots.same_pending { vec![st] } else { vec![Step::PostIteration, st] }
     };
     let mut lifecycle = |message: &str, hint: &str| {
         problems.push(ProblemKind::Lifecycle, &t.spec.location_of("state"), &t.address, message, Some(hint.to_owned()));
     };
-    let row = match (state, s.state) {
+    let row = match (slots.state, s.state) {
         (IterState::Draft | IterState::Stopped, ExperimentState::Archived) => {
+            if slots.design_missing() {
+                design_divergences(t, e, desired, "an archived experiment keeps the design it had", divergences);
+            }
             Row::of(Action::Archive, Some(Risk::EndsExperiment), vec![Step::Archive])
         }
         (IterState::Draft, ExperimentState::Stopped) => {
@@ -186,7 +269,7 @@ fn row(
             return None;
         }
         (IterState::Draft, ExperimentState::Draft) => {
-            if same_pending {
+            if slots.same_pending {
                 Row::none()
             } else {
                 Row::of(Action::Update, None, vec![Step::PostIteration])
@@ -194,14 +277,14 @@ fn row(
         }
         (IterState::Draft | IterState::Stopped, ExperimentState::Running) => Row::of(Action::Start, None, start(None)),
         (IterState::Running, ExperimentState::Draft) => {
-            if same_current {
+            if slots.same_current {
                 lifecycle(
                     "state: draft, but the experiment is running and LaunchDarkly cannot un-start it",
                     "use state: running, stopped or archived; a new design in a draft spec is prepared as the next iteration",
                 );
                 return None;
             }
-            if same_pending {
+            if slots.same_pending {
                 Row::none()
             } else {
                 let mut r = Row::of(Action::Update, None, vec![Step::PostIteration]);
@@ -210,7 +293,7 @@ fn row(
             }
         }
         (IterState::Running, ExperimentState::Running) => {
-            if same_current {
+            if slots.same_current {
                 Row::none()
             } else if let Some(j) = &s.iteration.change_justification {
                 Row::of(Action::Restart, Some(Risk::EndsDataCollection), start(Some(j.clone())))
@@ -226,38 +309,31 @@ fn row(
             }
         }
         (IterState::Running, ExperimentState::Stopped | ExperimentState::Archived) => {
-            let cur = cur?;
+            let cur = slots.current?;
             let stop = stop_step(t, cur, problems)?;
+            if slots.design_missing() {
+                design_divergences(t, e, desired, "the experiment stops with the design it ran", divergences);
+            }
             if s.state == ExperimentState::Stopped {
-                if !same_current {
-                    warn("the design change is ignored: the experiment stops with the design it ran".to_owned());
-                }
-                Row::of(Action::Stop, Some(Risk::EndsExperiment), vec![stop])
+                Row::of(Action::Stop, Some(Risk::EndsExperiment), vec![Step::Stop(stop)])
             } else {
-                Row::of(Action::Archive, Some(Risk::EndsExperiment), vec![stop, Step::Archive])
+                Row::of(Action::Archive, Some(Risk::EndsExperiment), vec![Step::Stop(stop), Step::Archive])
             }
         }
         (IterState::Stopped, ExperimentState::Draft) => {
-            let same = if pend.is_some() { same_pending } else { same_current };
+            let same = if slots.pending.is_some() { slots.same_pending } else { slots.same_current };
             if same { Row::none() } else { Row::of(Action::Update, None, vec![Step::PostIteration]) }
         }
         (IterState::Stopped, ExperimentState::Stopped) => {
-            if let (Some(cur), Some(stop)) = (cur, &s.stop) {
-                let wanted = cur.treatments.iter().find(|tr| tr.name == stop.winner).and_then(|tr| tr.id.as_ref());
-                if wanted.is_some() && wanted != cur.winning_treatment_id.as_ref() {
-                    let actual = cur
-                        .treatments
-                        .iter()
-                        .find(|tr| tr.id.is_some() && tr.id == cur.winning_treatment_id)
-                        .map_or("none", |tr| tr.name.as_str());
-                    warn(format!(
-                        "the experiment stopped with winner `{actual}`, the spec names `{}`; a stopped iteration's winner cannot change",
-                        stop.winner
-                    ));
-                }
-            }
-            if !same_current && !same_pending {
-                warn("the design change is ignored: the experiment is stopped".to_owned());
+            if slots.design_missing() {
+                design_divergences(
+                    t,
+                    e,
+                    desired,
+                    "the experiment is stopped: a new design runs only with state: running, or waits as a draft with \
+                     state: draft",
+                    divergences,
+                );
             }
             Row::none()
         }
@@ -265,9 +341,82 @@ fn row(
     Some(row)
 }
 
-/// Stops the running iteration `cur`: with the spec's winner when `state: stopped`; when archiving, with the
-/// spec's winner if it names one, else the baseline (LaunchDarkly needs a winner to stop).
-fn stop_step(t: &Target<'_>, cur: &IterationRep, problems: &mut Problems) -> Option<Step> {
+/// The winner and reason of a stopped iteration cannot change: when the spec names others, that is a divergence.
+fn stopped_divergences(t: &Target<'_>, slots: &Slots<'_>, divergences: &mut Vec<Divergence>) {
+    let (Some(cur), Some(stop)) = (slots.current, &t.spec.spec.stop) else { return };
+    if slots.state != IterState::Stopped {
+        return;
+    }
+    let name_of = |id: Option<&String>| {
+        cur.treatments.iter().find(|tr| id.is_some() && tr.id.as_ref() == id).map(|tr| tr.name.clone())
+    };
+    let actual = name_of(cur.winning_treatment_id.as_ref());
+    let mut push = |field: &str, remote: Option<String>, spec: Option<String>, what: &str| {
+        divergences.push(Divergence {
+            address: t.address.clone(),
+            field: field.to_owned(),
+            remote: remote.map(Value::from),
+            spec: spec.map(Value::from),
+            reason: format!("the {what} of a stopped iteration cannot change"),
+            hint: Some(format!(
+                "write LaunchDarkly's {what} in the spec; to run the experiment again use state: running with a \
+                 changeJustification"
+            )),
+            location: t.spec.location_of(field),
+            refuses: false,
+        });
+    };
+    if actual.as_deref() != Some(stop.winner.as_str()) {
+        push("stop.winner", actual, Some(stop.winner.clone()), "winner");
+    }
+    if cur.winning_reason != stop.reason {
+        push("stop.reason", cur.winning_reason.clone(), stop.reason.clone(), "reason");
+    }
+}
+
+/// One divergence per design field that differs between the spec and the iteration LaunchDarkly keeps.
+fn design_divergences(
+    t: &Target<'_>,
+    e: &Experiment,
+    desired: &Desired,
+    reason: &str,
+    divergences: &mut Vec<Divergence>,
+) {
+    let remote = compared_design(e, t.spec.spec.state).map(|d| to_json(&d));
+    let mut fields = Vec::new();
+    fields::diff("", remote.as_ref(), Some(&to_json(&desired.design)), &mut fields);
+    label_fields(t, &mut fields);
+    for f in fields {
+        divergences.push(Divergence {
+            address: t.address.clone(),
+            location: t.spec.location_of(&spec_path(&t.spec.spec, &f.field)),
+            field: f.field,
+            remote: f.before,
+            spec: f.after,
+            reason: reason.to_owned(),
+            hint: Some(
+                "write the design LaunchDarkly has in the spec, or use state: running (with a changeJustification) \
+                 to run the new design"
+                    .to_owned(),
+            ),
+            refuses: false,
+        });
+    }
+}
+
+/// Where the spec writes a design field: treatments are listed in the spec and keyed by name in the design.
+fn spec_path(s: &ldexp_core::spec::ExperimentSpec, field: &str) -> String {
+    for (i, t) in s.iteration.treatments.iter().enumerate() {
+        if let Some(rest) = field.strip_prefix(&format!("treatments.{}.", t.name)) {
+            return format!("iteration.treatments[{i}].{rest}");
+        }
+    }
+    format!("iteration.{field}")
+}
+
+/// Stops the running iteration `cur`: with the spec's winner when it names one; when archiving without one, with
+/// the baseline (LaunchDarkly needs a winner to stop), which the plan shows.
+fn stop_step(t: &Target<'_>, cur: &IterationRep, problems: &mut Problems) -> Option<StopStep> {
     let s = &t.spec.spec;
     let Some(iteration) = cur.id.clone() else {
         problems.push(
@@ -281,7 +430,7 @@ fn stop_step(t: &Target<'_>, cur: &IterationRep, problems: &mut Problems) -> Opt
     };
     let (name, reason) = match (&s.stop, s.state) {
         (Some(stop), _) => (Some(stop.winner.as_str()), stop.reason.clone()),
-        (None, ExperimentState::Archived) => (None, Some("archived by ldexp".to_owned())),
+        (None, ExperimentState::Archived) => (None, Some(ARCHIVE_REASON.to_owned())),
         (None, _) => {
             problems.push(
                 ProblemKind::Lifecycle,
@@ -297,8 +446,8 @@ fn stop_step(t: &Target<'_>, cur: &IterationRep, problems: &mut Problems) -> Opt
         Some(n) => cur.treatments.iter().find(|tr| tr.name == n),
         None => cur.treatments.iter().find(|tr| tr.baseline),
     };
-    match found.and_then(|tr| tr.id.clone()) {
-        Some(winner) => Some(Step::Stop { winner, reason, iteration }),
+    match found.and_then(|tr| Some((tr.id.clone()?, tr.name.clone()))) {
+        Some((winner, winner_name)) => Some(StopStep { iteration, winner, winner_name, reason }),
         None => {
             let names: Vec<&str> = cur.treatments.iter().map(|tr| tr.name.as_str()).collect();
             problems.push(
@@ -316,7 +465,11 @@ fn stop_step(t: &Target<'_>, cur: &IterationRep, problems: &mut Problems) -> Opt
     }
 }
 
-/// Turns a row into a change: requests in order, name and description joined to the first semantic patch.
+/// The reason sent when an archived spec without `stop` stops a running experiment (with the baseline as winner).
+pub const ARCHIVE_REASON: &str = "archived by ldexp";
+
+/// Turns a row into a change: requests in order, name and description joined to the first semantic patch, and one
+/// field per value the requests write.
 fn build(t: &Target<'_>, desired: &Desired, row: Row) -> Option<Change> {
     let s = &t.spec.spec;
     let mut meta: Vec<(Instruction, Expectation)> = Vec::new();
@@ -330,18 +483,15 @@ fn build(t: &Target<'_>, desired: &Desired, row: Row) -> Option<Change> {
                 after: Some(s.name.clone().into()),
             });
         }
-        if let Some(d) = &s.description
-            && e.description.as_ref() != Some(d)
-        {
+        // An absent description is the empty one, on both sides: removing it from a spec clears it.
+        let (have, want) = (e.description.as_deref().unwrap_or(""), s.description.as_deref().unwrap_or(""));
+        if have != want {
             meta.push((
-                Instruction::UpdateDescription { value: d.clone() },
-                Expectation::Description { value: d.clone() },
+                Instruction::UpdateDescription { value: want.to_owned() },
+                Expectation::Description { value: want.to_owned() },
             ));
-            fields.push(FieldChange {
-                field: "description".into(),
-                before: e.description.clone().map(Value::from),
-                after: Some(d.clone().into()),
-            });
+            let text = |v: &str| Some(v).filter(|v| !v.is_empty()).map(Value::from);
+            fields.push(FieldChange { field: "description".into(), before: text(have), after: text(want) });
         }
     }
     if row.steps.is_empty() && meta.is_empty() {
@@ -355,21 +505,29 @@ fn build(t: &Target<'_>, desired: &Desired, row: Row) -> Option<Change> {
     let design = &desired.design;
     let mut meta = Some(meta);
     let mut requests = Vec::new();
+    // The iteration body a create or a new iteration sends, for the fields; a start of a pending draft shows the
+    // design it starts without sending one.
+    let mut body: Option<IterationInput> = None;
     for step in &row.steps {
         let mut instructions = Vec::new();
         let mut expect = Vec::new();
         let verb = match step {
             Step::Create => {
-                let body = creation::post(s, desired.input(t));
-                let mut r = requests::create_experiment(p, env, &body);
-                r.expect = vec![Expectation::ExperimentExists, design_expectation(design)];
+                let input = desired.input(t);
+                let post = creation::post(s, input.clone());
+                fields.extend(creation::fields(&post));
+                let mut r = requests::create_experiment(p, env, &post);
+                r.expect = vec![Expectation::ExperimentExists, pending_design(design)];
                 requests.push(r);
+                body = Some(input);
                 continue;
             }
             Step::PostIteration => {
-                let mut r = requests::create_iteration(p, env, key, &desired.input(t));
-                r.expect = vec![design_expectation(design)];
+                let input = desired.input(t);
+                let mut r = requests::create_iteration(p, env, key, &input);
+                r.expect = vec![pending_design(design)];
                 requests.push(r);
+                body = Some(input);
                 continue;
             }
             Step::Restore => {
@@ -377,17 +535,23 @@ fn build(t: &Target<'_>, desired: &Desired, row: Row) -> Option<Change> {
                 expect.push(Expectation::NotArchived);
                 "restore"
             }
-            Step::Start { justification, replaces } => {
+            Step::Start { justification } => {
                 instructions.push(Instruction::StartIteration { change_justification: justification.clone() });
-                expect.push(Expectation::IterationRunning { replaces: replaces.clone() });
+                expect.push(Expectation::RunningDesign { design: Box::new(design.clone()) });
+                if let Some(j) = justification {
+                    fields.push(FieldChange {
+                        field: "changeJustification".into(),
+                        before: None,
+                        after: Some(j.clone().into()),
+                    });
+                }
                 if action == Action::Restart { "restart" } else { "start" }
             }
-            Step::Stop { winner, reason, iteration } => {
-                instructions.push(Instruction::StopIteration {
-                    winning_treatment_id: Some(winner.clone()),
-                    winning_reason: reason.clone(),
-                });
-                expect.push(Expectation::IterationStopped { iteration_id: iteration.clone() });
+            Step::Stop(stop) => {
+                let (instruction, expectation, stop_fields) = stop.parts();
+                instructions.push(instruction);
+                expect.push(expectation);
+                fields.extend(stop_fields);
                 "stop"
             }
             Step::Archive => {
@@ -413,7 +577,7 @@ fn build(t: &Target<'_>, desired: &Desired, row: Row) -> Option<Change> {
         Step::Create => Some("draft"),
         Step::PostIteration => st,
         Step::Start { .. } => Some("running"),
-        Step::Stop { .. } => Some("stopped"),
+        Step::Stop(_) => Some("stopped"),
         Step::Archive => Some("archived"),
         Step::Restore => t.remote.map(|e| iteration_state(e).as_str()),
     });
@@ -424,34 +588,39 @@ fn build(t: &Target<'_>, desired: &Desired, row: Row) -> Option<Change> {
             after: after_state.map(Value::from),
         });
     }
-    let compared = t.remote.and_then(|e| compared_design(e, s.state));
-    let applies = row.steps.iter().any(|st| matches!(st, Step::Create | Step::PostIteration | Step::Start { .. }));
-    let (before, after) = if applies {
+    let compared_it = t.remote.and_then(|e| compared_iteration(e, s.state));
+    let compared = compared_it.map(Design::from_iteration);
+    let shows_design = row.steps.iter().any(|st| matches!(st, Step::Create | Step::PostIteration | Step::Start { .. }));
+    let (before, after) = if shows_design {
         let before = compared.as_ref().map(to_json);
         let after = to_json(design);
         let at = fields.len();
-        fields::diff("", before.as_ref(), Some(&after), &mut fields);
-        let labels = t.labels();
-        for f in &mut fields[at..] {
-            if f.field.contains(".variations.")
-                || f.field.ends_with(".notInExperimentVariationId")
-                || f.field.ends_with(".ruleId")
-            {
-                for v in [&mut f.before, &mut f.after].into_iter().flatten() {
-                    label(v, &labels);
-                }
+        fields::all("", before.as_ref(), Some(&after), &mut fields);
+        if let Some(input) = &body {
+            for (flag, f) in &input.flags {
+                let was = compared_it.and_then(|it| it.flags.get(flag)).and_then(|r| r.flag_config_version);
+                fields.push(FieldChange {
+                    field: format!("flags.{flag}.flagConfigVersion"),
+                    before: was.map(Value::from),
+                    after: Some(f.flag_config_version.into()),
+                });
             }
         }
+        label_fields(t, &mut fields[at..]);
+        // One design block in field order, each flag's version beside its rule.
+        fields[at..].sort_by(|a, b| a.field.cmp(&b.field));
         (before.map(JsonText::from), Some(JsonText::from(after)))
     } else {
         // Unchanged design: written once, straight from the typed design, and shared by both sides.
         let text = compared.as_ref().and_then(|d| JsonText::of(d).ok());
         (text.clone(), text)
     };
+    let mut risks = row.risks;
+    risks.sort();
     Some(Change {
         address: t.address.clone(),
         action,
-        risk: row.risk,
+        risks,
         remote_fingerprint: t.remote.map(fingerprint),
         before,
         after,
@@ -461,15 +630,34 @@ fn build(t: &Target<'_>, desired: &Desired, row: Row) -> Option<Change> {
     })
 }
 
-/// The remote design a change is compared with: the pending draft when the spec or the remote is a draft,
-/// else the current iteration.
-fn compared_design(e: &Experiment, spec: ExperimentState) -> Option<Design> {
-    let it = if spec == ExperimentState::Draft || iteration_state(e) == IterState::Draft {
-        pending(e).or(e.current_iteration.as_deref())
+/// Replaces `_id`s of variations and rules with `label (_id)` in the fields that carry them, so a reviewer sees
+/// `Control`, not a UUID.
+fn label_fields(t: &Target<'_>, fields: &mut [FieldChange]) {
+    let labels = t.labels();
+    for f in fields {
+        if f.field.contains(".variations.")
+            || f.field.ends_with(".notInExperimentVariationId")
+            || f.field.ends_with(".ruleId")
+        {
+            for v in [&mut f.before, &mut f.after].into_iter().flatten() {
+                label(v, &labels);
+            }
+        }
+    }
+}
+
+/// The remote iteration a change is compared with: the pending one when the spec or the remote is a draft, else
+/// the current one.
+fn compared_iteration(e: &Experiment, spec: ExperimentState) -> Option<&IterationRep> {
+    if spec == ExperimentState::Draft || iteration_state(e) == IterState::Draft {
+        e.pending_iteration().or(e.current_iteration.as_deref())
     } else {
-        e.current_iteration.as_deref().or(pending(e))
-    };
-    it.map(Design::from_iteration)
+        e.current_iteration.as_deref().or(e.pending_iteration())
+    }
+}
+
+fn compared_design(e: &Experiment, spec: ExperimentState) -> Option<Design> {
+    compared_iteration(e, spec).map(Design::from_iteration)
 }
 
 /// Replaces an `_id` with `label (_id)` when the flag names it, so a reviewer sees `Control`, not a UUID.
@@ -479,8 +667,8 @@ fn label(v: &mut Value, labels: &std::collections::BTreeMap<String, String>) {
     }
 }
 
-fn design_expectation(d: &Design) -> Expectation {
-    Expectation::IterationDesign { design: Box::new(d.clone()) }
+fn pending_design(d: &Design) -> Expectation {
+    Expectation::PendingDesign { design: Box::new(d.clone()) }
 }
 
 fn to_json(d: &Design) -> Value {

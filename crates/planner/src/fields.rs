@@ -6,27 +6,37 @@ use serde_json::Value;
 /// Appends one [`FieldChange`] per differing leaf of `before` and `after` under `prefix`. Objects are walked
 /// key by key (so a treatment shows as `treatments.Control.allocationPercent`); arrays and scalars are leaves.
 pub(crate) fn diff(prefix: &str, before: Option<&Value>, after: Option<&Value>, out: &mut Vec<FieldChange>) {
+    walk(prefix, before, after, false, out);
+}
+
+/// Like [`diff`], but every leaf of `after` is listed, an unchanged one with equal `before` and `after`: for a body
+/// that is sent whole, so a reviewer sees every value it writes, not only those that move.
+pub(crate) fn all(prefix: &str, before: Option<&Value>, after: Option<&Value>, out: &mut Vec<FieldChange>) {
+    walk(prefix, before, after, true, out);
+}
+
+fn walk(prefix: &str, before: Option<&Value>, after: Option<&Value>, unchanged: bool, out: &mut Vec<FieldChange>) {
     match (before, after) {
         (Some(Value::Object(b)), Some(Value::Object(a))) => {
             let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
             keys.sort();
             keys.dedup();
             for k in keys {
-                diff(&join(prefix, k), b.get(k), a.get(k), out);
+                walk(&join(prefix, k), b.get(k), a.get(k), unchanged, out);
             }
         }
         (None, Some(Value::Object(a))) if !a.is_empty() => {
             let mut keys: Vec<&String> = a.keys().collect();
             keys.sort();
             for k in keys {
-                diff(&join(prefix, k), None, a.get(k), out);
+                walk(&join(prefix, k), None, a.get(k), unchanged, out);
             }
         }
         (Some(Value::Object(b)), None) if !b.is_empty() => {
             let mut keys: Vec<&String> = b.keys().collect();
             keys.sort();
             for k in keys {
-                diff(&join(prefix, k), b.get(k), None, out);
+                walk(&join(prefix, k), b.get(k), None, unchanged, out);
             }
         }
         (b, a) => {
@@ -34,7 +44,7 @@ pub(crate) fn diff(prefix: &str, before: Option<&Value>, after: Option<&Value>, 
             let present = |v: &&Value| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty());
             let b = b.filter(present);
             let a = a.filter(present);
-            if b != a {
+            if b != a || (unchanged && a.is_some()) {
                 out.push(FieldChange { field: prefix.to_owned(), before: b.cloned(), after: a.cloned() });
             }
         }

@@ -121,7 +121,7 @@ pub(crate) fn plan(
         address,
         action: Action::PatchLegacy,
         // Removing a metric or an environment stops recording there.
-        risk: removes.then_some(Risk::EndsExperiment),
+        risks: if removes { vec![Risk::EndsExperiment] } else { Vec::new() },
         remote_fingerprint: Some(fingerprint(&raw)),
         before: JsonText::of(current).ok(),
         after: JsonText::of(&desired).ok(),

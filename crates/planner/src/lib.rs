@@ -19,6 +19,7 @@ use ldexp_core::remote::RemoteState;
 use ldexp_core::spec::{ExperimentSpec, LegacyFlagExperimentsSpec, Located, SpecSet};
 
 pub use error::{PlanError, Problem, ProblemKind};
+pub use experiment::ARCHIVE_REASON;
 pub use unmanaged::PRUNE_REASON;
 
 /// How to plan.
@@ -39,6 +40,7 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
     let mut problems = error::Problems::default();
     let mut changes = Vec::new();
     let mut warnings = Vec::new();
+    let mut divergences = Vec::new();
     // Keyed by borrowed keys, not `Address`es: one lookup per experiment, no clones. The owning spec's location is
     // looked up only for a conflict.
     let mut owners: HashMap<(&str, &str, &str), &Located<ExperimentSpec>> = HashMap::default();
@@ -68,7 +70,7 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
             owners.insert(owner, spec);
             let env_field = if several { format!("environments[{i}]") } else { "environment".to_owned() };
             if let Some(target) = checks::experiment(spec, env, &env_field, &index, &mut problems)
-                && let Some(change) = experiment::plan(&target, &mut problems, &mut warnings)
+                && let Some(change) = experiment::plan(&target, &mut problems, &mut warnings, &mut divergences)
             {
                 changes.push(change);
             }
@@ -100,14 +102,18 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
 
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     warnings.sort_by(|a, b| (&a.address, &a.message).cmp(&(&b.address, &b.message)));
+    divergences.sort_by(|a, b| (&a.address, &a.location, &a.field).cmp(&(&b.address, &b.location, &b.field)));
     let summary = Summary::of(&changes, unmanaged.len());
-    Ok(Plan {
+    let mut plan = Plan {
         format_version: FORMAT_VERSION,
         specs_digest: specs.digest.clone(),
         prune: options.prune,
         changes,
         unmanaged,
         warnings,
+        divergences,
         summary,
-    })
+    };
+    plan.summary.refused = plan.refused_addresses().len();
+    Ok(plan)
 }

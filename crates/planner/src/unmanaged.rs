@@ -13,7 +13,7 @@ use ldexp_core::spec::SpecSet;
 
 use ldexp_core::api::Instruction;
 
-use crate::experiment::{IterState, iteration_state, semantic_patch, state_name};
+use crate::experiment::{IterState, StopStep, iteration_state, semantic_patch, state_name};
 
 /// The reason given when pruning stops a running experiment.
 pub const PRUNE_REASON: &str = "pruned by ldexp";
@@ -56,26 +56,25 @@ pub(crate) fn collect(
     out
 }
 
+/// Archives `e`; a running one is first stopped with its baseline as the winner (LaunchDarkly needs one), which the
+/// plan shows with the reason.
 fn archive(address: &Address, e: &Experiment) -> Result<Change, String> {
     let mut requests = Vec::new();
+    let mut fields = Vec::new();
     let cur = e.current_iteration.as_ref();
     if iteration_state(e) == IterState::Running
         && let Some(cur) = cur
     {
-        let winner = cur.treatments.iter().find(|t| t.baseline).and_then(|t| t.id.clone()).ok_or_else(|| {
-            "not pruned: the running iteration has no baseline treatment to declare the winner".to_owned()
-        })?;
+        let (winner, winner_name) =
+            cur.treatments.iter().find(|t| t.baseline).and_then(|t| Some((t.id.clone()?, t.name.clone()))).ok_or_else(
+                || "not pruned: the running iteration has no baseline treatment to declare the winner".to_owned(),
+            )?;
         let iteration =
             cur.id.clone().ok_or_else(|| "not pruned: the running iteration has no _id to stop".to_owned())?;
-        requests.push(semantic_patch(
-            address,
-            "stop",
-            vec![Instruction::StopIteration {
-                winning_treatment_id: Some(winner),
-                winning_reason: Some(PRUNE_REASON.to_owned()),
-            }],
-            vec![Expectation::IterationStopped { iteration_id: iteration }],
-        ));
+        let stop = StopStep { iteration, winner, winner_name, reason: Some(PRUNE_REASON.to_owned()) };
+        let (instruction, expect, stop_fields) = stop.parts();
+        requests.push(semantic_patch(address, "stop", vec![instruction], vec![expect]));
+        fields.extend(stop_fields);
     }
     requests.push(semantic_patch(
         address,
@@ -83,20 +82,21 @@ fn archive(address: &Address, e: &Experiment) -> Result<Change, String> {
         vec![Instruction::ArchiveExperiment],
         vec![Expectation::Archived],
     ));
+    fields.push(FieldChange {
+        field: "state".into(),
+        before: Some(state_name(e).into()),
+        after: Some("archived".into()),
+    });
     let design =
         cur.or(e.draft_iteration.as_ref()).map(|it| JsonText::of(&Design::from_iteration(it)).unwrap_or_default());
     Ok(Change {
         address: address.clone(),
         action: Action::Archive,
-        risk: Some(Risk::EndsExperiment),
+        risks: vec![Risk::EndsExperiment],
         remote_fingerprint: Some(fingerprint(e)),
         before: design.clone(),
         after: design,
-        fields: vec![FieldChange {
-            field: "state".into(),
-            before: Some(state_name(e).into()),
-            after: Some("archived".into()),
-        }],
+        fields,
         requests,
         notes: vec!["not in any spec; archived because of --prune".to_owned()],
     })

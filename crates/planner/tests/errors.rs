@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use ldexp_planner::{ProblemKind, plan};
+use ldexp_planner::plan;
 
 fn problems(yaml: &str, remote_experiments: Vec<ldexp_core::api::Experiment>) -> Vec<String> {
     let e = plan(&specs("specs/bad.yaml", yaml), &remote(remote_experiments)).unwrap_err();
@@ -125,7 +125,7 @@ fn the_flag_being_off_only_matters_when_the_plan_starts_an_iteration() {
 }
 
 #[test]
-fn creation_only_differences_explain_new_key_and_archive() {
+fn creation_only_differences_refuse_only_their_object() {
     let yaml = experiment_yaml("running").replace(
         "state: running",
         "maintainerId: maint-2
@@ -138,16 +138,67 @@ analysisConfig:
   sequentialTestingEnabled: true
 state: running",
     );
+    // A second experiment in the same file still plans: only the first is refused.
+    let other = experiment_yaml("draft").replace("key: checkout", "key: other");
+    let yaml = format!("{}\n---\n{other}", yaml.trim_end());
     let mut remote_exp = state("running-same").unwrap();
     remote_exp.tags = vec!["checkout".into()];
     remote_exp.analysis_config = Some(
         serde_json::from_value(serde_json::json!({"bayesianThreshold": "90", "sequentialTestingEnabled": true}))
             .unwrap(),
     );
-    let e = plan(&specs("specs/bad.yaml", &yaml), &remote(vec![remote_exp])).unwrap_err();
-    assert!(e.problems().iter().all(|p| p.kind == ProblemKind::CreationOnly));
-    assert_eq!(e.to_string(), "cannot plan: 6 problems found");
-    insta::assert_snapshot!(e.problems().iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
+    let p = plan(&specs("specs/bad.yaml", &yaml), &remote(vec![remote_exp])).unwrap();
+    assert_eq!(p.changes.len(), 1);
+    assert_eq!(p.changes[0].address.to_string(), "experiment/demo/production/other");
+    assert_eq!(p.refused_addresses().len(), 1);
+    assert_eq!(p.summary.refused, 1);
+    assert!(p.divergences.iter().all(|d| d.refuses));
+    let lines: Vec<String> = p
+        .divergences
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {} {}: remote {} spec {} ({})",
+                d.location,
+                d.address,
+                d.field,
+                serde_json::to_string(&d.remote).unwrap(),
+                serde_json::to_string(&d.spec).unwrap(),
+                d.hint.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
+    insta::assert_snapshot!(lines.join("\n"));
+}
+
+#[test]
+fn a_creation_only_field_removed_from_the_spec_is_a_difference_to_the_empty_value() {
+    // The spec names no tags, methodology or analysis settings: the API's empty values.
+    let mut remote_exp = state("running-same").unwrap();
+    remote_exp.tags = vec!["checkout".into()];
+    remote_exp.methodology = Some("frequentist".into());
+    remote_exp.analysis_config =
+        Some(serde_json::from_value(serde_json::json!({"sequentialTestingEnabled": true})).unwrap());
+    let p = plan(&specs("specs/bad.yaml", &experiment_yaml("running")), &remote(vec![remote_exp])).unwrap();
+    let got: Vec<(&str, String, String)> = p
+        .divergences
+        .iter()
+        .map(|d| (d.field.as_str(), serde_json::to_string(&d.remote).unwrap(), serde_json::to_string(&d.spec).unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("analysisConfig.sequentialTestingEnabled", "\"true\"".to_owned(), "null".to_owned()),
+            ("methodology", "\"frequentist\"".to_owned(), "\"bayesian\"".to_owned()),
+            ("tags", "[\"checkout\"]".to_owned(), "[]".to_owned()),
+        ]
+    );
+    assert!(p.changes.is_empty());
+    // The maintainer is the one exception: LaunchDarkly always has one, so a spec without it does not compare it.
+    let mut remote_exp = state("running-same").unwrap();
+    remote_exp.maintainer_id = "someone-else".into();
+    let p = plan(&specs("specs/ok.yaml", &experiment_yaml("running")), &remote(vec![remote_exp])).unwrap();
+    assert!(p.divergences.is_empty() && p.is_empty());
 }
 
 #[test]

@@ -47,7 +47,7 @@ fn matching_experiments_in_another_order_are_no_change() {
 fn legacy_add_appends_a_metric() {
     let p = run("Off", &format!("{SAME}  - key: page-load-ms\n    environments: [staging]\n"));
     assert_eq!(p.summary.patch_legacy, 1);
-    assert_eq!(p.changes[0].risk, None);
+    assert!(p.changes[0].risks.is_empty());
     insta::assert_json_snapshot!(p.changes[0]);
     assert_eq!(applied(&p.changes[0]).items.len(), 3);
 }

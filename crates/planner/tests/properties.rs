@@ -1,21 +1,28 @@
 //! Property tests against the emulator: for random specs and random remote states (themselves built by
 //! applying earlier random plans, sometimes only partly, as a crashed apply would), applying a plan makes the
-//! next plan empty; planning is byte-deterministic; and nothing unmanaged is touched without `prune`.
+//! next plan empty; planning is byte-deterministic; nothing unmanaged is touched without `prune`; and every
+//! request's postconditions are false just before it is sent and true just after, so the applier never mistakes a
+//! lost response for success.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 
 use futures::executor::block_on;
+use ldexp_core::api::Experiment;
+use ldexp_core::client::Reader;
+use ldexp_core::design::Design;
 use ldexp_core::fetch::fetch_remote;
-use ldexp_core::plan::{Address, Plan};
+use ldexp_core::plan::{Address, Expectation, Plan, PlannedRequest};
 use ldexp_core::remote::{RemoteState, Requirements};
 use ldexp_core::spec::{
     Decimal, ExperimentSpec, ExperimentState, FlagSpec, IterationSpec, LegacyFlagExperimentsSpec, LegacyMetricSpec,
     Located, MetricRef, MetricRefDetailed, SourceLocation, SpecSet, StopSpec, TreatmentSpec, VariationRef,
 };
+use ldexp_core::verify::{Check, Object, check_all};
 use ldexp_emulator::{InMemory, Seed, State};
 use ldexp_planner::{PlanOptions, plan_with};
 use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
 
 const SEED: &str = r#"
 projects:
@@ -354,5 +361,173 @@ proptest! {
         if prune {
             prop_assert!(after.unmanaged.iter().all(|u| u.state == "archived"));
         }
+    }
+}
+
+/// A fresh read of the object `address` names, as the applier makes one after a lost response.
+fn read(emu: &InMemory, address: &Address) -> Object {
+    match address {
+        Address::Experiment { project, environment, key } => {
+            Object::Experiment(block_on(emu.get_experiment(project, environment, key)).unwrap().map(Box::new))
+        }
+        Address::Legacy { project, flag } => Object::Flag(block_on(emu.get_flag(project, flag)).unwrap()),
+    }
+}
+
+/// What a request does, for the coverage count: the instruction kinds of a semantic patch, or the route.
+fn request_kind(r: &PlannedRequest) -> String {
+    if let Some(ins) = r.body.as_ref().and_then(|b| b.get("instructions")).and_then(|i| i.as_array()) {
+        let kinds: Vec<&str> = ins.iter().filter_map(|i| i["kind"].as_str()).collect();
+        return kinds.join("+");
+    }
+    if r.path.starts_with("/api/v2/flags/") {
+        "legacyFlagPatch".into()
+    } else if r.path.ends_with("/iterations") {
+        "createIteration".into()
+    } else {
+        "createExperiment".into()
+    }
+}
+
+/// The states in which a loose postcondition would lie, found just before a design-bearing request: each is counted,
+/// and the test fails if the generator never produced one.
+fn tempting(x: &Experiment, expect: &[Expectation], seen: &mut BTreeSet<&'static str>) {
+    let design = expect.iter().find_map(|e| match e {
+        Expectation::PendingDesign { design } | Expectation::RunningDesign { design } => Some(design.as_ref()),
+        _ => None,
+    });
+    let Some(d) = design else { return };
+    let same = |it: Option<&ldexp_core::api::IterationRep>| it.is_some_and(|it| d.matches_iteration(it));
+    let cur = x.current_iteration.as_deref();
+    let started = cur.is_some_and(|c| c.status != ldexp_core::api::IterationStatus::NotStarted);
+    if started && x.draft_iteration.as_deref().is_some_and(|it| !d.matches_iteration(it)) {
+        seen.insert("a stale draft beside a started iteration");
+    }
+    if cur.is_some_and(|c| c.status == ldexp_core::api::IterationStatus::Stopped) && same(cur) {
+        seen.insert("the spec's design in a stopped current iteration");
+    }
+    if x.is_archived() && (same(cur) || same(x.pending_iteration())) {
+        seen.insert("the spec's design in an archived experiment");
+    }
+    let running_pending = expect.iter().any(|e| matches!(e, Expectation::RunningDesign { .. }));
+    if running_pending && same(x.pending_iteration()) {
+        seen.insert("the spec's design pending, not running, before a start");
+    }
+    if !running_pending && started && same(cur) {
+        seen.insert("the spec's design current, not pending, before a new iteration");
+    }
+    if x.previous_iterations.iter().any(|p| Design::from_iteration(p) == *d) {
+        seen.insert("the spec's design in a previous iteration");
+    }
+}
+
+/// For every request of plans over random remote states (stale drafts, stopped and archived iterations, the spec's
+/// design in the wrong slot), each postcondition is false on a fresh read just before the request and true just
+/// after. A postcondition true before its request would let the applier count a lost request as done.
+#[test]
+fn postconditions_identify_their_request() {
+    let mut kinds: BTreeSet<String> = BTreeSet::new();
+    let mut states: BTreeSet<&'static str> = BTreeSet::new();
+    let seen = std::cell::RefCell::new((&mut kinds, &mut states));
+    let strategy = (
+        proptest::collection::vec((proptest::collection::vec(exp(), 0..4), legacy(), 0usize..8, any::<bool>()), 0..7),
+        proptest::collection::vec(exp(), 1..4),
+        // Designs the history used, brought back in another state: equal designs in every slot.
+        proptest::collection::vec((any::<proptest::sample::Index>(), 0u8..4), 0..3),
+        legacy(),
+        any::<bool>(),
+    );
+    let mut runner = TestRunner::new(Config { cases: 384, max_shrink_iters: 2000, ..Config::default() });
+    let result = runner.run(&strategy, |(history, fresh, reuse, target_legacy, prune)| {
+        let emu = InMemory::new(State::from_seed(&Seed::from_str(SEED).unwrap()).unwrap());
+        for (exps, leg, cut, full) in &history {
+            let (_, _, p) = plannable(&emu, spec_set(exps, leg), &PlanOptions::default());
+            apply(&emu, &p, if *full { usize::MAX } else { *cut })?;
+        }
+        let used: Vec<&Exp> = history.iter().flat_map(|(exps, ..)| exps.iter()).collect();
+        let mut target: Vec<Exp> = Vec::new();
+        if !used.is_empty() {
+            for (pick, state) in &reuse {
+                let mut e = used[pick.index(used.len())].clone();
+                e.state = [
+                    ExperimentState::Draft,
+                    ExperimentState::Running,
+                    ExperimentState::Stopped,
+                    ExperimentState::Archived,
+                ][usize::from(*state)];
+                target.push(e);
+            }
+        }
+        target.extend(fresh);
+        let (_, _, plan) = plannable(&emu, spec_set(&target, &target_legacy), &PlanOptions { prune });
+        let mut seen = seen.borrow_mut();
+        for c in &plan.changes {
+            // The archived case tempts before the restore: the design-bearing requests come after it.
+            if let Object::Experiment(Some(x)) = read(&emu, &c.address) {
+                let all: Vec<Expectation> = c.requests.iter().flat_map(|r| r.expect.iter().cloned()).collect();
+                if x.is_archived() {
+                    tempting(&x, &all, seen.1);
+                }
+            }
+            for (i, r) in c.requests.iter().enumerate() {
+                prop_assert!(!r.expect.is_empty(), "{} request {i} has no postcondition", c.address);
+                let before = read(&emu, &c.address);
+                if let Object::Experiment(Some(x)) = &before {
+                    tempting(x, &r.expect, seen.1);
+                }
+                prop_assert!(
+                    matches!(check_all(&r.expect, &before), Check::Unsatisfied(_)),
+                    "{} request {i} ({} {}): its postconditions already hold before it is sent, so a lost response \
+                     would be taken for success\nexpect: {}\nobject: {before:?}",
+                    c.address,
+                    r.method,
+                    r.path,
+                    serde_json::to_string(&r.expect).unwrap()
+                );
+                let resp = emu.with_state(|s| s.handle_planned(r));
+                prop_assert!((200..300).contains(&resp.status), "{} {} answered {}", r.method, r.path, resp.status);
+                let after = read(&emu, &c.address);
+                prop_assert_eq!(
+                    check_all(&r.expect, &after),
+                    Check::Satisfied,
+                    "{} request {} ({} {}): the postconditions do not hold after it took effect",
+                    c.address,
+                    i,
+                    r.method,
+                    r.path
+                );
+                seen.0.insert(request_kind(r));
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    // The property means something only if the generator reached every request kind and every tempting state.
+    let want_kinds = [
+        "createExperiment",
+        "createIteration",
+        "legacyFlagPatch",
+        "startIteration",
+        "stopIteration",
+        "archiveExperiment",
+        "restoreExperiment",
+        "updateName",
+        "updateDescription",
+    ];
+    let joined: Vec<&str> = kinds.iter().flat_map(|k| k.split('+')).collect();
+    for k in want_kinds {
+        assert!(joined.contains(&k), "no `{k}` request was generated; kinds seen: {kinds:?}");
+    }
+    for s in [
+        "a stale draft beside a started iteration",
+        "the spec's design in a stopped current iteration",
+        "the spec's design in an archived experiment",
+        "the spec's design pending, not running, before a start",
+        "the spec's design current, not pending, before a new iteration",
+        "the spec's design in a previous iteration",
+    ] {
+        assert!(states.contains(s), "the generator never produced {s}; seen: {states:?}");
     }
 }

@@ -200,11 +200,16 @@ fn stopped_to_running_posts_and_starts_a_new_run() {
 }
 
 #[test]
-fn stopped_to_stopped_warns_when_the_winner_differs() {
-    let yaml = experiment_yaml("stopped").replace("winner: Green", "winner: Control");
+fn stopped_to_stopped_reports_a_winner_it_cannot_change() {
+    let yaml = experiment_yaml("stopped")
+        .replace("winner: Green", "winner: Control")
+        .replace("reason: clear win", "reason: tie");
     let p = plan(&specs("specs/checkout.yaml", &yaml), &remote(state("stopped").into_iter().collect())).unwrap();
     assert!(p.is_empty());
-    insta::assert_json_snapshot!(p.warnings);
+    assert!(p.warnings.is_empty());
+    // Not refused (nothing else is wrong), but reported: `drift` counts these.
+    assert!(p.divergences.iter().all(|d| !d.refuses));
+    insta::assert_json_snapshot!(p.divergences);
 }
 
 #[test]
@@ -275,13 +280,15 @@ fn rename_and_description_join_the_start_patch() {
             ]
         })
     );
+    let expect = serde_json::to_value(&r.expect).unwrap();
+    assert_eq!(expect[0]["kind"], "runningDesign");
+    assert_eq!(expect[0]["design"]["hypothesis"], "Green converts better");
     assert_eq!(
-        serde_json::to_value(&r.expect).unwrap(),
-        serde_json::json!([
-            {"kind": "iterationRunning"},
-            {"kind": "name", "value": "Checkout CTA colour"},
-            {"kind": "description", "value": "Green vs blue, round two"}
-        ])
+        expect.as_array().unwrap()[1..],
+        [
+            serde_json::json!({"kind": "name", "value": "Checkout CTA colour"}),
+            serde_json::json!({"kind": "description", "value": "Green vs blue, round two"})
+        ]
     );
 }
 
@@ -323,15 +330,20 @@ fn fields_label_rule_and_variation_ids_for_reviewers() {
     let fields: Vec<(String, serde_json::Value, serde_json::Value)> = p.changes[0]
         .fields
         .iter()
+        .filter(|f| f.before != f.after)
         .map(|f| (f.field.clone(), f.before.clone().unwrap(), f.after.clone().unwrap()))
         .collect();
     assert_eq!(
         fields,
         [
+            ("flags.checkout-button.flagConfigVersion".into(), 11.into(), 12.into()),
             ("flags.checkout-button.ruleId".into(), "fallthrough".into(), "rule `beta users` (rule-beta)".into()),
             ("treatments.Green.variations.checkout-button".into(), "Green (v-green)".into(), "\"red\" (v-red)".into()),
         ]
     );
+    // Unchanged values the body sends are listed too, labelled the same way.
+    let control = p.changes[0].fields.iter().find(|f| f.field == "treatments.Control.variations.checkout-button");
+    assert_eq!(control.and_then(|f| f.after.clone()), Some("Control (v-blue)".into()));
     // The design itself keeps the ids.
     assert_eq!(p.changes[0].after.as_ref().unwrap().value()["flags"]["checkout-button"]["ruleId"], "rule-beta");
 }

@@ -76,6 +76,19 @@ impl Experiment {
     pub fn is_archived(&self) -> bool {
         self.archived_date.is_some()
     }
+
+    /// The iteration waiting to be started: the draft, or a current iteration that never started (LaunchDarkly may
+    /// answer a create with the new iteration in either slot, contract §9.9).
+    pub fn pending_iteration(&self) -> Option<&IterationRep> {
+        self.draft_iteration
+            .as_deref()
+            .or_else(|| self.current_iteration.as_deref().filter(|c| c.status == IterationStatus::NotStarted))
+    }
+
+    /// The current iteration when it is running.
+    pub fn running_iteration(&self) -> Option<&IterationRep> {
+        self.current_iteration.as_deref().filter(|c| c.status == IterationStatus::Running)
+    }
 }
 
 /// Iteration status (`IterationRep.status`).

@@ -13,7 +13,6 @@
 //!   patch is ever applied twice.
 
 mod stale;
-mod verify;
 
 #[cfg(test)]
 mod tests;
@@ -26,12 +25,13 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
+pub use crate::verify::Check;
 pub use stale::{ObjectStaleness, Staleness, Verdict, compare};
-pub use verify::Check;
 
 use crate::Error;
 use crate::client::{Reader, Writer};
 use crate::plan::{Action, Address, Change, Method, Plan, PlannedRequest};
+use crate::verify;
 
 /// A progress callback.
 pub type EventSink = Arc<dyn Fn(&ApplyEvent) + Send + Sync>;

@@ -171,7 +171,7 @@ mod tests {
         Change {
             address: Address::Experiment { project: "p".into(), environment: "prod".into(), key: key.into() },
             action: Action::Create,
-            risk: None,
+            risks: Vec::new(),
             remote_fingerprint: fp.map(str::to_owned),
             before: None,
             after: None,
@@ -190,6 +190,7 @@ mod tests {
             changes,
             unmanaged: Vec::new(),
             warnings: Vec::new(),
+            divergences: Vec::new(),
         }
     }
 

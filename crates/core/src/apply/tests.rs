@@ -290,16 +290,13 @@ fn create_and_start(key: &str) -> Change {
                 Method::Post,
                 pe(None),
                 json!({"key": key, "name": key, "iteration": iteration_body()}),
-                vec![
-                    Expectation::ExperimentExists,
-                    Expectation::IterationDesign { design: Box::new(planned_design()) },
-                ],
+                vec![Expectation::ExperimentExists, Expectation::PendingDesign { design: Box::new(planned_design()) }],
             ),
             request(
                 Method::Patch,
                 pe(Some(key)),
                 json!({"instructions": [{"kind": "startIteration"}]}),
-                vec![Expectation::IterationRunning { replaces: None }],
+                vec![Expectation::RunningDesign { design: Box::new(planned_design()) }],
             ),
         ],
     )
@@ -322,7 +319,7 @@ fn change(address: Address, action: Action, requests: Vec<PlannedRequest>) -> Ch
     Change {
         address,
         action,
-        risk: None,
+        risks: Vec::new(),
         remote_fingerprint: None,
         before: None,
         after: None,
@@ -341,6 +338,7 @@ fn plan(changes: Vec<Change>) -> Plan {
         changes,
         unmanaged: Vec::new(),
         warnings: Vec::new(),
+        divergences: Vec::new(),
         summary,
     }
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 /// Where something is written: a file and a 1-based line and column.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 pub struct SourceLocation {
     /// Shared: every field of a file records its location, so a per-location copy of the name adds up at scale.
     pub file: Arc<str>,
