@@ -1,19 +1,23 @@
 //! The drift report of `ldexp drift`: which objects differ from the specs, field by field, built from a [`Plan`],
 //! and its human, json and markdown renderings.
 //!
-//! An object has drifted when the plan would send it at least one request; so `drift` and `plan` always agree.
-//! Unmanaged experiments are listed but are not drift: they are in no spec, and `plan` without `--prune` leaves
-//! them alone. `ldexp drift` exits 0 when [`DriftReport::in_sync`], 2 otherwise, 1 on error.
+//! An object has drifted when the plan would send it at least one request, or when the plan has a divergence for it
+//! (a difference no request can remove: a creation-only field, a stopped iteration's winner); so `drift` and `plan`
+//! always agree, and nothing the plan cannot fix reads as "No drift". Unmanaged experiments are listed but are not
+//! drift: they are in no spec, and `plan` without `--prune` leaves them alone. `ldexp drift` exits 0 when
+//! [`DriftReport::in_sync`], 2 otherwise, 1 on error.
 
 use std::fmt::Write as _;
 
-use ldexp_core::plan::{Action, Address, FORMAT_VERSION, Plan, Risk, Unmanaged, Warning};
+use ldexp_core::plan::{Action, Address, Divergence, FORMAT_VERSION, Plan, Risk, Unmanaged, Warning};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::human::Paint;
-use super::markdown::{LIMIT, Part, code, fit, unmanaged_part, warnings_part};
-use super::{changed_fields, clip, is_text_field, marker, risk_sentence, show_value, text_diff, to_pretty_json};
+use super::markdown::{LIMIT, Part, cell, code, divergences_part, fit, unmanaged_part, warnings_part};
+use super::{
+    changed_fields, clip, is_text_field, is_unchanged, marker, risk_sentence, show_value, text_diff, to_pretty_json,
+};
 
 /// Everything that differs between the remote and the specs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -23,6 +27,9 @@ pub struct DriftReport {
     pub in_sync: bool,
     pub specs_digest: String,
     pub drifted: Vec<DriftedObject>,
+    /// Differences no request can remove; each one is drift too.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub divergences: Vec<Divergence>,
     pub unmanaged: Vec<Unmanaged>,
     pub warnings: Vec<Warning>,
 }
@@ -34,8 +41,8 @@ pub struct DriftedObject {
     pub address: Address,
     /// The action `apply` would take to bring it back.
     pub fix: Action,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub risk: Option<Risk>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub risks: Vec<Risk>,
     /// False when the object is missing remotely (the fix creates it).
     pub remote_exists: bool,
     pub fields: Vec<FieldDrift>,
@@ -62,19 +69,21 @@ impl DriftReport {
             .map(|c| DriftedObject {
                 address: c.address.clone(),
                 fix: c.action,
-                risk: c.risk,
+                risks: c.risks.clone(),
                 remote_exists: c.action != Action::Create,
                 fields: changed_fields(c)
                     .into_iter()
+                    .filter(|f| !is_unchanged(f))
                     .map(|f| FieldDrift { field: f.field, remote: f.before, spec: f.after })
                     .collect(),
             })
             .collect();
         DriftReport {
             format_version: FORMAT_VERSION,
-            in_sync: drifted.is_empty(),
+            in_sync: drifted.is_empty() && plan.divergences.is_empty(),
             specs_digest: plan.specs_digest.clone(),
             drifted,
+            divergences: plan.divergences.clone(),
             unmanaged: plan.unmanaged.clone(),
             warnings: plan.warnings.clone(),
         }
@@ -82,10 +91,19 @@ impl DriftReport {
 
     /// The closing sentence of every rendering.
     pub fn summary_line(&self) -> String {
-        match self.drifted.len() {
+        let mut objects: Vec<&Address> =
+            self.drifted.iter().map(|d| &d.address).chain(self.divergences.iter().map(|d| &d.address)).collect();
+        objects.sort();
+        objects.dedup();
+        let unappliable = match self.divergences.len() {
+            0 => String::new(),
+            1 => " 1 difference cannot be applied.".to_owned(),
+            n => format!(" {n} differences cannot be applied."),
+        };
+        match objects.len() {
             0 => "No drift. Remote matches the specs.".to_owned(),
-            1 => "Drift: 1 object differs from the specs.".to_owned(),
-            n => format!("Drift: {n} objects differ from the specs."),
+            1 => format!("Drift: 1 object differs from the specs.{unappliable}"),
+            n => format!("Drift: {n} objects differ from the specs.{unappliable}"),
         }
     }
 }
@@ -97,7 +115,7 @@ pub fn human(report: &DriftReport, color: bool) -> String {
     let mut out = String::new();
     for d in &report.drifted {
         let _ = writeln!(out, "  {} {} (fix: {})", p.action_marker(d.fix), p.bold(&d.address.to_string()), d.fix);
-        if let Some(r) = d.risk {
+        for r in &d.risks {
             let _ = writeln!(out, "{IND}{}", p.alert(&format!("! fixing it: {}", risk_sentence(d.fix, r))));
         }
         if !d.remote_exists {
@@ -123,6 +141,9 @@ pub fn human(report: &DriftReport, color: bool) -> String {
             }
         }
         out.push('\n');
+    }
+    if !report.divergences.is_empty() {
+        super::human::divergences(&mut out, &report.divergences, p);
     }
     if !report.unmanaged.is_empty() {
         let _ = writeln!(out, "{}", p.bold("Unmanaged experiments (in no spec; not counted as drift):"));
@@ -162,6 +183,9 @@ const CELL: usize = 120;
 fn markdown_within(report: &DriftReport, limit: usize) -> String {
     let head = format!("## ldexp drift\n\n**{}**\n\n", report.summary_line());
     let mut parts = Vec::new();
+    if !report.divergences.is_empty() {
+        parts.push(divergences_part(&report.divergences));
+    }
     if !report.unmanaged.is_empty() {
         parts.push(unmanaged_part("In no spec; not counted as drift.", &report.unmanaged));
     }
@@ -174,9 +198,13 @@ fn markdown_within(report: &DriftReport, limit: usize) -> String {
             .iter()
             .map(|d| {
                 let obj = format!("{} {}", code(marker(d.fix), true), code(&d.address.to_string(), true));
-                let fix = match d.risk {
-                    Some(r) => format!("{} ⚠️ {r}", d.fix),
-                    None => d.fix.to_string(),
+                let fix = match d.risks.as_slice() {
+                    [] => d.fix.to_string(),
+                    risks => format!(
+                        "{} {}",
+                        d.fix,
+                        risks.iter().map(|r| cell(&format!("⚠️ {r}"))).collect::<Vec<_>>().join("<br>")
+                    ),
                 };
                 let mut rows = String::new();
                 if !d.remote_exists {
@@ -212,84 +240,99 @@ fn markdown_within(report: &DriftReport, limit: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures;
+    use super::super::golden::{empty, gallery};
     use super::*;
 
     #[test]
-    fn a_drifted_remote_is_not_in_sync_and_lists_every_field() {
-        let report = DriftReport::from_plan(&fixtures::full_plan());
+    fn a_drifted_remote_is_not_in_sync_and_lists_every_field_that_differs() {
+        let report = DriftReport::from_plan(&gallery(false));
         assert!(!report.in_sync);
-        assert_eq!(report.drifted.len(), 8);
-        let button = &report.drifted[1];
-        assert_eq!(button.address.to_string(), "experiment/demo/production/checkout-button");
-        assert_eq!(button.fix, Action::Update);
-        assert_eq!(button.fields[0].remote, Some(serde_json::json!("Checkout button")));
-        assert_eq!(button.fields[0].spec, Some(serde_json::json!("Checkout button colour")));
-        assert!(!report.drifted[0].remote_exists);
-        assert_eq!(report.summary_line(), "Drift: 8 objects differ from the specs.");
+        let ranking = report.drifted.iter().find(|d| d.address.to_string().ends_with("/ranking")).unwrap();
+        assert_eq!(ranking.fix, Action::Restart);
+        // Only what differs: values a request sends unchanged are not drift.
+        assert!(ranking.fields.iter().all(|f| f.remote != f.spec), "{:?}", ranking.fields);
+        let description = ranking.fields.iter().find(|f| f.field == "description").unwrap();
+        assert_eq!(description.remote, Some(serde_json::json!("Semantic ranking against the keyword baseline.")));
+        assert!(!report.drifted.iter().find(|d| d.fix == Action::Create).unwrap().remote_exists);
+    }
+
+    #[test]
+    fn what_no_request_can_change_is_drift_too() {
+        let mut plan = gallery(false);
+        plan.changes.clear();
+        let report = DriftReport::from_plan(&plan);
+        assert!(!report.in_sync, "a refused object and a stopped winner are drift, never `No drift`");
+        assert!(report.drifted.is_empty());
+        assert_eq!(report.summary_line(), "Drift: 2 objects differ from the specs. 3 differences cannot be applied.");
     }
 
     #[test]
     fn unmanaged_objects_and_note_only_changes_are_not_drift() {
-        let mut plan = fixtures::empty_plan();
-        plan.changes.push(fixtures::change(Action::Archive, 0));
-        plan.unmanaged = fixtures::full_plan().unmanaged;
+        let mut plan = gallery(false);
+        plan.changes.retain(|c| c.requests.is_empty());
+        plan.divergences.clear();
         let report = DriftReport::from_plan(&plan);
         assert!(report.in_sync);
         assert!(report.drifted.is_empty());
-        assert_eq!(report.unmanaged.len(), 2);
+        assert_eq!(report.unmanaged.len(), 1);
         insta::assert_snapshot!(human(&report, false));
     }
 
     #[test]
     fn human_report() {
-        insta::assert_snapshot!(human(&DriftReport::from_plan(&fixtures::full_plan()), false));
+        insta::assert_snapshot!(human(&DriftReport::from_plan(&gallery(false)), false));
     }
 
     #[test]
     fn human_report_in_colour() {
-        insta::assert_snapshot!(human(&DriftReport::from_plan(&fixtures::full_plan()), true));
+        insta::assert_snapshot!(human(&DriftReport::from_plan(&gallery(false)), true));
     }
 
     #[test]
     fn json_report_is_deterministic() {
-        let report = DriftReport::from_plan(&fixtures::full_plan());
+        let report = DriftReport::from_plan(&gallery(false));
         let a = json(&report);
-        assert_eq!(a, json(&DriftReport::from_plan(&fixtures::full_plan())));
+        assert_eq!(a, json(&DriftReport::from_plan(&gallery(false))));
         insta::assert_snapshot!(a);
     }
 
     #[test]
     fn markdown_report() {
-        insta::assert_snapshot!(markdown(&DriftReport::from_plan(&fixtures::full_plan())));
+        insta::assert_snapshot!(markdown(&DriftReport::from_plan(&gallery(false))));
     }
 
     #[test]
     fn in_sync_renderings() {
-        let report = DriftReport::from_plan(&fixtures::empty_plan());
+        let report = DriftReport::from_plan(&empty());
         assert_eq!(human(&report, false), "No drift. Remote matches the specs.\n");
         assert_eq!(markdown(&report), "## ldexp drift\n\n**No drift. Remote matches the specs.**\n\n");
-        assert_eq!(
-            json(&report),
-            "{\n  \"formatVersion\": 1,\n  \"inSync\": true,\n  \"specsDigest\": \"sha256:0f1e2d3c\",\n  \
-             \"drifted\": [],\n  \"unmanaged\": [],\n  \"warnings\": []\n}\n"
-        );
+        let json = json(&report);
+        assert!(json.contains("\"inSync\": true"), "{json}");
+        assert!(json.contains("\"drifted\": []"), "{json}");
     }
 
     #[test]
     fn markdown_report_is_cut_under_the_limit() {
-        let mut plan = fixtures::full_plan();
+        let mut plan = gallery(false);
         let base = plan.changes.clone();
         plan.changes = (0..3_000)
             .map(|i| {
                 let mut c = base[i % base.len()].clone();
-                c.address = fixtures::exp(&format!("e{i}"));
+                c.address = ldexp_core::plan::Address::Experiment {
+                    project: "demo".into(),
+                    environment: "production".into(),
+                    key: format!("e{i}"),
+                };
                 c
             })
             .collect();
         let out = markdown(&DriftReport::from_plan(&plan));
         assert!(out.len() < LIMIT);
-        assert!(out.contains("of 3000 drifted objects. Run `ldexp drift --format json` to see everything.\n"));
+        assert!(
+            out.contains("of 3000 drifted objects. Run `ldexp drift --format json` to see everything.\n"),
+            "{}",
+            &out[out.len() - 400..]
+        );
         let small = markdown_within(&DriftReport::from_plan(&plan), 4_000);
         assert!(small.len() < 4_000);
     }

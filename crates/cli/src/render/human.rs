@@ -7,10 +7,11 @@
 
 use std::fmt::Write as _;
 
-use ldexp_core::plan::{Action, Change, Plan};
+use ldexp_core::plan::{Action, Change, Divergence, Plan};
 
 use super::{
-    DiffLine, changed_fields, is_text_field, marker, request_line, risk_sentence, show_value, summary_line, text_diff,
+    DiffLine, changed_fields, is_text_field, is_unchanged, marker, request_line, risk_sentence, show_value,
+    summary_line, text_diff,
 };
 
 /// ANSI styling that is a no-op when colour is off.
@@ -85,6 +86,9 @@ pub fn human(plan: &Plan, color: bool) -> String {
         }
         out.push('\n');
     }
+    if !plan.divergences.is_empty() {
+        divergences(&mut out, &plan.divergences, p);
+    }
     if !plan.warnings.is_empty() {
         let _ = writeln!(out, "{}", p.bold("Warnings:"));
         for w in &plan.warnings {
@@ -100,6 +104,40 @@ pub fn human(plan: &Plan, color: bool) -> String {
     out
 }
 
+/// The differences no request can remove, by object: refused objects first (nothing is planned for them), then
+/// those that only cannot be applied.
+pub(crate) fn divergences(out: &mut String, all: &[Divergence], p: Paint) {
+    let _ = writeln!(
+        out,
+        "{}",
+        p.bold("Cannot be applied (LaunchDarkly cannot change these; `ldexp drift` reports them):")
+    );
+    let mut seen: Option<&ldexp_core::plan::Address> = None;
+    for refused in [true, false] {
+        for d in all.iter().filter(|d| d.refuses == refused) {
+            if seen != Some(&d.address) {
+                let what =
+                    if d.refuses { p.alert("refused: nothing is planned for it") } else { p.yellow("kept as is") };
+                let _ = writeln!(out, "  {} {} ({what})", p.red("✗"), p.bold(&d.address.to_string()));
+                seen = Some(&d.address);
+            }
+            let _ = writeln!(
+                out,
+                "      {}: LaunchDarkly {}, spec {}",
+                d.field,
+                p.red(&show_value(d.remote.as_ref())),
+                p.green(&show_value(d.spec.as_ref()))
+            );
+            let _ = writeln!(out, "          {} ({})", d.reason, d.location);
+            if let Some(h) = &d.hint {
+                let _ = writeln!(out, "          hint: {h}");
+            }
+        }
+        seen = None;
+    }
+    out.push('\n');
+}
+
 fn change_block(out: &mut String, c: &Change, p: Paint) {
     const IND: &str = "      ";
     if c.requests.is_empty() {
@@ -107,11 +145,13 @@ fn change_block(out: &mut String, c: &Change, p: Paint) {
     } else {
         let _ = writeln!(out, "  {} {} ({})", p.action_marker(c.action), p.bold(&c.address.to_string()), c.action);
     }
-    if let Some(risk) = c.risk {
+    for risk in &c.risks {
         let _ = writeln!(out, "{IND}{}", p.alert(&format!("! {}", risk_sentence(c.action, risk))));
     }
     for f in changed_fields(c) {
-        if is_text_field(&f) {
+        if is_unchanged(&f) {
+            let _ = writeln!(out, "{IND}{}", p.dim(&format!("{}: {}", f.field, show_value(f.after.as_ref()))));
+        } else if is_text_field(&f) {
             let _ = writeln!(out, "{IND}{}:", f.field);
             for l in text_diff(&f) {
                 let _ = writeln!(out, "{IND}    {}", p.diff_line(&l));
@@ -141,63 +181,55 @@ fn change_block(out: &mut String, c: &Change, p: Paint) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures;
+    use super::super::golden::{empty, gallery};
     use super::*;
 
     #[test]
-    fn every_action_both_risks_unmanaged_and_warnings() {
-        insta::assert_snapshot!(human(&fixtures::full_plan(), false));
+    fn every_action_risk_refusal_divergence_unmanaged_and_warning() {
+        insta::assert_snapshot!(human(&gallery(true), false));
     }
 
     #[test]
     fn colour_on() {
-        insta::assert_snapshot!(human(&fixtures::full_plan(), true));
+        insta::assert_snapshot!(human(&gallery(true), true));
     }
 
     #[test]
     fn colour_off_has_no_escape_and_colour_on_has_the_same_text() {
-        let plain = human(&fixtures::full_plan(), false);
+        let plain = human(&gallery(true), false);
         assert!(!plain.contains('\x1b'));
-        let coloured = human(&fixtures::full_plan(), true);
+        let coloured = human(&gallery(true), true);
         assert!(coloured.contains("\x1b[1;31m! restart ends data collection of the running iteration\x1b[0m"));
-        let stripped = strip_ansi(&coloured);
-        assert_eq!(stripped, plain);
+        assert_eq!(strip_ansi(&coloured), plain);
     }
 
     #[test]
     fn risks_are_called_out_on_their_own_line() {
-        let out = human(&fixtures::full_plan(), false);
-        assert!(out.contains("\n      ! restart ends data collection of the running iteration\n"));
-        assert!(out.contains("\n      ! stop ends the experiment\n"));
+        let out = human(&gallery(true), false);
+        assert!(out.contains("\n      ! restart ends data collection of the running iteration\n"), "{out}");
+        let draft =
+            out.lines().find(|l| l.starts_with("      ! restart replaces the pending draft iteration ")).unwrap();
+        assert!(
+            draft.ends_with(" (hypothesis \"A colleague's idea, never reviewed.\"), whose design is not the spec's"),
+            "{draft}"
+        );
         assert!(out.contains("\n      ! archive ends the experiment\n"));
-        assert_eq!(out.matches("! ").count(), 3);
-        let mut legacy = fixtures::legacy_change();
-        legacy.risk = Some(ldexp_core::plan::Risk::EndsExperiment);
-        let out = human(&fixtures::plan_of(vec![legacy]), false);
-        assert!(out.contains("\n      ! this change ends the experiment\n"), "{out}");
+        assert!(out.contains("\n      ! this change ends the experiment\n"), "the legacy patch stops recording: {out}");
+    }
+
+    #[test]
+    fn an_archive_of_a_running_experiment_shows_the_winner_and_the_reason_it_sends() {
+        let out = human(&gallery(true), false);
+        let block = &out[out.find("experiment/demo/production/old-banner").unwrap()..];
+        let block = &block[..block.find("\n\n").unwrap()];
+        assert!(block.contains("stop.winner: (none) → \"Hidden ("), "{block}");
+        assert!(block.contains(&format!("stop.reason: (none) → \"{}\"", ldexp_planner::ARCHIVE_REASON)), "{block}");
     }
 
     #[test]
     fn empty_plan() {
-        let out = human(&fixtures::empty_plan(), false);
-        assert_eq!(out, "No changes. Remote matches the specs.\n");
-        assert_eq!(human(&fixtures::empty_plan(), true), "\x1b[1mNo changes. Remote matches the specs.\x1b[0m\n");
-    }
-
-    #[test]
-    fn empty_plan_with_unmanaged_and_a_note_only_change() {
-        let mut plan = fixtures::empty_plan();
-        let mut note = fixtures::change(Action::Archive, 0);
-        note.notes.push("the spec says archived and the experiment does not exist: nothing to do".into());
-        plan.changes.push(note);
-        plan.unmanaged = fixtures::full_plan().unmanaged;
-        insta::assert_snapshot!(human(&plan, false));
-    }
-
-    #[test]
-    fn legacy_patch_alone() {
-        let plan = fixtures::plan_of(vec![fixtures::legacy_change()]);
-        insta::assert_snapshot!(human(&plan, false));
+        assert_eq!(human(&empty(), false), "No changes. Remote matches the specs.\n");
+        assert_eq!(human(&empty(), true), "\x1b[1mNo changes. Remote matches the specs.\x1b[0m\n");
     }
 
     fn strip_ansi(s: &str) -> String {

@@ -8,10 +8,11 @@
 
 use std::fmt::Write as _;
 
-use ldexp_core::plan::{Change, Plan, Unmanaged, Warning};
+use ldexp_core::plan::{Change, Divergence, Plan, Unmanaged, Warning};
 
 use super::{
-    DiffLine, changed_fields, is_text_field, marker, request_line, risk_sentence, show_value, summary_line, text_diff,
+    DiffLine, changed_fields, is_text_field, is_unchanged, marker, request_line, risk_sentence, show_value,
+    summary_line, text_diff,
 };
 
 /// Output length is always strictly below this (GitHub's comment and issue body limit).
@@ -25,8 +26,16 @@ pub fn markdown(plan: &Plan) -> String {
 pub(crate) fn markdown_within(plan: &Plan, limit: usize) -> String {
     let mut head = String::from("## ldexp plan\n\n");
     let _ = writeln!(head, "**{}**\n", summary_line(plan));
-    if plan.changes.iter().any(|c| c.risk.is_some() && !c.requests.is_empty()) {
-        head.push_str("> [!WARNING]\n> This plan ends data collection or experiments; see ⚠️ below.\n\n");
+    if plan.changes.iter().any(|c| !c.risks.is_empty() && !c.requests.is_empty()) {
+        head.push_str(
+            "> [!WARNING]\n> This plan ends data collection or experiments, or replaces drafts; see ⚠️ below.\n\n",
+        );
+    }
+    if !plan.refused_addresses().is_empty() {
+        head.push_str(
+            "> [!CAUTION]\n> Some objects are refused: their specs differ from LaunchDarkly in fields no request can \
+             change. See *Cannot be applied*.\n\n",
+        );
     }
     let mut parts = Vec::new();
     if !plan.changes.is_empty() {
@@ -41,6 +50,9 @@ pub(crate) fn markdown_within(plan: &Plan, limit: usize) -> String {
     if !plan.unmanaged.is_empty() {
         let what = if plan.prune { "archived by `--prune`" } else { "left alone; `--prune` archives them" };
         parts.push(unmanaged_part(&format!("In no spec, {what}."), &plan.unmanaged));
+    }
+    if !plan.divergences.is_empty() {
+        parts.push(divergences_part(&plan.divergences));
     }
     if !plan.warnings.is_empty() {
         parts.push(warnings_part(&plan.warnings));
@@ -65,6 +77,35 @@ pub(crate) fn unmanaged_part(intro: &str, unmanaged: &[Unmanaged]) -> Part {
     )
 }
 
+/// The "Cannot be applied" table, shared with the drift report: refused objects first.
+pub(crate) fn divergences_part(divergences: &[Divergence]) -> Part {
+    let mut sorted: Vec<&Divergence> = divergences.iter().collect();
+    sorted.sort_by_key(|d| !d.refuses);
+    Part::new(
+        "differences that cannot be applied",
+        "### Cannot be applied\n\nLaunchDarkly cannot change these fields. A refused object gets no request at all.\n\n\
+         | Object | Field | LaunchDarkly | Spec | Why |\n|---|---|---|---|---|\n",
+        sorted
+            .iter()
+            .map(|d| {
+                let refused = if d.refuses { " **refused**" } else { "" };
+                format!(
+                    "| {}{refused} | {} | {} | {} | {} ({}){} |\n",
+                    code(&d.address.to_string(), true),
+                    code(&d.field, true),
+                    code(&show_value(d.remote.as_ref()), true),
+                    code(&show_value(d.spec.as_ref()), true),
+                    cell(&d.reason),
+                    code(&d.location.to_string(), true),
+                    d.hint.as_deref().map(|h| format!("; {}", cell(h))).unwrap_or_default()
+                )
+            })
+            .collect(),
+        "\n",
+        |n| format!("| … | {n} more not shown | | | |\n"),
+    )
+}
+
 /// The "Warnings" list, shared with the drift report.
 pub(crate) fn warnings_part(warnings: &[Warning]) -> Part {
     Part::new(
@@ -83,7 +124,8 @@ pub(crate) fn warnings_part(warnings: &[Warning]) -> Part {
 }
 
 fn table_row(c: &Change) -> String {
-    let risk = c.risk.map(|r| format!("⚠️ {}", risk_sentence(c.action, r))).unwrap_or_default();
+    let risk = c.risks.iter().map(|r| format!("⚠️ {}", risk_sentence(c.action, r))).collect::<Vec<_>>().join("<br>");
+    let risk = cell(&risk).replace("&lt;br&gt;", "<br>");
     let m = if c.requests.is_empty() { "#" } else { marker(c.action) };
     format!(
         "| {} | {} | {} | {risk} | {} |\n",
@@ -96,7 +138,7 @@ fn table_row(c: &Change) -> String {
 
 fn details(c: &Change) -> String {
     let mut out = String::new();
-    let flag = if c.risk.is_some() { " ⚠️" } else { "" };
+    let flag = if c.risks.is_empty() { "" } else { " ⚠️" };
     let _ = write!(
         out,
         "<details><summary><code>{}</code> <code>{}</code> {}{flag}</summary>\n\n",
@@ -104,19 +146,20 @@ fn details(c: &Change) -> String {
         html(&c.address.to_string()),
         c.action
     );
-    if let Some(r) = c.risk {
-        let _ = write!(out, "⚠️ **{}**\n\n", risk_sentence(c.action, r));
+    for r in &c.risks {
+        let _ = write!(out, "⚠️ **{}**\n\n", text(&risk_sentence(c.action, r)));
     }
     let fields = changed_fields(c);
-    let (texts, plain): (Vec<_>, Vec<_>) = fields.into_iter().partition(is_text_field);
+    let (texts, plain): (Vec<_>, Vec<_>) = fields.into_iter().partition(|f| is_text_field(f) && !is_unchanged(f));
     if !plain.is_empty() {
         out.push_str("| Field | Remote | Spec |\n|---|---|---|\n");
         for f in &plain {
+            // A value sent unchanged is shown once, so the changes stand out.
+            let remote = if is_unchanged(f) { "=".to_owned() } else { code(&show_value(f.before.as_ref()), true) };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} |",
+                "| {} | {remote} | {} |",
                 code(&f.field, true),
-                code(&show_value(f.before.as_ref()), true),
                 code(&show_value(f.after.as_ref()), true)
             );
         }
@@ -268,31 +311,36 @@ fn note(parts: &[Part], see_all: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures;
+    use super::super::golden::{empty, gallery};
     use super::*;
-    use ldexp_core::plan::{Action, FieldChange, Summary, Unmanaged, Warning};
+    use ldexp_core::plan::{FieldChange, Summary, Unmanaged, Warning};
     use serde_json::json;
 
     #[test]
-    fn every_action_both_risks_unmanaged_and_warnings() {
-        insta::assert_snapshot!(markdown(&fixtures::full_plan()));
+    fn every_action_risk_refusal_divergence_unmanaged_and_warning() {
+        insta::assert_snapshot!(markdown(&gallery(true)));
     }
 
     #[test]
     fn empty_plan() {
-        insta::assert_snapshot!(markdown(&fixtures::empty_plan()), @r"
+        insta::assert_snapshot!(markdown(&empty()), @r"
         ## ldexp plan
 
         **No changes. Remote matches the specs.**
         ");
     }
 
+    /// The gallery's changes repeated `n` times under distinct addresses, each with a long hypothesis diff.
     fn huge_plan(n: usize) -> Plan {
-        let base = fixtures::full_plan();
+        let base = gallery(true);
         let mut changes = Vec::new();
         for i in 0..n {
             let mut c = base.changes[i % base.changes.len()].clone();
-            c.address = fixtures::exp(&format!("exp-{i:05}"));
+            c.address = ldexp_core::plan::Address::Experiment {
+                project: "demo".into(),
+                environment: "production".into(),
+                key: format!("exp-{i:05}"),
+            };
             let long: String = (0..40).map(|l| format!("line {l} of a long hypothesis for {i}\n")).collect();
             c.fields.push(FieldChange {
                 field: "iteration.hypothesis".into(),
@@ -301,17 +349,25 @@ mod tests {
             });
             changes.push(c);
         }
-        let mut plan = fixtures::plan_of(changes);
-        plan.unmanaged = (0..n / 4)
+        let unmanaged = (0..n / 4)
             .map(|i| Unmanaged {
-                address: fixtures::exp(&format!("u-{i}")),
+                address: ldexp_core::plan::Address::Experiment {
+                    project: "demo".into(),
+                    environment: "production".into(),
+                    key: format!("u-{i}"),
+                },
                 name: format!("U{i}"),
                 state: "draft".into(),
             })
-            .collect();
-        plan.warnings = (0..n / 4).map(|i| Warning { address: None, message: format!("warning {i}") }).collect();
-        plan.summary = Summary::of(&plan.changes, plan.unmanaged.len());
-        plan
+            .collect::<Vec<_>>();
+        Plan {
+            summary: Summary::of(&changes, unmanaged.len()),
+            changes,
+            unmanaged,
+            warnings: (0..n / 4).map(|i| Warning { address: None, message: format!("warning {i}") }).collect(),
+            divergences: Vec::new(),
+            ..base
+        }
     }
 
     #[test]
@@ -320,7 +376,7 @@ mod tests {
         let out = markdown(&plan);
         assert!(out.len() < LIMIT, "{} bytes", out.len());
         assert!(out.len() > LIMIT - 3_000, "the cut should use the space: {} bytes", out.len());
-        assert!(out.starts_with("## ldexp plan\n\n**Plan: 38 to create,"));
+        assert!(out.starts_with("## ldexp plan\n\n**Plan: "), "{}", &out[..200]);
         // Every table row, unmanaged row and warning survives; only details go, and from the end.
         assert_eq!(out.matches("| `experiment/demo/production/exp-").count(), 300);
         assert!(out.contains("<code>experiment/demo/production/exp-00000</code>"));
@@ -361,7 +417,8 @@ mod tests {
 
     #[test]
     fn user_text_cannot_break_out_of_cells_or_code() {
-        let mut plan = fixtures::plan_of(vec![fixtures::change(Action::Update, 1)]);
+        let mut plan = gallery(false);
+        plan.changes.truncate(1);
         plan.changes[0].fields.push(FieldChange {
             field: "name".into(),
             before: Some(json!("a|b `x`")),

@@ -8,12 +8,14 @@
 //!
 //! Every rendering of a plan ends with the same sentence, built by [`summary_line`]:
 //!
-//! - `No changes. Remote matches the specs.` when the plan sends no request ([`Plan::is_empty`]);
+//! - `No changes. Remote matches the specs.` when the plan sends no request ([`Plan::is_empty`]) and has no
+//!   divergence;
 //! - otherwise `Plan: C to create, U to update, R to restart, A to archive.`, where those four counts are always
 //!   present, and `S to start` (after update), `T to stop` (after restart), `O to restore` (after archive) and
 //!   `L legacy flag(s) to patch` (last) appear only when non-zero. The counts are those of changes that carry at
 //!   least one request, so the sentence always agrees with [`Plan::is_empty`] and with the exit code the cli
-//!   derives from it.
+//!   derives from it (`No changes to apply.` when nothing is sent but divergences remain);
+//! - then ` N object(s) refused.` and ` M difference(s) cannot be applied.` when the plan has such divergences.
 //!
 //! # Markers
 //!
@@ -21,7 +23,7 @@
 
 pub mod drift;
 #[cfg(test)]
-mod fixtures;
+mod golden;
 pub mod human;
 pub mod markdown;
 
@@ -59,8 +61,24 @@ pub fn effective_summary(plan: &Plan) -> Summary {
 
 /// The closing sentence of every plan rendering (format in the module doc).
 pub fn summary_line(plan: &Plan) -> String {
+    let refused = plan.refused_addresses().len();
+    let unappliable = plan.divergences.iter().filter(|d| !d.refuses).count();
+    let mut tail = String::new();
+    if refused > 0 {
+        tail.push_str(&format!(" {refused} {} refused.", if refused == 1 { "object" } else { "objects" }));
+    }
+    if unappliable > 0 {
+        tail.push_str(&format!(
+            " {unappliable} {} cannot be applied.",
+            if unappliable == 1 { "difference" } else { "differences" }
+        ));
+    }
     if plan.is_empty() {
-        return "No changes. Remote matches the specs.".to_owned();
+        return if tail.is_empty() {
+            "No changes. Remote matches the specs.".to_owned()
+        } else {
+            format!("No changes to apply.{tail}")
+        };
     }
     let s = effective_summary(plan);
     let mut parts = vec![format!("{} to create", s.create), format!("{} to update", s.update)];
@@ -79,7 +97,7 @@ pub fn summary_line(plan: &Plan) -> String {
         let flags = if s.patch_legacy == 1 { "flag" } else { "flags" };
         parts.push(format!("{} legacy {flags} to patch", s.patch_legacy));
     }
-    format!("Plan: {}.", parts.join(", "))
+    format!("Plan: {}.{tail}", parts.join(", "))
 }
 
 /// The one-character marker of an action.
@@ -95,7 +113,7 @@ pub fn marker(action: Action) -> &'static str {
 /// The risk sentence of a change: `restart ends data collection of the running iteration`, `stop ends the
 /// experiment`; actions whose name is not a verb of the risk (a legacy patch that stops recording) read
 /// `this change ends the experiment`.
-pub fn risk_sentence(action: Action, risk: Risk) -> String {
+pub fn risk_sentence(action: Action, risk: &Risk) -> String {
     match action {
         Action::Restart | Action::Stop | Action::Archive => format!("{action} {risk}"),
         _ => format!("this change {risk}"),
@@ -200,12 +218,37 @@ pub fn is_text_field(f: &FieldChange) -> bool {
     matches!(last, "hypothesis" | "description") && texty(&f.before) && texty(&f.after)
 }
 
-/// A value for an `old → new` line: compact JSON, or `(none)` when absent.
+/// A value for an `old → new` line: compact JSON, or `(none)` when absent. A list of metric references reads as
+/// their keys, a group marked `(group)`: `checkout-conversion, checkout-funnel (group)`.
 pub fn show_value(v: Option<&Value>) -> String {
     match v {
         None => "(none)".to_owned(),
-        Some(v) => v.to_string(),
+        Some(v) => metric_list(v).unwrap_or_else(|| v.to_string()),
     }
+}
+
+/// `a, b (group)` for an array of `{key, group}` objects (the design's `metrics`), else `None`.
+fn metric_list(v: &Value) -> Option<String> {
+    let items = v.as_array().filter(|a| !a.is_empty())?;
+    let names: Option<Vec<String>> = items
+        .iter()
+        .map(|m| {
+            let o = m.as_object().filter(|o| o.keys().all(|k| k == "key" || k == "group"))?;
+            let key = o.get("key")?.as_str()?;
+            Some(if o.get("group").and_then(Value::as_bool) == Some(true) {
+                format!("{key} (group)")
+            } else {
+                key.to_owned()
+            })
+        })
+        .collect();
+    names.map(|n| n.join(", "))
+}
+
+/// Whether a field line repeats a value the request sends unchanged (shown so the body is complete, not as a
+/// change).
+pub fn is_unchanged(f: &FieldChange) -> bool {
+    f.before.is_some() && f.before == f.after
 }
 
 /// At most `max` characters of `s`, with `…` when cut.
@@ -269,6 +312,11 @@ pub fn request_line(r: &PlannedRequest) -> String {
         line.push_str(&detail);
         line.push(')');
     }
+    // The audit-log comment is written into LaunchDarkly too.
+    if let Some(comment) = r.body.as_ref().and_then(|b| b.get("comment")).and_then(Value::as_str) {
+        line.push_str(" comment ");
+        line.push_str(&Value::String(comment.to_owned()).to_string());
+    }
     line
 }
 
@@ -295,84 +343,43 @@ fn body_summary(body: Option<&Value>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use golden::{gallery, planner_goldens};
     use serde_json::json;
 
     #[test]
-    fn summary_line_always_names_the_four_core_counts_and_adds_the_others_only_when_non_zero() {
-        let plan = fixtures::plan_of(vec![
-            fixtures::change(Action::Create, 1),
-            fixtures::change(Action::Update, 1),
-            fixtures::change(Action::Update, 1),
-            fixtures::change(Action::Restart, 2),
-        ]);
-        assert_eq!(summary_line(&plan), "Plan: 1 to create, 2 to update, 1 to restart, 0 to archive.");
-        let plan = fixtures::plan_of(vec![
-            fixtures::change(Action::Start, 1),
-            fixtures::change(Action::Stop, 1),
-            fixtures::change(Action::Restore, 1),
-            fixtures::change(Action::PatchLegacy, 1),
-            fixtures::change(Action::PatchLegacy, 1),
-        ]);
+    fn summary_line_names_the_core_counts_the_others_when_non_zero_and_what_cannot_be_applied() {
         assert_eq!(
-            summary_line(&plan),
-            "Plan: 0 to create, 0 to update, 1 to start, 0 to restart, 1 to stop, 0 to archive, 1 to restore, \
-             2 legacy flags to patch."
+            summary_line(&gallery(true)),
+            "Plan: 1 to create, 2 to update, 1 to restart, 2 to archive, 1 to restore, 1 legacy flag to patch. 1 \
+             object refused. 2 differences cannot be applied."
+        );
+        assert_eq!(summary_line(&golden::empty()), "No changes. Remote matches the specs.");
+        let mut only_divergences = gallery(false);
+        only_divergences.changes.clear();
+        assert_eq!(
+            summary_line(&only_divergences),
+            "No changes to apply. 1 object refused. 2 differences cannot be applied."
         );
     }
 
     #[test]
-    fn a_change_without_requests_is_not_counted_and_an_all_note_plan_has_no_changes() {
-        let plan = fixtures::plan_of(vec![fixtures::change(Action::Archive, 0)]);
-        assert_eq!(summary_line(&plan), "No changes. Remote matches the specs.");
-        let plan = fixtures::plan_of(vec![fixtures::change(Action::Archive, 0), fixtures::change(Action::Create, 1)]);
+    fn a_change_without_requests_is_not_counted() {
+        let mut plan = gallery(false);
+        plan.divergences.clear();
+        for c in &mut plan.changes {
+            if c.action != Action::Create {
+                c.requests.clear();
+            }
+        }
         assert_eq!(summary_line(&plan), "Plan: 1 to create, 0 to update, 0 to restart, 0 to archive.");
     }
 
     #[test]
-    fn fields_are_derived_from_before_and_after_when_the_planner_lists_none() {
-        let mut c = fixtures::change(Action::Update, 1);
-        c.before =
-            Some(json!({"hypothesis": "a", "treatments": {"x": {"allocationPercent": "50"}}, "attributes": []}).into());
-        c.after = Some(
-            json!({"hypothesis": "a", "treatments": {"x": {"allocationPercent": "40"}}, "attributes": ["country"]})
-                .into(),
-        );
-        let fields = changed_fields(&c);
-        let got: Vec<(String, String, String)> = fields
-            .iter()
-            .map(|f| (f.field.clone(), show_value(f.before.as_ref()), show_value(f.after.as_ref())))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                ("attributes".to_owned(), "[]".to_owned(), "(none)".to_owned()),
-                ("attributes[0]".to_owned(), "(none)".to_owned(), "\"country\"".to_owned()),
-                ("treatments.x.allocationPercent".to_owned(), "\"50\"".to_owned(), "\"40\"".to_owned()),
-            ]
-        );
-    }
-
-    #[test]
-    fn legacy_changes_are_shown_by_metric_key() {
-        let got: Vec<(String, String, String)> = changed_fields(&fixtures::legacy_change())
-            .iter()
-            .map(|f| (f.field.clone(), show_value(f.before.as_ref()), show_value(f.after.as_ref())))
-            .collect();
-        let row = |a: &str, b: &str, c: &str| (a.to_owned(), b.to_owned(), c.to_owned());
-        assert_eq!(
-            got,
-            vec![
-                row("baselineIdx", "0", "1"),
-                row("metrics.clicks.environments", "[\"production\"]", "[\"production\",\"staging\"]"),
-                row("metrics.signups.environments", "[]", "(none)"),
-            ]
-        );
-        let mut reordered = fixtures::legacy_change();
-        reordered.before = Some(json!({"baselineIdx": 0, "items": [{"metricKey": "a"}, {"metricKey": "b"}]}).into());
-        reordered.after = Some(json!({"baselineIdx": 0, "items": [{"metricKey": "b"}, {"metricKey": "a"}]}).into());
-        let f = changed_fields(&reordered);
-        assert_eq!(f.len(), 1);
-        assert_eq!((f[0].field.as_str(), show_value(f[0].after.as_ref())), ("metrics (order)", "[\"b\",\"a\"]".into()));
+    fn metric_lists_read_as_keys_with_groups_marked() {
+        let v = json!([{"group": false, "key": "checkout-conversion"}, {"group": true, "key": "checkout-funnel"}]);
+        assert_eq!(show_value(Some(&v)), "checkout-conversion, checkout-funnel (group)");
+        assert_eq!(show_value(Some(&json!(["country"]))), "[\"country\"]");
+        assert_eq!(show_value(None), "(none)");
         assert_eq!(clip("abcdef", 3), "abc…");
         assert_eq!(clip("abc", 3), "abc");
     }
@@ -400,31 +407,110 @@ mod tests {
     }
 
     #[test]
-    fn request_lines_summarise_semantic_and_json_patches() {
-        let plan = fixtures::full_plan();
+    fn request_lines_summarise_semantic_and_json_patches_with_their_comment() {
+        let plan = gallery(true);
         let lines: Vec<String> = plan.changes.iter().flat_map(|c| c.requests.iter().map(request_line)).collect();
         assert!(
             lines.contains(
-                &"PATCH /api/v2/projects/demo/environments/production/experiments/old-banner (stopIteration, \
-              archiveExperiment)"
+                &"PATCH /api/v2/projects/demo/environments/production/experiments/orphan (stopIteration) comment \
+                  \"ldexp: stop experiment/demo/production/orphan\""
                     .to_owned()
-            )
+            ),
+            "{lines:#?}"
         );
-        assert!(lines.iter().any(|l| l.starts_with(
-            "PATCH /api/v2/flags/demo/legacy-flag (json patch: test /experiments/items/1/metricKey, remove \
-             /experiments/items/1"
-        )));
+        assert!(
+            lines.iter().any(|l| l.starts_with(
+                "PATCH /api/v2/flags/demo/pricing-banner (json patch: test /experiments/items/0/metricKey"
+            )),
+            "{lines:#?}"
+        );
     }
 
     #[test]
     fn json_is_pretty_deterministic_and_round_trips() {
-        let plan = fixtures::full_plan();
+        let plan = gallery(true);
         let a = json(&plan);
         assert!(a.ends_with("}\n"));
-        assert!(a.starts_with("{\n  \"formatVersion\": 1,\n"));
-        assert_eq!(a, json(&plan.clone()));
+        assert!(a.starts_with(&format!("{{\n  \"formatVersion\": {},\n", ldexp_core::plan::FORMAT_VERSION)));
+        assert_eq!(a, json(&gallery(true)));
         let back: Plan = serde_json::from_str(&a).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back, plan);
         assert_eq!(json(&back), a);
+    }
+
+    /// The block of one change in a rendering: from its header line to the blank line (human) or `</details>`
+    /// (markdown) that ends it.
+    fn block<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+        let at = text.find(start).unwrap_or_else(|| panic!("no `{start}` in:\n{text}"));
+        let rest = &text[at..];
+        &rest[..rest.find(end).unwrap_or(rest.len())]
+    }
+
+    /// Every leaf of a JSON value, with the key it sits under.
+    fn leaves<'a>(key: &'a str, v: &'a Value, out: &mut Vec<(&'a str, &'a Value)>) {
+        match v {
+            Value::Object(m) => m.iter().for_each(|(k, c)| leaves(k, c, out)),
+            Value::Array(a) => a.iter().for_each(|c| leaves(key, c, out)),
+            _ => out.push((key, v)),
+        }
+    }
+
+    /// Whether `text` shows the leaf: a string verbatim (or as JSON, or HTML-escaped), a number's digits, a true
+    /// boolean's name (`baseline`, `canReshuffleTraffic`; `isGroup` as `(group)`). A false flag is the absence of
+    /// its marker, except for settings shown by name.
+    fn shows(text: &str, key: &str, leaf: &Value) -> bool {
+        match leaf {
+            Value::String(s) => {
+                text.contains(s.as_str())
+                    || text.contains(&Value::String(s.clone()).to_string())
+                    || text.contains(&markdown::html(s))
+                    || text.contains(&markdown::html(&Value::String(s.clone()).to_string()))
+            }
+            Value::Number(n) => text.contains(&n.to_string()),
+            Value::Bool(b) => match key {
+                "isGroup" => !*b || text.contains("(group)"),
+                "baseline" => !*b || text.contains("baseline"),
+                _ => text.contains(key),
+            },
+            Value::Null => true,
+            _ => false,
+        }
+    }
+
+    /// For every request of every golden plan, every leaf of the body appears in the human and the markdown
+    /// rendering of its change: apply never writes a value the reviewer was not shown.
+    #[test]
+    fn every_value_a_request_writes_is_shown_to_the_reviewer() {
+        let mut plans = planner_goldens();
+        plans.push(("the gallery".to_owned(), gallery(true)));
+        let mut checked = 0;
+        for (name, plan) in &plans {
+            let human = human::human(plan, false);
+            let md = markdown::markdown(plan);
+            for c in plan.changes.iter().filter(|c| !c.requests.is_empty()) {
+                let h = block(&human, &format!(" {} ({})", c.address, c.action), "\n\n");
+                let m = block(&md, &format!("<code>{}</code> {}", c.address, c.action), "</details>");
+                for r in &c.requests {
+                    let mut all = Vec::new();
+                    if let Some(body) = &r.body {
+                        leaves("", body, &mut all);
+                    }
+                    for (key, leaf) in all {
+                        for (format, text) in [("human", h), ("markdown", m)] {
+                            assert!(
+                                shows(text, key, leaf),
+                                "{name}: {} {} writes `{key}: {leaf}`, which the {format} rendering of {} does not \
+                                 show:\n{text}",
+                                r.method,
+                                r.path,
+                                c.address
+                            );
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 500, "only {checked} values checked");
     }
 }
