@@ -1,6 +1,8 @@
 //! Chaos: many applies against an emulator that fails 10% of requests with a 5xx, drops 5% of responses after
 //! committing, and rate-limits; some applies are SIGKILLed at a random moment and re-run. Every run must end
-//! converged, with no duplicate experiment or iteration, and nothing changed outside what the specs own.
+//! converged, with no duplicate experiment or iteration, and nothing changed outside what the specs own; and where a
+//! colleague left a draft of another design beside a stopped iteration of the spec's design, the design that ends up
+//! running is the spec's.
 //!
 //! `LDEXP_CHAOS_RUNS` sets the number of runs (25 by default); the figures are printed for the closing note.
 
@@ -48,6 +50,57 @@ fn write_generation(ws: &Workspace, i: usize) {
         let key = format!("chaos-new-{i}");
         ws.write(&format!("specs/{key}.yaml"), &Exp::new(&key, &["staging"]).yaml());
     }
+    // chaos-b cycles running → stopped → (a colleague's draft appears) → running the same design again.
+    let mut b = Exp::new("chaos-b", &["production"]);
+    b.stage = match i % 4 {
+        0 | 3 => Stage::Running,
+        _ => Stage::Stopped,
+    };
+    if b.stage == Stage::Stopped {
+        b.winner = Some("Control");
+    }
+    ws.write("specs/chaos-b.yaml", &b.yaml());
+}
+
+/// Leaves a draft of another design (90/10, another hypothesis) beside chaos-b's stopped iteration, as a colleague
+/// editing in the UI would; through the admin route, which faults never touch.
+fn colleague_draft(em: &Emulator) {
+    let mut state = em.state();
+    let x = &mut state["projects"]["shop"]["experiments"]["production"]["chaos-b"];
+    let mut draft = x["currentIteration"].clone();
+    assert_eq!(draft["status"], "stopped", "chaos-b is stopped before the colleague's edit: {x}");
+    for field in ["startedAt", "endedAt", "winningTreatmentId", "winningReason"] {
+        draft.as_object_mut().map(|o| o.remove(field));
+    }
+    draft["_id"] = Value::from(format!("colleague-{}", draft["_id"].as_str().unwrap_or_default()));
+    draft["status"] = Value::from("not_started");
+    draft["hypothesis"] = Value::from("A colleague's design.");
+    draft["treatments"][0]["allocationPercent"] = Value::from("90");
+    draft["treatments"][1]["allocationPercent"] = Value::from("10");
+    x["draftIteration"] = draft;
+    let (status, body) = em.http("PUT", "/_emulator/state", Some("application/json"), Some(&state.to_string()));
+    assert_eq!(status, 200, "PUT /_emulator/state: {body}");
+}
+
+/// chaos-b's running design, as `(hypothesis, [(treatment, allocation)])`.
+fn running_design(em: &Emulator) -> (Value, Vec<(String, String)>) {
+    let x = em.state()["projects"]["shop"]["experiments"]["production"]["chaos-b"].clone();
+    let cur = &x["currentIteration"];
+    assert_eq!(cur["status"], "running", "{x}");
+    let mut t: Vec<(String, String)> = cur["treatments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| (t["name"].as_str().unwrap_or_default().to_owned(), t["allocationPercent"].to_string()))
+        .collect();
+    t.sort();
+    (cur["hypothesis"].clone(), t)
+}
+
+/// chaos-b's iterations after generation `last`: one, plus one per return to running after a stop, plus the
+/// colleague's draft while it waits.
+fn chaos_b_iterations(last: usize) -> usize {
+    1 + (0..=last).filter(|g| g % 4 == 3).count() + usize::from(last % 4 == 2)
 }
 
 /// Design changes of `chaos-a` up to generation `i`: one every third generation from the second on, always while
@@ -165,6 +218,9 @@ fn chaos_applies_converge_without_duplicates() {
 
     for i in 0..runs {
         write_generation(&ws, i);
+        if i % 4 == 2 {
+            colleague_draft(&em);
+        }
         if i % 3 == 2 {
             // Kill an apply at a random moment, then re-run it.
             let mut child = ws
@@ -189,6 +245,17 @@ fn chaos_applies_converge_without_duplicates() {
         assert_no_canary(&plan);
         assert_eq!(plan.code, 0, "run {i} did not converge:\n{}", plan.stdout);
         assert!(plan.stdout.contains("No changes"), "{}", plan.stdout);
+        if i % 4 == 3 {
+            let want = (
+                Value::from("A green checkout button converts better."),
+                vec![("Control".to_owned(), "\"50\"".to_owned()), ("Green".to_owned(), "\"50\"".to_owned())],
+            );
+            assert_eq!(
+                running_design(&em),
+                want,
+                "run {i}: the colleague's draft was started instead of the spec's design"
+            );
+        }
         converged += 1;
     }
 
@@ -202,6 +269,7 @@ fn chaos_applies_converge_without_duplicates() {
     for i in (0..runs).filter(|i| i.is_multiple_of(5)) {
         expected.insert(("staging".into(), format!("chaos-new-{i}")), 1);
     }
+    expected.insert(("production".into(), "chaos-b".into()), chaos_b_iterations(last));
     let mut found: BTreeMap<(String, String), usize> = BTreeMap::new();
     for (env, xs) in state["projects"]["shop"]["experiments"].as_object().cloned().unwrap_or_default() {
         for (key, x) in xs.as_object().cloned().unwrap_or_default() {
