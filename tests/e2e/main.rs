@@ -4,6 +4,7 @@
 mod chaos;
 mod demo;
 mod lifecycle;
+mod options;
 mod recipes;
 mod specs;
 mod stale;

@@ -11,7 +11,7 @@ use ldexp_emulator::{Seed, ServerConfig, serve};
 use super::apply::{execute, report_text};
 use super::drift::status as drift_status;
 use super::plan::fresh_plan;
-use crate::cmd::Globals;
+use crate::cmd::{Connection, Globals};
 use crate::exit::ExitStatus;
 use crate::render;
 use crate::render::drift::{self, DriftReport};
@@ -41,8 +41,8 @@ async fn tour(args: &DemoArgs, g: &Globals) -> Result<ExitStatus> {
     let token = format!("demo-{}", std::process::id());
     let server = serve(ServerConfig { token: token.clone(), seed: Some(seed), ..ServerConfig::default() }).await?;
     let url = server.url();
-    let globals = Globals { base_url: Some(url.clone()), ..g.clone() };
-    let client = crate::client::client_with(&globals, AccessToken::new(token)?)?;
+    let connection = Connection::to(url.clone());
+    let client = crate::client::client_with(&connection, AccessToken::new(token)?)?;
     let color = g.color_stdout();
 
     super::write_stdout(
@@ -67,7 +67,7 @@ async fn tour(args: &DemoArgs, g: &Globals) -> Result<ExitStatus> {
     say(
         "2. `ldexp apply --auto-approve`: send those requests. Objects run concurrently; each object's steps in order.",
     )?;
-    let report = execute(&plan, &client, &globals).await;
+    let report = execute(&plan, &client, connection.concurrency).await;
     super::write_stdout(&report_text(&report))?;
 
     say("3. `ldexp plan` again: the remote now matches the specs, so there is nothing to do. Apply is idempotent.")?;

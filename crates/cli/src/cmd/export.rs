@@ -11,7 +11,7 @@ use ldexp_core::client::{HttpClient, Reader};
 use ldexp_core::export::{export_experiment, export_legacy, to_yaml};
 use ldexp_core::spec::SpecDocument;
 
-use crate::cmd::Globals;
+use crate::cmd::{Connection, Globals};
 use crate::exit::ExitStatus;
 
 /// `ldexp export`.
@@ -32,6 +32,8 @@ pub struct ExportArgs {
     /// `$schema` written in each file's modeline, for editor validation.
     #[arg(long, default_value = "https://raw.githubusercontent.com/ldexp/ldexp/main/schema/ldexp.schema.json")]
     pub schema: String,
+    #[command(flatten)]
+    pub connection: Connection,
 }
 
 /// One file to write.
@@ -48,7 +50,7 @@ pub fn run(args: &ExportArgs, g: &Globals) -> Result<ExitStatus> {
 }
 
 async fn run_async(args: &ExportArgs, g: &Globals) -> Result<ExitStatus> {
-    let client = crate::client::client(g)?;
+    let client = crate::client::client(&args.connection)?;
     let experiments = fetch_experiments(&client, &args.project, &args.environments).await?;
     let mut flag_keys: BTreeSet<String> = args.flags.iter().cloned().collect();
     for x in &experiments {

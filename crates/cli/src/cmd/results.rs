@@ -10,7 +10,7 @@ use ldexp_core::client::{HttpClient, Reader, Writer};
 use ldexp_core::requests;
 use serde::Serialize;
 
-use crate::cmd::Globals;
+use crate::cmd::{Connection, Globals};
 use crate::exit::ExitStatus;
 
 /// Output format of `results`.
@@ -51,6 +51,8 @@ pub struct ShowArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: ResultsFormat,
+    #[command(flatten)]
+    pub connection: Connection,
 }
 
 /// `results` subcommands.
@@ -74,6 +76,8 @@ pub struct ResetArgs {
     /// Do not ask; required without a terminal.
     #[arg(long)]
     pub yes: bool,
+    #[command(flatten)]
+    pub connection: Connection,
 }
 
 /// One treatment row.
@@ -112,12 +116,12 @@ pub fn run(args: &ResultsArgs, g: &Globals) -> Result<ExitStatus> {
     crate::client::runtime()?.block_on(run_async(args, g))
 }
 
-async fn run_async(args: &ResultsArgs, g: &Globals) -> Result<ExitStatus> {
-    let client = crate::client::client(g)?;
+async fn run_async(args: &ResultsArgs, _g: &Globals) -> Result<ExitStatus> {
     if let Some(ResultsCommand::ResetLegacy(r)) = &args.command {
-        return reset(r, &client).await;
+        return reset(r, &crate::client::client(&r.connection)?).await;
     }
     let s = &args.show;
+    let client = crate::client::client(&s.connection)?;
     let (Some(project), Some(env)) = (s.project.as_deref(), s.environment.as_deref()) else {
         bail!("--project and --environment are required");
     };
