@@ -271,6 +271,21 @@ fn exit_codes_of_every_command() {
     ] {
         assert!(results.stdout.contains(line), "missing {line:?} in:\n{}", results.stdout);
     }
+    let one = ["results", "--project", "shop", "--environment", "production", "--experiment", "checkout-color"];
+    let revenue = ws.ldexp(&em, &[&one[..], &["--metric", "revenue"]].concat());
+    expect_code(&revenue, 0);
+    assert!(revenue.stdout.contains("Metric revenue\n") && !revenue.stdout.contains("Metric purchases"));
+    // A metric of the project that this experiment does not measure: named as such, with the ones it does.
+    let unused = ws.ldexp(&em, &[&one[..], &["--metric", "clicks"]].concat());
+    expect_code(&unused, 1);
+    assert!(unused.stdout.is_empty(), "{}", unused.stdout);
+    assert!(
+        unused.stderr.starts_with("error: metric `clicks` is not in experiment shop/production/checkout-color (iteration "),
+        "{}",
+        unused.stderr
+    );
+    assert!(unused.stderr.contains("it measures purchases and revenue;"), "{}", unused.stderr);
+    assert!(!unused.stderr.contains("deprecated"), "{}", unused.stderr);
     let missing =
         ws.ldexp(&em, &["results", "--project", "shop", "--environment", "production", "--experiment", "nope"]);
     expect_code(&missing, 1);
