@@ -280,7 +280,9 @@ fn exit_codes_of_every_command() {
     expect_code(&unused, 1);
     assert!(unused.stdout.is_empty(), "{}", unused.stdout);
     assert!(
-        unused.stderr.starts_with("error: metric `clicks` is not in experiment shop/production/checkout-color (iteration "),
+        unused
+            .stderr
+            .starts_with("error: metric `clicks` is not in experiment shop/production/checkout-color (iteration "),
         "{}",
         unused.stderr
     );

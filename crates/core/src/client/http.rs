@@ -19,8 +19,9 @@ use super::retry::{AdaptiveLimit, backoff, rate_limit_delay, told_wait};
 use super::token::REDACTED;
 use super::{Reader, Writer};
 use crate::api::{
-    ErrorBody, Experiment, ExperimentCollection, ExperimentResults, ExperimentationSettings, LegacyResults, Metric,
-    MetricCollection, MetricGroup, MetricGroupCollection, MetricGroupResults,
+    ErrorBody, Experiment, ExperimentCollection, ExperimentResults, ExperimentationSettings, FeatureFlag,
+    FeatureFlagCollection, LegacyResults, Metric, MetricCollection, MetricGroup, MetricGroupCollection,
+    MetricGroupResults,
 };
 use crate::plan::{Method, PlannedRequest};
 use crate::remote::FlagSnapshot;
@@ -142,6 +143,34 @@ impl HttpClient {
     pub async fn list_experiments_any_env(&self, project: &str) -> Result<Option<Vec<Experiment>>, Error> {
         let resource = format!("experiments of project {project}");
         self.list_all::<ExperimentCollection>(|o| requests::list_experiments_any_env(project, o), &resource).await
+    }
+
+    /// `getFeatureFlags`: every (unarchived) flag of a project, without environments, one page after the other.
+    ///
+    /// Pages are read in order until one comes back short or without `_links.next`; the total is not trusted to
+    /// stop early (contract §9.10: what it counts is undocumented). `None` when the project does not exist.
+    pub async fn list_flags(&self, project: &str) -> Result<Option<Vec<FeatureFlag>>, Error> {
+        let resource = format!("flags of project {project}");
+        let mut flags = Vec::new();
+        let mut offset = 0;
+        for _ in 0..MAX_PAGES {
+            let req = requests::list_flags(project, offset);
+            let Some(page) = self.get_json::<FeatureFlagCollection>(&req, &resource).await? else {
+                // A project that vanishes between pages is as absent as one that never was.
+                return Ok(None);
+            };
+            let more = next_href(&page.links).is_some();
+            let n = page.items.len() as u64;
+            flags.extend(page.items);
+            if n < requests::FLAG_PAGE || !more {
+                return Ok(Some(flags));
+            }
+            offset += n;
+        }
+        Err(Error::Decode {
+            resource,
+            reason: format!("more than {MAX_PAGES} full pages, each with a next link; not following further"),
+        })
     }
 
     /// `getMetric`.
