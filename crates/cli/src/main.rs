@@ -8,6 +8,7 @@ mod exit;
 // Until the plan and drift commands call it, only the tests do.
 #[cfg_attr(not(test), allow(dead_code))]
 mod render;
+mod writes;
 
 use std::process::ExitCode;
 
