@@ -185,20 +185,76 @@ fn export_round_trips_to_an_empty_plan() {
     ws.write("specs/b.yaml", &Exp::new("draft-one", &["staging"]).yaml());
     apply_and_converge(&ws, &em);
 
-    let run = ws.ldexp(&em, &["export", "--project", "shop", "--flag", "banner", "--out", "exported"]);
+    // No `--flag banner`: no experiment uses `banner`, and its legacy experiments are found through the flag list.
+    let run = ws.ldexp(&em, &["export", "--project", "shop", "--out", "exported"]);
     expect_code(&run, 0);
+    assert_eq!(run.stderr, "Wrote 3 file(s) to exported.\n");
     assert!(ws.path().join("exported/experiments/production/checkout-color.yaml").is_file());
     assert!(ws.path().join("exported/experiments/staging/draft-one.yaml").is_file());
     assert!(ws.path().join("exported/legacy/banner.yaml").is_file());
     let plan = ws.ldexp(&em, &["plan", "--detailed-exitcode", "exported"]);
     expect_code(&plan, 0);
     assert!(plan.stdout.contains("No changes"), "{}", plan.stdout);
+    let listed = em.stats()["byRoute"]["GET /api/v2/flags/{projectKey}"].as_u64();
+    assert_eq!(listed, Some(1), "one page of the flag list: {}", em.stats());
+
+    // Again into the same directory: identical files are left alone.
+    let again = ws.ldexp(&em, &["export", "--project", "shop", "--out", "exported"]);
+    expect_code(&again, 0);
+    assert_eq!(again.stderr, "Wrote 0 file(s) to exported; 3 already up to date.\n");
+
+    // A file edited locally is not overwritten without --force: its diff is shown and nothing at all is written,
+    // not even a file that is missing.
+    let banner = ws.path().join("exported/legacy/banner.yaml");
+    let exported = std::fs::read_to_string(&banner).unwrap();
+    let edited = exported.replace("environments:\n  - production", "environments:\n  - production\n  - staging");
+    assert_ne!(edited, exported);
+    std::fs::write(&banner, &edited).unwrap();
+    ws.remove("exported/experiments/staging/draft-one.yaml");
+    let refused = ws.ldexp(&em, &["export", "--project", "shop", "--out", "exported"]);
+    expect_code(&refused, 1);
+    for line in ["--- legacy/banner.yaml (local)\n", "+++ legacy/banner.yaml (export)\n", "\n-  - staging\n"] {
+        assert!(refused.stderr.contains(line), "missing {line:?} in:\n{}", refused.stderr);
+    }
+    assert!(refused.stderr.contains("1 file(s) in exported differ") && refused.stderr.contains("--force"));
+    assert_eq!(std::fs::read_to_string(&banner).unwrap(), edited);
+    assert!(!ws.path().join("exported/experiments/staging/draft-one.yaml").exists());
+    let forced = ws.ldexp(&em, &["export", "--project", "shop", "--out", "exported", "--force"]);
+    expect_code(&forced, 0);
+    assert_eq!(forced.stderr, "Wrote 2 file(s) to exported; 1 already up to date.\n");
+    assert_eq!(std::fs::read_to_string(&banner).unwrap(), exported);
+    assert!(ws.path().join("exported/experiments/staging/draft-one.yaml").is_file());
+
+    // All or nothing: a directory where a file must go fails the export before anything is written.
+    std::fs::create_dir_all(ws.path().join("blocked/legacy/banner.yaml")).unwrap();
+    let blocked = ws.ldexp(&em, &["export", "--project", "shop", "--out", "blocked"]);
+    expect_code(&blocked, 1);
+    assert!(blocked.stderr.contains("banner.yaml is a directory"), "{}", blocked.stderr);
+    let left: Vec<_> = walk(&ws.path().join("blocked"));
+    assert_eq!(left, ["legacy", "legacy/banner.yaml"], "nothing written, no temporary file left");
 
     let per_env = ws.ldexp(&em, &["export", "--project", "shop", "--environment", "staging", "--out", "staging-only"]);
     expect_code(&per_env, 0);
     assert!(ws.path().join("staging-only/experiments/staging/draft-one.yaml").is_file());
     assert!(!ws.path().join("staging-only/experiments/production").exists());
     ws.assert_no_canary();
+}
+
+/// Every path under `dir`, relative, sorted.
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 #[test]
@@ -271,6 +327,23 @@ fn exit_codes_of_every_command() {
     ] {
         assert!(results.stdout.contains(line), "missing {line:?} in:\n{}", results.stdout);
     }
+    let one = ["results", "--project", "shop", "--environment", "production", "--experiment", "checkout-color"];
+    let revenue = ws.ldexp(&em, &[&one[..], &["--metric", "revenue"]].concat());
+    expect_code(&revenue, 0);
+    assert!(revenue.stdout.contains("Metric revenue\n") && !revenue.stdout.contains("Metric purchases"));
+    // A metric of the project that this experiment does not measure: named as such, with the ones it does.
+    let unused = ws.ldexp(&em, &[&one[..], &["--metric", "clicks"]].concat());
+    expect_code(&unused, 1);
+    assert!(unused.stdout.is_empty(), "{}", unused.stdout);
+    assert!(
+        unused
+            .stderr
+            .starts_with("error: metric `clicks` is not in experiment shop/production/checkout-color (iteration "),
+        "{}",
+        unused.stderr
+    );
+    assert!(unused.stderr.contains("it measures purchases and revenue;"), "{}", unused.stderr);
+    assert!(!unused.stderr.contains("deprecated"), "{}", unused.stderr);
     let missing =
         ws.ldexp(&em, &["results", "--project", "shop", "--environment", "production", "--experiment", "nope"]);
     expect_code(&missing, 1);

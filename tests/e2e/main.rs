@@ -5,6 +5,7 @@ mod chaos;
 mod demo;
 mod lifecycle;
 mod lost_responses;
+mod options;
 mod recipes;
 mod specs;
 mod stale;

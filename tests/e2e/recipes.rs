@@ -110,11 +110,11 @@ fn the_beta_version_header_is_configurable_and_a_refusal_names_the_fix() {
          \x20   - {name: Green, allocationPercent: 50, variations: {checkout-button: green}}\n",
     );
     // The emulator, like LaunchDarkly, answers 403 on beta routes without `LD-API-Version: beta`.
-    let run = ws.ldexp(&em, &["--api-version-beta", "20240415", "plan", "specs"]);
+    let run = ws.ldexp(&em, &["plan", "--api-version-beta", "20240415", "specs"]);
     expect_code(&run, 1);
     assert!(run.stderr.contains("HTTP 403"), "stderr:\n{}", run.stderr);
     assert!(run.stderr.contains("--api-version-beta"), "the hint names the option:\n{}", run.stderr);
-    let run = ws.ldexp(&em, &["--api-version-beta", "beta", "plan", "--detailed-exitcode", "specs"]);
+    let run = ws.ldexp(&em, &["plan", "--api-version-beta", "beta", "--detailed-exitcode", "specs"]);
     expect_code(&run, 2);
     assert!(run.stdout.contains("experiment/shop/staging/beta-header (create)"), "stdout:\n{}", run.stdout);
     ws.assert_no_canary();

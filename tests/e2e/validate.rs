@@ -551,15 +551,16 @@ fn exit_codes_and_io_errors() {
     let (code, _, stderr) = ldexp(dir.path(), &["validate", "--format", "xml"]);
     assert_eq!(code, 1, "usage errors exit 1, since 2 means changes: {stderr}");
     assert!(stderr.contains("invalid value 'xml' for '--format <FORMAT>'"), "{stderr}");
-    let (code, _, stderr) = ldexp(dir.path(), &["--concurrency", "0", "validate", "nowhere"]);
+    let (code, _, stderr) = ldexp(dir.path(), &["plan", "--concurrency", "0", "nowhere"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("invalid value '0' for '--concurrency <N>': expected a number from 1 to 256"), "{stderr}");
+    let (code, _, stderr) = ldexp(dir.path(), &["plan", "--timeout", "0", "nowhere"]);
+    assert_eq!(code, 1, "usage errors exit 1: {stderr}");
+    assert!(stderr.contains("invalid value '0' for '--timeout <SECONDS>'"), "{stderr}");
     let (code, stdout, _) = ldexp(dir.path(), &["validate", "--help"]);
     assert_eq!(code, 0);
     assert!(stdout.contains("Spec files or directories"), "{stdout}");
-    for global in
-        ["--base-url <URL>", "[env: LD_BASE_URL=]", "--concurrency <N>", "--verbose", "--quiet", "--color <WHEN>"]
-    {
+    for global in ["--verbose", "--quiet", "--color <WHEN>"] {
         assert!(stdout.contains(global), "{global} in {stdout}");
     }
 }

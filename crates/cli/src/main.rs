@@ -8,6 +8,7 @@ mod exit;
 // Until the plan and drift commands call it, only the tests do.
 #[cfg_attr(not(test), allow(dead_code))]
 mod render;
+mod writes;
 
 use std::process::ExitCode;
 
@@ -50,7 +51,8 @@ enum Command {
     /// Write specs for experiments and legacy flag experiments that already exist.
     Export(cmd::export::ExportArgs),
     /// Show experiment results per treatment, or legacy results; `results reset-legacy` resets legacy results.
-    Results(cmd::results::ResultsArgs),
+    // Boxed: with its connection options twice (show and reset-legacy) it is twice the size of the others.
+    Results(Box<cmd::results::ResultsArgs>),
     /// A narrated tour on a throwaway in-process emulator: plan, apply, plan again, drift. No credentials needed.
     Demo(cmd::demo::DemoArgs),
     /// Print shell completions.

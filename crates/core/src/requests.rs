@@ -19,6 +19,8 @@ pub const LIFECYCLE_ALL: &str = "active,archived";
 pub const EXPERIMENT_PAGE: u64 = 50;
 /// The metrics list caps `limit` at 50 (quirk 9).
 pub const METRIC_PAGE: u64 = 50;
+/// Page size for the flag list: its maximum is undocumented, and 50 is what the capped lists allow.
+pub const FLAG_PAGE: u64 = 50;
 
 /// Percent-encodes one path segment. LaunchDarkly keys are `[A-Za-z0-9._-]`, but a spec may still carry anything.
 pub fn segment(s: &str) -> String {
@@ -114,6 +116,15 @@ pub fn create_iteration(project: &str, env: &str, key: &str, body: &IterationInp
 /// `getFeatureFlag` (all environments).
 pub fn get_flag(project: &str, flag: &str) -> PlannedRequest {
     req(Method::Get, format!("/api/v2/flags/{}/{}", segment(project), segment(flag)))
+}
+
+/// `getFeatureFlags`: one page of the project's flags. Without `env` the flags carry no environments, which is all
+/// a reader of their `experiments` (legacy experiments are flag-wide) needs; archived flags are not listed.
+pub fn list_flags(project: &str, offset: u64) -> PlannedRequest {
+    q(
+        req(Method::Get, format!("/api/v2/flags/{}", segment(project))),
+        &[("limit", FLAG_PAGE.to_string()), ("offset", offset.to_string())],
+    )
 }
 
 /// `patchFeatureFlag` with a JSON patch in the `{comment, patch}` form.

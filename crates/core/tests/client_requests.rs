@@ -417,3 +417,43 @@ async fn a_2xx_with_an_unparseable_body_is_a_decode_error() {
     let e = mock.client().get_experiment("demo", "production", "x").await.unwrap_err();
     assert!(matches!(&e, Error::Decode { resource, .. } if resource == "experiment demo/production/x"), "{e:?}");
 }
+
+#[tokio::test]
+async fn the_flag_list_is_read_page_by_page_until_a_short_page_or_no_next_link() {
+    // The total is wrong on purpose: it must not end the paging (contract §9.10).
+    let mock = Mock::start(|c: &Captured, _| {
+        let off = offset_of(c);
+        let next = format!("/api/v2/flags/demo?limit=50&offset={}", off + 50);
+        match off {
+            0 | 50 => Reply::json(200, page("f", off, 50, Some(10), Some(&next))),
+            _ => Reply::json(200, page("f", off, 3, Some(10), Some(&next))),
+        }
+    })
+    .await;
+    let flags = mock.client().list_flags("demo").await.unwrap().unwrap();
+    assert_eq!(flags.len(), 103);
+    assert_eq!((flags[0].key.as_str(), flags[102].key.as_str()), ("f000", "f102"));
+    let lines: Vec<String> = mock.requests().iter().map(Captured::line).collect();
+    assert_eq!(
+        lines,
+        [
+            "GET /api/v2/flags/demo?limit=50&offset=0",
+            "GET /api/v2/flags/demo?limit=50&offset=50",
+            "GET /api/v2/flags/demo?limit=50&offset=100",
+        ]
+    );
+    for r in mock.requests() {
+        assert_headers(&r, "20240415");
+    }
+
+    // A full page without `_links.next` is the last one; a missing project is `None`.
+    let mock = Mock::start(|c: &Captured, _| match c.path.as_str() {
+        "/api/v2/flags/demo" => Reply::json(200, page("f", 0, 50, None, None)),
+        _ => Reply::json(404, json!({"code": "not_found", "message": "Unknown project"})),
+    })
+    .await;
+    let c = mock.client();
+    assert_eq!(c.list_flags("demo").await.unwrap().unwrap().len(), 50);
+    assert!(c.list_flags("nope").await.unwrap().is_none());
+    assert_eq!(mock.requests().len(), 2);
+}

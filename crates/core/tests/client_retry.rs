@@ -265,3 +265,51 @@ async fn concurrency_is_bounded_across_all_requests_of_a_client() {
     assert!(peak.load(Ordering::SeqCst) <= 3, "peak {}", peak.load(Ordering::SeqCst));
     assert!(peak.load(Ordering::SeqCst) >= 2, "requests must overlap");
 }
+
+/// A server that accepts connections and never writes a byte; counts the connections it accepted.
+async fn silent_server() -> (std::net::SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(sock);
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn a_silent_server_costs_a_read_two_timeouts_and_a_write_one() {
+    use std::sync::atomic::Ordering;
+    let (addr, accepted) = silent_server().await;
+    let mut cfg = Mock { addr, log: Default::default() }.config();
+    cfg.timeout = Duration::from_millis(300);
+    let bound = cfg.retry.timeout_bound(cfg.timeout);
+    let c = HttpClient::new(cfg.clone()).unwrap();
+
+    let t = Instant::now();
+    let e = c.get_flag("demo", "f").await.unwrap_err();
+    let took = t.elapsed();
+    let Error::Timeout { resource, method, url, waited, attempts } = &e else { panic!("{e:?}") };
+    assert_eq!((resource.as_str(), method.as_str()), ("flag demo/f", "GET"));
+    assert_eq!(url, &format!("http://{addr}/api/v2/flags/demo/f"));
+    assert_eq!(waited, "no answer within 0.3 s (--timeout)");
+    assert_eq!(*attempts, cfg.retry.max_timeout_retries + 1, "a timed-out read is retried once, not max_retries times");
+    assert_eq!(c.requests_sent(), 2);
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    assert!(took >= cfg.timeout * 2, "{took:?}");
+    assert!(took < bound + Duration::from_secs(2), "{took:?} against a bound of {bound:?}");
+
+    // A write that was sent and timed out may have been applied: reported once, never resent.
+    let c = HttpClient::new(cfg.clone()).unwrap();
+    let e = c.send(&create_request(), "experiment demo/production/k").await.unwrap_err();
+    let Error::OutcomeUnknown { reason, .. } = &e else { panic!("{e:?}") };
+    assert!(reason.starts_with("timed out"), "{reason}");
+    assert_eq!(c.requests_sent(), 1);
+}

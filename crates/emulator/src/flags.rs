@@ -1,5 +1,6 @@
-//! Feature flags: GET (with `env`) and PATCH as an RFC 6902 JSON patch (bare array or `{comment, patch}`) or a
-//! JSON merge patch (`{comment, merge}`), with `test` guards, `dryRun`, read-only fields and version bumps.
+//! Feature flags: the project's list (`limit`, `offset`, `env`, `summary`, `filter`, `tag`, `archived`), GET (with
+//! `env`) and PATCH as an RFC 6902 JSON patch (bare array or `{comment, patch}`) or a JSON merge patch
+//! (`{comment, merge}`), with `test` guards, `dryRun`, read-only fields and version bumps.
 
 use std::collections::BTreeMap;
 
@@ -7,9 +8,16 @@ use json_patch::{PatchErrorKind, PatchOperation};
 use ldexp_core::api::FeatureFlag;
 use serde_json::{Value, json};
 
+use crate::experiments::{env_exists, page_links};
 use crate::ids;
 use crate::model::{Data, Project, check_legacy};
+use crate::router::{csv, query_u64};
 use crate::wire::{Fail, Outcome, Response};
+
+/// `getFeatureFlags` documents a default of 20 and no maximum. A `limit` above this is refused rather than
+/// silently shortened, so a client never takes a clamped page for the last one.
+const MAX_LIST_LIMIT: u64 = 100;
+const DEFAULT_LIST_LIMIT: u64 = 20;
 
 fn find<'a>(project: &'a Project, key: &str) -> Outcome<&'a Value> {
     project
@@ -27,6 +35,182 @@ pub(crate) fn get(project: &Project, key: &str, query: &BTreeMap<String, String>
         envs.retain(|k, _| k == env);
     }
     Ok(Response::json(200, flag))
+}
+
+/// One `filter` of `getFeatureFlags`: `field:value` terms separated by commas, all of which must hold.
+#[derive(Debug, Default)]
+struct ListFilter {
+    query: Option<String>,
+    tags: Vec<String>,
+    has_experiment: Option<bool>,
+    /// `live`, `deprecated` or `archived`; with neither this nor `archived`, archived flags are left out.
+    state: Option<String>,
+    archived: Option<bool>,
+    temporary: Option<bool>,
+}
+
+fn parse_bool(name: &str, v: &str) -> Outcome<bool> {
+    match v {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(Fail::bad(format!("`{name}` must be true or false, not `{v}`"))),
+    }
+}
+
+impl ListFilter {
+    fn parse(project: &Project, raw: Option<&String>) -> Outcome<ListFilter> {
+        let mut f = ListFilter::default();
+        for term in raw.map(|r| csv(r)).unwrap_or_default() {
+            let Some((field, value)) = term.split_once(':') else {
+                return Err(Fail::bad(format!("filter term `{term}` is not field:value")));
+            };
+            match field {
+                "query" => f.query = Some(value.to_ascii_lowercase()),
+                // Several tags are joined with `+` (sent as %2B); a flag must carry all of them.
+                "tags" => f.tags = value.split('+').filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+                "hasExperiment" => f.has_experiment = Some(parse_bool("filter hasExperiment", value)?),
+                "archived" => f.archived = Some(parse_bool("filter archived", value)?),
+                "state" if matches!(value, "live" | "deprecated" | "archived") => f.state = Some(value.to_owned()),
+                "state" => {
+                    return Err(Fail::bad(format!("filter state `{value}` is not live, deprecated or archived")));
+                }
+                "type" if matches!(value, "temporary" | "permanent") => f.temporary = Some(value == "temporary"),
+                "type" => return Err(Fail::bad(format!("filter type `{value}` is not temporary or permanent"))),
+                "filterEnv" => env_exists(project, value)?,
+                other => {
+                    return Err(Fail::bad(format!(
+                        "filter field `{other}` is not supported by the emulator (query, tags, hasExperiment, state, \
+                         archived, type, filterEnv)"
+                    )));
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    fn matches(&self, project: &Project, key: &str, flag: &Value) -> bool {
+        let text = |k: &str| flag.get(k).and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+        let is = |k: &str| flag.get(k).and_then(Value::as_bool).unwrap_or(false);
+        let tags: Vec<&str> =
+            flag.get("tags").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+        let (archived, deprecated) = (is("archived"), is("deprecated"));
+        let state_ok = match (self.state.as_deref(), self.archived) {
+            (Some("archived"), _) => archived,
+            (Some("deprecated"), _) => deprecated && !archived,
+            (Some(_), _) => !deprecated && !archived,
+            (None, Some(a)) => archived == a,
+            (None, None) => !archived,
+        };
+        state_ok
+            && self.query.as_ref().is_none_or(|q| text("key").contains(q.as_str()) || text("name").contains(q.as_str()))
+            && self.tags.iter().all(|t| tags.contains(&t.as_str()))
+            && self.temporary.is_none_or(|t| is("temporary") == t)
+            && self.has_experiment.is_none_or(|h| in_an_experiment(project, key, flag) == h)
+    }
+}
+
+/// Whether an experiment uses the flag: a legacy experiment on it, or an iteration of a new-model experiment in
+/// any environment that names it.
+fn in_an_experiment(project: &Project, key: &str, flag: &Value) -> bool {
+    let legacy = flag["experiments"]["items"].as_array().is_some_and(|i| !i.is_empty());
+    legacy
+        || project.experiments.values().flat_map(|m| m.values()).any(|x| {
+            let current = x.current_iteration.iter().chain(x.draft_iteration.iter()).map(|b| &**b);
+            current.chain(x.previous_iterations.iter()).any(|it| it.flags.contains_key(key))
+        })
+}
+
+/// The flag as the list shows it: no environments without `env`; with it, that environment alone, summarised
+/// (no rules, targets or prerequisites, a `_summary` instead) unless `summary` is false.
+fn listed(flag: &Value, env: Option<&str>, summary: bool) -> Value {
+    let mut f = flag.clone();
+    let Some(o) = f.as_object_mut() else { return f };
+    let config = env.and_then(|e| flag["environments"].get(e).map(|c| (e, c.clone())));
+    o.remove("environments");
+    if let Some((env, mut config)) = config {
+        if summary {
+            let s = summary_of(&config, flag["variations"].as_array().map_or(0, Vec::len));
+            if let Some(c) = config.as_object_mut() {
+                for k in ["rules", "targets", "contextTargets", "prerequisites"] {
+                    c.remove(k);
+                }
+                c.insert("_summary".into(), s);
+            }
+        }
+        o.insert("environments".into(), json!({ env: config }));
+    }
+    f
+}
+
+/// `FlagSummary`: per variation, how many rules and targets serve it, and whether it is the fallthrough or off
+/// variation.
+fn summary_of(config: &Value, variations: usize) -> Value {
+    let rules = config["rules"].as_array().cloned().unwrap_or_default();
+    let served = |r: &Value, i: usize| r.get("variation").and_then(Value::as_u64) == Some(i as u64);
+    let targets = |k: &str, i: usize| {
+        config[k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| served(t, i))
+            .map(|t| t["values"].as_array().map_or(0, Vec::len))
+            .sum::<usize>()
+    };
+    let mut out = serde_json::Map::new();
+    for i in 0..variations {
+        let mut v = json!({
+            "rules": rules.iter().filter(|r| served(r, i)).count(),
+            "nullRules": 0,
+            "targets": targets("targets", i),
+            "contextTargets": targets("contextTargets", i),
+        });
+        if served(&config["fallthrough"], i) {
+            v["isFallthrough"] = json!(true);
+        }
+        if config["offVariation"].as_u64() == Some(i as u64) {
+            v["isOff"] = json!(true);
+        }
+        out.insert(i.to_string(), v);
+    }
+    json!({ "variations": out, "prerequisites": config["prerequisites"].as_array().map_or(0, Vec::len) })
+}
+
+/// `getFeatureFlags`: the project's flags in key order, `totalCount` of those the filters keep, and paging links.
+pub(crate) fn list(project: &Project, path: &str, query: &BTreeMap<String, String>) -> Outcome<Response> {
+    let limit = query_u64(query, "limit", DEFAULT_LIST_LIMIT)?;
+    if limit == 0 || limit > MAX_LIST_LIMIT {
+        return Err(Fail::bad(format!("`limit` must be from 1 to {MAX_LIST_LIMIT}")));
+    }
+    let offset = query_u64(query, "offset", 0)?;
+    for unsupported in ["sort", "expand", "compare"] {
+        if query.contains_key(unsupported) {
+            return Err(Fail::bad(format!("`{unsupported}` is not supported by the emulator's flag list")));
+        }
+    }
+    let env = query.get("env").map(String::as_str);
+    if let Some(e) = env {
+        env_exists(project, e)?;
+    }
+    let summary = query.get("summary").map(|v| parse_bool("summary", v)).transpose()?.unwrap_or(true);
+    let mut filter = ListFilter::parse(project, query.get("filter"))?;
+    if let Some(a) = query.get("archived") {
+        filter.archived = Some(parse_bool("archived", a)?);
+    }
+    if let Some(tag) = query.get("tag") {
+        filter.tags.push(tag.clone());
+    }
+    let kept: Vec<(&String, &Value)> = project.flags.iter().filter(|(k, f)| filter.matches(project, k, f)).collect();
+    let total = kept.len() as u64;
+    let items: Vec<Value> = kept
+        .iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(|(_, f)| listed(f, env, summary))
+        .collect();
+    Ok(Response::json(
+        200,
+        json!({ "items": items, "totalCount": total, "_links": page_links(path, query, limit, offset, total) }),
+    ))
 }
 
 enum Body {

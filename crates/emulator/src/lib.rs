@@ -33,8 +33,9 @@ pub use wire::{Request, Response};
 /// Every failure of the emulator outside the HTTP answers it serves (those are [`Response`]s).
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
-    /// The seed file could not be read.
-    #[error("seed file {}: {source}", path.display())]
+    /// The seed file could not be read. The OS reason is the `source`; it stays out of this message because
+    /// reporters print the whole chain.
+    #[error("seed file {}", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -49,8 +50,8 @@ pub enum EmulatorError {
     /// A state document (admin `PUT /_emulator/state`) does not describe an emulator state.
     #[error("emulator state document: {message}")]
     StateDocument { message: String },
-    /// The listening socket could not be opened.
-    #[error("cannot listen on {addr}: {source}")]
+    /// The listening socket could not be opened (the OS reason is the `source`).
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: String,
         #[source]

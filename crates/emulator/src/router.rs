@@ -27,6 +27,7 @@ pub(crate) enum Route {
     Settings { project: String },
     MetricGroups { project: String },
     MetricGroup { project: String, group: String },
+    Flags { project: String },
     Flag { project: String, flag: String },
     LegacyResults { project: String, flag: String, env: String, metric: String },
     LegacyReset { project: String, flag: String, env: String, metric: String },
@@ -66,6 +67,7 @@ impl Route {
             ["projects", p, "experimentation-settings"] => Route::Settings { project: o(p) },
             ["projects", p, "metric-groups"] => Route::MetricGroups { project: o(p) },
             ["projects", p, "metric-groups", g] => Route::MetricGroup { project: o(p), group: o(g) },
+            ["flags", p] => Route::Flags { project: o(p) },
             ["flags", p, f] => Route::Flag { project: o(p), flag: o(f) },
             ["flags", p, f, "experiments", e, m] => {
                 Route::LegacyResults { project: o(p), flag: o(f), env: o(e), metric: o(m) }
@@ -99,6 +101,7 @@ impl Route {
             Route::Settings { .. } => "/api/v2/projects/{projectKey}/experimentation-settings",
             Route::MetricGroups { .. } => "/api/v2/projects/{projectKey}/metric-groups",
             Route::MetricGroup { .. } => "/api/v2/projects/{projectKey}/metric-groups/{metricGroupKey}",
+            Route::Flags { .. } => "/api/v2/flags/{projectKey}",
             Route::Flag { .. } => "/api/v2/flags/{projectKey}/{featureFlagKey}",
             Route::LegacyResults { .. } => {
                 "/api/v2/flags/{projectKey}/{featureFlagKey}/experiments/{environmentKey}/{metricKey}"
@@ -243,6 +246,7 @@ impl State {
             ("POST", Route::Iterations { project, env, key }) => {
                 experiments::create_iteration(&mut self.data, &project, &env, &key, &need(body, "iteration")?)
             }
+            ("GET", Route::Flags { project }) => flags::list(self.project(&project)?, &req.path, &req.query),
             ("GET", Route::Flag { project, flag }) => flags::get(self.project(&project)?, &flag, &req.query),
             ("PATCH", Route::Flag { project, flag }) => {
                 if ct.contains("domain-model=launchdarkly.semanticpatch") {

@@ -284,7 +284,9 @@ fn seeds_are_validated_with_the_object_named() {
     let json = "{\n\t\"projects\": [{\"key\": \"p\", \"environments\": [\"a\"]}]\n}";
     assert_eq!(Seed::from_str(json).unwrap().projects[0].key, "p", "tab-indented JSON");
     let err = Seed::from_path(std::path::Path::new("/nonexistent/seed.yaml")).unwrap_err();
-    assert!(err.to_string().starts_with("seed file /nonexistent/seed.yaml: "), "{err}");
+    assert_eq!(err.to_string(), "seed file /nonexistent/seed.yaml");
+    let reason = std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default();
+    assert!(reason.contains("No such file"), "the OS reason is the source: {reason}");
 }
 
 #[test]

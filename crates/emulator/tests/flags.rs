@@ -216,3 +216,90 @@ fn flag_semantic_patches_are_not_emulated() {
         Some("flag semantic patch instructions are not supported by the emulator; send a JSON patch")
     );
 }
+
+fn keys(page: &Value) -> Vec<&str> {
+    page["items"].as_array().unwrap().iter().map(|f| f["key"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn the_flag_list_pages_with_a_total_and_links() {
+    let mut s = demo();
+    let first = ok(get(&mut s, "/api/v2/flags/demo?limit=3"));
+    assert_eq!(keys(&first), ["checkout-button", "pricing-banner", "search-ranking"]);
+    assert_eq!(first["totalCount"], 4);
+    let links = &first["_links"];
+    assert_eq!(links["next"]["href"], "/api/v2/flags/demo?limit=3&offset=3");
+    assert_eq!(links["self"]["href"], "/api/v2/flags/demo?limit=3&offset=0");
+    assert_eq!(links["last"]["href"], "/api/v2/flags/demo?limit=3&offset=3");
+    assert!(links.get("prev").is_none());
+    // Without `env`, no environments; the flag-wide legacy `experiments` are there.
+    assert!(first["items"].as_array().unwrap().iter().all(|f| f.get("environments").is_none()));
+    assert_eq!(first["items"][1]["experiments"]["items"][0]["metricKey"], "page-view");
+
+    let second = ok(get(&mut s, "/api/v2/flags/demo?limit=3&offset=3"));
+    assert_eq!(keys(&second), ["signup-flow"]);
+    assert_eq!(second["_links"]["prev"]["href"], "/api/v2/flags/demo?limit=3&offset=0");
+    assert!(second["_links"].get("next").is_none());
+    let past = ok(get(&mut s, "/api/v2/flags/demo?offset=10"));
+    assert_eq!((keys(&past).len(), past["totalCount"].as_u64()), (0, Some(4)));
+    assert_eq!(keys(&ok(get(&mut s, "/api/v2/flags/demo"))).len(), 4, "the default page of 20 holds them all");
+
+    for bad in ["limit=0", "limit=101", "limit=x", "offset=-1", "sort=key", "expand=evaluation", "summary=maybe"] {
+        let r = get(&mut s, &format!("/api/v2/flags/demo?{bad}"));
+        assert_eq!(r.status, 400, "{bad}: {:?}", r.body);
+    }
+    assert_eq!(get(&mut s, "/api/v2/flags/nope").status, 404);
+    assert_eq!(get(&mut s, "/api/v2/flags/demo?env=nowhere").status, 404);
+}
+
+#[test]
+fn env_adds_one_environment_summarised_unless_summary_is_off() {
+    let mut s = demo();
+    let summarised = ok(get(&mut s, "/api/v2/flags/demo?env=production&limit=1"));
+    let envs = summarised["items"][0]["environments"].as_object().unwrap();
+    assert_eq!(envs.keys().collect::<Vec<_>>(), ["production"]);
+    let cfg = &envs["production"];
+    assert!(cfg.get("rules").is_none() && cfg.get("targets").is_none() && cfg.get("prerequisites").is_none());
+    // checkout-button: the Beta users rule serves variation 1, the fallthrough variation 0.
+    assert_eq!(cfg["_summary"]["variations"]["1"]["rules"], 1);
+    assert_eq!(cfg["_summary"]["variations"]["0"]["isFallthrough"], true);
+    assert_eq!(cfg["_summary"]["prerequisites"], 0);
+    for off in ["0", "false"] {
+        let full = ok(get(&mut s, &format!("/api/v2/flags/demo?env=production&summary={off}&limit=1")));
+        let cfg = &full["items"][0]["environments"]["production"];
+        assert_eq!(cfg["rules"][0]["description"], "Beta users", "summary={off}");
+        assert!(cfg.get("_summary").is_none());
+    }
+}
+
+#[test]
+fn the_flag_list_filters_and_leaves_archived_flags_out_by_default() {
+    let mut s = demo();
+    let page = |s: &mut State, q: &str| ok(get(s, &format!("/api/v2/flags/demo?{q}")));
+    let used = page(&mut s, "filter=hasExperiment:true");
+    // pricing-banner has a legacy experiment; the other two are in seeded experiments.
+    assert_eq!(keys(&used), ["pricing-banner", "search-ranking", "signup-flow"]);
+    assert_eq!(used["totalCount"], 3);
+    assert_eq!(used["_links"]["self"]["href"], "/api/v2/flags/demo?filter=hasExperiment%3Atrue&limit=20&offset=0");
+    assert_eq!(keys(&page(&mut s, "filter=hasExperiment:false")), ["checkout-button"]);
+    assert_eq!(keys(&page(&mut s, "filter=query:SEARCH")), ["search-ranking"]);
+    assert_eq!(
+        keys(&page(&mut s, "filter=query:n,hasExperiment:true")),
+        ["pricing-banner", "search-ranking", "signup-flow"]
+    );
+    assert_eq!(keys(&page(&mut s, "filter=type:temporary")).len(), 0);
+    for bad in ["filter=evaluated:{\"after\":1}", "filter=state:gone", "filter=query", "filter=filterEnv:nowhere"] {
+        assert_eq!(
+            get(&mut s, &format!("/api/v2/flags/demo?{bad}")).status,
+            if bad.contains("nowhere") { 404 } else { 400 },
+            "{bad}"
+        );
+    }
+
+    ok(patch_flag(&mut s, "checkout-button", &json!([{ "op": "replace", "path": "/archived", "value": true }])));
+    let live = page(&mut s, "");
+    assert_eq!((keys(&live).len(), live["totalCount"].as_u64()), (3, Some(3)));
+    assert_eq!(keys(&page(&mut s, "filter=state:archived")), ["checkout-button"]);
+    assert_eq!(keys(&page(&mut s, "archived=true")), ["checkout-button"]);
+    assert_eq!(keys(&page(&mut s, "filter=state:live")).len(), 3);
+}

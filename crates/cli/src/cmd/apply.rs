@@ -14,7 +14,7 @@ use ldexp_core::client::{Reader, Writer};
 use ldexp_core::plan::Plan;
 
 use super::plan::{Format, fresh_plan, read_plan, rendered};
-use crate::cmd::Globals;
+use crate::cmd::{Connection, Globals};
 use crate::exit::ExitStatus;
 
 /// `ldexp apply`.
@@ -32,6 +32,8 @@ pub struct ApplyArgs {
     /// Archive experiments that exist in a targeted environment but are in no spec.
     #[arg(long, conflicts_with = "plan")]
     pub prune: bool,
+    #[command(flatten)]
+    pub connection: Connection,
 }
 
 /// Runs `apply`.
@@ -40,7 +42,7 @@ pub fn run(args: &ApplyArgs, g: &Globals) -> Result<ExitStatus> {
 }
 
 async fn run_async(args: &ApplyArgs, g: &Globals) -> Result<ExitStatus> {
-    let client = crate::client::client(g)?;
+    let client = crate::client::client(&args.connection)?;
     let plan = match &args.plan {
         Some(file) => {
             let saved = read_plan(file)?;
@@ -77,13 +79,13 @@ async fn run_async(args: &ApplyArgs, g: &Globals) -> Result<ExitStatus> {
         super::write_stdout("No changes. Remote matches the specs.\n")?;
         return Ok(ExitStatus::Success);
     }
-    let report = execute(&plan, &client, g).await;
+    let report = execute(&plan, &client, args.connection.concurrency).await;
     super::write_stdout(&report_text(&report))?;
     Ok(if report.succeeded() { ExitStatus::Success } else { ExitStatus::Failure })
 }
 
 /// Applies with a progress bar on stderr when it is a terminal.
-pub async fn execute<C: Reader + Writer>(plan: &Plan, client: &C, g: &Globals) -> ApplyReport {
+pub async fn execute<C: Reader + Writer>(plan: &Plan, client: &C, concurrency: usize) -> ApplyReport {
     let total = plan.changes.iter().filter(|c| !c.requests.is_empty()).count() as u64;
     let bar = std::io::stderr().is_terminal().then(|| {
         let pb = ProgressBar::new(total);
@@ -93,7 +95,7 @@ pub async fn execute<C: Reader + Writer>(plan: &Plan, client: &C, g: &Globals) -
         );
         pb
     });
-    let mut options = ApplyOptions { concurrency: g.concurrency, ..ApplyOptions::default() };
+    let mut options = ApplyOptions { concurrency, ..ApplyOptions::default() };
     if let Some(pb) = bar.clone() {
         options.on_event = Some(Arc::new(move |e: &ApplyEvent| match e {
             ApplyEvent::Started { address } => pb.set_message(address.to_string()),

@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::plan::{Format, fresh_plan};
-use crate::cmd::Globals;
+use crate::cmd::{Connection, Globals};
 use crate::exit::ExitStatus;
 use crate::render::drift::{self, DriftReport};
 
@@ -20,12 +20,14 @@ pub struct DriftArgs {
     /// Output format; `json` lists each drifted object with the fields that differ, remote value vs spec value.
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
+    #[command(flatten)]
+    pub connection: Connection,
 }
 
 /// Runs `drift`.
 pub fn run(args: &DriftArgs, g: &Globals) -> Result<ExitStatus> {
     crate::client::runtime()?.block_on(async {
-        let client = crate::client::client(g)?;
+        let client = crate::client::client(&args.connection)?;
         let plan = fresh_plan(&client, &args.paths, false).await?;
         let report = DriftReport::from_plan(&plan);
         super::write_stdout(&rendered(&report, args.format, g.color_stdout()))?;

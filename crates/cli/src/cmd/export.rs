@@ -1,18 +1,24 @@
 //! `ldexp export`: write spec YAML for the experiments (and legacy flag experiments) that already exist, one file
-//! per object, so a team can adopt ldexp; planning the written specs against the same remote is empty.
+//! per object, so a team can adopt ldexp; planning the written specs against the same remote is empty. Everything
+//! is read and rendered before anything is written, and files edited locally are not overwritten without
+//! `--force`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use ldexp_core::api::{Experiment, FeatureFlag};
 use ldexp_core::client::{HttpClient, Reader};
 use ldexp_core::export::{export_experiment, export_legacy, to_yaml};
 use ldexp_core::spec::SpecDocument;
 
-use crate::cmd::Globals;
+use crate::cmd::{Connection, Globals};
 use crate::exit::ExitStatus;
+use crate::writes::{self, Existing, NewFile};
+
+/// Lines of unified diff shown per file that export refuses to overwrite.
+const DIFF_LINES: usize = 60;
 
 /// `ldexp export`.
 #[derive(Debug, Args)]
@@ -23,7 +29,8 @@ pub struct ExportArgs {
     /// Environments to export (repeatable); every environment when omitted.
     #[arg(long = "environment", value_name = "ENV")]
     pub environments: Vec<String>,
-    /// Flags whose legacy experiments to export besides those the experiments use (repeatable).
+    /// Flags to read besides those the experiments use and those the flag list shows with legacy experiments
+    /// (repeatable); e.g. an archived flag, which the list leaves out.
     #[arg(long = "flag", value_name = "FLAG")]
     pub flags: Vec<String>,
     /// Directory to write into (created if needed).
@@ -32,14 +39,11 @@ pub struct ExportArgs {
     /// `$schema` written in each file's modeline, for editor validation.
     #[arg(long, default_value = "https://raw.githubusercontent.com/ldexp/ldexp/main/schema/ldexp.schema.json")]
     pub schema: String,
-}
-
-/// One file to write.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExportedFile {
-    /// Relative to the output directory.
-    pub path: PathBuf,
-    pub contents: String,
+    /// Overwrite files that differ from what export writes (local edits to them are lost).
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub connection: Connection,
 }
 
 /// Runs `export`.
@@ -48,38 +52,68 @@ pub fn run(args: &ExportArgs, g: &Globals) -> Result<ExitStatus> {
 }
 
 async fn run_async(args: &ExportArgs, g: &Globals) -> Result<ExitStatus> {
-    let client = crate::client::client(g)?;
-    let experiments = fetch_experiments(&client, &args.project, &args.environments).await?;
-    let mut flag_keys: BTreeSet<String> = args.flags.iter().cloned().collect();
+    let client = crate::client::client(&args.connection)?;
+    let p = &args.project;
+    let experiments = fetch_experiments(&client, p, &args.environments).await?;
+    let mut wanted: BTreeSet<String> = args.flags.iter().cloned().collect();
     for x in &experiments {
         for it in x.current_iteration.iter().chain(x.draft_iteration.iter()) {
-            flag_keys.extend(it.flags.keys().cloned());
+            wanted.extend(it.flags.keys().cloned());
         }
     }
-    let mut flags = BTreeMap::new();
-    for key in flag_keys {
-        match client.get_flag(&args.project, &key).await? {
+    // Legacy experiments live on flags, and a flag no experiment uses is found only by listing them all. The list
+    // carries each flag's `experiments` and variations, all a legacy spec needs; flags an experiment uses are read
+    // one by one below, for their environments' rules.
+    let listed = client.list_flags(p).await?.ok_or_else(|| anyhow!("project {p} does not exist"))?;
+    let mut flags: BTreeMap<String, FeatureFlag> = listed
+        .into_iter()
+        .filter(|f| !f.experiments.items.is_empty() && !wanted.contains(&f.key))
+        .map(|f| (f.key.clone(), f))
+        .collect();
+    for key in wanted {
+        match client.get_flag(p, &key).await? {
             Some(f) => {
                 flags.insert(key, f.flag);
             }
-            None => eprintln!(
-                "warning: flag {}/{key} does not exist; experiments using it cannot be exported",
-                args.project
-            ),
+            None => eprintln!("warning: flag {p}/{key} does not exist; experiments using it cannot be exported"),
         }
     }
-    let (files, problems) = files(&args.project, &experiments, &flags, &args.schema);
-    for p in &problems {
-        eprintln!("warning: {p}");
+    let (files, problems) = files(p, &experiments, &flags, &args.schema);
+    if !problems.is_empty() {
+        for problem in &problems {
+            eprintln!("error: {problem}");
+        }
+        bail!("{} object(s) cannot be exported; nothing was written to {}", problems.len(), args.out.display());
     }
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-    for f in &files {
-        write(&args.out, f)?;
+    let existing = writes::inspect(&args.out, &files)?;
+    let edited: Vec<(&NewFile, &String)> = files
+        .iter()
+        .zip(&existing)
+        .filter_map(|(f, e)| match e {
+            Existing::Differs(local) => Some((f, local)),
+            _ => None,
+        })
+        .collect();
+    if !edited.is_empty() && !args.force {
+        for (f, local) in &edited {
+            eprint!("{}", writes::diff(&f.path.display().to_string(), local, &f.contents, DIFF_LINES));
+        }
+        bail!(
+            "{} file(s) in {} differ from what export would write (edited since an earlier export?); nothing was \
+             written. Keep your edits, or pass --force to overwrite them with LaunchDarkly's state",
+            edited.len(),
+            args.out.display()
+        );
     }
+    let done = writes::commit(&args.out, &files, &existing)?;
     if !g.quiet {
-        eprintln!("Wrote {} file(s) to {}.", files.len(), args.out.display());
+        let unchanged = match done.unchanged.len() {
+            0 => String::new(),
+            n => format!("; {n} already up to date"),
+        };
+        eprintln!("Wrote {} file(s) to {}{unchanged}.", done.written.len(), args.out.display());
     }
-    Ok(if problems.is_empty() { ExitStatus::Success } else { ExitStatus::Failure })
+    Ok(ExitStatus::Success)
 }
 
 async fn fetch_experiments(client: &HttpClient, project: &str, envs: &[String]) -> Result<Vec<Experiment>> {
@@ -105,12 +139,12 @@ pub fn files(
     experiments: &[Experiment],
     flags: &BTreeMap<String, FeatureFlag>,
     schema: &str,
-) -> (Vec<ExportedFile>, Vec<String>) {
+) -> (Vec<NewFile>, Vec<String>) {
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for x in experiments {
         match export_experiment(x, flags, project) {
-            Ok(spec) => out.push(ExportedFile {
+            Ok(spec) => out.push(NewFile {
                 path: Path::new("experiments").join(safe(&x.environment_key)).join(format!("{}.yaml", safe(&x.key))),
                 contents: to_yaml(&SpecDocument::Experiment(spec), schema),
             }),
@@ -119,7 +153,7 @@ pub fn files(
     }
     for (key, flag) in flags {
         if let Some(spec) = export_legacy(flag, project) {
-            out.push(ExportedFile {
+            out.push(NewFile {
                 path: Path::new("legacy").join(format!("{}.yaml", safe(key))),
                 contents: to_yaml(&SpecDocument::LegacyFlagExperiments(spec), schema),
             });
@@ -132,14 +166,6 @@ pub fn files(
 fn safe(key: &str) -> String {
     let s: String = key.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
     if s.starts_with('.') || s.is_empty() { format!("_{s}") } else { s }
-}
-
-fn write(dir: &Path, f: &ExportedFile) -> Result<()> {
-    let path = dir.join(&f.path);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    std::fs::write(&path, &f.contents).with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

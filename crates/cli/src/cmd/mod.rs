@@ -1,5 +1,5 @@
-//! The subcommands, each `cmd::<name>::run(args, &globals) -> anyhow::Result<ExitStatus>`, and the global options
-//! they share.
+//! The subcommands, each `cmd::<name>::run(args, &globals) -> anyhow::Result<ExitStatus>`, the global options
+//! they share, and the connection options of those that call LaunchDarkly.
 
 pub mod apply;
 pub mod completions;
@@ -12,6 +12,7 @@ pub mod schema;
 pub mod validate;
 
 use std::io::IsTerminal;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
@@ -27,26 +28,9 @@ pub enum ColorChoice {
     Never,
 }
 
-/// Options every subcommand accepts.
+/// Options every subcommand accepts: logging and colour.
 #[derive(Debug, Clone, Args)]
 pub struct Globals {
-    /// LaunchDarkly base URL: https://app.launchdarkly.com (default), https://app.launchdarkly.us,
-    /// https://app.eu.launchdarkly.com, or an emulator's address.
-    #[arg(long, env = "LD_BASE_URL", global = true, value_name = "URL")]
-    pub base_url: Option<String>,
-    /// Requests in flight at once.
-    #[arg(long, global = true, default_value_t = ldexp_core::client::DEFAULT_CONCURRENCY, value_name = "N",
-          value_parser = parse_concurrency)]
-    pub concurrency: usize,
-    /// `LD-API-Version` for flag and metric routes. The contract marks the per-route split as not verified
-    /// against the live API, hence configurable.
-    #[arg(long, global = true, env = "LD_API_VERSION", default_value = ldexp_core::client::DEFAULT_API_VERSION,
-          value_name = "VERSION", hide_env_values = true)]
-    pub api_version: String,
-    /// `LD-API-Version` for the beta routes: experiments, experimentation settings, results and metric groups.
-    #[arg(long, global = true, env = "LD_API_VERSION_BETA",
-          default_value = ldexp_core::client::DEFAULT_API_VERSION_BETA, value_name = "VERSION")]
-    pub api_version_beta: String,
     /// More logging (-v debug, -vv trace), on stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
@@ -56,6 +40,60 @@ pub struct Globals {
     /// Colour output (`NO_COLOR` turns `auto` off).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
+}
+
+/// How to reach LaunchDarkly, for the commands that call it (`plan`, `apply`, `drift`, `export`, `results`). The
+/// token is read only from `LD_ACCESS_TOKEN`. Environment values are hidden in the help: one is the token's
+/// neighbour, and `[env: NAME=]` would read as if the variable were set to nothing.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Connection")]
+pub struct Connection {
+    /// LaunchDarkly base URL: https://app.launchdarkly.com (default), https://app.launchdarkly.us,
+    /// https://app.eu.launchdarkly.com, or an emulator's address.
+    #[arg(long, env = "LD_BASE_URL", hide_env_values = true, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = ldexp_core::client::DEFAULT_CONCURRENCY, value_name = "N",
+          value_parser = parse_concurrency)]
+    pub concurrency: usize,
+    /// Seconds one request may take, from sending it to the end of the answer. A read that times out is retried
+    /// once; a write that was sent and timed out is reported as having an unknown outcome.
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
+    pub timeout: Duration,
+    /// Seconds to open a connection (TCP and TLS); a connect that times out is retried once.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    pub connect_timeout: Duration,
+    /// `LD-API-Version` for flag and metric routes. The contract marks the per-route split as not verified
+    /// against the live API, hence configurable.
+    #[arg(long, env = "LD_API_VERSION", default_value = ldexp_core::client::DEFAULT_API_VERSION,
+          value_name = "VERSION", hide_env_values = true)]
+    pub api_version: String,
+    /// `LD-API-Version` for the beta routes: experiments, experimentation settings, results and metric groups.
+    #[arg(long, env = "LD_API_VERSION_BETA", default_value = ldexp_core::client::DEFAULT_API_VERSION_BETA,
+          value_name = "VERSION", hide_env_values = true)]
+    pub api_version_beta: String,
+}
+
+impl Connection {
+    /// The defaults, pointed at `base_url` (the demo's in-process emulator).
+    pub fn to(base_url: String) -> Self {
+        Connection {
+            base_url: Some(base_url),
+            concurrency: ldexp_core::client::DEFAULT_CONCURRENCY,
+            timeout: ldexp_core::client::DEFAULT_TIMEOUT,
+            connect_timeout: ldexp_core::client::DEFAULT_CONNECT_TIMEOUT,
+            api_version: ldexp_core::client::DEFAULT_API_VERSION.to_owned(),
+            api_version_beta: ldexp_core::client::DEFAULT_API_VERSION_BETA.to_owned(),
+        }
+    }
+}
+
+/// Longer than an hour is a mistake rather than patience; zero would fail every request.
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(Duration::from_secs_f64(v)),
+        _ => Err("expected a number of seconds above 0 and at most 3600, e.g. 30 or 2.5".to_owned()),
+    }
 }
 
 fn parse_concurrency(s: &str) -> Result<usize, String> {

@@ -13,7 +13,7 @@ use ldexp_core::plan::Plan;
 use ldexp_core::remote::Requirements;
 use ldexp_planner::PlanOptions;
 
-use crate::cmd::Globals;
+use crate::cmd::{Connection, Globals};
 use crate::exit::ExitStatus;
 use crate::render;
 
@@ -43,6 +43,8 @@ pub struct PlanArgs {
     /// Archive experiments that exist in a targeted environment but are in no spec.
     #[arg(long)]
     pub prune: bool,
+    #[command(flatten)]
+    pub connection: Connection,
 }
 
 /// Runs `plan`.
@@ -51,7 +53,7 @@ pub fn run(args: &PlanArgs, g: &Globals) -> Result<ExitStatus> {
 }
 
 async fn run_async(args: &PlanArgs, g: &Globals) -> Result<ExitStatus> {
-    let client = crate::client::client(g)?;
+    let client = crate::client::client(&args.connection)?;
     let plan = fresh_plan(&client, &args.paths, args.prune).await?;
     if let Some(out) = &args.out {
         write_plan(out, &plan)?;

@@ -10,7 +10,7 @@ use ldexp_core::client::{HttpClient, Reader, Writer};
 use ldexp_core::requests;
 use serde::Serialize;
 
-use crate::cmd::Globals;
+use crate::cmd::{Connection, Globals};
 use crate::exit::ExitStatus;
 
 /// Output format of `results`.
@@ -51,6 +51,8 @@ pub struct ShowArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: ResultsFormat,
+    #[command(flatten)]
+    pub connection: Connection,
 }
 
 /// `results` subcommands.
@@ -74,6 +76,8 @@ pub struct ResetArgs {
     /// Do not ask; required without a terminal.
     #[arg(long)]
     pub yes: bool,
+    #[command(flatten)]
+    pub connection: Connection,
 }
 
 /// One treatment row.
@@ -112,12 +116,12 @@ pub fn run(args: &ResultsArgs, g: &Globals) -> Result<ExitStatus> {
     crate::client::runtime()?.block_on(run_async(args, g))
 }
 
-async fn run_async(args: &ResultsArgs, g: &Globals) -> Result<ExitStatus> {
-    let client = crate::client::client(g)?;
+async fn run_async(args: &ResultsArgs, _g: &Globals) -> Result<ExitStatus> {
     if let Some(ResultsCommand::ResetLegacy(r)) = &args.command {
-        return reset(r, &client).await;
+        return reset(r, &crate::client::client(&r.connection)?).await;
     }
     let s = &args.show;
+    let client = crate::client::client(&s.connection)?;
     let (Some(project), Some(env)) = (s.project.as_deref(), s.environment.as_deref()) else {
         bail!("--project and --environment are required");
     };
@@ -147,7 +151,20 @@ async fn run_async(args: &ResultsArgs, g: &Globals) -> Result<ExitStatus> {
     let iteration = x.current_iteration.as_deref().or(x.draft_iteration.as_deref());
     let iteration_id = iteration.and_then(|it| it.id.clone());
     let wanted: Vec<(String, bool)> = match (&s.metric, iteration) {
-        (Some(m), it) => vec![(m.clone(), it.is_some_and(|it| is_group(it, m)))],
+        // Asking LaunchDarkly for a metric the iteration does not measure ends in a 404 that reads like the
+        // deprecated endpoints are gone; say what is actually wrong.
+        (Some(m), Some(it)) => match measured(it).into_iter().find(|(k, _)| k == m) {
+            Some(found) => vec![found],
+            None => bail!(
+                "metric `{m}` is not in experiment {project}/{env}/{key}{}: it measures {}; pass one of them to \
+                 --metric, or leave --metric out for all",
+                iteration_id.as_deref().map(|i| format!(" (iteration {i})")).unwrap_or_default(),
+                listing(&measured(it))
+            ),
+        },
+        (Some(m), None) => {
+            bail!("experiment {project}/{env}/{key} has no iteration, so it has no results for metric `{m}`")
+        }
         (None, Some(it)) => it.metrics.iter().map(|m| (m.key.clone(), m.is_group.unwrap_or(false))).collect(),
         (None, None) => Vec::new(),
     };
@@ -181,9 +198,29 @@ async fn run_async(args: &ResultsArgs, g: &Globals) -> Result<ExitStatus> {
     Ok(if any { ExitStatus::Success } else { ExitStatus::Failure })
 }
 
-fn is_group(it: &IterationRep, key: &str) -> bool {
-    it.metrics.iter().any(|m| m.key == key && m.is_group == Some(true))
-        || it.primary_funnel.as_ref().is_some_and(|f| f.key == key)
+/// Every metric and metric group the iteration measures, each once, primary first: `(key, is a group)`.
+fn measured(it: &IterationRep) -> Vec<(String, bool)> {
+    let single = it.primary_single_metric.iter().chain(&it.primary_metric).map(|m| (m, m.is_group == Some(true)));
+    let listed = it.metrics.iter().chain(&it.secondary_metrics).map(|m| (m, m.is_group == Some(true)));
+    let mut out: Vec<(String, bool)> = Vec::new();
+    for (m, group) in single.chain(it.primary_funnel.iter().map(|m| (m, true))).chain(listed) {
+        match out.iter_mut().find(|(k, _)| *k == m.key) {
+            Some(known) => known.1 |= group,
+            None => out.push((m.key.clone(), group)),
+        }
+    }
+    out
+}
+
+/// `purchases, revenue and checkout-funnel (metric group)`.
+fn listing(metrics: &[(String, bool)]) -> String {
+    let names: Vec<String> =
+        metrics.iter().map(|(k, group)| if *group { format!("{k} (metric group)") } else { k.clone() }).collect();
+    match names.split_last() {
+        None => "no metrics".to_owned(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 fn unavailable(what: &str) -> String {
@@ -365,6 +402,26 @@ mod tests {
              The results endpoints are deprecated upstream and may no longer be served; see the experiment in the \
              LaunchDarkly UI.\n"
         );
+    }
+
+    #[test]
+    fn the_metrics_an_iteration_measures_are_listed_once_with_groups_marked() {
+        let it: IterationRep = serde_json::from_value(serde_json::json!({
+            "hypothesis": "h", "status": "running", "createdAt": 1,
+            "primarySingleMetric": {"key": "purchases"},
+            "primaryFunnel": {"key": "funnel"},
+            "metrics": [{"key": "purchases"}, {"key": "revenue"}, {"key": "funnel", "isGroup": true}],
+            "secondaryMetrics": [{"key": "clicks"}]
+        }))
+        .unwrap();
+        let m = measured(&it);
+        assert_eq!(
+            m,
+            [("purchases".into(), false), ("funnel".into(), true), ("revenue".into(), false), ("clicks".into(), false)]
+        );
+        assert_eq!(listing(&m), "purchases, funnel (metric group), revenue and clicks");
+        assert_eq!(listing(&m[..1]), "purchases");
+        assert_eq!(listing(&[]), "no metrics");
     }
 
     #[test]

@@ -398,6 +398,17 @@ pub struct MetricGroupCollection {
     pub links: Links,
 }
 
+/// `FeatureFlags`: one page of `getFeatureFlags` (the flags of a project).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct FeatureFlagCollection {
+    #[serde(default, deserialize_with = "lenient::vec")]
+    pub items: Vec<FeatureFlag>,
+    #[serde(rename = "totalCount", alias = "total_count", default, skip_serializing_if = "Option::is_none")]
+    pub total_count: Option<u64>,
+    #[serde(rename = "_links", default)]
+    pub links: Links,
+}
+
 /// `RandomizationSettingsRep`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -24,6 +24,10 @@ pub const DEFAULT_API_VERSION: &str = "20240415";
 pub const DEFAULT_API_VERSION_BETA: &str = "beta";
 /// Default bound on requests in flight.
 pub const DEFAULT_CONCURRENCY: usize = 8;
+/// Default time one attempt may take, from sending the request to the end of the answer's body.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default time to open a connection (TCP and TLS).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A validated base URL: `https://`, or `http://` to a loopback host (the emulator, Prism), without credentials,
 /// query or fragment. Stored without a trailing slash.
@@ -143,6 +147,25 @@ pub struct RetryPolicy {
     pub past_reset_delay: Duration,
     /// A 429 asking for a longer wait than this is reported at once instead of sleeping.
     pub max_rate_limit_wait: Duration,
+    /// Retries after attempts that timed out (connect or answer), within `max_retries`. A server that accepts
+    /// connections and never answers would otherwise hold a read for `max_retries + 1` full timeouts.
+    pub max_timeout_retries: u32,
+}
+
+impl RetryPolicy {
+    /// The longest one request waits on a server that never answers (or never accepts) when each attempt gives
+    /// up after `per_attempt`: every attempt the policy allows times out, with the longest backoff between them.
+    /// Rate-limit waits and slow answers that do arrive are not timeouts and are bounded separately.
+    pub fn timeout_bound(&self, per_attempt: Duration) -> Duration {
+        let attempts = self.max_timeout_retries.min(self.max_retries) + 1;
+        let waits = (0..attempts - 1).map(|a| self.backoff_cap(a)).fold(Duration::ZERO, Duration::saturating_add);
+        per_attempt.saturating_mul(attempts).saturating_add(waits)
+    }
+
+    /// The longest backoff before retry `attempt + 1` (the jitter only shortens it).
+    pub(crate) fn backoff_cap(&self, attempt: u32) -> Duration {
+        self.base_delay.saturating_mul(1u32 << attempt.min(16)).min(self.max_delay)
+    }
 }
 
 impl Default for RetryPolicy {
@@ -153,6 +176,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(30),
             past_reset_delay: Duration::from_millis(250),
             max_rate_limit_wait: Duration::from_secs(120),
+            max_timeout_retries: 1,
         }
     }
 }
@@ -169,8 +193,11 @@ pub struct ClientConfig {
     /// Upper bound of requests in flight; the adaptive limit moves between 1 and this.
     pub concurrency: usize,
     pub retry: RetryPolicy,
-    /// Per-request timeout; a write that times out has an unknown outcome.
+    /// Time one attempt may take, from sending to the end of the answer's body; a write that times out has an
+    /// unknown outcome.
     pub timeout: Duration,
+    /// Time to open a connection; nothing was sent when it runs out, so any method may be retried.
+    pub connect_timeout: Duration,
     /// `User-Agent`, `ldexp/<version>` by default.
     pub user_agent: String,
 }
@@ -185,7 +212,8 @@ impl ClientConfig {
             api_version_beta: DEFAULT_API_VERSION_BETA.to_owned(),
             concurrency: DEFAULT_CONCURRENCY,
             retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(60),
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             user_agent: format!("ldexp/{}", env!("CARGO_PKG_VERSION")),
         }
     }
@@ -221,6 +249,17 @@ mod tests {
         let e = BaseUrl::parse("https://user:canary-pw@app.launchdarkly.com").unwrap_err();
         assert!(!e.to_string().contains("canary"));
         assert!(BaseUrl::parse("https://app.launchdarkly.com/?x=1").is_err());
+    }
+
+    #[test]
+    fn a_silent_server_costs_at_most_two_timeouts_and_one_backoff() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.timeout_bound(Duration::from_secs(1)), Duration::from_millis(2_500));
+        assert_eq!(p.timeout_bound(DEFAULT_TIMEOUT), Duration::from_millis(120_500));
+        let never = RetryPolicy { max_timeout_retries: 0, ..RetryPolicy::default() };
+        assert_eq!(never.timeout_bound(Duration::from_secs(3)), Duration::from_secs(3));
+        let three = RetryPolicy { max_timeout_retries: 3, ..RetryPolicy::default() };
+        assert_eq!(three.timeout_bound(Duration::from_secs(1)), Duration::from_millis(4 * 1_000 + 500 + 1_000 + 2_000));
     }
 
     #[test]

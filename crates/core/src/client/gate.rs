@@ -24,6 +24,7 @@ const TEMPLATES: &[&str] = &[
     "/api/v2/projects/{projectKey}/experimentation-settings",
     "/api/v2/projects/{projectKey}/metric-groups",
     "/api/v2/projects/{projectKey}/metric-groups/{metricGroupKey}",
+    "/api/v2/flags/{projectKey}",
     "/api/v2/flags/{projectKey}/{featureFlagKey}",
     "/api/v2/flags/{projectKey}/{featureFlagKey}/experiments/{environmentKey}/{metricKey}",
     "/api/v2/flags/{projectKey}/{featureFlagKey}/experiments/{environmentKey}/{metricKey}/results",

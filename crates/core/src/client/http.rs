@@ -19,8 +19,9 @@ use super::retry::{AdaptiveLimit, backoff, rate_limit_delay, told_wait};
 use super::token::REDACTED;
 use super::{Reader, Writer};
 use crate::api::{
-    ErrorBody, Experiment, ExperimentCollection, ExperimentResults, ExperimentationSettings, LegacyResults, Metric,
-    MetricCollection, MetricGroup, MetricGroupCollection, MetricGroupResults,
+    ErrorBody, Experiment, ExperimentCollection, ExperimentResults, ExperimentationSettings, FeatureFlag,
+    FeatureFlagCollection, LegacyResults, Metric, MetricCollection, MetricGroup, MetricGroupCollection,
+    MetricGroupResults,
 };
 use crate::plan::{Method, PlannedRequest};
 use crate::remote::FlagSnapshot;
@@ -100,7 +101,7 @@ impl HttpClient {
         let mut builder = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
             .timeout(config.timeout)
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(config.connect_timeout)
             // Never follow a redirect: the token must go only where the user pointed it.
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(config.concurrency.max(1));
@@ -142,6 +143,34 @@ impl HttpClient {
     pub async fn list_experiments_any_env(&self, project: &str) -> Result<Option<Vec<Experiment>>, Error> {
         let resource = format!("experiments of project {project}");
         self.list_all::<ExperimentCollection>(|o| requests::list_experiments_any_env(project, o), &resource).await
+    }
+
+    /// `getFeatureFlags`: every (unarchived) flag of a project, without environments, one page after the other.
+    ///
+    /// Pages are read in order until one comes back short or without `_links.next`; the total is not trusted to
+    /// stop early (contract §9.10: what it counts is undocumented). `None` when the project does not exist.
+    pub async fn list_flags(&self, project: &str) -> Result<Option<Vec<FeatureFlag>>, Error> {
+        let resource = format!("flags of project {project}");
+        let mut flags = Vec::new();
+        let mut offset = 0;
+        for _ in 0..MAX_PAGES {
+            let req = requests::list_flags(project, offset);
+            let Some(page) = self.get_json::<FeatureFlagCollection>(&req, &resource).await? else {
+                // A project that vanishes between pages is as absent as one that never was.
+                return Ok(None);
+            };
+            let more = next_href(&page.links).is_some();
+            let n = page.items.len() as u64;
+            flags.extend(page.items);
+            if n < requests::FLAG_PAGE || !more {
+                return Ok(Some(flags));
+            }
+            offset += n;
+        }
+        Err(Error::Decode {
+            resource,
+            reason: format!("more than {MAX_PAGES} full pages, each with a next link; not following further"),
+        })
     }
 
     /// `getMetric`.
@@ -194,6 +223,8 @@ impl HttpClient {
         let ticket = inner.gates.ticket();
         let mut rate_limited_since: Option<Instant> = None;
         let mut attempt: u32 = 0;
+        // Attempts that timed out: a silent server must not hold a read for every retry's full timeout.
+        let mut timeouts: u32 = 0;
         loop {
             let can_retry = attempt < policy.max_retries;
             let slot = gate.admit(ticket, rate_limited_since.is_some(), &inner.limit).await;
@@ -206,20 +237,24 @@ impl HttpClient {
                     drop(slot);
                     let reason = describe(&e);
                     tracing::debug!(method = %call.method, path = call.path, attempt, error = %reason, "request failed");
+                    timeouts += u32::from(e.is_timeout());
                     // A connect error means nothing was sent, so even a POST may go again.
-                    if can_retry && (idempotent || e.is_connect()) {
+                    let unsent_or_safe = idempotent || e.is_connect();
+                    if can_retry && unsent_or_safe && timeouts <= policy.max_timeout_retries {
                         self.sleep_backoff(attempt).await;
                         attempt += 1;
                         continue;
                     }
-                    return Err(if idempotent || e.is_connect() {
+                    return Err(if !unsent_or_safe {
+                        self.outcome_unknown(call, reason)
+                    } else if e.is_timeout() {
+                        self.timeout_error(call, e.is_connect(), attempt + 1)
+                    } else {
                         Error::Transport {
                             resource: call.resource.to_owned(),
                             url: format!("{}{}", inner.config.base_url, call.path),
                             reason,
                         }
-                    } else {
-                        self.outcome_unknown(call, reason)
                     });
                 }
             };
@@ -258,13 +293,17 @@ impl HttpClient {
                 Ok(b) => b.to_vec(),
                 Err(e) => {
                     let reason = format!("HTTP {status}, then the response body failed: {}", describe(&e));
-                    if idempotent && can_retry {
+                    timeouts += u32::from(e.is_timeout());
+                    if idempotent && can_retry && timeouts <= policy.max_timeout_retries {
                         self.sleep_backoff(attempt).await;
                         attempt += 1;
                         continue;
                     }
                     if !idempotent && !(400..500).contains(&status) {
                         return Err(self.outcome_unknown(call, reason));
+                    }
+                    if idempotent && (200..300).contains(&status) && e.is_timeout() {
+                        return Err(self.timeout_error(call, false, attempt + 1));
                     }
                     if idempotent && (200..300).contains(&status) {
                         return Err(Error::Transport {
@@ -342,6 +381,23 @@ impl HttpClient {
             backoff(attempt, &self.inner.config.retry, &mut rng)
         };
         tokio::time::sleep(delay).await;
+    }
+
+    /// A read (or an unsent write) that ran out of time on its last allowed attempt.
+    fn timeout_error(&self, call: &Call<'_>, connecting: bool, attempts: u32) -> Error {
+        let config = &self.inner.config;
+        let waited = if connecting {
+            format!("no connection within {} (--connect-timeout)", seconds(config.connect_timeout))
+        } else {
+            format!("no answer within {} (--timeout)", seconds(config.timeout))
+        };
+        Error::Timeout {
+            resource: call.resource.to_owned(),
+            method: call.method.as_str().to_owned(),
+            url: format!("{}{}", config.base_url, call.path),
+            waited,
+            attempts,
+        }
     }
 
     fn outcome_unknown(&self, call: &Call<'_>, reason: String) -> Error {
@@ -469,6 +525,11 @@ impl HttpClient {
         }
         Ok((resolved.path().to_owned(), resolved.query().map(str::to_owned)))
     }
+}
+
+/// `1 s`, `0.25 s`, `90 s`.
+fn seconds(d: Duration) -> String {
+    if d.subsec_nanos() == 0 { format!("{} s", d.as_secs()) } else { format!("{} s", d.as_secs_f64()) }
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -51,7 +51,7 @@ pub(crate) fn told_wait(retry_after: Option<&str>, reset: Option<&str>, now_ms: 
 
 /// Exponential backoff with "equal jitter": half the step fixed, half random.
 pub(crate) fn backoff(attempt: u32, policy: &RetryPolicy, rng: &mut impl Rng) -> Duration {
-    let step = policy.base_delay.saturating_mul(1u32 << attempt.min(16)).min(policy.max_delay);
+    let step = policy.backoff_cap(attempt);
     let half = step / 2;
     half + random_up_to(step - half, rng)
 }
@@ -199,6 +199,7 @@ mod tests {
             max_delay: Duration::from_secs(2),
             past_reset_delay: Duration::from_millis(200),
             max_rate_limit_wait: Duration::from_secs(60),
+            max_timeout_retries: 1,
         }
     }
 

@@ -183,6 +183,7 @@ pub fn fast_retries() -> RetryPolicy {
         max_delay: Duration::from_millis(100),
         past_reset_delay: Duration::from_millis(30),
         max_rate_limit_wait: Duration::from_secs(5),
+        max_timeout_retries: 1,
     }
 }
 
