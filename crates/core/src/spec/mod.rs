@@ -1,5 +1,6 @@
 //! Spec sources: the v1 model, where each document and field came from, and the one function that loads them.
 
+mod digest;
 mod locations;
 mod model;
 mod rules;
@@ -70,7 +71,8 @@ pub struct SpecSet {
     pub files: Vec<PathBuf>,
     pub experiments: Vec<Located<ExperimentSpec>>,
     pub legacy: Vec<Located<LegacyFlagExperimentsSpec>>,
-    /// `sha256:<hex>` over every file's path and bytes, in load order.
+    /// `sha256:<hex>` of what the documents mean, independent of file names, paths, formatting and comments: a
+    /// saved plan records it, and `apply --plan` refuses the plan when it differs. See `spec/digest.rs`.
     pub digest: String,
 }
 
@@ -206,19 +208,12 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, visited: &mut BTreeSet<PathBuf>) -> 
 struct Loader {
     shape: shape::Shape,
     set: SpecSet,
-    // Hashed as files arrive: keeping every file's bytes for one final hash doubled the sources in memory.
-    digest: sha2::Sha256,
     diagnostics: Vec<Diagnostic>,
 }
 
 impl Loader {
     fn new() -> Self {
-        Loader {
-            shape: shape::Shape::new(),
-            set: SpecSet::default(),
-            digest: sha2::Sha256::default(),
-            diagnostics: Vec::new(),
-        }
+        Loader { shape: shape::Shape::new(), set: SpecSet::default(), diagnostics: Vec::new() }
     }
 
     fn add(&mut self, path: PathBuf, bytes: &[u8], explicit: bool) {
@@ -230,11 +225,6 @@ impl Loader {
             if !explicit && problems.is_empty() && !docs.iter().any(spec_like) {
                 return;
             }
-        }
-        // Length-prefixed so that no two different file sets hash the same bytes.
-        for part in [name.as_bytes(), bytes] {
-            sha2::Digest::update(&mut self.digest, (part.len() as u64).to_le_bytes());
-            sha2::Digest::update(&mut self.digest, part);
         }
         self.set.files.push(path);
         match parsed {
@@ -303,7 +293,7 @@ impl Loader {
             self.diagnostics.sort_by_key(|d| (order.get(&d.file).copied().unwrap_or(usize::MAX), d.line, d.column));
             return Err(crate::Error::Spec { diagnostics: self.diagnostics });
         }
-        self.set.digest = crate::digest::hex(self.digest);
+        self.set.digest = digest::of(&self.set);
         Ok(self.set)
     }
 }
