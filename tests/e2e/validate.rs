@@ -477,6 +477,43 @@ fn legacy_metrics_are_listed_once() {
     );
 }
 
+const WORKSPACE: &str = "\
+kind: Workspace
+projects:
+  - key: demo
+    environments: [staging, production]
+    owns: [experiments]
+";
+
+#[test]
+fn workspaces_declare_the_managed_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("workspace.yaml"), WORKSPACE).unwrap();
+    std::fs::write(dir.path().join("spec.yaml"), format!("{BASE}---\n{LEGACY}")).unwrap();
+    let (code, stdout, stderr) = ldexp(dir.path(), &["validate"]);
+    assert_eq!(
+        (code, stdout.as_str(), stderr.as_str()),
+        (0, "2 files, 1 experiment, 1 legacy flag spec, 1 workspace: valid\n", "")
+    );
+    let qa = edit(BASE, &[("environment: production", "environments: [production, qa]")]);
+    assert_eq!(
+        problems_in(&[("workspace.yaml", WORKSPACE), ("spec.yaml", &qa)]),
+        one(
+            "spec.yaml:3:28",
+            "experiment `checkout-button-placement` targets environment `qa`, which the Workspace does not declare for project `demo`"
+        )
+    );
+    let other = "kind: Workspace\nprojects:\n  - {key: blog, environments: [production]}\n  - {key: demo, environments: [qa]}\n";
+    assert_eq!(
+        problems_in(&[("a.yaml", WORKSPACE), ("b.yaml", other)]),
+        one("b.yaml:4:11", "project `demo` is declared twice in a Workspace: first at a.yaml:3:10")
+    );
+    assert_eq!(
+        problems(&edit(WORKSPACE, &[("owns: [experiments]", "owns: [metrics]")])),
+        one("spec.yaml:5:12", "`projects[0].owns[0]` `metrics` is not supported yet")
+    );
+}
+
 #[test]
 fn every_problem_of_every_file_is_reported() {
     let bad_kind = edit(BASE, &[("kind: Experiment", "kind: Experimnet")]);

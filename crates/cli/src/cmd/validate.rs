@@ -57,15 +57,20 @@ pub fn run(args: &ValidateArgs, globals: &Globals) -> Result<ExitStatus> {
     }
 }
 
-/// `3 files, 5 experiments, 1 legacy flag spec`; a spec with `environments` counts once per environment.
+/// `3 files, 5 experiments, 1 legacy flag spec`, then `, 1 workspace` when there are any; a spec with
+/// `environments` counts once per environment.
 pub fn summary(set: &SpecSet) -> String {
     let experiments: usize = set.experiments.iter().map(|e| e.spec.target_environments().len()).sum();
-    format!(
+    let mut s = format!(
         "{}, {}, {}",
         plural(set.files.len(), "file", "files"),
         plural(experiments, "experiment", "experiments"),
         plural(set.legacy.len(), "legacy flag spec", "legacy flag specs")
-    )
+    );
+    if !set.workspaces.is_empty() {
+        s.push_str(&format!(", {}", plural(set.workspaces.len(), "workspace", "workspaces")));
+    }
+    s
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

@@ -9,7 +9,7 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{ExperimentSpec, LegacyFlagExperimentsSpec, SpecSet};
+use super::{ExperimentSpec, LegacyFlagExperimentsSpec, SpecSet, WorkspaceSpec};
 
 /// A loaded document as it would be written, `kind` included, without copying the spec.
 #[derive(Serialize)]
@@ -17,10 +17,11 @@ use super::{ExperimentSpec, LegacyFlagExperimentsSpec, SpecSet};
 enum Document<'a> {
     Experiment(&'a ExperimentSpec),
     LegacyFlagExperiments(&'a LegacyFlagExperimentsSpec),
+    Workspace(&'a WorkspaceSpec),
 }
 
 /// `sha256:<hex>` over the BLAKE3 fingerprints ([`crate::digest::fingerprint`]) of every document's canonical
-/// JSON, one per line, with the documents sorted by identity (kind, project, environments, key or flag) and then by
+/// JSON, one per line, with the documents sorted by identity (kind, project, environments, key or flag; a Workspace's projects) and then by
 /// fingerprint, so that neither file names nor the order in which files or documents are found matter.
 pub(crate) fn of(set: &SpecSet) -> String {
     let mut docs: Vec<([&str; 3], String, String)> = Vec::new();
@@ -36,6 +37,10 @@ pub(crate) fn of(set: &SpecSet) -> String {
             String::new(),
             canonical(&Document::LegacyFlagExperiments(s)),
         ));
+    }
+    for w in &set.workspaces {
+        let projects: Vec<&str> = w.spec.projects.iter().map(|p| p.key.as_str()).collect();
+        docs.push((["Workspace", "", ""], projects.join(","), canonical(&Document::Workspace(&w.spec))));
     }
     docs.sort_unstable();
     let mut hasher = Sha256::new();

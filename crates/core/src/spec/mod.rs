@@ -7,6 +7,7 @@ mod rules;
 mod shape;
 #[cfg(test)]
 mod tests;
+mod workspace;
 mod yaml;
 
 pub use crate::flag_map::{FlagMap, FlagMapIter};
@@ -71,6 +72,8 @@ pub struct SpecSet {
     pub files: Vec<PathBuf>,
     pub experiments: Vec<Located<ExperimentSpec>>,
     pub legacy: Vec<Located<LegacyFlagExperimentsSpec>>,
+    /// The `kind: Workspace` documents: the declared scope. Each project appears in at most one entry of one.
+    pub workspaces: Vec<Located<WorkspaceSpec>>,
     /// `sha256:<hex>` of what the documents mean, independent of file names, paths, formatting and comments: a
     /// saved plan records it, and `apply --plan` refuses the plan when it differs. See `spec/digest.rs`.
     pub digest: String,
@@ -275,6 +278,11 @@ impl Loader {
                     rules::legacy(&located, &keys, &mut self.diagnostics);
                     self.set.legacy.push(located);
                 }
+                Ok(SpecDocument::Workspace(spec)) => {
+                    let located = Located { spec, location, field_locations: values };
+                    workspace::workspace(&located, &mut self.diagnostics);
+                    self.set.workspaces.push(located);
+                }
                 // The shape check accepts only what the types accept; this is a safety net, not a path users see.
                 Err(e) => self.diagnostics.push(Diagnostic::at(
                     &location,
@@ -287,6 +295,7 @@ impl Loader {
 
     fn finish(mut self) -> Result<SpecSet, crate::Error> {
         rules::duplicates(&self.set.experiments, &self.set.legacy, &mut self.diagnostics);
+        workspace::scope(&self.set, &mut self.diagnostics);
         if !self.diagnostics.is_empty() {
             let order: BTreeMap<String, usize> =
                 self.set.files.iter().enumerate().map(|(i, f)| (f.display().to_string(), i)).collect();

@@ -112,8 +112,8 @@ fn every_problem_of_a_run_is_reported_in_file_order() {
          `running`? (hint: write `running`)",
             "p.yaml:9:3: unknown field `primary_metric` in `iteration`, did you mean `primaryMetric`? (hint: rename \
          `primary_metric` to `primaryMetric`)",
-            "p.yaml:14:7: unknown kind `Experimnet`, did you mean `Experiment`? (hint: `kind` is `Experiment` or \
-         `LegacyFlagExperiments`)",
+            "p.yaml:14:7: unknown kind `Experimnet`, did you mean `Experiment`? (hint: `kind` is `Experiment`, \
+         `LegacyFlagExperiments` or `Workspace`)",
         ]
     );
 }
@@ -142,7 +142,7 @@ fn invalid_utf8_is_located() {
 }
 
 #[test]
-fn schema_describes_both_kinds() {
+fn schema_describes_every_kind() {
     let schema = json_schema();
     let kinds: Vec<&str> = schema["oneOf"]
         .as_array()
@@ -150,7 +150,7 @@ fn schema_describes_both_kinds() {
         .iter()
         .filter_map(|v| v.pointer("/properties/kind/const").and_then(serde_json::Value::as_str))
         .collect();
-    assert_eq!(kinds, ["Experiment", "LegacyFlagExperiments"]);
+    assert_eq!(kinds, ["Experiment", "LegacyFlagExperiments", "Workspace"]);
 }
 
 /// YAML-ish fragments that steer random input into mappings, lists, anchors and spec field names.
