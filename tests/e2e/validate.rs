@@ -515,6 +515,59 @@ fn workspaces_declare_the_managed_scope() {
 }
 
 #[test]
+fn the_default_path_skips_other_tools_yaml_and_lists_it_with_v() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write("experiments/spec.yaml", BASE);
+    write(
+        "k8s/deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n",
+    );
+    write(
+        "chart/templates/service.yaml",
+        "kind: Service\nmetadata:\n  name: {{ include \"web.fullname\" . }}\n  labels:\n    {{- include \"web.labels\" . | nindent 4 }}\n",
+    );
+    write("chart/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n");
+    write("typo.yaml", &edit(LEGACY, &[("kind: LegacyFlagExperiments", "kind: LegacyFlagExperimnets")]));
+
+    let (code, stdout, stderr) = ldexp(dir.path(), &["-v", "validate", "--format", "json"]);
+    assert_eq!(code, 1, "{stderr}");
+    let list: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(
+        (list[0]["file"].as_str(), list[0]["message"].as_str()),
+        (Some("./typo.yaml"), Some("unknown kind `LegacyFlagExperimnets`, did you mean `LegacyFlagExperiments`?"))
+    );
+    // `-v` says what was skipped and why.
+    let skipped: Vec<&str> = stderr.lines().filter(|l| l.contains("skipped")).collect();
+    assert_eq!(skipped.len(), 3, "{stderr}");
+    assert!(skipped.iter().any(|l| l.ends_with("skipped ./k8s/deployment.yaml: it has `apiVersion`, so it is a Kubernetes-style manifest, not an ldexp spec")), "{stderr}");
+    assert!(
+        skipped.iter().any(|l| l.contains("skipped ./chart/templates/service.yaml: it does not parse as YAML (")
+            && l.ends_with("and does not look like an ldexp spec")),
+        "{stderr}"
+    );
+    assert!(
+        skipped.iter().any(|l| l.ends_with(
+            "skipped ./chart/Chart.yaml: it has `apiVersion`, so it is a Kubernetes-style manifest, not an ldexp spec"
+        )),
+        "{stderr}"
+    );
+
+    std::fs::remove_file(dir.path().join("typo.yaml")).unwrap();
+    let (code, stdout, stderr) = ldexp(dir.path(), &["validate"]);
+    assert_eq!((code, stdout.as_str(), stderr.as_str()), (0, "1 file, 1 experiment, 0 legacy flag specs: valid\n", ""));
+    // Without `apiVersion`, another tool's kind is still not a spec.
+    write("k8s/deployment.yaml", "kind: Deployment\nmetadata:\n  name: web\n");
+    let (_, _, stderr) = ldexp(dir.path(), &["-v", "validate"]);
+    assert!(stderr.contains("skipped ./k8s/deployment.yaml: kind `Deployment` is not an ldexp kind"), "{stderr}");
+}
+
+#[test]
 fn every_problem_of_every_file_is_reported() {
     let bad_kind = edit(BASE, &[("kind: Experiment", "kind: Experimnet")]);
     let no_baseline = edit(BASE, &[("      baseline: true\n", ""), ("key: checkout-button-placement", "key: other")]);

@@ -1,6 +1,7 @@
 //! Spec sources: the v1 model, where each document and field came from, and the one function that loads them.
 
 mod digest;
+mod discover;
 mod locations;
 mod model;
 mod rules;
@@ -14,7 +15,7 @@ pub use crate::flag_map::{FlagMap, FlagMapIter};
 pub use locations::FieldLocations;
 pub use model::*;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -115,14 +116,14 @@ impl fmt::Display for Diagnostic {
 /// A file reached twice (through two paths) is read once. `Error::Io` when a path cannot be read,
 /// `Error::Config` when no spec file is found, `Error::Spec` with every problem otherwise.
 pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<SpecSet, crate::Error> {
-    let files = discover(paths)?;
+    let files = discover::files(paths)?;
     let mut loader = Loader::new();
     for (file, explicit) in &files {
         let bytes = std::fs::read(file).map_err(|source| crate::Error::Io { path: file.clone(), source })?;
         loader.add(file.clone(), &bytes, *explicit);
     }
     if loader.set.files.is_empty() && loader.diagnostics.is_empty() {
-        return Err(no_specs(paths));
+        return Err(discover::no_specs(paths));
     }
     loader.finish()
 }
@@ -153,60 +154,6 @@ fn sorted(v: serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// The files to read, each with whether it was named explicitly (rather than found in a directory).
-fn discover<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<(PathBuf, bool)>, crate::Error> {
-    let mut files = Vec::new();
-    let mut visited = BTreeSet::new();
-    for p in paths {
-        let p = p.as_ref();
-        let meta = std::fs::metadata(p).map_err(|source| crate::Error::Io { path: p.to_owned(), source })?;
-        if meta.is_dir() {
-            let mut found = Vec::new();
-            walk(p, &mut found, &mut visited)?;
-            found.sort();
-            files.extend(found.into_iter().map(|f| (f, false)));
-        } else {
-            files.push((p.to_owned(), true));
-        }
-    }
-    let mut seen = BTreeSet::new();
-    files.retain(|(f, _)| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
-    Ok(files)
-}
-
-fn no_specs<P: AsRef<Path>>(paths: &[P]) -> crate::Error {
-    let list = paths.iter().map(|p| p.as_ref().display().to_string()).collect::<Vec<_>>().join(", ");
-    crate::Error::config(
-        format!("no spec files (*.yaml, *.yml with a `kind`) under {list}"),
-        Some("pass the directory or files holding the specs, e.g. `ldexp validate examples`".to_owned()),
-    )
-}
-
-/// Top-level fields that make a YAML document found in a directory a spec (possibly a broken one). Other YAML
-/// that lives beside specs, such as CI workflows or the emulator seed, has none of them and is skipped.
-const SPEC_MARKS: [&str; 8] =
-    ["kind", "project", "environment", "environments", "iteration", "state", "flag", "baseline"];
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>, visited: &mut BTreeSet<PathBuf>) -> Result<(), crate::Error> {
-    // Symlinked directories may form cycles; each real directory is read once.
-    if !visited.insert(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned())) {
-        return Ok(());
-    }
-    let io = |source| crate::Error::Io { path: dir.to_owned(), source };
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
-        if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
-            continue;
-        }
-        if path.is_dir() {
-            walk(&path, out, visited)?;
-        } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
 /// Accumulates documents and problems over the files of one load.
 struct Loader {
     shape: shape::Shape,
@@ -222,17 +169,38 @@ impl Loader {
     fn add(&mut self, path: PathBuf, bytes: &[u8], explicit: bool) {
         let name = path.display().to_string();
         // Editors do not count a byte-order mark as a column, and yaml-rust2 would read it as part of the first key.
-        let parsed = std::str::from_utf8(bytes).map(|t| yaml::parse(t.strip_prefix('\u{feff}').unwrap_or(t)));
-        if let Ok((docs, problems)) = &parsed {
-            let spec_like = |d: &yaml::Document| SPEC_MARKS.iter().any(|m| d.root.get(m).is_some());
-            if !explicit && problems.is_empty() && !docs.iter().any(spec_like) {
-                return;
-            }
-        }
-        self.set.files.push(path);
+        let parsed = std::str::from_utf8(bytes).map(|t| {
+            let t = t.strip_prefix('\u{feff}').unwrap_or(t);
+            (t, yaml::parse(t))
+        });
         match parsed {
-            Ok((docs, problems)) => self.check_source(&name, docs, problems),
+            Ok((text, (docs, problems))) => {
+                let docs = if explicit {
+                    docs
+                } else {
+                    match discover::sort_walked(text, docs, &problems) {
+                        discover::Walked::Specs { docs, skipped } => {
+                            for (pos, why) in skipped {
+                                tracing::debug!("skipped the document at {name}:{}:{}: {why}", pos.line, pos.column);
+                            }
+                            docs
+                        }
+                        discover::Walked::NotSpecs(why) => {
+                            tracing::debug!("skipped {name}: {why}");
+                            return;
+                        }
+                    }
+                };
+                self.set.files.push(path);
+                self.check_source(&name, docs, problems);
+            }
             Err(e) => {
+                let lossy = String::from_utf8_lossy(bytes);
+                if !explicit && !discover::looks_like_spec(&lossy) {
+                    tracing::debug!("skipped {name}: it is not UTF-8 text and does not look like an ldexp spec");
+                    return;
+                }
+                self.set.files.push(path);
                 let valid = String::from_utf8_lossy(&bytes[..e.valid_up_to()]);
                 let line = valid.matches('\n').count() + 1;
                 let column = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;

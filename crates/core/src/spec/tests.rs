@@ -100,6 +100,40 @@ fn directories_are_searched_recursively_in_sorted_order() {
     assert!(matches!(load(&[dir.path().join("missing")]), Err(crate::Error::Io { .. })));
 }
 
+const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n";
+const HELM: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ include \"web.fullname\" . }}\n  labels:\n    {{- include \"web.labels\" . | nindent 4 }}\n";
+
+#[test]
+fn a_directory_walk_skips_other_tools_yaml_and_keeps_near_misses() {
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = "kind: LegacyFlagExperiments\nproject: demo\nflag: f\nbaseline: a\nmetrics: []\n";
+    std::fs::create_dir_all(dir.path().join("deploy/templates")).unwrap();
+    std::fs::write(dir.path().join("spec.yaml"), legacy).unwrap();
+    std::fs::write(dir.path().join("deploy/deployment.yaml"), DEPLOYMENT).unwrap();
+    std::fs::write(dir.path().join("deploy/templates/service.yaml"), HELM).unwrap();
+    std::fs::write(dir.path().join("mixed.yaml"), format!("{DEPLOYMENT}---\n{}", legacy.replace("flag: f", "flag: g")))
+        .unwrap();
+    let set = load(&[dir.path()]).unwrap();
+    // `files` are the files that held specs; a Deployment beside a spec in one file is dropped on its own.
+    assert_eq!(set.files, [dir.path().join("mixed.yaml"), dir.path().join("spec.yaml")]);
+    assert_eq!(set.legacy.len(), 2);
+    std::fs::write(dir.path().join("typo.yaml"), "kind: Experimnet\nproject: demo\n").unwrap();
+    let crate::Error::Spec { diagnostics } = load(&[dir.path()]).unwrap_err() else { panic!() };
+    assert_eq!(
+        diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [format!(
+            "{}:1:7: unknown kind `Experimnet`, did you mean `Experiment`? (hint: `kind` is `Experiment`, \
+             `LegacyFlagExperiments` or `Workspace`)",
+            dir.path().join("typo.yaml").display()
+        )]
+    );
+    // Named explicitly, another tool's file is a spec, and an error.
+    let crate::Error::Spec { diagnostics } = load(&[dir.path().join("deploy/deployment.yaml")]).unwrap_err() else {
+        panic!()
+    };
+    assert_eq!(diagnostics[0].message, "unknown kind `Deployment`");
+}
+
 #[test]
 fn every_problem_of_a_run_is_reported_in_file_order() {
     let text = "kind: Experiment\nproject: demo\nenvironment: production\nkey: k\nname: n\nstate: runing\n\
