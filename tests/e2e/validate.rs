@@ -589,9 +589,52 @@ fn json_format_lists_file_line_column_message_and_help() {
             "line": 6,
             "column": 8,
             "message": "`state` must be one of `draft`, `running`, `stopped`, `archived`, found `runing`, did you mean `running`?",
-            "help": "write `running`"
+            "help": "write `running`",
+            "severity": "error"
         }])
     );
+}
+
+#[test]
+fn invisible_characters_are_warnings_shown_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    // One written as an escape, one raw (U+200B between "Above" and "the").
+    let spec = edit(
+        BASE,
+        &[
+            ("name: Checkout button placement", "name: \"Checkout \\u202Eplacement\""),
+            ("- name: Above the fold", "- name: Above\u{200B} the fold"),
+        ],
+    );
+    std::fs::write(dir.path().join("spec.yaml"), spec).unwrap();
+    let (code, stdout, stderr) = ldexp(dir.path(), &["validate", "--format", "json", "spec.yaml"]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "warnings alone leave the specs valid");
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap(),
+        json!([
+            {
+                "file": "spec.yaml", "line": 5, "column": 7,
+                "message": "`name` contains U+202E RIGHT-TO-LEFT OVERRIDE, which terminals and GitHub can show invisibly or use to reorder or hide text",
+                "help": "remove it unless it is meant to be there; ldexp shows it escaped, as `\\u{202E}`",
+                "severity": "warning"
+            },
+            {
+                "file": "spec.yaml", "line": 23, "column": 13,
+                "message": "`iteration.treatments[1].name` contains U+200B ZERO WIDTH SPACE, which terminals and GitHub can show invisibly or use to reorder or hide text",
+                "help": "remove it unless it is meant to be there; ldexp shows it escaped, as `\\u{200B}`",
+                "severity": "warning"
+            }
+        ])
+    );
+    let (code, stdout, stderr) = ldexp(dir.path(), &["validate", "--color", "never", "spec.yaml"]);
+    assert_eq!((code, stdout.as_str()), (0, "1 file, 1 experiment, 0 legacy flag specs: valid, with 2 warnings\n"));
+    assert!(stderr.contains("  ⚠ `name` contains U+202E RIGHT-TO-LEFT OVERRIDE"), "{stderr}");
+    // The snippet shows the raw character escaped, with the caret under the whole value.
+    assert!(
+        stderr.contains(" 23 │     - name: Above\\u{200B} the fold\n    ·             ──────────────────────\n"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{200B}') && !stderr.contains('\u{202E}'), "{stderr}");
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod rules;
 mod shape;
 #[cfg(test)]
 mod tests;
+mod warnings;
 mod workspace;
 mod yaml;
 
@@ -75,6 +76,9 @@ pub struct SpecSet {
     pub legacy: Vec<Located<LegacyFlagExperimentsSpec>>,
     /// The `kind: Workspace` documents: the declared scope. Each project appears in at most one entry of one.
     pub workspaces: Vec<Located<WorkspaceSpec>>,
+    /// What is valid but deserves a second look, such as a name holding a right-to-left override; in file order,
+    /// then by line and column, like the errors of [`crate::Error::Spec`].
+    pub warnings: Vec<Diagnostic>,
     /// `sha256:<hex>` of what the documents mean, independent of file names, paths, formatting and comments: a
     /// saved plan records it, and `apply --plan` refuses the plan when it differs. See `spec/digest.rs`.
     pub digest: String,
@@ -232,6 +236,7 @@ impl Loader {
             let mut values = Vec::new();
             let mut keys = Vec::new();
             record(&doc.root, String::new(), &loc, &mut values, &mut keys);
+            warnings::unsafe_text(&doc.root, "", &loc, &mut self.set.warnings);
             let (values, keys): (FieldLocations, FieldLocations) =
                 (values.into_iter().collect(), keys.into_iter().collect());
             let location = loc(doc.root.pos);
@@ -264,12 +269,14 @@ impl Loader {
     fn finish(mut self) -> Result<SpecSet, crate::Error> {
         rules::duplicates(&self.set.experiments, &self.set.legacy, &mut self.diagnostics);
         workspace::scope(&self.set, &mut self.diagnostics);
+        let order: BTreeMap<String, usize> =
+            self.set.files.iter().enumerate().map(|(i, f)| (f.display().to_string(), i)).collect();
+        let key = |d: &Diagnostic| (order.get(&d.file).copied().unwrap_or(usize::MAX), d.line, d.column);
         if !self.diagnostics.is_empty() {
-            let order: BTreeMap<String, usize> =
-                self.set.files.iter().enumerate().map(|(i, f)| (f.display().to_string(), i)).collect();
-            self.diagnostics.sort_by_key(|d| (order.get(&d.file).copied().unwrap_or(usize::MAX), d.line, d.column));
+            self.diagnostics.sort_by_key(key);
             return Err(crate::Error::Spec { diagnostics: self.diagnostics });
         }
+        self.set.warnings.sort_by_key(key);
         self.set.digest = digest::of(&self.set);
         Ok(self.set)
     }
