@@ -477,6 +477,29 @@ fn legacy_metrics_are_listed_once() {
     );
 }
 
+#[test]
+fn merge_keys_are_applied_and_their_mistakes_are_one_problem() {
+    let merged = edit(
+        BASE,
+        &[
+            ("    - name: Control\n", "    - &control\n      name: Control\n"),
+            (
+                "    - name: Above the fold\n      allocationPercent: 50\n",
+                "    - <<: *control\n      name: Above the fold\n      baseline: false\n",
+            ),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("spec.yaml"), &merged).unwrap();
+    let (code, stdout, stderr) = ldexp(dir.path(), &["validate", "spec.yaml"]);
+    assert_eq!((code, stdout.as_str(), stderr.as_str()), (0, "1 file, 1 experiment, 0 legacy flag specs: valid\n", ""));
+    let listed = edit(&merged, &[("    - <<: *control\n", "    - <<: [1, 2]\n")]);
+    assert_eq!(
+        problems(&listed),
+        one("spec.yaml:24:11", "a merge key (`<<`) takes a mapping or a list of mappings, found a list")
+    );
+}
+
 const WORKSPACE: &str = "\
 kind: Workspace
 projects:

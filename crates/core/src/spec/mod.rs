@@ -226,6 +226,9 @@ impl Loader {
             self.diagnostics.push(Diagnostic::at(&loc(p.pos), p.message, Some(p.help)));
         }
         for doc in docs {
+            if doc.merge_failed {
+                continue;
+            }
             let (kind, findings) = self.shape.check_document(&doc.root);
             if !findings.is_empty() || kind.is_none() {
                 for f in findings {

@@ -135,6 +135,34 @@ fn a_directory_walk_skips_other_tools_yaml_and_keeps_near_misses() {
 }
 
 #[test]
+fn merge_keys_share_fields_and_locations_point_into_the_anchor() {
+    let text = "kind: Experiment\nproject: demo\nenvironment: production\nkey: a\nname: A\nstate: draft\n\
+                iteration:\n  hypothesis: h\n  primaryMetric: m\n  metrics: [m]\n  flags: {f: {}}\n  treatments:\n    \
+                - &control {name: C, baseline: true, allocationPercent: 50, variations: {f: a}}\n    \
+                - <<: *control\n      name: B\n      baseline: false\n";
+    let set = load_str("m.yaml", text).unwrap();
+    let e = &set.experiments[0];
+    let b = &e.spec.iteration.treatments[1];
+    // Written keys win over merged ones; the rest comes from the anchored treatment.
+    assert_eq!((b.name.as_str(), b.baseline, b.allocation_percent.value()), ("B", false, 50.0));
+    assert_eq!(e.location_of("iteration.treatments[1].name").to_string(), "m.yaml:15:13");
+    assert_eq!(e.location_of("iteration.treatments[1].allocationPercent").to_string(), "m.yaml:13:61");
+    // Rules see the merged values, and still locate problems in the file.
+    let bad = text.replace("allocationPercent: 50", "allocationPercent: 60");
+    assert_eq!(
+        problems("m.yaml", &bad),
+        ["m.yaml:13:5: treatment allocations add up to 120%, more than 100% (hint: lower the `allocationPercent` \
+             values so that they total at most 100)"]
+    );
+    // The merged document means the same as the one written out, so the digest agrees.
+    let written = text.replace(
+        "- <<: *control\n      name: B\n      baseline: false\n",
+        "- {name: B, allocationPercent: 50, variations: {f: a}}\n",
+    );
+    assert_eq!(load_str("w.yaml", &written).unwrap().digest, set.digest);
+}
+
+#[test]
 fn every_problem_of_a_run_is_reported_in_file_order() {
     let text = "kind: Experiment\nproject: demo\nenvironment: production\nkey: k\nname: n\nstate: runing\n\
                 iteration:\n  hypothesis: h\n  primary_metric: m\n  metrics: [m]\n  flags: {f: {rule: fallthrough}}\n  \

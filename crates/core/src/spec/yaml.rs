@@ -96,6 +96,9 @@ impl Node {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Document {
     pub root: Node,
+    /// A merge key in it had a value that is not mappings: some mapping lacks what it meant to merge, so checking
+    /// the document further would only report those fields as missing.
+    pub merge_failed: bool,
 }
 
 /// A problem found while reading YAML.
@@ -194,6 +197,8 @@ struct Builder {
     written: usize,
     /// Nodes copied by expanding aliases.
     expanded: usize,
+    /// Whether a merge key of the current document failed.
+    merge_failed: bool,
     docs: Vec<Document>,
     problems: Vec<Problem>,
 }
@@ -366,9 +371,11 @@ impl Builder {
                 node.pos = pos;
                 self.complete(node, 0, false)
             }
-            Event::DocumentStart | Event::DocumentEnd | Event::StreamStart | Event::StreamEnd | Event::Nothing => {
+            Event::DocumentStart => {
+                self.merge_failed = false;
                 Ok(())
             }
+            Event::DocumentEnd | Event::StreamStart | Event::StreamEnd | Event::Nothing => Ok(()),
         }
     }
 
@@ -398,7 +405,7 @@ impl Builder {
         match self.stack.last_mut() {
             None => {
                 if node.value != Value::Null {
-                    self.docs.push(Document { root: node });
+                    self.docs.push(Document { root: node, merge_failed: self.merge_failed });
                 }
             }
             Some(Frame::Seq { items, .. }) => items.push(node),
@@ -418,6 +425,7 @@ impl Builder {
                         node.pos = key_pos;
                     }
                     if let Some(p) = merge(m, node, key_pos) {
+                        self.merge_failed = true;
                         self.problems.push(p);
                     }
                 }
@@ -652,7 +660,9 @@ mod tests {
 
     #[test]
     fn merge_key_mistakes_are_one_problem_each() {
-        let (_, problems) = parse("a: &a [1]\nb:\n  <<: *a\n  c: 1\n");
+        let (docs, problems) = parse("a: &a [1]\nb:\n  <<: *a\n  c: 1\n---\nd: {<<: {e: 1}}\n");
+        // The loader checks no further a document whose merge failed: its fields would only be reported missing.
+        assert_eq!(docs.iter().map(|d| d.merge_failed).collect::<Vec<_>>(), [true, false]);
         assert_eq!(
             problems.iter().map(|p| (p.pos, p.message.as_str())).collect::<Vec<_>>(),
             [(Pos { line: 3, column: 7 }, "a merge key (`<<`) takes a mapping or a list of mappings, found a list")]
