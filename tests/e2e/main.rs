@@ -5,6 +5,7 @@ mod chaos;
 mod demo;
 mod lifecycle;
 mod recipes;
+mod spec_features;
 mod specs;
 mod stale;
 mod support;

@@ -163,6 +163,20 @@ fn merge_keys_share_fields_and_locations_point_into_the_anchor() {
 }
 
 #[test]
+fn a_large_file_without_aliases_loads() {
+    // 6,000 experiments in one 2.5 MB file: far more values than an alias may expand to, all written out.
+    let text: String = (0..6_000)
+        .map(|i| {
+            let doc = EXAMPLE.replace("key: checkout-button-placement", &format!("key: checkout-{i}"));
+            format!("{}\n---\n", doc.replace("description: Does", &format!("description: {} Does", "x".repeat(250))))
+        })
+        .collect();
+    assert!(text.len() > 2_500_000, "{}", text.len());
+    let set = load_str("big.yaml", &text).unwrap();
+    assert_eq!(set.experiments.len(), 6_000);
+}
+
+#[test]
 fn every_problem_of_a_run_is_reported_in_file_order() {
     let text = "kind: Experiment\nproject: demo\nenvironment: production\nkey: k\nname: n\nstate: runing\n\
                 iteration:\n  hypothesis: h\n  primary_metric: m\n  metrics: [m]\n  flags: {f: {rule: fallthrough}}\n  \
