@@ -21,8 +21,9 @@ enum Document<'a> {
 }
 
 /// `sha256:<hex>` over the BLAKE3 fingerprints ([`crate::digest::fingerprint`]) of every document's canonical
-/// JSON, one per line, with the documents sorted by identity (kind, project, environments, key or flag; a Workspace's projects) and then by
-/// fingerprint, so that neither file names nor the order in which files or documents are found matter.
+/// JSON, one per line, with the documents sorted by identity (kind, project, key or flag, environments; a
+/// Workspace's projects) and then by fingerprint, so that neither file names nor the order in which files or
+/// documents are found matter.
 pub(crate) fn of(set: &SpecSet) -> String {
     let mut docs: Vec<([&str; 3], String, String)> = Vec::new();
     for e in &set.experiments {

@@ -70,7 +70,7 @@ impl<T> Located<T> {
 /// Every spec loaded from a set of sources.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SpecSet {
-    /// The files read, in load order.
+    /// The files that held specs, in load order; other YAML a directory walk found and skipped is not listed.
     pub files: Vec<PathBuf>,
     pub experiments: Vec<Located<ExperimentSpec>>,
     pub legacy: Vec<Located<LegacyFlagExperimentsSpec>>,
@@ -116,9 +116,11 @@ impl fmt::Display for Diagnostic {
 /// Loads every spec under `paths` (files, or directories searched recursively for `*.yaml`/`*.yml` in sorted
 /// order), validating each document. Returns every problem found, not just the first.
 ///
-/// Hidden entries (`.git`, `.github`, …) inside a directory are skipped; a path given explicitly is always read.
-/// A file reached twice (through two paths) is read once. `Error::Io` when a path cannot be read,
-/// `Error::Config` when no spec file is found, `Error::Spec` with every problem otherwise.
+/// Hidden entries (`.git`, `.github`, …) inside a directory are skipped, and so is other tools' YAML found there
+/// (see `discover.rs`; each skip is logged at debug level); a path given explicitly is always read as specs.
+/// A file reached twice (through two paths) is read once. `Error::Io` when a path cannot be read, `Error::Config`
+/// when no spec file is found, `Error::Spec` with every problem otherwise; warnings, which leave the specs valid,
+/// are in [`SpecSet::warnings`].
 pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<SpecSet, crate::Error> {
     let files = discover::files(paths)?;
     let mut loader = Loader::new();
