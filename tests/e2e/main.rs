@@ -7,6 +7,7 @@ mod lifecycle;
 mod lost_responses;
 mod options;
 mod recipes;
+mod spec_features;
 mod specs;
 mod stale;
 mod support;

@@ -52,3 +52,46 @@ fn a_stale_plan_exits_3_and_writes_nothing() {
     assert_eq!(em.state_text(), before);
     ws.assert_no_canary();
 }
+
+/// The digest a saved plan records.
+fn specs_digest(path: &std::path::Path) -> String {
+    let plan: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    plan["specsDigest"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_saved_plan_is_not_stale_for_another_path_spelling_a_comment_or_a_renamed_file() {
+    let em = Emulator::start(&[]);
+    let ws = Workspace::new();
+    let mut e = Exp::new("checkout-color", &["production"]);
+    e.stage = Stage::Running;
+    ws.write("specs/a.yaml", &e.yaml());
+    ws.write("specs/banner.yaml", &legacy("hidden", &[("clicks", &["production"])]));
+    expect_code(&ws.ldexp(&em, &["plan", "--out", "plan.json", "specs"]), 0);
+    let saved = specs_digest(&ws.path().join("plan.json"));
+
+    let out = ws.path().join("again.json");
+    let out = out.to_str().unwrap();
+    let absolute = ws.path().join("specs");
+    let absolute = absolute.to_str().unwrap();
+    let inside = ws.path().join("specs");
+    for (dir, args) in [
+        (ws.path(), vec!["plan", "--out", out, "./specs/"]),
+        (ws.path(), vec!["plan", "--out", out, absolute]),
+        (inside.as_path(), vec!["plan", "--out", out, "."]),
+        (inside.as_path(), vec!["plan", "--out", out]),
+        (inside.as_path(), vec!["plan", "--out", out, "banner.yaml", "a.yaml"]),
+    ] {
+        let run = ws.command(&em, &args).current_dir(dir).output().unwrap();
+        assert!(run.status.success(), "{args:?} in {}: {}", dir.display(), String::from_utf8_lossy(&run.stderr));
+        assert_eq!(specs_digest(std::path::Path::new(out)), saved, "{args:?} in {}", dir.display());
+    }
+
+    // A comment and a renamed file change nothing `apply` would do: the saved plan still applies.
+    ws.remove("specs/a.yaml");
+    ws.write("specs/checkout.yaml", &format!("# Owned by the checkout team.\n{}", e.yaml()));
+    let run = ws.ldexp(&em, &["apply", "--plan", "plan.json", "specs"]);
+    expect_code(&run, 0);
+    expect_code(&ws.ldexp(&em, &["plan", "--detailed-exitcode", "specs"]), 0);
+    ws.assert_no_canary();
+}

@@ -1,5 +1,6 @@
 //! `ldexp validate`: every rule of spec format v1 fed a bad spec, asserting the exact message and `file:line:col`;
-//! the JSON and human formats, the summary and exit codes; the committed JSON Schema and the examples.
+//! the JSON and human formats, the summary and exit codes; what a directory walk reads; the committed JSON Schema
+//! and the examples.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -7,7 +8,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 /// A valid experiment; each test breaks it in one place. Line numbers in the tests refer to this text.
-const BASE: &str = "\
+pub(crate) const BASE: &str = "\
 kind: Experiment
 project: demo
 environment: production
@@ -36,7 +37,7 @@ iteration:
         checkout-button: above-fold
 ";
 
-const LEGACY: &str = "\
+pub(crate) const LEGACY: &str = "\
 kind: LegacyFlagExperiments
 project: demo
 flag: pricing-banner
@@ -52,7 +53,7 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn ldexp(dir: &Path, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn ldexp(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ldexp"))
         .args(args)
         .current_dir(dir)
@@ -68,7 +69,7 @@ fn ldexp(dir: &Path, args: &[&str]) -> (i32, String, String) {
 }
 
 /// `text` with each `(from, to)` replaced once; `from` must occur, so a test cannot silently test nothing.
-fn edit(text: &str, edits: &[(&str, &str)]) -> String {
+pub(crate) fn edit(text: &str, edits: &[(&str, &str)]) -> String {
     let mut t = text.to_owned();
     for (from, to) in edits {
         assert!(t.contains(from), "`{from}` is not in the spec");
@@ -78,7 +79,7 @@ fn edit(text: &str, edits: &[(&str, &str)]) -> String {
 }
 
 /// Validates the files with `--format json` and returns `(file:line:col, message)` of every problem.
-fn problems_in(files: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn problems_in(files: &[(&str, &str)]) -> Vec<(String, String)> {
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in files {
         std::fs::write(dir.path().join(name), text).unwrap();
@@ -98,11 +99,11 @@ fn problems_in(files: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn problems(text: &str) -> Vec<(String, String)> {
+pub(crate) fn problems(text: &str) -> Vec<(String, String)> {
     problems_in(&[("spec.yaml", text)])
 }
 
-fn one(at: &str, message: &str) -> Vec<(String, String)> {
+pub(crate) fn one(at: &str, message: &str) -> Vec<(String, String)> {
     vec![(at.to_owned(), message.to_owned())]
 }
 
@@ -478,6 +479,59 @@ fn legacy_metrics_are_listed_once() {
 }
 
 #[test]
+fn the_default_path_skips_other_tools_yaml_and_lists_it_with_v() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write("experiments/spec.yaml", BASE);
+    write(
+        "k8s/deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n",
+    );
+    write(
+        "chart/templates/service.yaml",
+        "kind: Service\nmetadata:\n  name: {{ include \"web.fullname\" . }}\n  labels:\n    {{- include \"web.labels\" . | nindent 4 }}\n",
+    );
+    write("chart/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n");
+    write("typo.yaml", &edit(LEGACY, &[("kind: LegacyFlagExperiments", "kind: LegacyFlagExperimnets")]));
+
+    let (code, stdout, stderr) = ldexp(dir.path(), &["-v", "validate", "--format", "json"]);
+    assert_eq!(code, 1, "{stderr}");
+    let list: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(
+        (list[0]["file"].as_str(), list[0]["message"].as_str()),
+        (Some("./typo.yaml"), Some("unknown kind `LegacyFlagExperimnets`, did you mean `LegacyFlagExperiments`?"))
+    );
+    // `-v` says what was skipped and why.
+    let skipped: Vec<&str> = stderr.lines().filter(|l| l.contains("skipped")).collect();
+    assert_eq!(skipped.len(), 3, "{stderr}");
+    assert!(skipped.iter().any(|l| l.ends_with("skipped ./k8s/deployment.yaml: it has `apiVersion`, so it is a Kubernetes-style manifest, not an ldexp spec")), "{stderr}");
+    assert!(
+        skipped.iter().any(|l| l.contains("skipped ./chart/templates/service.yaml: it does not parse as YAML (")
+            && l.ends_with("and does not look like an ldexp spec")),
+        "{stderr}"
+    );
+    assert!(
+        skipped.iter().any(|l| l.ends_with(
+            "skipped ./chart/Chart.yaml: it has `apiVersion`, so it is a Kubernetes-style manifest, not an ldexp spec"
+        )),
+        "{stderr}"
+    );
+
+    std::fs::remove_file(dir.path().join("typo.yaml")).unwrap();
+    let (code, stdout, stderr) = ldexp(dir.path(), &["validate"]);
+    assert_eq!((code, stdout.as_str(), stderr.as_str()), (0, "1 file, 1 experiment, 0 legacy flag specs: valid\n", ""));
+    // Without `apiVersion`, another tool's kind is still not a spec.
+    write("k8s/deployment.yaml", "kind: Deployment\nmetadata:\n  name: web\n");
+    let (_, _, stderr) = ldexp(dir.path(), &["-v", "validate"]);
+    assert!(stderr.contains("skipped ./k8s/deployment.yaml: kind `Deployment` is not an ldexp kind"), "{stderr}");
+}
+
+#[test]
 fn every_problem_of_every_file_is_reported() {
     let bad_kind = edit(BASE, &[("kind: Experiment", "kind: Experimnet")]);
     let no_baseline = edit(BASE, &[("      baseline: true\n", ""), ("key: checkout-button-placement", "key: other")]);
@@ -499,7 +553,8 @@ fn json_format_lists_file_line_column_message_and_help() {
             "line": 6,
             "column": 8,
             "message": "`state` must be one of `draft`, `running`, `stopped`, `archived`, found `runing`, did you mean `running`?",
-            "help": "write `running`"
+            "help": "write `running`",
+            "severity": "error"
         }])
     );
 }

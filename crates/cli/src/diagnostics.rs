@@ -1,24 +1,35 @@
 //! Renders spec diagnostics for people: a source snippet with a caret under the problem (miette), and the help.
+//! Invisible and control characters in the snippet and the text are shown escaped (`ldexp_core::display`).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use ldexp_core::display;
 use ldexp_core::spec::Diagnostic;
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, Severity, SourceSpan};
 
 /// Wide enough for the longest help lines without wrapping mid-sentence on most terminals, and fixed so that the
 /// output is the same everywhere.
 const WIDTH: usize = 140;
 
-/// Every diagnostic rendered with its snippet, in order, followed by nothing else.
+/// Every diagnostic rendered as an error with its snippet, in order, followed by nothing else.
 pub fn render(diagnostics: &[Diagnostic], color: bool) -> String {
+    render_as(diagnostics, Severity::Error, color)
+}
+
+/// Every diagnostic rendered as a warning with its snippet, in order, followed by nothing else.
+pub fn render_warnings(diagnostics: &[Diagnostic], color: bool) -> String {
+    render_as(diagnostics, Severity::Warning, color)
+}
+
+fn render_as(diagnostics: &[Diagnostic], severity: Severity, color: bool) -> String {
     let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(WIDTH).with_links(false);
     let mut sources: BTreeMap<&str, Option<String>> = BTreeMap::new();
     let mut out = String::new();
     for d in diagnostics {
         let text = sources.entry(&d.file).or_insert_with(|| std::fs::read_to_string(&d.file).ok()).as_deref();
-        let report = Report::new(d, text);
+        let report = Report::new(d, text, severity);
         if handler.render_report(&mut out, &report).is_err() {
             out.push_str(&format!("{d}\n"));
         }
@@ -30,20 +41,30 @@ pub fn render(diagnostics: &[Diagnostic], color: bool) -> String {
 /// One diagnostic as a miette report; the snippet is present when the file can be read.
 struct Report<'a> {
     diagnostic: &'a Diagnostic,
+    severity: Severity,
     source: Option<NamedSource<String>>,
     span: Option<SourceSpan>,
 }
 
 impl<'a> Report<'a> {
-    fn new(d: &'a Diagnostic, text: Option<&str>) -> Self {
-        let located = text.and_then(|t| span(t, d.line, d.column).map(|s| (t, s)));
+    fn new(d: &'a Diagnostic, text: Option<&str>, severity: Severity) -> Self {
+        let located = text.and_then(|t| {
+            // Columns do not count a byte-order mark, which escaping would turn into eight characters.
+            let t = t.strip_prefix('\u{feff}').unwrap_or(t);
+            let s = span(t, d.line, d.column)?;
+            // The span is found in the text as written and moved to where escaping puts it.
+            let shown = |end: usize| t.get(..end).map_or(end, |before| display::escape(before).len());
+            let (start, end) = (shown(s.offset()), shown(s.offset() + s.len()));
+            Some((display::escape(t).into_owned(), SourceSpan::new(start.into(), end.saturating_sub(start))))
+        });
         match located {
             Some((t, s)) => Report {
                 diagnostic: d,
-                source: Some(NamedSource::new(&d.file, t.to_owned()).with_language("yaml")),
+                severity,
+                source: Some(NamedSource::new(&d.file, t).with_language("yaml")),
                 span: Some(s),
             },
-            None => Report { diagnostic: d, source: None, span: None },
+            None => Report { diagnostic: d, severity, source: None, span: None },
         }
     }
 }
@@ -57,10 +78,11 @@ impl fmt::Debug for Report<'_> {
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.diagnostic;
+        let message = display::escape(&d.message);
         if self.source.is_some() {
-            f.write_str(&d.message)
+            f.write_str(&message)
         } else {
-            write!(f, "{}:{}:{}: {}", d.file, d.line, d.column, d.message)
+            write!(f, "{}:{}:{}: {message}", d.file, d.line, d.column)
         }
     }
 }
@@ -69,7 +91,11 @@ impl std::error::Error for Report<'_> {}
 
 impl miette::Diagnostic for Report<'_> {
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.diagnostic.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.diagnostic.help.as_deref().map(|h| Box::new(display::escape(h)) as Box<dyn fmt::Display>)
+    }
+
+    fn severity(&self) -> Option<Severity> {
+        Some(self.severity)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -152,5 +178,24 @@ mod tests {
         assert!(out.contains("2 │ state: runing"), "{out}");
         assert!(out.contains("·        ──────"), "{out}");
         assert!(out.contains("help: write `running`"), "{out}");
+    }
+
+    #[test]
+    fn invisible_characters_are_escaped_in_the_snippet_the_message_and_the_help() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("spec.yaml");
+        std::fs::write(&file, "\u{feff}kind: Experiment\nname: a\u{202E}b, c\n").unwrap();
+        let d = Diagnostic {
+            file: file.display().to_string(),
+            line: 2,
+            column: 7,
+            message: "bad name `a\u{202E}b`".into(),
+            help: Some("rename `a\u{202E}b`".into()),
+        };
+        let out = render_warnings(&[d], false);
+        assert!(!out.contains('\u{202E}'), "{out}");
+        assert!(out.contains("⚠ bad name `a\\u{202E}b`"), "{out}");
+        assert!(out.contains("2 │ name: a\\u{202E}b, c\n   ·       ──────────\n"), "{out}");
+        assert!(out.contains("help: rename `a\\u{202E}b`"), "{out}");
     }
 }

@@ -8,6 +8,7 @@ pub mod apply;
 pub mod client;
 pub mod design;
 pub mod digest;
+pub mod display;
 mod error;
 pub mod export;
 pub mod fetch;

@@ -146,7 +146,7 @@ fn experiments_mut(
 ) -> impl Iterator<Item = &mut ldexp_core::spec::ExperimentSpec> {
     docs.values_mut().filter_map(|d| match d {
         SpecDocument::Experiment(e) => Some(e),
-        SpecDocument::LegacyFlagExperiments(_) => None,
+        SpecDocument::LegacyFlagExperiments(_) | SpecDocument::Workspace(_) => None,
     })
 }
 
@@ -154,7 +154,7 @@ fn states(docs: &BTreeMap<String, SpecDocument>) -> Vec<(String, ExperimentState
     docs.iter()
         .filter_map(|(n, d)| match d {
             SpecDocument::Experiment(e) => Some((n.clone(), e.state)),
-            SpecDocument::LegacyFlagExperiments(_) => None,
+            SpecDocument::LegacyFlagExperiments(_) | SpecDocument::Workspace(_) => None,
         })
         .collect()
 }

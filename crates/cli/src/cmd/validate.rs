@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use ldexp_core::spec::{self, SpecSet};
+use ldexp_core::spec::{self, Diagnostic, SpecSet};
+use serde::Serialize;
 
 use super::{Globals, write_stdout};
 use crate::diagnostics;
@@ -15,7 +16,7 @@ use crate::exit::ExitStatus;
 pub enum ValidateFormat {
     /// Source snippets with a caret and a hint, on stderr.
     Human,
-    /// A JSON list of `{file, line, column, message, help}` on stdout (`[]` when valid).
+    /// A JSON list of `{file, line, column, message, help, severity}` on stdout (`[]` when valid without warnings).
     Json,
 }
 
@@ -30,22 +31,40 @@ pub struct ValidateArgs {
     pub format: ValidateFormat,
 }
 
-/// Validates; exit 0 when valid, 1 with every problem listed otherwise.
+/// One item of the JSON list: a diagnostic and whether it is an error or a warning.
+#[derive(Serialize)]
+struct Item<'a> {
+    #[serde(flatten)]
+    diagnostic: &'a Diagnostic,
+    severity: &'static str,
+}
+
+fn json(diagnostics: &[Diagnostic], severity: &'static str) -> Result<String> {
+    let items: Vec<Item<'_>> = diagnostics.iter().map(|diagnostic| Item { diagnostic, severity }).collect();
+    Ok(serde_json::to_string_pretty(&items)? + "\n")
+}
+
+/// Validates; exit 0 when valid (warnings or not), 1 with every problem listed otherwise.
 pub fn run(args: &ValidateArgs, globals: &Globals) -> Result<ExitStatus> {
     match spec::load(&args.paths) {
         Ok(set) => {
+            let warnings = match set.warnings.len() {
+                0 => String::new(),
+                n => format!(", with {}", plural(n, "warning", "warnings")),
+            };
             match args.format {
-                ValidateFormat::Json => write_stdout("[]\n")?,
-                ValidateFormat::Human if globals.color_stdout() => {
-                    write_stdout(&format!("{}: \x1b[32mvalid\x1b[0m\n", summary(&set)))?;
+                ValidateFormat::Json => write_stdout(&json(&set.warnings, "warning")?)?,
+                ValidateFormat::Human => {
+                    eprint!("{}", diagnostics::render_warnings(&set.warnings, globals.color_stderr()));
+                    let valid = if globals.color_stdout() { "\x1b[32mvalid\x1b[0m" } else { "valid" };
+                    write_stdout(&format!("{}: {valid}{warnings}\n", summary(&set)))?;
                 }
-                ValidateFormat::Human => write_stdout(&format!("{}: valid\n", summary(&set)))?,
             }
             Ok(ExitStatus::Success)
         }
         Err(ldexp_core::Error::Spec { diagnostics }) => {
             match args.format {
-                ValidateFormat::Json => write_stdout(&(serde_json::to_string_pretty(&diagnostics)? + "\n"))?,
+                ValidateFormat::Json => write_stdout(&json(&diagnostics, "error")?)?,
                 ValidateFormat::Human => {
                     eprint!("{}", diagnostics::render(&diagnostics, globals.color_stderr()));
                     eprintln!("error: {}", ldexp_core::Error::Spec { diagnostics });
@@ -57,15 +76,20 @@ pub fn run(args: &ValidateArgs, globals: &Globals) -> Result<ExitStatus> {
     }
 }
 
-/// `3 files, 5 experiments, 1 legacy flag spec`; a spec with `environments` counts once per environment.
+/// `3 files, 5 experiments, 1 legacy flag spec`, then `, 1 workspace` when there are any; a spec with
+/// `environments` counts once per environment.
 pub fn summary(set: &SpecSet) -> String {
     let experiments: usize = set.experiments.iter().map(|e| e.spec.target_environments().len()).sum();
-    format!(
+    let mut s = format!(
         "{}, {}, {}",
         plural(set.files.len(), "file", "files"),
         plural(experiments, "experiment", "experiments"),
         plural(set.legacy.len(), "legacy flag spec", "legacy flag specs")
-    )
+    );
+    if !set.workspaces.is_empty() {
+        s.push_str(&format!(", {}", plural(set.workspaces.len(), "workspace", "workspaces")));
+    }
+    s
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

@@ -1,18 +1,22 @@
 //! Spec sources: the v1 model, where each document and field came from, and the one function that loads them.
 
+mod digest;
+mod discover;
 mod locations;
 mod model;
 mod rules;
 mod shape;
 #[cfg(test)]
 mod tests;
+mod warnings;
+mod workspace;
 mod yaml;
 
 pub use crate::flag_map::{FlagMap, FlagMapIter};
 pub use locations::FieldLocations;
 pub use model::*;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -66,11 +70,17 @@ impl<T> Located<T> {
 /// Every spec loaded from a set of sources.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SpecSet {
-    /// The files read, in load order.
+    /// The files that held specs, in load order; other YAML a directory walk found and skipped is not listed.
     pub files: Vec<PathBuf>,
     pub experiments: Vec<Located<ExperimentSpec>>,
     pub legacy: Vec<Located<LegacyFlagExperimentsSpec>>,
-    /// `sha256:<hex>` over every file's path and bytes, in load order.
+    /// The `kind: Workspace` documents: the declared scope. Each project appears in at most one entry of one.
+    pub workspaces: Vec<Located<WorkspaceSpec>>,
+    /// What is valid but deserves a second look, such as a name holding a right-to-left override; in file order,
+    /// then by line and column, like the errors of [`crate::Error::Spec`].
+    pub warnings: Vec<Diagnostic>,
+    /// `sha256:<hex>` of what the documents mean, independent of file names, paths, formatting and comments: a
+    /// saved plan records it, and `apply --plan` refuses the plan when it differs. See `spec/digest.rs`.
     pub digest: String,
 }
 
@@ -106,18 +116,20 @@ impl fmt::Display for Diagnostic {
 /// Loads every spec under `paths` (files, or directories searched recursively for `*.yaml`/`*.yml` in sorted
 /// order), validating each document. Returns every problem found, not just the first.
 ///
-/// Hidden entries (`.git`, `.github`, …) inside a directory are skipped; a path given explicitly is always read.
-/// A file reached twice (through two paths) is read once. `Error::Io` when a path cannot be read,
-/// `Error::Config` when no spec file is found, `Error::Spec` with every problem otherwise.
+/// Hidden entries (`.git`, `.github`, …) inside a directory are skipped, and so is other tools' YAML found there
+/// (see `discover.rs`; each skip is logged at debug level); a path given explicitly is always read as specs.
+/// A file reached twice (through two paths) is read once. `Error::Io` when a path cannot be read, `Error::Config`
+/// when no spec file is found, `Error::Spec` with every problem otherwise; warnings, which leave the specs valid,
+/// are in [`SpecSet::warnings`].
 pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<SpecSet, crate::Error> {
-    let files = discover(paths)?;
+    let files = discover::files(paths)?;
     let mut loader = Loader::new();
     for (file, explicit) in &files {
         let bytes = std::fs::read(file).map_err(|source| crate::Error::Io { path: file.clone(), source })?;
         loader.add(file.clone(), &bytes, *explicit);
     }
     if loader.set.files.is_empty() && loader.diagnostics.is_empty() {
-        return Err(no_specs(paths));
+        return Err(discover::no_specs(paths));
     }
     loader.finish()
 }
@@ -148,98 +160,53 @@ fn sorted(v: serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// The files to read, each with whether it was named explicitly (rather than found in a directory).
-fn discover<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<(PathBuf, bool)>, crate::Error> {
-    let mut files = Vec::new();
-    let mut visited = BTreeSet::new();
-    for p in paths {
-        let p = p.as_ref();
-        let meta = std::fs::metadata(p).map_err(|source| crate::Error::Io { path: p.to_owned(), source })?;
-        if meta.is_dir() {
-            let mut found = Vec::new();
-            walk(p, &mut found, &mut visited)?;
-            found.sort();
-            files.extend(found.into_iter().map(|f| (f, false)));
-        } else {
-            files.push((p.to_owned(), true));
-        }
-    }
-    let mut seen = BTreeSet::new();
-    files.retain(|(f, _)| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
-    Ok(files)
-}
-
-fn no_specs<P: AsRef<Path>>(paths: &[P]) -> crate::Error {
-    let list = paths.iter().map(|p| p.as_ref().display().to_string()).collect::<Vec<_>>().join(", ");
-    crate::Error::config(
-        format!("no spec files (*.yaml, *.yml with a `kind`) under {list}"),
-        Some("pass the directory or files holding the specs, e.g. `ldexp validate examples`".to_owned()),
-    )
-}
-
-/// Top-level fields that make a YAML document found in a directory a spec (possibly a broken one). Other YAML
-/// that lives beside specs, such as CI workflows or the emulator seed, has none of them and is skipped.
-const SPEC_MARKS: [&str; 8] =
-    ["kind", "project", "environment", "environments", "iteration", "state", "flag", "baseline"];
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>, visited: &mut BTreeSet<PathBuf>) -> Result<(), crate::Error> {
-    // Symlinked directories may form cycles; each real directory is read once.
-    if !visited.insert(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned())) {
-        return Ok(());
-    }
-    let io = |source| crate::Error::Io { path: dir.to_owned(), source };
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
-        if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
-            continue;
-        }
-        if path.is_dir() {
-            walk(&path, out, visited)?;
-        } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
 /// Accumulates documents and problems over the files of one load.
 struct Loader {
     shape: shape::Shape,
     set: SpecSet,
-    // Hashed as files arrive: keeping every file's bytes for one final hash doubled the sources in memory.
-    digest: sha2::Sha256,
     diagnostics: Vec<Diagnostic>,
 }
 
 impl Loader {
     fn new() -> Self {
-        Loader {
-            shape: shape::Shape::new(),
-            set: SpecSet::default(),
-            digest: sha2::Sha256::default(),
-            diagnostics: Vec::new(),
-        }
+        Loader { shape: shape::Shape::new(), set: SpecSet::default(), diagnostics: Vec::new() }
     }
 
     fn add(&mut self, path: PathBuf, bytes: &[u8], explicit: bool) {
         let name = path.display().to_string();
         // Editors do not count a byte-order mark as a column, and yaml-rust2 would read it as part of the first key.
-        let parsed = std::str::from_utf8(bytes).map(|t| yaml::parse(t.strip_prefix('\u{feff}').unwrap_or(t)));
-        if let Ok((docs, problems)) = &parsed {
-            let spec_like = |d: &yaml::Document| SPEC_MARKS.iter().any(|m| d.root.get(m).is_some());
-            if !explicit && problems.is_empty() && !docs.iter().any(spec_like) {
-                return;
-            }
-        }
-        // Length-prefixed so that no two different file sets hash the same bytes.
-        for part in [name.as_bytes(), bytes] {
-            sha2::Digest::update(&mut self.digest, (part.len() as u64).to_le_bytes());
-            sha2::Digest::update(&mut self.digest, part);
-        }
-        self.set.files.push(path);
+        let parsed = std::str::from_utf8(bytes).map(|t| {
+            let t = t.strip_prefix('\u{feff}').unwrap_or(t);
+            (t, yaml::parse(t))
+        });
         match parsed {
-            Ok((docs, problems)) => self.check_source(&name, docs, problems),
+            Ok((text, (docs, problems))) => {
+                let docs = if explicit {
+                    docs
+                } else {
+                    match discover::sort_walked(text, docs, &problems) {
+                        discover::Walked::Specs { docs, skipped } => {
+                            for (pos, why) in skipped {
+                                tracing::debug!("skipped the document at {name}:{}:{}: {why}", pos.line, pos.column);
+                            }
+                            docs
+                        }
+                        discover::Walked::NotSpecs(why) => {
+                            tracing::debug!("skipped {name}: {why}");
+                            return;
+                        }
+                    }
+                };
+                self.set.files.push(path);
+                self.check_source(&name, docs, problems);
+            }
             Err(e) => {
+                let lossy = String::from_utf8_lossy(bytes);
+                if !explicit && !discover::looks_like_spec(&lossy) {
+                    tracing::debug!("skipped {name}: it is not UTF-8 text and does not look like an ldexp spec");
+                    return;
+                }
+                self.set.files.push(path);
                 let valid = String::from_utf8_lossy(&bytes[..e.valid_up_to()]);
                 let line = valid.matches('\n').count() + 1;
                 let column = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
@@ -261,6 +228,9 @@ impl Loader {
             self.diagnostics.push(Diagnostic::at(&loc(p.pos), p.message, Some(p.help)));
         }
         for doc in docs {
+            if doc.merge_failed {
+                continue;
+            }
             let (kind, findings) = self.shape.check_document(&doc.root);
             if !findings.is_empty() || kind.is_none() {
                 for f in findings {
@@ -271,6 +241,7 @@ impl Loader {
             let mut values = Vec::new();
             let mut keys = Vec::new();
             record(&doc.root, String::new(), &loc, &mut values, &mut keys);
+            warnings::unsafe_text(&doc.root, "", &loc, &mut self.set.warnings);
             let (values, keys): (FieldLocations, FieldLocations) =
                 (values.into_iter().collect(), keys.into_iter().collect());
             let location = loc(doc.root.pos);
@@ -285,6 +256,11 @@ impl Loader {
                     rules::legacy(&located, &keys, &mut self.diagnostics);
                     self.set.legacy.push(located);
                 }
+                Ok(SpecDocument::Workspace(spec)) => {
+                    let located = Located { spec, location, field_locations: values };
+                    workspace::workspace(&located, &mut self.diagnostics);
+                    self.set.workspaces.push(located);
+                }
                 // The shape check accepts only what the types accept; this is a safety net, not a path users see.
                 Err(e) => self.diagnostics.push(Diagnostic::at(
                     &location,
@@ -297,13 +273,16 @@ impl Loader {
 
     fn finish(mut self) -> Result<SpecSet, crate::Error> {
         rules::duplicates(&self.set.experiments, &self.set.legacy, &mut self.diagnostics);
+        workspace::scope(&self.set, &mut self.diagnostics);
+        let order: BTreeMap<String, usize> =
+            self.set.files.iter().enumerate().map(|(i, f)| (f.display().to_string(), i)).collect();
+        let key = |d: &Diagnostic| (order.get(&d.file).copied().unwrap_or(usize::MAX), d.line, d.column);
         if !self.diagnostics.is_empty() {
-            let order: BTreeMap<String, usize> =
-                self.set.files.iter().enumerate().map(|(i, f)| (f.display().to_string(), i)).collect();
-            self.diagnostics.sort_by_key(|d| (order.get(&d.file).copied().unwrap_or(usize::MAX), d.line, d.column));
+            self.diagnostics.sort_by_key(key);
             return Err(crate::Error::Spec { diagnostics: self.diagnostics });
         }
-        self.set.digest = crate::digest::hex(self.digest);
+        self.set.warnings.sort_by_key(key);
+        self.set.digest = digest::of(&self.set);
         Ok(self.set)
     }
 }

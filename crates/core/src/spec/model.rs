@@ -17,6 +17,8 @@ pub enum SpecDocument {
     Experiment(ExperimentSpec),
     /// The legacy `experiments` property of one flag, managed through JSON patch on the flag.
     LegacyFlagExperiments(LegacyFlagExperimentsSpec),
+    /// The managed scope: the projects and environments ldexp plans for, and what `--prune` may remove there.
+    Workspace(WorkspaceSpec),
 }
 
 /// A new-model experiment in one or more environments.
@@ -417,4 +419,51 @@ pub struct LegacyMetricSpec {
     pub key: String,
     /// Environments where data is recorded; `[]` attaches the metric without recording.
     pub environments: Vec<String>,
+}
+
+/// The managed scope: which projects and environments ldexp plans for, and what `--prune` may remove in them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkspaceSpec {
+    /// The managed projects. A project has at most one entry across all Workspace documents.
+    pub projects: Vec<WorkspaceProject>,
+}
+
+/// One managed project of a Workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkspaceProject {
+    /// Project key.
+    pub key: String,
+    /// The managed environments of the project; specs of this project may target only these. Not empty, no repeats.
+    pub environments: Vec<String>,
+    /// What `--prune` may remove in these environments. Empty: the scope is declared and nothing is prunable.
+    #[serde(default)]
+    pub owns: Vec<Owned>,
+}
+
+/// A kind of LaunchDarkly object a Workspace owns in its environments.
+// Kinds ldexp will manage later are listed under `x-ldexp-planned`, so that validation says "not supported yet"
+// instead of "unknown"; supporting one is a variant here and its removal from that list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-ldexp-planned" = ["metrics", "metricGroups", "holdouts", "layers"]))]
+pub enum Owned {
+    /// Experiments: `--prune` archives the experiments of these environments that no spec declares.
+    Experiments,
+}
+
+impl Owned {
+    /// The spelling used in specs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Experiments => "experiments",
+        }
+    }
+}
+
+impl fmt::Display for Owned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

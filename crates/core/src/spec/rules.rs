@@ -120,7 +120,7 @@ pub(crate) fn experiment(doc: &Located<ExperimentSpec>, keys: &KeyLocations, out
     stop(&mut c, e);
 }
 
-fn key_help(value: &str) -> String {
+pub(crate) fn key_help(value: &str) -> String {
     let example = slug(value);
     let e = if example.is_empty() { String::new() } else { format!(", e.g. `{example}`") };
     format!("use only letters, digits, `.`, `_` and `-`, starting with a letter or digit{e}")

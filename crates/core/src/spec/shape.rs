@@ -22,10 +22,21 @@ pub(crate) struct Shape {
 }
 
 /// The kinds a document may have, with the fields that identify each when `kind` is missing.
-const KINDS: [(&str, &[&str]); 2] = [
+const KINDS: [(&str, &[&str]); 3] = [
     ("Experiment", &["iteration", "environment", "environments", "state"]),
     ("LegacyFlagExperiments", &["flag", "baseline"]),
+    ("Workspace", &["projects"]),
 ];
+
+/// The names of the kinds a document may have.
+pub(crate) fn kinds() -> impl Iterator<Item = &'static str> {
+    KINDS.iter().map(|(k, _)| *k)
+}
+
+/// "`kind: Experiment`, `kind: LegacyFlagExperiments` or `kind: Workspace`", each kind after `prefix`.
+fn kind_list(prefix: &str) -> String {
+    one_of(kinds().map(|k| format!("`{prefix}{k}`")).collect())
+}
 
 impl Shape {
     pub fn new() -> Self {
@@ -56,7 +67,7 @@ impl Shape {
             out.push(Finding {
                 pos: root.pos,
                 message: format!("a spec document must be a mapping, found {}", found(root)),
-                help: "start the document with `kind: Experiment` or `kind: LegacyFlagExperiments`".to_owned(),
+                help: format!("start the document with {}", kind_list("kind: ")),
             });
             return (None, out);
         };
@@ -76,8 +87,7 @@ impl Shape {
                 None => Finding {
                     pos: root.pos,
                     message: "missing field `kind`".to_owned(),
-                    help: "add `kind: Experiment` or `kind: LegacyFlagExperiments` at the top of the document"
-                        .to_owned(),
+                    help: format!("add {} at the top of the document", kind_list("kind: ")),
                 },
             });
             return (None, out);
@@ -86,7 +96,7 @@ impl Shape {
             out.push(Finding {
                 pos: kind_entry.value.pos,
                 message: format!("`kind` must be a string, found {}", found(&kind_entry.value)),
-                help: "write `kind: Experiment` or `kind: LegacyFlagExperiments`".to_owned(),
+                help: format!("write {}", kind_list("kind: ")),
             });
             return (None, out);
         };
@@ -98,7 +108,7 @@ impl Shape {
                     Some(s) => format!("unknown kind `{kind}`, did you mean `{s}`?"),
                     None => format!("unknown kind `{kind}`"),
                 },
-                help: "`kind` is `Experiment` or `LegacyFlagExperiments`".to_owned(),
+                help: format!("`kind` is {}", kind_list("")),
             });
             return (None, out);
         };
@@ -173,6 +183,14 @@ impl Shape {
                 Value::Str(s) => Some(s.as_str()),
                 _ => None,
             };
+            if let Some(t) = text.filter(|t| self.planned(field).contains(t)) {
+                out.push(Finding {
+                    pos: node.pos,
+                    message: format!("{} `{t}` is not supported yet", name(path)),
+                    help: format!("ldexp supports only {list} here so far: remove `{t}`"),
+                });
+                return;
+            }
             let guess = text.and_then(|t| suggest(t, &consts));
             out.push(Finding {
                 pos: node.pos,
@@ -195,6 +213,20 @@ impl Shape {
             return;
         }
         out.push(self.wrong_type(field, node, path));
+    }
+
+    /// Values an enum will take in a later version (`x-ldexp-planned` in the schema), for "not supported yet".
+    fn planned<'s>(&'s self, field: &'s Json) -> Vec<&'s str> {
+        let schema = self.resolve(field);
+        let mut alts: Vec<&'s Json> = vec![schema];
+        if let Some(inner) = schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Json::as_array) {
+            alts.extend(inner.iter().map(|a| self.resolve(a)));
+        }
+        alts.iter()
+            .filter_map(|a| a.get("x-ldexp-planned").and_then(Json::as_array))
+            .flatten()
+            .filter_map(Json::as_str)
+            .collect()
     }
 
     /// The alternatives of nested `oneOf`/`anyOf` (an optional enum is `anyOf: [{$ref: Enum}, null]`) as one list.

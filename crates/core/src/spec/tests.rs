@@ -66,7 +66,8 @@ fn multi_document_files_and_the_digest() {
     assert_eq!(set.legacy[0].spec.baseline, VariationRef::Number(0.into()));
     let other = load_str("two.yaml", &two.replace("flag: f", "flag: g")).unwrap();
     assert_ne!(set.digest, other.digest);
-    assert_ne!(set.digest, load_str("other-name.yaml", &two).unwrap().digest);
+    // The digest is of what the documents say, not where they are (more in `digest.rs`).
+    assert_eq!(set.digest, load_str("other-name.yaml", &two).unwrap().digest);
 }
 
 #[test]
@@ -99,6 +100,82 @@ fn directories_are_searched_recursively_in_sorted_order() {
     assert!(matches!(load(&[dir.path().join("missing")]), Err(crate::Error::Io { .. })));
 }
 
+const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n";
+const HELM: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ include \"web.fullname\" . }}\n  labels:\n    {{- include \"web.labels\" . | nindent 4 }}\n";
+
+#[test]
+fn a_directory_walk_skips_other_tools_yaml_and_keeps_near_misses() {
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = "kind: LegacyFlagExperiments\nproject: demo\nflag: f\nbaseline: a\nmetrics: []\n";
+    std::fs::create_dir_all(dir.path().join("deploy/templates")).unwrap();
+    std::fs::write(dir.path().join("spec.yaml"), legacy).unwrap();
+    std::fs::write(dir.path().join("deploy/deployment.yaml"), DEPLOYMENT).unwrap();
+    std::fs::write(dir.path().join("deploy/templates/service.yaml"), HELM).unwrap();
+    std::fs::write(dir.path().join("mixed.yaml"), format!("{DEPLOYMENT}---\n{}", legacy.replace("flag: f", "flag: g")))
+        .unwrap();
+    let set = load(&[dir.path()]).unwrap();
+    // `files` are the files that held specs; a Deployment beside a spec in one file is dropped on its own.
+    assert_eq!(set.files, [dir.path().join("mixed.yaml"), dir.path().join("spec.yaml")]);
+    assert_eq!(set.legacy.len(), 2);
+    std::fs::write(dir.path().join("typo.yaml"), "kind: Experimnet\nproject: demo\n").unwrap();
+    let crate::Error::Spec { diagnostics } = load(&[dir.path()]).unwrap_err() else { panic!() };
+    assert_eq!(
+        diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [format!(
+            "{}:1:7: unknown kind `Experimnet`, did you mean `Experiment`? (hint: `kind` is `Experiment`, \
+             `LegacyFlagExperiments` or `Workspace`)",
+            dir.path().join("typo.yaml").display()
+        )]
+    );
+    // Named explicitly, another tool's file is a spec, and an error.
+    let crate::Error::Spec { diagnostics } = load(&[dir.path().join("deploy/deployment.yaml")]).unwrap_err() else {
+        panic!()
+    };
+    assert_eq!(diagnostics[0].message, "unknown kind `Deployment`");
+}
+
+#[test]
+fn merge_keys_share_fields_and_locations_point_into_the_anchor() {
+    let text = "kind: Experiment\nproject: demo\nenvironment: production\nkey: a\nname: A\nstate: draft\n\
+                iteration:\n  hypothesis: h\n  primaryMetric: m\n  metrics: [m]\n  flags: {f: {}}\n  treatments:\n    \
+                - &control {name: C, baseline: true, allocationPercent: 50, variations: {f: a}}\n    \
+                - <<: *control\n      name: B\n      baseline: false\n";
+    let set = load_str("m.yaml", text).unwrap();
+    let e = &set.experiments[0];
+    let b = &e.spec.iteration.treatments[1];
+    // Written keys win over merged ones; the rest comes from the anchored treatment.
+    assert_eq!((b.name.as_str(), b.baseline, b.allocation_percent.value()), ("B", false, 50.0));
+    assert_eq!(e.location_of("iteration.treatments[1].name").to_string(), "m.yaml:15:13");
+    assert_eq!(e.location_of("iteration.treatments[1].allocationPercent").to_string(), "m.yaml:13:61");
+    // Rules see the merged values, and still locate problems in the file.
+    let bad = text.replace("allocationPercent: 50", "allocationPercent: 60");
+    assert_eq!(
+        problems("m.yaml", &bad),
+        ["m.yaml:13:5: treatment allocations add up to 120%, more than 100% (hint: lower the `allocationPercent` \
+             values so that they total at most 100)"]
+    );
+    // The merged document means the same as the one written out, so the digest agrees.
+    let written = text.replace(
+        "- <<: *control\n      name: B\n      baseline: false\n",
+        "- {name: B, allocationPercent: 50, variations: {f: a}}\n",
+    );
+    assert_eq!(load_str("w.yaml", &written).unwrap().digest, set.digest);
+}
+
+#[test]
+fn a_large_file_without_aliases_loads() {
+    // 6,000 experiments in one 2.5 MB file: far more values than an alias may expand to, all written out.
+    let text: String = (0..6_000)
+        .map(|i| {
+            let doc = EXAMPLE.replace("key: checkout-button-placement", &format!("key: checkout-{i}"));
+            format!("{}\n---\n", doc.replace("description: Does", &format!("description: {} Does", "x".repeat(250))))
+        })
+        .collect();
+    assert!(text.len() > 2_500_000, "{}", text.len());
+    let set = load_str("big.yaml", &text).unwrap();
+    assert_eq!(set.experiments.len(), 6_000);
+}
+
 #[test]
 fn every_problem_of_a_run_is_reported_in_file_order() {
     let text = "kind: Experiment\nproject: demo\nenvironment: production\nkey: k\nname: n\nstate: runing\n\
@@ -111,8 +188,8 @@ fn every_problem_of_a_run_is_reported_in_file_order() {
          `running`? (hint: write `running`)",
             "p.yaml:9:3: unknown field `primary_metric` in `iteration`, did you mean `primaryMetric`? (hint: rename \
          `primary_metric` to `primaryMetric`)",
-            "p.yaml:14:7: unknown kind `Experimnet`, did you mean `Experiment`? (hint: `kind` is `Experiment` or \
-         `LegacyFlagExperiments`)",
+            "p.yaml:14:7: unknown kind `Experimnet`, did you mean `Experiment`? (hint: `kind` is `Experiment`, \
+         `LegacyFlagExperiments` or `Workspace`)",
         ]
     );
 }
@@ -141,7 +218,7 @@ fn invalid_utf8_is_located() {
 }
 
 #[test]
-fn schema_describes_both_kinds() {
+fn schema_describes_every_kind() {
     let schema = json_schema();
     let kinds: Vec<&str> = schema["oneOf"]
         .as_array()
@@ -149,7 +226,7 @@ fn schema_describes_both_kinds() {
         .iter()
         .filter_map(|v| v.pointer("/properties/kind/const").and_then(serde_json::Value::as_str))
         .collect();
-    assert_eq!(kinds, ["Experiment", "LegacyFlagExperiments"]);
+    assert_eq!(kinds, ["Experiment", "LegacyFlagExperiments", "Workspace"]);
 }
 
 /// YAML-ish fragments that steer random input into mappings, lists, anchors and spec field names.

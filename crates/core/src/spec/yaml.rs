@@ -2,14 +2,20 @@
 //!
 //! serde_yaml would lose the position of every value once deserialised, and the planner needs `file:line:col`
 //! of any field, so the tree is built here from marked events. Scalars are resolved with the YAML 1.2 core
-//! schema. Aliases are expanded with a node budget and nesting is capped, so hostile input cannot exhaust memory
-//! or the stack.
+//! schema, plus YAML 1.1 merge keys (`<<`). What aliases expand to is capped and nesting is capped, so hostile
+//! input cannot exhaust memory or the stack; text written out in full is not capped, however large.
 
 use yaml_rust2::parser::{Event, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-/// Past this many nodes (aliases included) a file is rejected: alias bombs expand exponentially.
-const MAX_NODES: usize = 100_000;
+/// Aliases may copy this many values in a file, or [`EXPANSION_PER_WRITTEN`] times as many as the file has written
+/// out before the alias if that is more. Only expansion is capped: an alias bomb ("billion laughs") grows
+/// exponentially through nested aliases while its text stays tiny, whereas a file written out in full costs memory
+/// in proportion to its size like any other input, so a large generated spec file loads whatever its size.
+pub(crate) const MAX_EXPANSION: usize = 100_000;
+/// How many copied values each written value allows: a large file that merges a shared block into every
+/// experiment copies several values per value it writes, and is still bounded by its own size.
+pub(crate) const EXPANSION_PER_WRITTEN: usize = 10;
 /// Past this depth a file is rejected: every later stage walks the tree recursively.
 const MAX_DEPTH: usize = 128;
 
@@ -90,6 +96,9 @@ impl Node {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Document {
     pub root: Node,
+    /// A merge key in it had a value that is not mappings: some mapping lacks what it meant to merge, so checking
+    /// the document further would only report those fields as missing.
+    pub merge_failed: bool,
 }
 
 /// A problem found while reading YAML.
@@ -102,19 +111,94 @@ pub(crate) struct Problem {
 
 enum Frame {
     Seq { pos: Pos, anchor: usize, items: Vec<Node> },
-    Map { pos: Option<Pos>, start: Pos, anchor: usize, entries: Vec<Entry>, key: Option<Key> },
+    Map(MapFrame),
+}
+
+/// A mapping being built.
+struct MapFrame {
+    /// Where its first key starts, once known: a block mapping's start event is marked at its first key anyway,
+    /// but a flow mapping's at the `{`.
+    pos: Option<Pos>,
+    start: Pos,
+    anchor: usize,
+    entries: Vec<Entry>,
+    key: Option<Key>,
+    /// Where the first `<<` is, and the mappings it merges in, in order of precedence.
+    merge_at: Option<Pos>,
+    merges: Vec<Node>,
+    /// Key → index into `entries`, built once the mapping has `INDEX_FROM` entries.
+    index: Option<std::collections::HashMap<String, usize>>,
+}
+
+impl MapFrame {
+    fn new(start: Pos, anchor: usize) -> Self {
+        MapFrame {
+            pos: None,
+            start,
+            anchor,
+            entries: Vec::new(),
+            key: None,
+            merge_at: None,
+            merges: Vec::new(),
+            index: None,
+        }
+    }
+
+    fn find(&self, key: &str) -> Option<&Entry> {
+        match &self.index {
+            Some(index) => index.get(key).and_then(|&i| self.entries.get(i)),
+            None => self.entries.iter().find(|e| e.key == key),
+        }
+    }
+
+    fn push(&mut self, entry: Entry) {
+        if let Some(index) = &mut self.index {
+            index.insert(entry.key.clone(), self.entries.len());
+        } else if self.entries.len() + 1 >= INDEX_FROM {
+            let index = self.entries.iter().chain([&entry]).enumerate().map(|(i, e)| (e.key.clone(), i)).collect();
+            self.index = Some(index);
+        }
+        self.entries.push(entry);
+    }
+
+    /// The mapping with its merged entries: YAML 1.1 merge semantics, where a key written in the mapping itself
+    /// overrides a merged one, and of the merged mappings an earlier one overrides a later one.
+    fn finish(mut self) -> (Node, usize) {
+        for source in std::mem::take(&mut self.merges) {
+            if let Value::Map(entries) = source.value {
+                for e in entries {
+                    if self.find(&e.key).is_none() {
+                        self.push(e);
+                    }
+                }
+            }
+        }
+        (Node { value: Value::Map(self.entries), pos: self.pos.unwrap_or(self.start) }, self.anchor)
+    }
 }
 
 /// A pending mapping key; `None` text means a key that is not a scalar and whose entry is dropped.
 struct Key {
     text: Option<String>,
     pos: Pos,
+    /// A plain, untagged `<<`: a merge key rather than a field called `<<`.
+    merge: bool,
 }
 
+/// Past this many entries a mapping indexes its keys, so that duplicate detection stays linear in a huge mapping;
+/// below it a scan is cheaper than building the index.
+const INDEX_FROM: usize = 32;
+
+#[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
     anchors: Vec<(usize, Node, usize)>,
-    nodes: usize,
+    /// Nodes built from the text itself (scalars, keys, collections).
+    written: usize,
+    /// Nodes copied by expanding aliases.
+    expanded: usize,
+    /// Whether a merge key of the current document failed.
+    merge_failed: bool,
     docs: Vec<Document>,
     problems: Vec<Problem>,
 }
@@ -122,7 +206,12 @@ struct Builder {
 /// Parses every document of `text`. Documents before a syntax error are returned along with the error; empty
 /// documents (only comments, or a bare `---`) are skipped.
 pub(crate) fn parse(text: &str) -> (Vec<Document>, Vec<Problem>) {
-    let mut b = Builder { stack: Vec::new(), anchors: Vec::new(), nodes: 0, docs: Vec::new(), problems: Vec::new() };
+    let b = build(text);
+    (b.docs, b.problems)
+}
+
+fn build(text: &str) -> Builder {
+    let mut b = Builder::default();
     let mut parser = Parser::new_from_str(text);
     loop {
         match parser.next_token() {
@@ -139,7 +228,7 @@ pub(crate) fn parse(text: &str) -> (Vec<Document>, Vec<Problem>) {
             }
         }
     }
-    (b.docs, b.problems)
+    b
 }
 
 fn syntax_problem(pos: Pos, info: &str) -> Problem {
@@ -230,10 +319,14 @@ impl Builder {
         let pos = Pos::of(mark);
         match event {
             Event::Scalar(text, style, anchor, tag) => {
+                self.written += 1;
                 // A mapping waiting for a key takes the scalar as written, whatever it would resolve to.
-                if let Some(Frame::Map { key: key @ None, pos: map_pos, .. }) = self.stack.last_mut() {
-                    map_pos.get_or_insert(pos);
-                    *key = Some(Key { text: Some(text), pos });
+                if let Some(Frame::Map(m)) = self.stack.last_mut()
+                    && m.key.is_none()
+                {
+                    m.pos.get_or_insert(pos);
+                    let merge = text == "<<" && style == TScalarStyle::Plain && tag.is_none();
+                    m.key = Some(Key { text: Some(text), pos, merge });
                     return Ok(());
                 }
                 let value = if style == TScalarStyle::Plain && !is_str_tag(&tag) {
@@ -245,15 +338,11 @@ impl Builder {
                 self.complete(Node { value, pos }, anchor, empty)
             }
             Event::SequenceStart(anchor, _) => self.open(Frame::Seq { pos, anchor, items: Vec::new() }, pos),
-            Event::MappingStart(anchor, _) => {
-                self.open(Frame::Map { pos: None, start: pos, anchor, entries: Vec::new(), key: None }, pos)
-            }
+            Event::MappingStart(anchor, _) => self.open(Frame::Map(MapFrame::new(pos, anchor)), pos),
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
                     Some(Frame::Seq { pos, anchor, items }) => (Node { value: Value::Seq(items), pos }, anchor),
-                    Some(Frame::Map { pos, start, anchor, entries, .. }) => {
-                        (Node { value: Value::Map(entries), pos: pos.unwrap_or(start) }, anchor)
-                    }
+                    Some(Frame::Map(m)) => m.finish(),
                     None => return Ok(()),
                 };
                 self.complete(node, anchor, false)
@@ -266,14 +355,27 @@ impl Builder {
                         help: "define the anchor (`&name`) before using it (`*name`)".to_owned(),
                     });
                 };
-                let (mut node, count) = (node.clone(), *count);
-                self.budget(count, pos)?;
+                // Checked before copying, so a bomb is refused having copied at most the allowance.
+                let expanded = self.expanded.saturating_add(*count);
+                let allowed = MAX_EXPANSION.max(self.written.saturating_mul(EXPANSION_PER_WRITTEN));
+                if expanded > allowed {
+                    return Err(Problem {
+                        pos,
+                        message: format!("invalid spec: aliases expand to more than {allowed} values"),
+                        help: "avoid aliases that repeat large parts of the document, or write the values out"
+                            .to_owned(),
+                    });
+                }
+                self.expanded = expanded;
+                let mut node = node.clone();
                 node.pos = pos;
                 self.complete(node, 0, false)
             }
-            Event::DocumentStart | Event::DocumentEnd | Event::StreamStart | Event::StreamEnd | Event::Nothing => {
+            Event::DocumentStart => {
+                self.merge_failed = false;
                 Ok(())
             }
+            Event::DocumentEnd | Event::StreamStart | Event::StreamEnd | Event::Nothing => Ok(()),
         }
     }
 
@@ -285,29 +387,17 @@ impl Builder {
                 help: "a spec is a few levels deep; check for runaway `[` or `{`".to_owned(),
             });
         }
-        if let Some(Frame::Map { key: None, pos: map_pos, .. }) = self.stack.last_mut() {
-            map_pos.get_or_insert(pos);
+        self.written += 1;
+        if let Some(Frame::Map(m)) = self.stack.last_mut()
+            && m.key.is_none()
+        {
+            m.pos.get_or_insert(pos);
         }
         self.stack.push(frame);
         Ok(())
     }
 
-    fn budget(&mut self, n: usize, pos: Pos) -> Result<(), Problem> {
-        self.nodes = self.nodes.saturating_add(n);
-        if self.nodes > MAX_NODES {
-            return Err(Problem {
-                pos,
-                message: format!("invalid spec: more than {MAX_NODES} values once aliases are expanded"),
-                help: "avoid aliases that repeat large parts of the document".to_owned(),
-            });
-        }
-        Ok(())
-    }
-
     fn complete(&mut self, mut node: Node, anchor: usize, empty_scalar: bool) -> Result<(), Problem> {
-        if anchor != 0 || !matches!(node.value, Value::Seq(_) | Value::Map(_)) {
-            self.budget(1, node.pos)?;
-        }
         if anchor != 0 {
             let count = node.count();
             self.anchors.push((anchor, node.clone(), count));
@@ -315,14 +405,14 @@ impl Builder {
         match self.stack.last_mut() {
             None => {
                 if node.value != Value::Null {
-                    self.docs.push(Document { root: node });
+                    self.docs.push(Document { root: node, merge_failed: self.merge_failed });
                 }
             }
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { key, entries, .. }) => match key.take() {
+            Some(Frame::Map(m)) => match m.key.take() {
                 None => {
                     // A collection used as a key: keep its entry out of the tree.
-                    *key = Some(Key { text: None, pos: node.pos });
+                    m.key = Some(Key { text: None, pos: node.pos, merge: false });
                     self.problems.push(Problem {
                         pos: node.pos,
                         message: "invalid spec: a mapping key must be a plain string".to_owned(),
@@ -330,12 +420,21 @@ impl Builder {
                     });
                 }
                 Some(Key { text: None, .. }) => {}
-                Some(Key { text: Some(text), pos: key_pos }) => {
+                Some(Key { pos: key_pos, merge: true, .. }) => {
+                    if empty_scalar {
+                        node.pos = key_pos;
+                    }
+                    if let Some(p) = merge(m, node, key_pos) {
+                        self.merge_failed = true;
+                        self.problems.push(p);
+                    }
+                }
+                Some(Key { text: Some(text), pos: key_pos, merge: false }) => {
                     // An empty value is reported at its key: yaml-rust2 marks it at the next token.
                     if empty_scalar {
                         node.pos = key_pos;
                     }
-                    if let Some(first) = entries.iter().find(|e| e.key == text) {
+                    if let Some(first) = m.find(&text) {
                         self.problems.push(Problem {
                             pos: key_pos,
                             message: format!(
@@ -345,13 +444,47 @@ impl Builder {
                             help: format!("keep one `{text}`"),
                         });
                     } else {
-                        entries.push(Entry { key: text, key_pos, value: node });
+                        m.push(Entry { key: text, key_pos, value: node });
                     }
                 }
             },
         }
         Ok(())
     }
+}
+
+/// Takes in the value of a merge key (`<<: *defaults`, `<<: [*a, *b]`, or a mapping written in place).
+///
+/// Merge keys are supported rather than refused: sharing a block (an iteration's flags and treatments, a set of
+/// creation-only fields) between several experiments is what anchors are used for in spec repositories, and
+/// serde_yaml, PyYAML and editors' YAML servers all apply them. The semantics are small, and locations stay
+/// exact: merged values keep the position where the anchored mapping wrote them.
+fn merge(m: &mut MapFrame, value: Node, key_pos: Pos) -> Option<Problem> {
+    if let Some(first) = m.merge_at {
+        return Some(Problem {
+            pos: key_pos,
+            message: format!(
+                "`<<` is given twice in the same mapping (first at line {}, column {})",
+                first.line, first.column
+            ),
+            help: "merge several mappings with one `<<: [*first, *second]`".to_owned(),
+        });
+    }
+    m.merge_at = Some(key_pos);
+    let not_mappings = Problem {
+        pos: value.pos,
+        message: format!(
+            "a merge key (`<<`) takes a mapping or a list of mappings, found {}",
+            super::shape::found(&value)
+        ),
+        help: "write `<<: *anchor` with an anchor on a mapping, or `<<: [*a, *b]`".to_owned(),
+    };
+    match value.value {
+        Value::Map(_) => m.merges.push(value),
+        Value::Seq(items) if items.iter().all(|i| matches!(i.value, Value::Map(_))) => m.merges.extend(items),
+        _ => return Some(not_mappings),
+    }
+    None
 }
 
 #[cfg(test)]
@@ -422,11 +555,128 @@ mod tests {
             ));
         }
         let (_, problems) = parse(&bomb);
-        assert!(problems[0].message.contains("aliases are expanded"), "{problems:?}");
+        assert_eq!(problems[0].message, "invalid spec: aliases expand to more than 100000 values", "{problems:?}");
         let (_, problems) = parse(&"[".repeat(200));
         assert_eq!(problems[0].message, "invalid spec: nested more than 128 levels deep");
         // yaml-rust2 has its own, higher limit, which also holds for deeper input.
         let (_, problems) = parse(&"[".repeat(100_000));
         assert_eq!(problems[0].message, "invalid YAML: recursion limit exceeded");
+    }
+
+    /// Nine levels of ten aliases each: 10^10 values if expanded.
+    fn billion_laughs() -> String {
+        let mut bomb = String::from("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 0..9 {
+            let prev = if i == 0 { "*a".to_owned() } else { format!("*b{}", i - 1) };
+            bomb.push_str(&format!("b{i}: &b{i} [{}]\n", vec![prev; 10].join(", ")));
+        }
+        bomb
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_having_copied_at_most_the_allowance() {
+        let b = build(&billion_laughs());
+        assert_eq!(b.problems.len(), 1, "{:?}", b.problems);
+        assert_eq!(b.problems[0].pos, Pos { line: 5, column: 45 });
+        // The bound on work done: no more than the allowance was ever copied, so refusal is fast.
+        assert!(b.expanded <= MAX_EXPANSION, "{}", b.expanded);
+        assert!(b.written < 200, "{}", b.written);
+    }
+
+    #[test]
+    fn large_files_without_aliases_load_whatever_their_size() {
+        // 150,000 values: past the expansion allowance, all written out.
+        let mut text = String::from("items:\n");
+        for i in 0..30_000 {
+            text.push_str(&format!("  - {{key: k{i}, name: n, on: true}}\n"));
+        }
+        let b = build(&text);
+        assert_eq!(b.problems, []);
+        assert!(b.written > 150_000, "{}", b.written);
+        assert_eq!(b.expanded, 0);
+        let Value::Seq(items) = &b.docs[0].root.get("items").unwrap().value.value else { unreachable!() };
+        assert_eq!(items.len(), 30_000);
+    }
+
+    #[test]
+    fn a_large_file_may_alias_in_proportion_to_what_it_writes() {
+        // Each of 12,000 items writes 9 values and copies an 11-value block: 132,000 copied in all.
+        let mut text = String::from("shared: &s {a: 1, b: 2, c: 3, d: 4, e: 5}\nitems:\n");
+        for i in 0..12_000 {
+            text.push_str(&format!("  - {{key: k{i}, name: n, on: true, shared: *s}}\n"));
+        }
+        let b = build(&text);
+        assert_eq!(b.problems, []);
+        assert!(b.expanded > MAX_EXPANSION, "{}", b.expanded);
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_in_huge_mappings_too() {
+        let mut text: String = (0..5_000).map(|i| format!("k{i}: {i}\n")).collect();
+        text.push_str("k40: again\n");
+        let (docs, problems) = parse(&text);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].message, "`k40` is given twice in the same mapping (first at line 41, column 1)");
+        assert_eq!(problems[0].pos, Pos { line: 5_001, column: 1 });
+        assert_eq!(docs[0].root.get("k4999").unwrap().value.value, Value::Int(4999));
+    }
+
+    fn map_of(node: &Node) -> Vec<(String, serde_json::Value, Pos)> {
+        let Value::Map(entries) = &node.value else { panic!("not a mapping: {node:?}") };
+        let mut out: Vec<_> = entries.iter().map(|e| (e.key.clone(), e.value.to_json(), e.value.pos)).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    #[test]
+    fn merge_keys_follow_yaml_1_1() {
+        let r = root(
+            "base: &base {a: 1, b: 2}\nmore: &more {b: 20, c: 30}\n\
+             one:\n  a: 0\n  <<: *base\n\
+             two:\n  <<: [*more, *base]\n  c: 3\n\
+             inline: {<<: {x: 1}, y: 2}\n",
+        );
+        let one = map_of(&r.get("one").unwrap().value);
+        // Written keys win over merged ones, wherever the `<<` is; merged values point into the anchor.
+        assert_eq!(
+            one,
+            [
+                ("a".to_owned(), serde_json::json!(0), Pos { line: 4, column: 6 }),
+                ("b".to_owned(), serde_json::json!(2), Pos { line: 1, column: 23 }),
+            ]
+        );
+        // Of a list, earlier mappings win.
+        let two: Vec<_> = map_of(&r.get("two").unwrap().value).into_iter().map(|(k, v, _)| (k, v)).collect();
+        assert_eq!(
+            two,
+            [
+                ("a".to_owned(), serde_json::json!(1)),
+                ("b".to_owned(), serde_json::json!(20)),
+                ("c".to_owned(), serde_json::json!(3)),
+            ]
+        );
+        assert_eq!(r.get("inline").unwrap().value.to_json(), serde_json::json!({"x": 1, "y": 2}));
+    }
+
+    #[test]
+    fn merge_key_mistakes_are_one_problem_each() {
+        let (docs, problems) = parse("a: &a [1]\nb:\n  <<: *a\n  c: 1\n---\nd: {<<: {e: 1}}\n");
+        // The loader checks no further a document whose merge failed: its fields would only be reported missing.
+        assert_eq!(docs.iter().map(|d| d.merge_failed).collect::<Vec<_>>(), [true, false]);
+        assert_eq!(
+            problems.iter().map(|p| (p.pos, p.message.as_str())).collect::<Vec<_>>(),
+            [(Pos { line: 3, column: 7 }, "a merge key (`<<`) takes a mapping or a list of mappings, found a list")]
+        );
+        let (_, problems) = parse("b:\n  <<:\n  c: 1\n");
+        assert_eq!(problems[0].pos, Pos { line: 2, column: 3 });
+        assert_eq!(
+            problems[0].message,
+            "a merge key (`<<`) takes a mapping or a list of mappings, found an empty value"
+        );
+        let (_, problems) = parse("a: &a {x: 1}\nb:\n  <<: *a\n  <<: *a\n");
+        assert_eq!(problems[0].message, "`<<` is given twice in the same mapping (first at line 3, column 3)");
+        // A quoted `<<` is an ordinary key.
+        let r = root("\"<<\": {x: 1}\n");
+        assert_eq!(r.to_json(), serde_json::json!({"<<": {"x": 1}}));
     }
 }

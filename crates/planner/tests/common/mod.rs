@@ -20,6 +20,7 @@ pub fn specs(file: &str, text: &str) -> SpecSet {
         match serde_yaml::from_str::<SpecDocument>(doc).expect("fixture YAML parses") {
             SpecDocument::Experiment(spec) => set.experiments.push(Located { spec, location, field_locations }),
             SpecDocument::LegacyFlagExperiments(spec) => set.legacy.push(Located { spec, location, field_locations }),
+            SpecDocument::Workspace(spec) => set.workspaces.push(Located { spec, location, field_locations }),
         }
     }
     set
