@@ -33,8 +33,8 @@ pub fn empty() -> Plan {
     plan
 }
 
-/// Every plan the planner's golden scenario tests keep (`crates/planner/tests/snapshots/*.snap` whose body is a
-/// plan), by file name.
+/// Every plan the planner's golden tests keep (`crates/planner/tests/snapshots/*.snap` whose body is a plan, or one
+/// change of a plan, which is wrapped in one), by file name.
 pub fn planner_goldens() -> Vec<(String, Plan)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../planner/tests/snapshots");
     let mut out = Vec::new();
@@ -43,7 +43,14 @@ pub fn planner_goldens() -> Vec<(String, Plan)> {
         let text = std::fs::read_to_string(&path).expect("a readable snapshot");
         // insta's header is the first `---`-fenced block.
         let body = text.splitn(3, "---\n").nth(2).unwrap_or_default();
-        if let Ok(plan) = serde_json::from_str::<Plan>(body) {
+        let plan = serde_json::from_str::<Plan>(body).ok().or_else(|| {
+            let change = serde_json::from_str::<ldexp_core::plan::Change>(body).ok()?;
+            let mut plan = empty();
+            plan.summary = ldexp_core::plan::Summary::of(std::slice::from_ref(&change), 0);
+            plan.changes.push(change);
+            Some(plan)
+        });
+        if let Some(plan) = plan {
             out.push((path.file_name().unwrap_or_default().to_string_lossy().into_owned(), plan));
         }
     }
