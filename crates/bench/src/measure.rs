@@ -372,10 +372,12 @@ pub async fn apply_rate_limited(
     let report = apply(plan, &client, &options).await;
     let wall = t.elapsed();
     let stats = emu.stats_since(&before).await?;
-    let (applied, failed, skipped) = report.counts();
+    let c = report.counts();
+    let (applied, failed, skipped) = (c.applied, c.failed, c.skipped + c.interrupted);
     let first_failure = report.outcomes.iter().find_map(|o| match &o.status {
         OutcomeStatus::Failed { error, request, .. } => Some(format!("{}: {request}: {error}", o.address)),
         OutcomeStatus::Skipped { reason } => Some(format!("{}: skipped: {reason}", o.address)),
+        OutcomeStatus::Interrupted => Some(format!("{}: interrupted", o.address)),
         OutcomeStatus::Applied => None,
     });
     Ok(ApplyFigure {
@@ -405,7 +407,8 @@ pub async fn apply_and_replan(
     let client = emu.client(concurrency)?;
     let options = ApplyOptions { concurrency: concurrency.max(1), ..ApplyOptions::default() };
     let report = apply(plan, &client, &options).await;
-    let (_, failed, skipped) = report.counts();
+    let c = report.counts();
+    let (failed, skipped) = (c.failed, c.skipped + c.interrupted);
     let remote =
         fetch_remote(&client, &Requirements::of(specs)).await.map_err(|e| BenchError::ldexp("re-fetching", e))?;
     let again = ldexp_planner::plan(specs, &remote).map_err(|e| plan_error(&e))?;

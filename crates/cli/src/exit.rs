@@ -13,6 +13,8 @@ pub enum ExitStatus {
     Changes,
     /// `apply --plan`: the saved plan no longer matches the specs or the remote state.
     Stale,
+    /// `apply` was interrupted (Ctrl-C): the conventional 128 + SIGINT.
+    Interrupted,
 }
 
 impl ExitStatus {
@@ -23,6 +25,7 @@ impl ExitStatus {
             ExitStatus::Failure => 1,
             ExitStatus::Changes => 2,
             ExitStatus::Stale => 3,
+            ExitStatus::Interrupted => 130,
         }
     }
 
@@ -32,6 +35,7 @@ impl ExitStatus {
             0 => ExitStatus::Success,
             2 => ExitStatus::Changes,
             3 => ExitStatus::Stale,
+            130 => ExitStatus::Interrupted,
             _ => ExitStatus::Failure,
         }
     }
@@ -49,7 +53,9 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for s in [ExitStatus::Success, ExitStatus::Failure, ExitStatus::Changes, ExitStatus::Stale] {
+        for s in
+            [ExitStatus::Success, ExitStatus::Failure, ExitStatus::Changes, ExitStatus::Stale, ExitStatus::Interrupted]
+        {
             assert_eq!(ExitStatus::from_code(s.code()), s);
         }
         assert_eq!(ExitStatus::from_code(7), ExitStatus::Failure);

@@ -3,13 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ldexp_core::api::{LegacyExperiment, LegacyExperiments, PatchWithComment};
+use ldexp_core::api::{FeatureFlag, LegacyExperiment, LegacyExperiments, PatchWithComment};
 use ldexp_core::design::legacy_equivalent;
 use ldexp_core::digest::fingerprint;
 use ldexp_core::json_text::JsonText;
-use ldexp_core::plan::{Action, Address, Change, Expectation, FieldChange, Risk};
+use ldexp_core::plan::{Action, Address, Change, Expectation, FieldChange, Risk, Warning};
 use ldexp_core::requests;
-use ldexp_core::spec::{LegacyFlagExperimentsSpec, Located};
+use ldexp_core::spec::{LegacyFlagExperimentsSpec, Located, VariationRef};
 use serde_json::{Value, json};
 
 use crate::error::{ProblemKind, Problems};
@@ -21,6 +21,7 @@ pub(crate) fn plan(
     spec: &Located<LegacyFlagExperimentsSpec>,
     index: &Index<'_>,
     problems: &mut Problems,
+    warnings: &mut Vec<Warning>,
 ) -> Option<Change> {
     let s = &spec.spec;
     let address = Address::Legacy { project: s.project.clone(), flag: s.flag.clone() };
@@ -37,7 +38,12 @@ pub(crate) fn plan(
     };
     let before = problems.len();
     let baseline = match resolve::legacy_baseline(&snap.flag, &s.baseline) {
-        Ok(i) => i,
+        Ok(i) => {
+            if let Some(message) = ambiguous_baseline(&snap.flag, &s.baseline, i) {
+                warnings.push(Warning { address: Some(address.clone()), message });
+            }
+            i
+        }
         Err(e) => {
             problems.push(ProblemKind::Reference, &spec.location_of("baseline"), &address, e.message, e.hint);
             0
@@ -129,6 +135,27 @@ pub(crate) fn plan(
         requests: vec![request],
         notes: Vec::new(),
     })
+}
+
+/// A numeric `baseline` on a flag whose variation values are numbers can mean a value or an index; say how it was
+/// read, so a reviewer is never left guessing.
+fn ambiguous_baseline(flag: &FeatureFlag, r: &VariationRef, chosen: usize) -> Option<String> {
+    let VariationRef::Number(n) = r else { return None };
+    if !flag.variations.iter().any(|v| v.value.is_number()) {
+        return None;
+    }
+    let shown = |i: usize| {
+        let v = &flag.variations[i];
+        let name = v.name.as_deref().map(|n| format!("`{n}`, ")).unwrap_or_default();
+        format!("{name}value {}, index {i}", v.value)
+    };
+    let by_value = flag.variations.get(chosen).is_some_and(|v| v.value.as_f64() == n.as_f64());
+    let read = if by_value { "the variation whose value it is" } else { "an index" };
+    Some(format!(
+        "`baseline: {n}` is ambiguous on a flag with numeric values (a value or an index); it was read as {read}: \
+         {}. Write the variation's name to say which",
+        shown(chosen)
+    ))
 }
 
 /// One field per metric whose environments differ (`items.<metricKey>.environments`, absent before for an

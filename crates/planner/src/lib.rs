@@ -93,7 +93,7 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
             continue;
         }
         legacy_owners.insert(owner, spec);
-        if let Some(change) = legacy::plan(spec, &index, &mut problems) {
+        if let Some(change) = legacy::plan(spec, &index, &mut problems, &mut warnings) {
             changes.push(change);
         }
     }

@@ -111,3 +111,32 @@ fn everything_else_in_the_flag_is_untouched() {
         serde_json::json!({"baselineIdx": 1, "items": [{"metricKey": "page-load-ms", "environments": []}]})
     );
 }
+
+#[test]
+fn a_numeric_baseline_on_a_flag_with_numeric_values_warns_and_says_how_it_was_read() {
+    let mut state = remote(vec![]);
+    let mut raw = legacy_flag();
+    raw["variations"] = serde_json::json!([
+        {"_id": "n-1", "value": 1, "name": "One"},
+        {"_id": "n-2", "value": 2, "name": "Two"}
+    ]);
+    let project = state.projects.get_mut("demo").unwrap().as_mut().unwrap();
+    project.flags.insert("hero-banner".into(), Some(ldexp_core::remote::FlagSnapshot::from_json(raw).unwrap()));
+    let warning = |baseline: &str| {
+        let p = plan(&specs("specs/legacy.yaml", &legacy_yaml(baseline, SAME)), &state).unwrap();
+        p.warnings.iter().map(|w| w.message.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        warning("1"),
+        ["`baseline: 1` is ambiguous on a flag with numeric values (a value or an index); it was read as the \
+          variation whose value it is: `One`, value 1, index 0. Write the variation's name to say which"]
+    );
+    assert_eq!(
+        warning("0"),
+        ["`baseline: 0` is ambiguous on a flag with numeric values (a value or an index); it was read as an index: \
+          `One`, value 1, index 0. Write the variation's name to say which"]
+    );
+    // A name is never ambiguous, and neither is a number on a flag whose values are not numbers.
+    assert!(warning("Two").is_empty());
+    assert!(run("1", SAME).warnings.is_empty());
+}

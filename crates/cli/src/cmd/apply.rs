@@ -1,21 +1,26 @@
-//! `ldexp apply`: plan (or check a saved plan against a fresh one), confirm, execute through the core applier and
-//! report every object as applied, failed or skipped.
+//! `ldexp apply`: plan (or check a saved plan against a fresh one), confirm, execute through the core applier,
+//! report each object as it finishes (applied, failed, skipped or stopped), and stop cleanly on Ctrl-C.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use ldexp_core::apply::{ApplyEvent, ApplyOptions, ApplyReport, OutcomeStatus, Staleness, Verdict, apply, compare};
+use ldexp_core::apply::{
+    ApplyEvent, ApplyOptions, ApplyReport, ChangeOutcome, OutcomeStatus, Staleness, Verdict, apply, compare,
+};
 use ldexp_core::client::{Reader, Writer};
 use ldexp_core::plan::Plan;
 
 use super::plan::{Format, fresh_plan, read_plan, rendered};
 use crate::cmd::{Connection, Globals};
 use crate::exit::ExitStatus;
+use crate::render;
 
 /// `ldexp apply`.
 #[derive(Debug, Args)]
@@ -59,9 +64,15 @@ async fn run_async(args: &ApplyArgs, g: &Globals) -> Result<ExitStatus> {
         }
         None => {
             let plan = fresh_plan(&client, &args.paths, args.prune).await?;
-            super::write_stdout(&rendered(&plan, Format::Human, g.color_stdout()))?;
+            // `-q` keeps results and errors only: the plan's closing sentence says what is about to happen.
+            let shown = if g.quiet {
+                format!("{}\n", render::summary_line(&plan))
+            } else {
+                rendered(&plan, Format::Human, g.color_stdout())
+            };
+            super::write_stdout(&shown)?;
             if plan.is_empty() {
-                return Ok(ExitStatus::Success);
+                return Ok(refusal_status(&plan));
             }
             if !args.auto_approve {
                 if !std::io::stdin().is_terminal() {
@@ -76,16 +87,52 @@ async fn run_async(args: &ApplyArgs, g: &Globals) -> Result<ExitStatus> {
         }
     };
     if plan.is_empty() {
-        super::write_stdout("No changes. Remote matches the specs.\n")?;
-        return Ok(ExitStatus::Success);
+        super::write_stdout(&format!("{}\n", render::summary_line(&plan)))?;
+        return Ok(refusal_status(&plan));
     }
-    let report = execute(&plan, &client, args.connection.concurrency).await;
-    super::write_stdout(&report_text(&report))?;
-    Ok(if report.succeeded() { ExitStatus::Success } else { ExitStatus::Failure })
+    let grace = args.connection.timeout.min(MAX_GRACE);
+    let report = match execute(&plan, &client, args.connection.concurrency, grace).await {
+        Execution::Finished(report) => report,
+        Execution::Abandoned => {
+            eprintln!(
+                "Gave up waiting after {} s for the requests in flight; their outcome is unknown. Run `ldexp plan` to \
+                 see what took effect, then `ldexp apply` again to finish.",
+                grace.as_secs()
+            );
+            return Ok(ExitStatus::Interrupted);
+        }
+    };
+    super::write_stdout(&closing(&report, &plan))?;
+    Ok(if report.interrupted() {
+        ExitStatus::Interrupted
+    } else if report.succeeded() {
+        refusal_status(&plan)
+    } else {
+        ExitStatus::Failure
+    })
 }
 
-/// Applies with a progress bar on stderr when it is a terminal.
-pub async fn execute<C: Reader + Writer>(plan: &Plan, client: &C, concurrency: usize) -> ApplyReport {
+/// Refused objects are errors: apply did everything else, and the spec still needs fixing.
+fn refusal_status(plan: &Plan) -> ExitStatus {
+    if plan.refused_addresses().is_empty() { ExitStatus::Success } else { ExitStatus::Failure }
+}
+
+/// The longest wait for requests in flight after the first Ctrl-C; never longer than one request's timeout.
+const MAX_GRACE: Duration = Duration::from_secs(30);
+
+/// How an apply ended.
+pub enum Execution {
+    /// Every object finished, failed, was skipped, or was interrupted cleanly (requests in flight finished).
+    Finished(ApplyReport),
+    /// Interrupted, and the requests in flight did not finish within the grace period.
+    Abandoned,
+}
+
+/// Applies, printing one line per object as it finishes, with a progress bar on stderr when it is a terminal.
+///
+/// The first Ctrl-C stops sending: requests in flight finish (for at most `grace`), everything else is reported as
+/// interrupted. A second Ctrl-C exits at once with 130.
+pub async fn execute<C: Reader + Writer>(plan: &Plan, client: &C, concurrency: usize, grace: Duration) -> Execution {
     let total = plan.changes.iter().filter(|c| !c.requests.is_empty()).count() as u64;
     let bar = std::io::stderr().is_terminal().then(|| {
         let pb = ProgressBar::new(total);
@@ -96,18 +143,68 @@ pub async fn execute<C: Reader + Writer>(plan: &Plan, client: &C, concurrency: u
         pb
     });
     let mut options = ApplyOptions { concurrency, ..ApplyOptions::default() };
-    if let Some(pb) = bar.clone() {
-        options.on_event = Some(Arc::new(move |e: &ApplyEvent| match e {
-            ApplyEvent::Started { address } => pb.set_message(address.to_string()),
-            ApplyEvent::Verifying { address, .. } => pb.set_message(format!("{address}: response lost, re-reading")),
-            ApplyEvent::Finished { .. } => pb.inc(1),
-        }));
-    }
-    let report = apply(plan, client, &options).await;
+    let stop = options.stop.clone();
+    let pb = bar.clone();
+    options.on_event = Some(Arc::new(move |e: &ApplyEvent<'_>| match e {
+        ApplyEvent::Started { address } => {
+            if let Some(pb) = &pb {
+                pb.set_message(address.to_string());
+            }
+        }
+        ApplyEvent::Verifying { address, .. } => {
+            if let Some(pb) = &pb {
+                pb.set_message(format!("{address}: response lost, re-reading"));
+            }
+        }
+        ApplyEvent::Finished { outcome } => {
+            // Streamed as objects finish, so an interrupted or killed run has already said what it did.
+            let line = object_line(outcome);
+            match &pb {
+                Some(pb) => {
+                    pb.suspend(|| super::write_stdout(&line).ok());
+                    pb.inc(1);
+                }
+                None => {
+                    let _ = super::write_stdout(&line);
+                }
+            }
+        }
+    }));
+    let applying = apply(plan, client, &options);
+    tokio::pin!(applying);
+    let outcome = tokio::select! {
+        report = &mut applying => Execution::Finished(report),
+        _ = tokio::signal::ctrl_c() => {
+            stop.store(true, Ordering::SeqCst);
+            let note = format!(
+                "\nInterrupted: sending nothing new, waiting up to {} s for the requests in flight. Press Ctrl-C \
+                 again to exit at once.",
+                grace.as_secs()
+            );
+            match &bar {
+                Some(pb) => pb.suspend(|| eprintln!("{note}")),
+                None => eprintln!("{note}"),
+            }
+            tokio::select! {
+                report = &mut applying => Execution::Finished(report),
+                _ = tokio::time::sleep(grace) => Execution::Abandoned,
+                _ = tokio::signal::ctrl_c() => {
+                    if let Some(pb) = &bar {
+                        pb.finish_and_clear();
+                    }
+                    eprintln!(
+                        "Interrupted again: exiting now. Requests in flight may or may not have taken effect; run \
+                         `ldexp plan` to see what is left."
+                    );
+                    std::process::exit(i32::from(ExitStatus::Interrupted.code()));
+                }
+            }
+        }
+    };
     if let Some(pb) = bar {
         pb.finish_and_clear();
     }
-    report
+    outcome
 }
 
 /// Asks on the terminal; anything but `y`/`yes` is no.
@@ -120,51 +217,88 @@ pub fn confirm(question: &str) -> Result<bool> {
     Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }
 
-/// The end report: one line per object, errors with their hint, then the counts.
-pub fn report_text(report: &ApplyReport) -> String {
-    let mut out = String::from("\n");
-    for o in &report.outcomes {
-        let extra = match (o.recovered, o.resent) {
-            (0, 0) => String::new(),
-            (r, s) => format!(" ({r} lost response(s) confirmed by re-reading, {s} request(s) resent)"),
-        };
-        match &o.status {
-            OutcomeStatus::Applied => {
-                let _ = writeln!(out, "  applied  {} [{}]{extra}", o.address, o.action);
-            }
-            OutcomeStatus::Failed { step, request, error } => {
-                let _ = writeln!(
-                    out,
-                    "  failed   {} [{}] at request {}/{} ({request}){extra}\n           {error}",
-                    o.address,
-                    o.action,
-                    step + 1,
-                    o.requests_total
-                );
-                if let Some(hint) = error.hint() {
-                    let _ = writeln!(out, "           hint: {hint}");
-                }
-            }
-            OutcomeStatus::Skipped { reason } => {
-                let _ = writeln!(out, "  skipped  {} [{}]: {reason}", o.address, o.action);
+/// One object's result line (with its error and hint when it failed), as printed when it finishes.
+pub fn object_line(o: &ChangeOutcome) -> String {
+    let mut out = String::new();
+    let extra = match (o.recovered, o.resent) {
+        (0, 0) => String::new(),
+        (r, s) => format!(" ({r} lost response(s) confirmed by re-reading, {s} request(s) resent)"),
+    };
+    match &o.status {
+        OutcomeStatus::Applied => {
+            let _ = writeln!(out, "  applied  {} [{}]{extra}", o.address, o.action);
+        }
+        OutcomeStatus::Failed { step, request, error } => {
+            let _ = writeln!(
+                out,
+                "  failed   {} [{}] at request {}/{} ({request}){extra}\n           {error}",
+                o.address,
+                o.action,
+                step + 1,
+                o.requests_total
+            );
+            if let Some(hint) = error.hint() {
+                let _ = writeln!(out, "           hint: {hint}");
             }
         }
+        OutcomeStatus::Skipped { reason } => {
+            let _ = writeln!(out, "  skipped  {} [{}]: {reason}", o.address, o.action);
+        }
+        OutcomeStatus::Interrupted => {
+            let _ = writeln!(
+                out,
+                "  stopped  {} [{}]: interrupted after {} of {} request(s){extra}",
+                o.address, o.action, o.requests_done, o.requests_total
+            );
+        }
     }
-    let (applied, failed, skipped) = report.counts();
-    let _ = writeln!(
-        out,
-        "\n{}: {applied} applied, {failed} failed, {skipped} skipped.",
-        if report.succeeded() { "Apply complete" } else { "Apply incomplete" }
-    );
-    if !report.succeeded() {
-        out.push_str("Run `ldexp plan` to see what remains; `ldexp apply` again converges safely.\n");
+    out
+}
+
+/// What follows the streamed lines: the counts, and what to do next.
+pub fn closing(report: &ApplyReport, plan: &Plan) -> String {
+    let c = report.counts();
+    let mut out = String::from("\n");
+    if report.interrupted() {
+        let _ = writeln!(
+            out,
+            "Apply interrupted: {} applied, {} failed, {} skipped, {} not finished. Run `ldexp apply` again to \
+             finish; `ldexp plan` shows what is left.",
+            c.applied, c.failed, c.skipped, c.interrupted
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "{}: {} applied, {} failed, {} skipped.",
+            if report.succeeded() { "Apply complete" } else { "Apply incomplete" },
+            c.applied,
+            c.failed,
+            c.skipped
+        );
+        if !report.succeeded() {
+            out.push_str("Run `ldexp plan` to see what remains; `ldexp apply` again converges safely.\n");
+        }
+    }
+    let refused = plan.refused_addresses();
+    if !refused.is_empty() {
+        let list: Vec<String> = refused.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            out,
+            "Refused, nothing sent: {}. LaunchDarkly cannot change what differs (see \"Cannot be applied\" in the \
+             plan); fix the spec.",
+            list.join(", ")
+        );
     }
     out
 }
 
 /// Why a saved plan was refused, object by object.
 pub fn stale_report(s: &Staleness, file: &str) -> String {
-    let mut out = format!("Error: stale plan: {file} no longer matches LaunchDarkly; nothing was applied.\n");
+    let mut out = if s.specs_changed {
+        format!("Error: stale plan: the specs changed since {file} was made; nothing was applied.\n")
+    } else {
+        format!("Error: stale plan: {file} no longer matches LaunchDarkly; nothing was applied.\n")
+    };
     for r in &s.plan_reasons {
         let _ = writeln!(out, "  - {r}");
     }
@@ -226,7 +360,7 @@ mod tests {
     }
 
     #[test]
-    fn the_report_lists_every_object_with_the_error_and_its_hint() {
+    fn each_object_gets_its_line_with_the_error_and_its_hint_and_the_closing_counts_them() {
         let error = Error::from(ApiError {
             resource: "experiment demo/production/b".into(),
             method: "PATCH".into(),
@@ -243,21 +377,46 @@ mod tests {
                 outcome("c", OutcomeStatus::Skipped { reason: "not attempted".into() }, 0, 0),
             ],
         };
+        let lines: String = report.outcomes.iter().map(object_line).collect();
         assert_eq!(
-            report_text(&report),
-            "\n  applied  experiment/demo/production/a [create] (1 lost response(s) confirmed by re-reading, 0 \
+            lines,
+            "  applied  experiment/demo/production/a [create] (1 lost response(s) confirmed by re-reading, 0 \
              request(s) resent)\n  failed   experiment/demo/production/b [create] at request 2/2 (PATCH /x) (0 lost \
              response(s) confirmed by re-reading, 3 request(s) resent)\n           experiment \
              demo/production/b: PATCH /api/v2/projects/demo/environments/production/experiments/b failed with HTTP \
              409 optimistic_locking_error: conflict\n           hint: the object changed concurrently (optimistic \
              locking); run `ldexp plan` again and re-apply\n  skipped  experiment/demo/production/c [create]: not \
-             attempted\n\nApply incomplete: 1 applied, 1 failed, 1 skipped.\nRun `ldexp plan` to see what remains; \
-             `ldexp apply` again converges safely.\n"
+             attempted\n"
+        );
+        let plan = crate::render::golden::empty();
+        assert_eq!(
+            closing(&report, &plan),
+            "\nApply incomplete: 1 applied, 1 failed, 1 skipped.\nRun `ldexp plan` to see what remains; `ldexp \
+             apply` again converges safely.\n"
         );
         let ok = ApplyReport { outcomes: vec![outcome("a", OutcomeStatus::Applied, 0, 0)] };
+        assert_eq!(closing(&ok, &plan), "\nApply complete: 1 applied, 0 failed, 0 skipped.\n");
+    }
+
+    #[test]
+    fn an_interrupted_apply_says_what_was_left_and_how_to_finish() {
+        let mut stopped = outcome("b", OutcomeStatus::Interrupted, 0, 0);
+        stopped.requests_done = 1;
         assert_eq!(
-            report_text(&ok),
-            "\n  applied  experiment/demo/production/a [create]\n\nApply complete: 1 applied, 0 failed, 0 skipped.\n"
+            object_line(&stopped),
+            "  stopped  experiment/demo/production/b [create]: interrupted after 1 of 2 request(s)\n"
+        );
+        let report = ApplyReport {
+            outcomes: vec![
+                outcome("a", OutcomeStatus::Applied, 0, 0),
+                stopped,
+                outcome("c", OutcomeStatus::Interrupted, 0, 0),
+            ],
+        };
+        assert_eq!(
+            closing(&report, &crate::render::golden::empty()),
+            "\nApply interrupted: 1 applied, 0 failed, 0 skipped, 2 not finished. Run `ldexp apply` again to finish; \
+             `ldexp plan` shows what is left.\n"
         );
     }
 
@@ -265,6 +424,7 @@ mod tests {
     fn a_stale_report_shows_what_moved_and_partial_applies_are_noted() {
         let s = Staleness {
             plan_reasons: vec!["the specs changed".into()],
+            specs_changed: true,
             objects: vec![
                 ObjectStaleness {
                     address: addr("a"),
@@ -286,7 +446,7 @@ mod tests {
         };
         assert_eq!(
             stale_report(&s, "plan.json"),
-            "Error: stale plan: plan.json no longer matches LaunchDarkly; nothing was applied.\n  - the specs \
+            "Error: stale plan: the specs changed since plan.json was made; nothing was applied.\n  - the specs \
              changed\n  experiment/demo/production/a:\n    - the remote object moved (x when planned, y now)\n    \
              saved: PATCH /a\n    fresh: (nothing)\nRun `ldexp plan` again, review it, and apply the new plan.\n"
         );

@@ -9,7 +9,7 @@ use clap::Args;
 use ldexp_core::client::AccessToken;
 use ldexp_emulator::{Seed, ServerConfig, serve};
 
-use super::apply::{execute, report_text};
+use super::apply::{Execution, closing, execute};
 use super::drift::status as drift_status;
 use super::plan::fresh_plan;
 use crate::cmd::{Connection, Globals};
@@ -122,8 +122,11 @@ async fn tour(args: &DemoArgs, g: &Globals) -> Result<ExitStatus> {
     say(
         "2. `ldexp apply --auto-approve`: send those requests. Objects run concurrently; each object's steps in order.",
     )?;
-    let report = execute(&plan, &client, connection.concurrency).await;
-    super::write_stdout(&report_text(&report))?;
+    let report = match execute(&plan, &client, connection.concurrency, connection.timeout).await {
+        Execution::Finished(report) => report,
+        Execution::Abandoned => anyhow::bail!("the demo was interrupted"),
+    };
+    super::write_stdout(&closing(&report, &plan))?;
 
     say("3. `ldexp plan` again: the remote now matches the specs, so there is nothing to do. Apply is idempotent.")?;
     let again = fresh_plan(&client, &files, false).await?;

@@ -27,8 +27,19 @@ pub struct DriftArgs {
 /// Runs `drift`.
 pub fn run(args: &DriftArgs, g: &Globals) -> Result<ExitStatus> {
     crate::client::runtime()?.block_on(async {
-        let client = crate::client::client(&args.connection)?;
-        let plan = fresh_plan(&client, &args.paths, false).await?;
+        let planned = async {
+            let client = crate::client::client(&args.connection)?;
+            fresh_plan(&client, &args.paths, false).await
+        };
+        let plan = match planned.await {
+            Ok(plan) => plan,
+            Err(e) => {
+                if args.format == Format::Json {
+                    super::write_stdout(&super::json_error(&e))?;
+                }
+                return Err(e);
+            }
+        };
         let report = DriftReport::from_plan(&plan);
         super::write_stdout(&rendered(&report, args.format, g.color_stdout()))?;
         Ok(status(&report))

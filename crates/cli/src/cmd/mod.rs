@@ -103,6 +103,27 @@ fn parse_concurrency(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A failure as a JSON object on stdout, for `--format json`: a consumer that reads stdout gets an answer it can
+/// parse, never nothing. `{"error": {"message", "hint"?, "problems"?: [{"file", "line", "column", "message",
+/// "help"?}]}}`; the same error is also printed for people on stderr.
+pub fn json_error(e: &anyhow::Error) -> String {
+    let mut error = serde_json::Map::new();
+    error.insert("message".into(), format!("{e:#}").into());
+    let core = e.chain().find_map(|c| c.downcast_ref::<ldexp_core::Error>());
+    if let Some(hint) = core.and_then(ldexp_core::Error::hint) {
+        error.insert("hint".into(), hint.into());
+    }
+    let problems = match (core, e.chain().find_map(|c| c.downcast_ref::<ldexp_planner::PlanError>())) {
+        (Some(ldexp_core::Error::Spec { diagnostics }), _) => Some(diagnostics.clone()),
+        (_, Some(plan)) => Some(plan.diagnostics()),
+        _ => None,
+    };
+    if let Some(p) = problems {
+        error.insert("problems".into(), serde_json::to_value(p).unwrap_or_default());
+    }
+    crate::render::to_pretty_json(&serde_json::json!({ "error": error }))
+}
+
 /// Writes `text` to stdout. A closed pipe (`ldexp … | head`) is not an error: the reader has what it wanted, and
 /// `println!` would panic there.
 pub fn write_stdout(text: &str) -> anyhow::Result<()> {

@@ -53,8 +53,19 @@ pub fn run(args: &PlanArgs, g: &Globals) -> Result<ExitStatus> {
 }
 
 async fn run_async(args: &PlanArgs, g: &Globals) -> Result<ExitStatus> {
-    let client = crate::client::client(&args.connection)?;
-    let plan = fresh_plan(&client, &args.paths, args.prune).await?;
+    let planned = async {
+        let client = crate::client::client(&args.connection)?;
+        fresh_plan(&client, &args.paths, args.prune).await
+    };
+    let plan = match planned.await {
+        Ok(plan) => plan,
+        Err(e) => {
+            if args.format == Format::Json {
+                super::write_stdout(&super::json_error(&e))?;
+            }
+            return Err(e);
+        }
+    };
     if let Some(out) = &args.out {
         write_plan(out, &plan)?;
     }
@@ -62,15 +73,37 @@ async fn run_async(args: &PlanArgs, g: &Globals) -> Result<ExitStatus> {
     if let Some(out) = &args.out
         && !g.quiet
     {
-        eprintln!("Saved the plan to {}; apply it with `ldexp apply --plan {}`.", out.display(), out.display());
+        eprintln!("Saved the plan to {}; apply it with `{}`.", out.display(), apply_command(out, &args.paths));
     }
     Ok(exit_code(&plan, args.detailed_exitcode))
 }
 
-/// Success without changes; with changes `Changes` (2) under `--detailed-exitcode`, else success. Derived from the
-/// same [`Plan::is_empty`] as the printed summary line, so the two always agree.
+/// The `ldexp apply --plan` command that applies a saved plan, with the spec paths the plan was made from, quoted
+/// for a POSIX shell: it works when copied as is. `--prune` is recorded in the plan itself.
+pub fn apply_command(out: &Path, paths: &[PathBuf]) -> String {
+    let mut words =
+        vec!["ldexp".to_owned(), "apply".to_owned(), "--plan".to_owned(), shell_quote(&out.display().to_string())];
+    words.extend(paths.iter().map(|p| shell_quote(&p.display().to_string())));
+    words.join(" ")
+}
+
+/// `s` as one POSIX shell word: unchanged when it is plain, else in single quotes.
+fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c));
+    if plain { s.to_owned() } else { format!("'{}'", s.replace('\'', "'\\''")) }
+}
+
+/// 1 when an object is refused (its spec cannot be applied: the plan is an error for it, whatever else it does);
+/// otherwise success without changes, and with changes `Changes` (2) under `--detailed-exitcode`, else success.
+/// Derived from the same [`Plan::is_empty`] and refusals as the printed summary line, so the two always agree.
 pub fn exit_code(plan: &Plan, detailed: bool) -> ExitStatus {
-    if detailed && !plan.is_empty() { ExitStatus::Changes } else { ExitStatus::Success }
+    if !plan.refused_addresses().is_empty() {
+        ExitStatus::Failure
+    } else if detailed && !plan.is_empty() {
+        ExitStatus::Changes
+    } else {
+        ExitStatus::Success
+    }
 }
 
 /// The plan in `format`.
@@ -135,4 +168,19 @@ pub fn spinner(message: &str) -> Option<ProgressBar> {
     pb.set_message(message.to_owned());
     pb.enable_steady_tick(Duration::from_millis(100));
     Some(pb)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_saved_plan_hint_names_the_spec_paths_quoted_for_a_shell() {
+        let paths = [PathBuf::from("examples"), PathBuf::from("my specs/it's here.yaml")];
+        assert_eq!(
+            apply_command(Path::new("out/plan.json"), &paths),
+            "ldexp apply --plan out/plan.json examples 'my specs/it'\\''s here.yaml'"
+        );
+        assert_eq!(apply_command(Path::new("plan.json"), &[PathBuf::from(".")]), "ldexp apply --plan plan.json .");
+    }
 }

@@ -23,7 +23,7 @@
 
 pub mod drift;
 #[cfg(test)]
-mod golden;
+pub(crate) mod golden;
 pub mod human;
 pub mod markdown;
 

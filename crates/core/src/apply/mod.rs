@@ -10,7 +10,9 @@
 //!   request's [`Expectation`](crate::plan::Expectation)s decide: satisfied means the step took effect,
 //!   otherwise the request is sent again, at most [`ApplyOptions::max_attempts`] times in all. A request
 //!   without postconditions is never resent after an unknown outcome, so no experiment, iteration or flag
-//!   patch is ever applied twice.
+//!   patch is ever applied twice;
+//! - once [`ApplyOptions::stop`] is raised (the first Ctrl-C), no request is sent any more, not even a resend:
+//!   requests in flight finish, and everything not yet sent is reported as interrupted.
 
 mod stale;
 
@@ -21,6 +23,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+pub use std::sync::atomic::AtomicBool as StopFlag;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -34,7 +38,7 @@ use crate::plan::{Action, Address, Change, Method, Plan, PlannedRequest};
 use crate::verify;
 
 /// A progress callback.
-pub type EventSink = Arc<dyn Fn(&ApplyEvent) + Send + Sync>;
+pub type EventSink = Arc<dyn Fn(&ApplyEvent<'_>) + Send + Sync>;
 
 /// How to apply.
 #[derive(Clone)]
@@ -45,13 +49,21 @@ pub struct ApplyOptions {
     pub max_attempts: u32,
     /// First pause before a resend or a re-read; doubles each time.
     pub retry_delay: Duration,
-    /// Called as objects start and finish, for progress displays.
+    /// Called as objects start and finish, for progress displays and for reporting each object as it finishes.
     pub on_event: Option<EventSink>,
+    /// Raised to stop sending: requests in flight finish, nothing new is sent.
+    pub stop: Arc<StopFlag>,
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        ApplyOptions { concurrency: 4, max_attempts: 4, retry_delay: Duration::from_millis(200), on_event: None }
+        ApplyOptions {
+            concurrency: 4,
+            max_attempts: 4,
+            retry_delay: Duration::from_millis(200),
+            on_event: None,
+            stop: Arc::new(StopFlag::new(false)),
+        }
     }
 }
 
@@ -62,19 +74,20 @@ impl fmt::Debug for ApplyOptions {
             .field("max_attempts", &self.max_attempts)
             .field("retry_delay", &self.retry_delay)
             .field("on_event", &self.on_event.as_ref().map(|_| "<callback>"))
+            .field("stop", &self.stop.load(Ordering::SeqCst))
             .finish()
     }
 }
 
 /// Progress of an apply, for displays.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApplyEvent {
+#[derive(Debug)]
+pub enum ApplyEvent<'a> {
     /// An object's first request is about to be sent.
-    Started { address: Address },
+    Started { address: &'a Address },
     /// A request's response was lost or it failed with a 5xx; the object is being re-read.
-    Verifying { address: Address, step: usize },
-    /// An object is done, whatever the outcome (skipped objects included).
-    Finished { address: Address },
+    Verifying { address: &'a Address, step: usize },
+    /// An object is done, whatever the outcome (skipped and interrupted objects included).
+    Finished { outcome: &'a ChangeOutcome },
 }
 
 /// What happened to every change of the plan, in plan order.
@@ -89,18 +102,34 @@ impl ApplyReport {
         self.outcomes.iter().all(|o| matches!(o.status, OutcomeStatus::Applied))
     }
 
-    /// Counts of applied, failed and skipped changes.
-    pub fn counts(&self) -> (usize, usize, usize) {
-        let mut c = (0, 0, 0);
+    /// True when the apply was stopped before every request was sent.
+    pub fn interrupted(&self) -> bool {
+        self.outcomes.iter().any(|o| matches!(o.status, OutcomeStatus::Interrupted))
+    }
+
+    /// Counts of applied, failed, skipped and interrupted changes.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
         for o in &self.outcomes {
             match o.status {
-                OutcomeStatus::Applied => c.0 += 1,
-                OutcomeStatus::Failed { .. } => c.1 += 1,
-                OutcomeStatus::Skipped { .. } => c.2 += 1,
+                OutcomeStatus::Applied => c.applied += 1,
+                OutcomeStatus::Failed { .. } => c.failed += 1,
+                OutcomeStatus::Skipped { .. } => c.skipped += 1,
+                OutcomeStatus::Interrupted => c.interrupted += 1,
             }
         }
         c
     }
+}
+
+/// How many changes ended each way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    pub applied: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    /// Not finished because the apply was stopped: `requests_done` of them took effect, the rest were never sent.
+    pub interrupted: usize,
 }
 
 /// The outcome of one change.
@@ -131,6 +160,8 @@ pub enum OutcomeStatus {
     Skipped {
         reason: String,
     },
+    /// The apply was stopped before this change's remaining requests were sent.
+    Interrupted,
 }
 
 /// Executes `plan` with `client`. Changes without requests are not listed in the report.
@@ -168,8 +199,12 @@ struct Ctx<'a, C> {
 
 /// How one send of one request ended, after any re-reads.
 enum Step {
-    Done { recovered: bool },
+    Done {
+        recovered: bool,
+    },
     Failed(Error),
+    /// Not sent (again): the apply was stopped.
+    Interrupted,
 }
 
 impl<C: Reader + Writer> Ctx<'_, C> {
@@ -188,11 +223,17 @@ impl<C: Reader + Writer> Ctx<'_, C> {
                     .load(Ordering::SeqCst)
                     .then(|| "not attempted: LaunchDarkly rejected the access token for another object".to_owned())
             });
-            let outcome = match skip {
-                Some(reason) => {
+            let not_run_because = if self.stopped() {
+                Some(OutcomeStatus::Interrupted)
+            } else {
+                skip.map(|reason| OutcomeStatus::Skipped { reason })
+            };
+            let outcome = match not_run_because {
+                Some(status) => {
+                    let outcome = not_run(change, status);
                     // Still "finished" for progress displays, which count every object of the plan.
-                    self.emit(ApplyEvent::Finished { address: change.address.clone() });
-                    skipped(change, reason)
+                    self.emit(ApplyEvent::Finished { outcome: &outcome });
+                    outcome
                 }
                 None => self.run_change(change).await,
             };
@@ -204,8 +245,12 @@ impl<C: Reader + Writer> Ctx<'_, C> {
         out
     }
 
+    fn stopped(&self) -> bool {
+        self.options.stop.load(Ordering::SeqCst)
+    }
+
     async fn run_change(&self, change: &Change) -> ChangeOutcome {
-        self.emit(ApplyEvent::Started { address: change.address.clone() });
+        self.emit(ApplyEvent::Started { address: &change.address });
         let resource = change.address.to_string();
         let mut outcome = ChangeOutcome {
             address: change.address.clone(),
@@ -222,6 +267,10 @@ impl<C: Reader + Writer> Ctx<'_, C> {
                     outcome.requests_done += 1;
                     outcome.recovered += usize::from(recovered);
                 }
+                Step::Interrupted => {
+                    outcome.status = OutcomeStatus::Interrupted;
+                    break;
+                }
                 Step::Failed(error) => {
                     if is_auth_failure(&error) {
                         self.auth_failed.store(true, Ordering::SeqCst);
@@ -231,7 +280,7 @@ impl<C: Reader + Writer> Ctx<'_, C> {
                 }
             }
         }
-        self.emit(ApplyEvent::Finished { address: change.address.clone() });
+        self.emit(ApplyEvent::Finished { outcome: &outcome });
         outcome
     }
 
@@ -249,6 +298,9 @@ impl<C: Reader + Writer> Ctx<'_, C> {
         // Set once a send may have taken effect: from then on every failure is checked against the remote.
         let mut maybe_applied = false;
         loop {
+            if self.stopped() {
+                return Step::Interrupted;
+            }
             let error = match self.client.send(request, resource).await {
                 Ok(_) => return Step::Done { recovered: false },
                 Err(e) => e,
@@ -260,7 +312,7 @@ impl<C: Reader + Writer> Ctx<'_, C> {
                     // Nothing to check against: sending again could duplicate the write.
                     return Step::Failed(error);
                 }
-                self.emit(ApplyEvent::Verifying { address: change.address.clone(), step });
+                self.emit(ApplyEvent::Verifying { address: &change.address, step });
                 match self.check(&change.address, request).await {
                     Ok(Check::Satisfied) => return Step::Done { recovered: true },
                     Ok(Check::Unsatisfied(why)) => {
@@ -320,7 +372,7 @@ impl<C: Reader + Writer> Ctx<'_, C> {
     }
 }
 
-fn skipped(change: &Change, reason: String) -> ChangeOutcome {
+fn not_run(change: &Change, status: OutcomeStatus) -> ChangeOutcome {
     ChangeOutcome {
         address: change.address.clone(),
         action: change.action,
@@ -328,7 +380,7 @@ fn skipped(change: &Change, reason: String) -> ChangeOutcome {
         requests_total: change.requests.len(),
         recovered: 0,
         resent: 0,
-        status: OutcomeStatus::Skipped { reason },
+        status,
     }
 }
 

@@ -33,6 +33,8 @@ pub struct ObjectStaleness {
 pub struct Staleness {
     /// Problems not tied to one object (the specs changed, a different `--prune`).
     pub plan_reasons: Vec<String>,
+    /// Whether the specs themselves moved since the plan was made (not only LaunchDarkly).
+    pub specs_changed: bool,
     /// Every object with requests in either plan, by address.
     pub objects: Vec<ObjectStaleness>,
 }
@@ -76,6 +78,7 @@ fn describe(r: &PlannedRequest) -> String {
 pub fn compare(saved: &Plan, fresh: &Plan) -> Staleness {
     let mut out = Staleness::default();
     if saved.specs_digest != fresh.specs_digest {
+        out.specs_changed = true;
         out.plan_reasons.push(format!(
             "the specs changed since the plan was made (digest {} then, {} now)",
             saved.specs_digest, fresh.specs_digest

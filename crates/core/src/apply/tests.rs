@@ -239,7 +239,7 @@ fn fake(faults: &[Fault]) -> Fake {
 }
 
 fn opts() -> ApplyOptions {
-    ApplyOptions { concurrency: 4, max_attempts: 4, retry_delay: Duration::ZERO, on_event: None }
+    ApplyOptions { concurrency: 4, max_attempts: 4, retry_delay: Duration::ZERO, ..ApplyOptions::default() }
 }
 
 fn addr(key: &str) -> Address {
@@ -537,7 +537,7 @@ fn a_failed_object_does_not_stop_independent_ones_but_blocks_its_own_later_chang
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(report.counts(), (1, 1, 1));
+    assert_eq!(report.counts(), Counts { applied: 1, failed: 1, skipped: 1, interrupted: 0 });
     assert!(!report.succeeded());
 }
 
@@ -597,7 +597,7 @@ fn a_rejected_token_skips_the_objects_not_yet_started() {
     let p = plan(vec![rename("a", "A1"), rename("b", "B1"), rename("c", "C1")]);
     let report = run(&p, &f, &ApplyOptions { concurrency: 1, ..opts() });
     assert_eq!(f.0.state.lock().unwrap().sent.len(), 1);
-    assert_eq!(report.counts(), (0, 1, 2));
+    assert_eq!(report.counts(), Counts { applied: 0, failed: 1, skipped: 2, interrupted: 0 });
     assert!(failed_error(&report.outcomes[0]).hint().unwrap().contains("LD_ACCESS_TOKEN"));
 }
 
@@ -620,18 +620,54 @@ fn changes_without_requests_are_not_reported_and_events_are_emitted() {
     f.state.lock().unwrap().experiments.insert("a".into(), json!({"key": "a", "name": "A", "_links": {}}));
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
-    let o =
-        ApplyOptions { on_event: Some(Arc::new(move |e: &ApplyEvent| sink.lock().unwrap().push(e.clone()))), ..opts() };
+    let o = ApplyOptions {
+        on_event: Some(Arc::new(move |e: &ApplyEvent<'_>| {
+            let line = match e {
+                ApplyEvent::Started { address } => format!("started {address}"),
+                ApplyEvent::Verifying { address, step } => format!("verifying {address} {step}"),
+                ApplyEvent::Finished { outcome } => format!("finished {} {:?}", outcome.address, outcome.status),
+            };
+            sink.lock().unwrap().push(line);
+        })),
+        ..opts()
+    };
     let report = run(&plan(vec![change(addr("z"), Action::Update, vec![]), rename("a", "Alpha")]), &f, &o);
     assert_eq!(report.outcomes.len(), 1);
     assert_eq!(
         *events.lock().unwrap(),
         vec![
-            ApplyEvent::Started { address: addr("a") },
-            ApplyEvent::Verifying { address: addr("a"), step: 0 },
-            ApplyEvent::Finished { address: addr("a") },
+            "started experiment/p/production/a",
+            "verifying experiment/p/production/a 0",
+            "finished experiment/p/production/a Applied",
         ]
     );
+}
+
+#[test]
+fn a_stop_sends_nothing_new_and_reports_the_rest_as_interrupted() {
+    let f = fake(&[]);
+    for k in ["a", "b", "c"] {
+        f.state.lock().unwrap().experiments.insert(k.into(), json!({"key": k, "name": k, "_links": {}}));
+    }
+    // One object at a time; the stop is raised as soon as the first finishes (the first Ctrl-C).
+    let o = ApplyOptions { concurrency: 1, ..opts() };
+    let stop = o.stop.clone();
+    let o = ApplyOptions {
+        on_event: Some(Arc::new(move |e: &ApplyEvent<'_>| {
+            if matches!(e, ApplyEvent::Finished { .. }) {
+                stop.store(true, Ordering::SeqCst);
+            }
+        })),
+        ..o
+    };
+    let mut changes: Vec<Change> = ["a", "b", "c"].iter().map(|k| rename(k, "renamed")).collect();
+    // A second request of the first object's group is not sent either.
+    changes.push(rename("a", "renamed again"));
+    let report = run(&plan(changes), &f, &o);
+    let sent = f.state.lock().unwrap().sent.len();
+    assert_eq!(sent, 1, "only the request in flight when the stop came finished");
+    assert!(report.interrupted());
+    assert_eq!(report.counts(), Counts { applied: 1, failed: 0, skipped: 0, interrupted: 3 });
 }
 
 fn any_fault() -> impl Strategy<Value = Fault> {
