@@ -3,10 +3,12 @@
 
 mod chaos;
 mod demo;
+mod interrupt;
 mod lifecycle;
 mod lost_responses;
 mod options;
 mod recipes;
+mod refusals;
 mod spec_features;
 mod specs;
 mod stale;
