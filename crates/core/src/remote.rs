@@ -109,6 +109,15 @@ impl Requirements {
                 r.metrics.insert(l.spec.project.clone());
             }
         }
+        // A Workspace's environments are the managed scope even where no spec targets them: the unmanaged report
+        // and `--prune` look there too.
+        for w in &specs.workspaces {
+            for p in &w.spec.projects {
+                for env in &p.environments {
+                    r.experiment_lists.insert((p.key.clone(), env.clone()));
+                }
+            }
+        }
         r
     }
 

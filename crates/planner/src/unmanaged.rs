@@ -1,7 +1,8 @@
-//! Unmanaged experiments: remote experiments in a targeted environment that no spec names. Listed and left
-//! alone, or, with `prune`, archived (stopped first, with the baseline as winner, when running).
+//! Unmanaged experiments: remote experiments in the managed scope (a Workspace's environments, else those the specs
+//! target) that no spec names. Listed and left alone, or, with `prune` where the scope owns experiments, archived
+//! (stopped first, with the baseline as winner, when running).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use ldexp_core::api::Experiment;
 use ldexp_core::design::Design;
@@ -9,7 +10,7 @@ use ldexp_core::digest::fingerprint;
 use ldexp_core::json_text::JsonText;
 use ldexp_core::plan::{Action, Address, Change, Expectation, FieldChange, Risk, Unmanaged, Warning};
 use ldexp_core::remote::RemoteState;
-use ldexp_core::spec::SpecSet;
+use ldexp_core::spec::{Owned, SpecSet, WorkspaceProject};
 
 use ldexp_core::api::Instruction;
 
@@ -18,7 +19,12 @@ use crate::experiment::{IterState, StopStep, iteration_state, semantic_patch, st
 /// The reason given when pruning stops a running experiment.
 pub const PRUNE_REASON: &str = "pruned by ldexp";
 
-/// Lists the unmanaged experiments and, with `prune`, plans their archival.
+/// Lists the unmanaged experiments of the managed scope and, with `prune` where the scope owns experiments, plans
+/// their archival.
+///
+/// The scope of a project is its `kind: Workspace` entry when it has one (its environments, and `owns`), else the
+/// environments its specs target, where `--prune` may archive; for such a project the plan says which of its
+/// environments nothing covers.
 pub(crate) fn collect(
     specs: &SpecSet,
     remote: &RemoteState,
@@ -26,26 +32,37 @@ pub(crate) fn collect(
     changes: &mut Vec<Change>,
     warnings: &mut Vec<Warning>,
 ) -> Vec<Unmanaged> {
+    let declared: BTreeMap<&str, &WorkspaceProject> =
+        specs.workspaces.iter().flat_map(|w| w.spec.projects.iter()).map(|p| (p.key.as_str(), p)).collect();
     // (project, environment) in order → the keys specs manage there; hashed, since every remote experiment of a
-    // targeted environment is looked up once.
-    let mut targeted: BTreeMap<(&str, &str), HashSet<&str>> = BTreeMap::new();
-    for e in &specs.experiments {
-        for env in e.spec.target_environments() {
-            targeted.entry((e.spec.project.as_str(), env)).or_default().insert(e.spec.key.as_str());
+    // scoped environment is looked up once.
+    let mut scope: BTreeMap<(&str, &str), HashSet<&str>> = BTreeMap::new();
+    for p in declared.values() {
+        for env in &p.environments {
+            scope.entry((p.key.as_str(), env.as_str())).or_default();
         }
     }
+    for e in &specs.experiments {
+        for env in e.spec.target_environments() {
+            scope.entry((e.spec.project.as_str(), env)).or_default().insert(e.spec.key.as_str());
+        }
+    }
+    let owns = |project: &str| declared.get(project).is_none_or(|p| p.owns.contains(&Owned::Experiments));
     let mut out = Vec::new();
-    for ((project, env), managed) in targeted {
-        let Some(Some(p)) = remote.projects.get(project) else { continue };
-        let Some(Some(experiments)) = p.environments.get(env) else { continue };
+    for ((project, env), managed) in &scope {
+        let Some(Some(p)) = remote.projects.get(*project) else { continue };
+        let Some(Some(experiments)) = p.environments.get(*env) else { continue };
         for (key, e) in experiments {
             if managed.contains(key.as_str()) {
                 continue;
             }
-            let address =
-                Address::Experiment { project: project.to_owned(), environment: env.to_owned(), key: key.clone() };
+            let address = Address::Experiment {
+                project: (*project).to_owned(),
+                environment: (*env).to_owned(),
+                key: key.clone(),
+            };
             out.push(Unmanaged { address: address.clone(), name: e.name.clone(), state: state_name(e).to_owned() });
-            if prune && !e.is_archived() {
+            if prune && owns(project) && !e.is_archived() {
                 match archive(&address, e) {
                     Ok(c) => changes.push(c),
                     Err(message) => warnings.push(Warning { address: Some(address), message }),
@@ -53,7 +70,43 @@ pub(crate) fn collect(
             }
         }
     }
+    let projects: BTreeSet<&str> = scope.keys().map(|(p, _)| *p).collect();
+    for project in projects {
+        if prune && !owns(project) {
+            warnings.push(Warning {
+                address: None,
+                message: format!(
+                    "--prune archives nothing in project `{project}`: its Workspace does not own experiments (add \
+                     `experiments` to its `owns`)"
+                ),
+            });
+        }
+        if declared.contains_key(project) {
+            continue;
+        }
+        if let Some(message) = uncovered(project, &scope, remote) {
+            warnings.push(Warning { address: None, message });
+        }
+    }
     out
+}
+
+/// The environments of `project` that no spec targets, when a fetched flag shows them (a flag carries every
+/// environment of its project): without a Workspace, `--prune` and the unmanaged report do not look there.
+fn uncovered(project: &str, scope: &BTreeMap<(&str, &str), HashSet<&str>>, remote: &RemoteState) -> Option<String> {
+    let state = remote.projects.get(project)?.as_ref()?;
+    let known: BTreeSet<&str> =
+        state.flags.values().flatten().flat_map(|f| f.flag.environments.keys().map(String::as_str)).collect();
+    let missing: Vec<String> =
+        known.into_iter().filter(|env| !scope.contains_key(&(project, *env))).map(|e| format!("`{e}`")).collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "no spec covers environment{} {} of project `{project}`: the unmanaged report and --prune do not look \
+             there; declare the managed environments in a `kind: Workspace` document to cover them",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", ")
+        )
+    })
 }
 
 /// Archives `e`; a running one is first stopped with its baseline as the winner (LaunchDarkly needs one), which the

@@ -51,3 +51,65 @@ fn prune_archives_them_stopping_running_ones_with_the_baseline() {
     assert!(p.changes.iter().all(|c| c.requests.iter().all(|r| r.method == Method::Patch)));
     insta::assert_json_snapshot!(p);
 }
+
+#[test]
+fn without_a_workspace_the_plan_names_the_environments_nothing_covers() {
+    let specs = specs("specs/checkout.yaml", &experiment_yaml("running"));
+    let p = plan(&specs, &remote_with_strays()).unwrap();
+    let messages: Vec<&str> = p.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "no spec covers environments `qa`, `staging` of project `demo`: the unmanaged report and --prune do not look \
+          there; declare the managed environments in a `kind: Workspace` document to cover them"
+        ]
+    );
+}
+
+fn workspace(owns: &str) -> String {
+    format!(
+        "{}---\nkind: Workspace\nprojects:\n  - key: demo\n    environments: [production, staging, qa]\n    owns: {owns}\n",
+        experiment_yaml("running")
+    )
+}
+
+#[test]
+fn a_workspace_declares_the_scope_the_unmanaged_report_and_prune_cover() {
+    let specs = specs("specs/checkout.yaml", &workspace("[experiments]"));
+    let p = plan(&specs, &remote_with_strays()).unwrap();
+    // `elsewhere` lives in staging, which no spec targets but the Workspace declares.
+    let listed: Vec<String> = p.unmanaged.iter().map(|u| u.address.to_string()).collect();
+    assert_eq!(
+        listed,
+        [
+            "experiment/demo/production/old-archived",
+            "experiment/demo/production/old-draft",
+            "experiment/demo/production/old-running",
+            "experiment/demo/staging/elsewhere"
+        ]
+    );
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    let p = plan_with(&specs, &remote_with_strays(), &PlanOptions { prune: true }).unwrap();
+    let archived: Vec<String> = p.changes.iter().map(|c| c.address.to_string()).collect();
+    assert_eq!(
+        archived,
+        [
+            "experiment/demo/production/old-draft",
+            "experiment/demo/production/old-running",
+            "experiment/demo/staging/elsewhere"
+        ]
+    );
+}
+
+#[test]
+fn a_workspace_that_owns_no_experiments_lists_them_but_prune_leaves_them() {
+    let specs = specs("specs/checkout.yaml", &workspace("[]"));
+    let p = plan_with(&specs, &remote_with_strays(), &PlanOptions { prune: true }).unwrap();
+    assert!(p.changes.is_empty());
+    assert_eq!(p.unmanaged.len(), 4);
+    assert_eq!(
+        p.warnings.iter().map(|w| w.message.as_str()).collect::<Vec<_>>(),
+        ["--prune archives nothing in project `demo`: its Workspace does not own experiments (add `experiments` to \
+          its `owns`)"]
+    );
+}
