@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 use ldexp_core::plan::{Action, Address, Divergence, FORMAT_VERSION, Plan, Risk, Unmanaged, Warning};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::human::Paint;
@@ -20,7 +20,7 @@ use super::{
 };
 
 /// Everything that differs between the remote and the specs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DriftReport {
     pub format_version: u32,
@@ -28,20 +28,20 @@ pub struct DriftReport {
     pub specs_digest: String,
     pub drifted: Vec<DriftedObject>,
     /// Differences no request can remove; each one is drift too.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub divergences: Vec<Divergence>,
     pub unmanaged: Vec<Unmanaged>,
     pub warnings: Vec<Warning>,
 }
 
 /// One object whose remote state differs from its spec.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DriftedObject {
     pub address: Address,
     /// The action `apply` would take to bring it back.
     pub fix: Action,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub risks: Vec<Risk>,
     /// False when the object is missing remotely (the fix creates it).
     pub remote_exists: bool,
@@ -49,7 +49,7 @@ pub struct DriftedObject {
 }
 
 /// One field that differs; a side that has no value is omitted.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldDrift {
     pub field: String,
@@ -110,6 +110,7 @@ impl DriftReport {
 
 /// The report for a terminal; `color` as for [`super::human`].
 pub fn human(report: &DriftReport, color: bool) -> String {
+    let report = &*super::display_safe(report);
     const IND: &str = "      ";
     let p = Paint(color);
     let mut out = String::new();
@@ -181,6 +182,7 @@ pub fn markdown(report: &DriftReport) -> String {
 const CELL: usize = 120;
 
 fn markdown_within(report: &DriftReport, limit: usize) -> String {
+    let report = &*super::display_safe(report);
     let head = format!("## ldexp drift\n\n**{}**\n\n", report.summary_line());
     let mut parts = Vec::new();
     if !report.divergences.is_empty() {

@@ -24,6 +24,7 @@ pub fn markdown(plan: &Plan) -> String {
 }
 
 pub(crate) fn markdown_within(plan: &Plan, limit: usize) -> String {
+    let plan = &*super::display_safe(plan);
     let mut head = String::from("## ldexp plan\n\n");
     let _ = writeln!(head, "**{}**\n", summary_line(plan));
     if plan.changes.iter().any(|c| !c.risks.is_empty() && !c.requests.is_empty()) {

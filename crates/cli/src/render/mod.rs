@@ -53,6 +53,48 @@ pub(crate) fn to_pretty_json<T: serde::Serialize>(value: &T) -> String {
     }
 }
 
+/// `value` with every string in it made safe to show ([`ldexp_core::display::escape`]): names, descriptions,
+/// hypotheses, keys and messages come from specs and from LaunchDarkly, and a bidirectional or terminal control
+/// character in one must not change what a reviewer reads. Borrowed when there is nothing to escape, which is the
+/// usual case; the JSON renderings never go through this, they carry the values exactly.
+pub(crate) fn display_safe<T>(value: &T) -> std::borrow::Cow<'_, T>
+where
+    T: Clone + serde::Serialize + serde::de::DeserializeOwned,
+{
+    fn walk(v: &mut Value) -> bool {
+        match v {
+            Value::String(s) => match ldexp_core::display::escape(s) {
+                std::borrow::Cow::Owned(e) => {
+                    *s = e;
+                    true
+                }
+                std::borrow::Cow::Borrowed(_) => false,
+            },
+            Value::Array(a) => a.iter_mut().fold(false, |changed, v| walk(v) | changed),
+            Value::Object(m) => {
+                let mut changed = false;
+                let entries = std::mem::take(m);
+                for (k, mut v) in entries {
+                    changed |= walk(&mut v);
+                    let key = ldexp_core::display::escape(&k).into_owned();
+                    changed |= key != k;
+                    m.insert(key, v);
+                }
+                changed
+            }
+            _ => false,
+        }
+    }
+    let Ok(mut v) = serde_json::to_value(value) else { return std::borrow::Cow::Borrowed(value) };
+    if !walk(&mut v) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    match serde_json::from_value(v) {
+        Ok(safe) => std::borrow::Cow::Owned(safe),
+        Err(_) => std::borrow::Cow::Borrowed(value),
+    }
+}
+
 /// Counts of the changes that send at least one request.
 pub fn effective_summary(plan: &Plan) -> Summary {
     let acting: Vec<Change> = plan.changes.iter().filter(|c| !c.requests.is_empty()).cloned().collect();
@@ -436,6 +478,34 @@ mod tests {
         let back: Plan = serde_json::from_str(&a).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back, plan);
         assert_eq!(json(&back), a);
+    }
+
+    /// Names, values and messages from specs or LaunchDarkly cannot carry bidirectional or terminal controls into a
+    /// terminal or a PR comment: they are shown escaped there, and kept exact in JSON.
+    #[test]
+    fn control_characters_from_specs_or_launchdarkly_are_shown_escaped() {
+        let mut plan = gallery(true);
+        let evil = "Checkout \u{202E}txt.exe\u{202C} \x1b[2J\u{200B}done";
+        plan.unmanaged[0].name = evil.to_owned();
+        plan.changes[0].fields.push(FieldChange { field: "name".into(), before: None, after: Some(json!(evil)) });
+        plan.warnings.push(ldexp_core::plan::Warning { address: None, message: evil.to_owned() });
+        let report = drift::DriftReport::from_plan(&plan);
+        for (what, text) in [
+            ("human", human::human(&plan, false)),
+            ("markdown", markdown::markdown(&plan)),
+            ("drift", drift::human(&report, false)),
+            ("drift markdown", drift::markdown(&report)),
+        ] {
+            for c in ['\u{202E}', '\u{202C}', '\x1b', '\u{200B}'] {
+                assert!(!text.contains(c), "{what} shows {c:?} raw");
+            }
+            assert!(text.contains("Checkout \\u{202E}txt.exe\\u{202C} \\u{1B}[2J\\u{200B}done"), "{what}:\n{text}");
+        }
+        // The JSON plan is data, not display: it keeps the value exactly.
+        let back: Plan = serde_json::from_str(&json(&plan)).unwrap();
+        assert_eq!(back.unmanaged[0].name, evil);
+        // Colour still works around escaped text.
+        assert!(human::human(&plan, true).contains("\x1b[1m"));
     }
 
     /// The block of one change in a rendering: from its header line to the blank line (human) or `</details>`
