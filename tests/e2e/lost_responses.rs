@@ -114,3 +114,19 @@ fn a_stale_draft_beside_a_stopped_design_is_never_started_by_mistake() {
 fn a_stale_draft_beside_an_archived_design_is_never_started_by_mistake() {
     the_spec_design_runs(true);
 }
+
+/// Specs that make a plan with a create, a stop, an archive and a prune against `em`, for format checks.
+pub(crate) fn write_specs_for_every_action(ws: &Workspace, em: &Emulator) {
+    let mut running = Exp::new("run-then-stop", &["production"]);
+    running.stage = Stage::Running;
+    ws.write("specs/a.yaml", &running.yaml());
+    let mut stray = Exp::new("stray", &["production"]);
+    stray.stage = Stage::Running;
+    ws.write("specs/b.yaml", &stray.yaml());
+    expect_code(&ws.ldexp(em, &["apply", "--auto-approve", "specs"]), 0);
+    running.stage = Stage::Stopped;
+    running.winner = Some("Green");
+    ws.write("specs/a.yaml", &running.yaml());
+    ws.remove("specs/b.yaml");
+    ws.write("specs/c.yaml", &Exp::new("brand-new", &["production"]).yaml());
+}

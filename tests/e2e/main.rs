@@ -7,6 +7,7 @@ mod interrupt;
 mod lifecycle;
 mod lost_responses;
 mod options;
+mod plan_format;
 mod recipes;
 mod refusals;
 mod spec_features;

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{IterationRep, LegacyExperiments, NumString, ParameterRep};
@@ -17,7 +18,7 @@ use crate::flag_map::FlagMap;
 pub const DEFAULT_RANDOMIZATION_UNIT: &str = "user";
 
 /// The design of one iteration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Design {
     pub hypothesis: String,
@@ -33,7 +34,7 @@ pub struct Design {
 }
 
 /// A metric or metric group measured by an iteration.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DesignMetric {
     pub key: String,
@@ -41,7 +42,7 @@ pub struct DesignMetric {
 }
 
 /// A treatment, keyed by name in [`Design::treatments`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DesignTreatment {
     pub baseline: bool,
@@ -52,7 +53,7 @@ pub struct DesignTreatment {
 }
 
 /// A flag's role, keyed by flag key in [`Design::flags`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DesignFlag {
     /// A rule `_id` or `"fallthrough"`.

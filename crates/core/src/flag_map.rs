@@ -84,6 +84,16 @@ impl<V> FlagMap<V> {
     }
 }
 
+impl<V: schemars::JsonSchema> schemars::JsonSchema for FlagMap<V> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("FlagMap_{}", V::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "object", "additionalProperties": generator.subschema_for::<V>()})
+    }
+}
+
 impl<V> Default for FlagMap<V> {
     fn default() -> Self {
         Self::new()

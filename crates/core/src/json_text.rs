@@ -18,6 +18,16 @@ use serde_json::Value;
 #[derive(Clone, Default)]
 pub struct JsonText(Box<str>);
 
+impl schemars::JsonSchema for JsonText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AnyValue".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"description": "Any JSON value, written as it is."})
+    }
+}
+
 impl PartialEq for JsonText {
     fn eq(&self, other: &Self) -> bool {
         self.0 == other.0 || self.value() == other.value()

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -18,13 +19,19 @@ use crate::spec::SourceLocation;
 /// The plan format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 2;
 
+/// The JSON Schema of a plan file (`ldexp plan --out`), generated from these types; committed as
+/// `schema/plan.schema.json`.
+pub fn json_schema() -> Value {
+    crate::spec::sorted(serde_json::to_value(schemars::schema_for!(Plan)).unwrap_or_default())
+}
+
 /// Content type for JSON bodies.
 pub const CONTENT_TYPE_JSON: &str = "application/json";
 /// Content type for semantic patches; without it LaunchDarkly reads the body as a JSON patch and answers 400.
 pub const CONTENT_TYPE_SEMANTIC_PATCH: &str = "application/json; domain-model=launchdarkly.semanticpatch";
 
 /// A complete plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub format_version: u32,
@@ -81,6 +88,20 @@ impl fmt::Display for Address {
     }
 }
 
+impl JsonSchema for Address {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Address".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "`experiment/<project>/<environment>/<key>` or `legacy/<project>/<flag>`",
+            "pattern": "^(experiment/[^/]+/[^/]+/[^/]+|legacy/[^/]+/[^/]+)$"
+        })
+    }
+}
+
 impl From<Address> for String {
     fn from(a: Address) -> String {
         a.to_string()
@@ -102,7 +123,7 @@ impl TryFrom<String> for Address {
 }
 
 /// What a change does, as shown to reviewers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     Create,
@@ -138,7 +159,7 @@ impl fmt::Display for Action {
 }
 
 /// Why a change deserves a second look.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Risk {
     /// A restart ends data collection of the running iteration.
@@ -175,7 +196,7 @@ impl fmt::Display for Risk {
 }
 
 /// Everything that happens to one object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
     pub address: Address,
@@ -201,7 +222,7 @@ pub struct Change {
 }
 
 /// One changed field: a dotted path and its values.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldChange {
     pub field: String,
@@ -212,7 +233,7 @@ pub struct FieldChange {
 }
 
 /// HTTP method of a planned request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Method {
     Get,
@@ -242,7 +263,7 @@ impl fmt::Display for Method {
 }
 
 /// One exact HTTP request. The token is never part of it; the client adds headers at send time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlannedRequest {
     pub method: Method,
@@ -264,7 +285,7 @@ pub struct PlannedRequest {
 /// Each one names exactly the effect of its request, so that it is false in every state the planner plans that
 /// request from (see [`crate::verify`] for the argument, and the planner's `postconditions` property test): a lost
 /// response is then never mistaken for success.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Expectation {
     /// The experiment exists (after a create).
@@ -292,7 +313,7 @@ pub enum Expectation {
 /// A difference between a spec and LaunchDarkly that no request can remove: a creation-only field, the winner of a
 /// stopped iteration, the design of a stopped or archived experiment. `plan` shows it and `drift` reports it; it is
 /// never skipped in silence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Divergence {
     pub address: Address,
@@ -319,7 +340,7 @@ fn is_false(b: &bool) -> bool {
 }
 
 /// An experiment that exists remotely in a targeted environment but is in no spec.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Unmanaged {
     pub address: Address,
@@ -329,7 +350,7 @@ pub struct Unmanaged {
 }
 
 /// Something a reviewer should know that does not stop the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Warning {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -338,7 +359,7 @@ pub struct Warning {
 }
 
 /// Counts per action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub create: usize,

@@ -315,7 +315,7 @@ pub struct Rule {
 }
 
 /// `ExperimentInfoRep`: the flag's legacy `experiments` property.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LegacyExperiments {
     #[serde(default)]
@@ -325,7 +325,7 @@ pub struct LegacyExperiments {
 }
 
 /// `LegacyExperimentRep`, reduced to the fields a spec owns (`_metric` and `_environmentSettings` are read-only).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LegacyExperiment {
     #[serde(default)]

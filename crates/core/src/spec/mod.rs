@@ -24,7 +24,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 /// Where something is written: a file and a 1-based line and column.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct SourceLocation {
     /// Shared: every field of a file records its location, so a per-location copy of the name adds up at scale.
     pub file: Arc<str>,
@@ -148,7 +148,7 @@ pub fn json_schema() -> serde_json::Value {
 
 /// `v` with object keys in sorted order at every depth, whether or not a dependency turns on serde_json's
 /// `preserve_order`, so the committed schema is byte-identical however the binary was built.
-fn sorted(v: serde_json::Value) -> serde_json::Value {
+pub(crate) fn sorted(v: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match v {
         Value::Object(m) => {
