@@ -1,35 +1,45 @@
-//! The normalised experiment "design": what ldexp compares between a spec and a remote iteration.
+//! The normalised experiment "design": what ldexp compares between a spec and a remote iteration, and what makes
+//! the iteration body a create or a new iteration sends.
 //!
 //! Normalisation lives here, not in the planner, because the applier also needs it: after a lost
 //! response it re-reads the experiment and checks whether the iteration it meant to create is there.
-//! Every collection is ordered, so a reordered server response is never a diff, and allocations are
-//! compared as canonical decimals. `flagConfigVersion` is deliberately absent: it moves whenever the
-//! flag changes and says nothing about the experiment.
+//! A design keeps its lists in the order they are sent (the spec's), and compares them as sets, so a reordered
+//! server response is never a diff; allocations are [`Percent`]s, compared by value. `flagConfigVersion` is
+//! deliberately absent: it moves whenever the flag changes and says nothing about the experiment, so the body
+//! takes it from the flag at hand ([`Design::input`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::api::{IterationRep, LegacyExperiments, NumString, ParameterRep};
+use crate::api::{
+    FlagInput, IterationInput, IterationRep, LegacyExperiments, MetricInput, ParameterRep, Percent, TreatmentInput,
+    TreatmentParameterInput,
+};
 use crate::flag_map::FlagMap;
 
 /// LaunchDarkly's default randomization unit when an iteration does not name one.
 pub const DEFAULT_RANDOMIZATION_UNIT: &str = "user";
 
 /// The design of one iteration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+///
+/// Serialised (in plans, as `before`/`after` and in postconditions) in a canonical form: attributes and metrics
+/// sorted, treatments keyed by name. Equality is equality of that form.
+#[derive(Debug, Clone)]
 pub struct Design {
     pub hypothesis: String,
     pub can_reshuffle_traffic: bool,
     pub randomization_unit: String,
-    pub attributes: BTreeSet<String>,
-    pub metrics: BTreeSet<DesignMetric>,
+    /// In the order they are sent.
+    pub attributes: Vec<String>,
+    /// Metrics and metric groups in the order they are sent; the primary metric is among them.
+    pub metrics: Vec<DesignMetric>,
     pub primary_metric: Option<String>,
+    /// In the order they are sent, names distinct.
+    pub treatments: Vec<DesignTreatment>,
     /// Sorted vectors, not B-trees: the planner builds a design for every spec in every environment, and an
     /// 11-slot node for each of these one-to-three-entry maps was most of what that allocated.
-    pub treatments: FlagMap<DesignTreatment>,
     pub flags: FlagMap<DesignFlag>,
 }
 
@@ -41,13 +51,12 @@ pub struct DesignMetric {
     pub group: bool,
 }
 
-/// A treatment, keyed by name in [`Design::treatments`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+/// A treatment.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesignTreatment {
+    pub name: String,
     pub baseline: bool,
-    /// Canonical decimal text (see [`NumString::canonical`]).
-    pub allocation_percent: String,
+    pub allocation_percent: Percent,
     /// Flag key → variation `_id`.
     pub variations: FlagMap<String>,
 }
@@ -61,38 +70,138 @@ pub struct DesignFlag {
     pub not_in_experiment_variation_id: Option<String>,
 }
 
+/// The canonical form of a design: how it is written in plans, and what equality compares.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "Design", description = "The design of one iteration, in canonical form.")]
+struct Canonical<'a> {
+    hypothesis: std::borrow::Cow<'a, str>,
+    can_reshuffle_traffic: bool,
+    randomization_unit: std::borrow::Cow<'a, str>,
+    attributes: BTreeSet<std::borrow::Cow<'a, str>>,
+    metrics: BTreeSet<DesignMetric>,
+    primary_metric: Option<String>,
+    treatments: BTreeMap<String, CanonicalTreatment>,
+    flags: FlagMap<DesignFlag>,
+}
+
+/// A treatment in the canonical form, keyed by its name.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "DesignTreatment")]
+struct CanonicalTreatment {
+    baseline: bool,
+    allocation_percent: Percent,
+    /// Flag key → variation `_id`.
+    variations: FlagMap<String>,
+}
+
 impl Design {
+    fn canonical(&self) -> Canonical<'_> {
+        Canonical {
+            hypothesis: self.hypothesis.as_str().into(),
+            can_reshuffle_traffic: self.can_reshuffle_traffic,
+            randomization_unit: self.randomization_unit.as_str().into(),
+            attributes: self.attributes.iter().map(|a| a.as_str().into()).collect(),
+            metrics: self.metrics.iter().cloned().collect(),
+            primary_metric: self.primary_metric.clone(),
+            treatments: self
+                .treatments
+                .iter()
+                .map(|t| {
+                    (
+                        t.name.clone(),
+                        CanonicalTreatment {
+                            baseline: t.baseline,
+                            allocation_percent: t.allocation_percent.clone(),
+                            variations: t.variations.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            flags: self.flags.clone(),
+        }
+    }
+
+    /// The iteration body that creates this design, with each flag's `flagConfigVersion` from `flag_version`
+    /// (the version of the flag in the experiment's environment now). Defaults are written out, so the iteration
+    /// LaunchDarkly stores never depends on its defaults.
+    pub fn input(&self, flag_version: impl Fn(&str) -> i64) -> IterationInput {
+        let primary_group =
+            self.metrics.iter().find(|m| Some(&m.key) == self.primary_metric.as_ref()).is_some_and(|m| m.group);
+        IterationInput {
+            hypothesis: self.hypothesis.clone(),
+            can_reshuffle_traffic: Some(self.can_reshuffle_traffic),
+            metrics: self.metrics.iter().map(|m| MetricInput { key: m.key.clone(), is_group: m.group }).collect(),
+            primary_single_metric_key: self.primary_metric.clone().filter(|_| !primary_group),
+            primary_funnel_key: self.primary_metric.clone().filter(|_| primary_group),
+            treatments: self
+                .treatments
+                .iter()
+                .map(|t| TreatmentInput {
+                    name: t.name.clone(),
+                    baseline: t.baseline,
+                    allocation_percent: t.allocation_percent.clone(),
+                    parameters: t
+                        .variations
+                        .iter()
+                        .map(|(f, v)| TreatmentParameterInput { flag_key: f.clone(), variation_id: v.clone() })
+                        .collect(),
+                })
+                .collect(),
+            flags: self
+                .flags
+                .iter()
+                .map(|(k, f)| {
+                    (
+                        k.clone(),
+                        FlagInput {
+                            rule_id: f.rule_id.clone(),
+                            flag_config_version: flag_version(k),
+                            not_in_experiment_variation_id: f.not_in_experiment_variation_id.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            randomization_unit: Some(self.randomization_unit.clone()),
+            attributes: (!self.attributes.is_empty()).then(|| self.attributes.clone()),
+        }
+    }
+
     /// The design LaunchDarkly holds for an iteration, with the API's defaults filled in.
     pub fn from_iteration(it: &IterationRep) -> Self {
         // Older representations list only secondary metrics plus a primary; merge every source so the set is whole.
-        let mut metrics: BTreeSet<DesignMetric> = it
-            .metrics
-            .iter()
-            .chain(it.secondary_metrics.iter())
-            .map(|m| DesignMetric { key: m.key.clone(), group: m.is_group.unwrap_or(false) })
-            .collect();
+        let mut metrics: Vec<DesignMetric> = Vec::new();
+        for m in it.metrics.iter().chain(it.secondary_metrics.iter()) {
+            let m = DesignMetric { key: m.key.clone(), group: m.is_group.unwrap_or(false) };
+            if !metrics.contains(&m) {
+                metrics.push(m);
+            }
+        }
         let primary = primary_of(it);
         if let Some((key, group)) = primary
             && !metrics.iter().any(|m| m.key == key)
         {
-            metrics.insert(DesignMetric { key: key.to_owned(), group });
+            metrics.push(DesignMetric { key: key.to_owned(), group });
         }
-        let treatments = it
-            .treatments
-            .iter()
-            .map(|t| {
-                let variations =
-                    t.parameters.iter().filter_map(|p| pair(p).map(|(f, v)| (f.to_owned(), v.to_owned()))).collect();
-                (
-                    t.name.clone(),
-                    DesignTreatment {
-                        baseline: t.baseline,
-                        allocation_percent: t.allocation_percent.canonical(),
-                        variations,
-                    },
-                )
-            })
-            .collect();
+        // A repeated name keeps its last treatment, as the comparison does.
+        let mut treatments: Vec<DesignTreatment> = Vec::with_capacity(it.treatments.len());
+        for t in &it.treatments {
+            let d = DesignTreatment {
+                name: t.name.clone(),
+                baseline: t.baseline,
+                allocation_percent: t.allocation_percent.canonical(),
+                variations: t
+                    .parameters
+                    .iter()
+                    .filter_map(|p| pair(p).map(|(f, v)| (f.to_owned(), v.to_owned())))
+                    .collect(),
+            };
+            match treatments.iter_mut().find(|x| x.name == d.name) {
+                Some(x) => *x = d,
+                None => treatments.push(d),
+            }
+        }
         let flags = it
             .flags
             .iter()
@@ -110,7 +219,7 @@ impl Design {
             hypothesis: it.hypothesis.clone(),
             can_reshuffle_traffic: it.can_reshuffle_traffic.unwrap_or(true),
             randomization_unit: it.randomization_unit.clone().unwrap_or_else(|| DEFAULT_RANDOMIZATION_UNIT.to_owned()),
-            attributes: it.attributes.iter().cloned().collect(),
+            attributes: it.attributes.clone(),
             metrics,
             primary_metric: primary.map(|(k, _)| k.to_owned()),
             treatments,
@@ -120,7 +229,7 @@ impl Design {
 
     /// Whether `Design::from_iteration(it) == *self`, decided without building that design: the planner asks
     /// this of every managed experiment on every plan, and materialising the remote design (a dozen strings and
-    /// B-tree maps) was a fifth of planning time at 10,000 experiments. `matches_iteration_agrees_with_from_iteration`
+    /// maps) was a fifth of planning time at 10,000 experiments. `matches_iteration_agrees_with_from_iteration`
     /// holds the two to the same answer.
     pub fn matches_iteration(&self, it: &IterationRep) -> bool {
         if self.hypothesis != it.hypothesis
@@ -129,7 +238,10 @@ impl Design {
         {
             return false;
         }
-        if !same_set(it.attributes.iter().map(String::as_str).collect(), self.attributes.iter().map(String::as_str)) {
+        if !same_set(
+            it.attributes.iter().map(String::as_str).collect(),
+            self.attributes.iter().map(String::as_str).collect(),
+        ) {
             return false;
         }
         let mut metrics: Vec<(&str, bool)> = it
@@ -145,7 +257,7 @@ impl Design {
             metrics.push((key, group));
         }
         if self.primary_metric.as_deref() != primary.map(|(k, _)| k)
-            || !same_set(metrics, self.metrics.iter().map(|m| (m.key.as_str(), m.group)))
+            || !same_set(metrics, self.metrics.iter().map(|m| (m.key.as_str(), m.group)).collect())
         {
             return false;
         }
@@ -155,8 +267,8 @@ impl Design {
         let mut names = 0;
         for (_, t) in last_treatments {
             names += 1;
-            let Some(d) = self.treatments.get(&t.name) else { return false };
-            if d.baseline != t.baseline || !t.allocation_percent.canonical_eq(&d.allocation_percent) {
+            let Some(d) = self.treatments.iter().find(|d| d.name == t.name) else { return false };
+            if d.baseline != t.baseline || d.allocation_percent != t.allocation_percent {
                 return false;
             }
             let ps = &t.parameters;
@@ -184,10 +296,55 @@ impl Design {
             })
         })
     }
+}
 
-    /// Canonical allocation text for a spec value.
-    pub fn canonical_allocation(v: f64) -> String {
-        NumString::from_f64(v).0
+impl PartialEq for Design {
+    fn eq(&self, other: &Self) -> bool {
+        self.canonical() == other.canonical()
+    }
+}
+
+impl Eq for Design {}
+
+impl Serialize for Design {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.canonical().serialize(s)
+    }
+}
+
+/// Read back from a plan: lists in canonical order, which is all a postcondition needs.
+impl<'de> Deserialize<'de> for Design {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let c = Canonical::deserialize(d)?;
+        Ok(Design {
+            hypothesis: c.hypothesis.into_owned(),
+            can_reshuffle_traffic: c.can_reshuffle_traffic,
+            randomization_unit: c.randomization_unit.into_owned(),
+            attributes: c.attributes.into_iter().map(std::borrow::Cow::into_owned).collect(),
+            metrics: c.metrics.into_iter().collect(),
+            primary_metric: c.primary_metric,
+            treatments: c
+                .treatments
+                .into_iter()
+                .map(|(name, t)| DesignTreatment {
+                    name,
+                    baseline: t.baseline,
+                    allocation_percent: t.allocation_percent,
+                    variations: t.variations,
+                })
+                .collect(),
+            flags: c.flags,
+        })
+    }
+}
+
+impl JsonSchema for Design {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        Canonical::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        Canonical::json_schema(generator)
     }
 }
 
@@ -205,11 +362,13 @@ fn primary_of(it: &IterationRep) -> Option<(&str, bool)> {
         .or_else(|| it.primary_metric.as_ref().map(|m| (m.key.as_str(), m.is_group.unwrap_or(false))))
 }
 
-/// Whether the distinct items of `items` are exactly `sorted`, a strictly ascending sequence (a `BTreeSet`'s).
-fn same_set<T: Ord + Copy>(mut items: Vec<T>, sorted: impl ExactSizeIterator<Item = T>) -> bool {
-    items.sort_unstable();
-    items.dedup();
-    items.len() == sorted.len() && items.into_iter().eq(sorted)
+/// Whether `a` and `b` hold the same distinct items, in any order.
+fn same_set<T: Ord + Copy>(mut a: Vec<T>, mut b: Vec<T>) -> bool {
+    for v in [&mut a, &mut b] {
+        v.sort_unstable();
+        v.dedup();
+    }
+    a == b
 }
 
 /// Whether two legacy `experiments` values mean the same thing: the same `baselineIdx`, and the same metrics with

@@ -18,11 +18,12 @@ use serde_json::Value;
 
 use crate::Error;
 use crate::api::{AnalysisConfig, Experiment, FeatureFlag, IterationRep, IterationStatus, Variation};
-use crate::design::{DEFAULT_RANDOMIZATION_UNIT, Design};
+use crate::design::{DEFAULT_RANDOMIZATION_UNIT, Design, DesignMetric};
+use crate::percent::Percent;
 use crate::spec::{
-    AnalysisConfigSpec, CorrectionMethod, CorrectionScope, DataSource, Decimal, ExperimentSpec, ExperimentState,
-    FlagMap, FlagSpec, IterationSpec, LegacyFlagExperimentsSpec, LegacyMetricSpec, Methodology, MetricRef,
-    MetricRefDetailed, SpecDocument, StopSpec, TreatmentSpec, VariationRef,
+    AnalysisConfigSpec, CorrectionMethod, CorrectionScope, DataSource, ExperimentSpec, ExperimentState, FlagMap,
+    FlagSpec, IterationSpec, LegacyFlagExperimentsSpec, LegacyMetricSpec, Methodology, MetricRef, MetricRefDetailed,
+    SpecDocument, StopSpec, TreatmentSpec, VariationRef,
 };
 
 /// The spec that describes `exp` (an experiment of `project`, in its `environmentKey`). `flags` holds every flag
@@ -104,8 +105,10 @@ fn iteration_spec(
     let primary = design.primary_metric.clone().ok_or("its iteration has no primary metric")?;
     let mut metrics: Vec<MetricRef> = Vec::new();
     // Primary first, as LaunchDarkly's UI lists it, then the rest in key order.
-    let ordered =
-        design.metrics.iter().filter(|m| m.key == primary).chain(design.metrics.iter().filter(|m| m.key != primary));
+    let mut rest: Vec<&DesignMetric> = design.metrics.iter().filter(|m| m.key != primary).collect();
+    rest.sort();
+    rest.dedup();
+    let ordered = design.metrics.iter().filter(|m| m.key == primary).take(1).chain(rest);
     for m in ordered {
         metrics.push(if m.group {
             MetricRef::Detailed(MetricRefDetailed { key: m.key.clone(), group: true })
@@ -142,17 +145,15 @@ fn iteration_spec(
 
     let mut treatments = Vec::new();
     for t in &it.treatments {
-        let allocation = t.allocation_percent.value().ok_or_else(|| {
-            format!("treatment `{}` has allocationPercent `{}`, which is not a number", t.name, t.allocation_percent)
-        })?;
         let mut variations = FlagMap::new();
-        for (flag_key, variation_id) in design.treatments.get(&t.name).map(|d| &d.variations).into_iter().flatten() {
+        let variations_of = design.treatments.iter().find(|d| d.name == t.name).map(|d| &d.variations);
+        for (flag_key, variation_id) in variations_of.into_iter().flatten() {
             variations.insert(flag_key.clone(), variation_ref(flag(flag_key)?, variation_id)?);
         }
         treatments.push(TreatmentSpec {
             name: t.name.clone(),
             baseline: t.baseline,
-            allocation_percent: Decimal::Number(allocation),
+            allocation_percent: t.allocation_percent.canonical(),
             variations,
         });
     }
@@ -161,7 +162,10 @@ fn iteration_spec(
         hypothesis: design.hypothesis.clone(),
         can_reshuffle_traffic: Some(false).filter(|_| !design.can_reshuffle_traffic),
         randomization_unit: Some(design.randomization_unit.clone()).filter(|u| u != DEFAULT_RANDOMIZATION_UNIT),
-        attributes: Some(design.attributes.iter().cloned().collect::<Vec<_>>()).filter(|a| !a.is_empty()),
+        // Sorted: LaunchDarkly's order is not meaningful, and a stable file diffs well.
+        attributes: Some(design.attributes.iter().cloned().collect::<std::collections::BTreeSet<_>>())
+            .filter(|a| !a.is_empty())
+            .map(|a| a.into_iter().collect()),
         change_justification: None,
         primary_metric: primary,
         metrics,
@@ -274,16 +278,9 @@ fn parse_enum<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
 }
 
 fn analysis_config(a: &AnalysisConfig) -> Result<Option<AnalysisConfigSpec>, String> {
-    let num = |field: &str, n: &Option<crate::api::NumString>| -> Result<Option<Decimal>, String> {
-        n.as_ref()
-            .map(|n| {
-                n.value().map(Decimal::Number).ok_or_else(|| format!("analysisConfig.{field} `{n}` is not a number"))
-            })
-            .transpose()
-    };
     let spec = AnalysisConfigSpec {
-        bayesian_threshold: num("bayesianThreshold", &a.bayesian_threshold)?,
-        significance_threshold: num("significanceThreshold", &a.significance_threshold)?,
+        bayesian_threshold: a.bayesian_threshold.as_ref().map(Percent::canonical),
+        significance_threshold: a.significance_threshold.as_ref().map(Percent::canonical),
         test_direction: a.test_direction.clone(),
         multiple_comparison_correction_method: a
             .multiple_comparison_correction_method
@@ -548,7 +545,7 @@ iteration:
         assert_eq!(spec.methodology, Some(Methodology::Frequentist));
         assert_eq!(spec.data_source, None);
         let a = spec.analysis_config.unwrap();
-        assert_eq!(a.significance_threshold, Some(Decimal::Number(5.0)));
+        assert_eq!(a.significance_threshold, crate::percent::Percent::new(5.0));
         assert_eq!(a.multiple_comparison_correction_method, Some(CorrectionMethod::Bonferroni));
 
         let e = experiment(json!({"currentIteration": iteration("running", "r-1"), "methodology": "bayesian",

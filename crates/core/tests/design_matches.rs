@@ -124,14 +124,51 @@ fn matches_iteration_agrees_with_from_iteration() {
 }
 
 #[test]
-fn a_design_built_by_hand_compares_its_allocation_canonically() {
+fn an_allocation_is_compared_by_value_and_written_one_way() {
     let it = rep(json!({
         "hypothesis": "h", "status": "running",
         "treatments": [{"name": "t", "allocationPercent": "50.0", "baseline": true, "parameters": []}],
     }));
     let mut d = Design::from_iteration(&it);
-    assert_eq!(d.treatments["t"].allocation_percent, "50");
+    assert_eq!(d.treatments[0].allocation_percent.to_string(), "50");
     assert!(d.matches_iteration(&it));
-    d.treatments.get_mut("t").unwrap().allocation_percent = "50.0".to_owned();
-    assert!(!d.matches_iteration(&it), "a non-canonical design text never equals a canonical one");
+    d.treatments[0].allocation_percent = ldexp_core::api::Percent::new(50.000_001).unwrap();
+    assert!(!d.matches_iteration(&it));
+}
+
+#[test]
+fn the_design_makes_its_own_body_in_the_order_it_holds_and_compares_as_sets() {
+    let it = rep(json!({
+        "hypothesis": "h", "status": "running", "attributes": ["b", "a"],
+        "metrics": [{"key": "m2"}, {"key": "g", "isGroup": true}], "primaryFunnel": {"key": "g"},
+        "treatments": [
+            {"name": "z", "allocationPercent": "40", "baseline": true, "parameters": [{"flagKey": "f", "variationId": "v1"}]},
+            {"name": "a", "allocationPercent": 60, "baseline": false, "parameters": [{"flagKey": "f", "variationId": "v2"}]}
+        ],
+        "flags": {"f": {"targetingRule": "r1"}}
+    }));
+    let d = Design::from_iteration(&it);
+    let body = serde_json::to_value(d.input(|flag| if flag == "f" { 7 } else { 0 })).unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "hypothesis": "h", "canReshuffleTraffic": true, "randomizationUnit": "user", "attributes": ["b", "a"],
+            "metrics": [{"key": "m2", "isGroup": false}, {"key": "g", "isGroup": true}], "primaryFunnelKey": "g",
+            "treatments": [
+                {"name": "z", "baseline": true, "allocationPercent": "40", "parameters": [{"flagKey": "f", "variationId": "v1"}]},
+                {"name": "a", "baseline": false, "allocationPercent": "60", "parameters": [{"flagKey": "f", "variationId": "v2"}]}
+            ],
+            "flags": {"f": {"ruleId": "r1", "flagConfigVersion": 7}}
+        })
+    );
+    // Another order of the same lists is the same design, and it is written in one canonical form.
+    let mut reordered = d.clone();
+    reordered.attributes.reverse();
+    reordered.metrics.reverse();
+    reordered.treatments.reverse();
+    assert_eq!(reordered, d);
+    assert_eq!(serde_json::to_string(&reordered).unwrap(), serde_json::to_string(&d).unwrap());
+    let back: Design = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+    assert_eq!(back, d);
+    assert!(back.matches_iteration(&it));
 }

@@ -1,11 +1,9 @@
 //! Reference checks for one experiment in one environment, and the design the spec asks for once every
-//! reference has resolved.
+//! reference has resolved: the one step from spec to what is sent.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use ldexp_core::api::{
-    Experiment, FlagInput, IterationInput, MetricInput, NumString, TreatmentInput, TreatmentParameterInput,
-};
+use ldexp_core::api::{Experiment, IterationInput};
 use ldexp_core::design::{DEFAULT_RANDOMIZATION_UNIT, Design, DesignFlag, DesignMetric, DesignTreatment};
 use ldexp_core::flag_map::FlagMap;
 use ldexp_core::plan::Address;
@@ -15,82 +13,15 @@ use crate::error::{ProblemKind, Problems};
 use crate::index::{Index, ProjectView};
 use crate::resolve;
 
-/// The design a spec asks for in one environment, as LaunchDarkly will hold it. The request body is derived from
-/// it only for the experiments that need one ([`Desired::input`]): most of a large plan is unchanged.
-#[derive(Debug, Clone)]
-pub(crate) struct Desired {
-    pub design: Design,
-    /// Whether the primary metric is a metric group.
-    primary_group: bool,
-}
-
-impl Desired {
-    /// The `IterationInput` body that creates this design for `t`, with each flag's `flagConfigVersion` in its
-    /// environment now. Defaults are written out, so the iteration LaunchDarkly stores never depends on its
-    /// defaults.
-    pub fn input(&self, t: &Target<'_>) -> IterationInput {
-        let (it, d) = (&t.spec.spec.iteration, &self.design);
-        let mut metrics: Vec<MetricInput> =
-            it.metrics.iter().map(|m| MetricInput { key: m.key().to_owned(), is_group: m.is_group() }).collect();
-        if !metrics.iter().any(|m| m.key == it.primary_metric) {
-            metrics.insert(0, MetricInput { key: it.primary_metric.clone(), is_group: self.primary_group });
-        }
-        // Spec order, which the rules keep free of repeated names.
-        let treatments = it
-            .treatments
-            .iter()
-            .filter_map(|t| {
-                let dt = d.treatments.get(&t.name)?;
-                Some(TreatmentInput {
-                    name: t.name.clone(),
-                    baseline: dt.baseline,
-                    allocation_percent: NumString(dt.allocation_percent.clone()),
-                    parameters: dt
-                        .variations
-                        .iter()
-                        .map(|(f, v)| TreatmentParameterInput { flag_key: f.clone(), variation_id: v.clone() })
-                        .collect(),
-                })
-            })
-            .collect();
-        // A design exists only when every flag resolved in this environment, so each has a configuration here.
-        let version = |k: &str| t.project.flag(k).and_then(|f| f.flag.environments.get(t.env)).map_or(0, |e| e.version);
-        let flags = d
-            .flags
-            .iter()
-            .map(|(k, f)| {
-                (
-                    k.clone(),
-                    FlagInput {
-                        rule_id: f.rule_id.clone(),
-                        flag_config_version: version(k),
-                        not_in_experiment_variation_id: f.not_in_experiment_variation_id.clone(),
-                    },
-                )
-            })
-            .collect();
-        IterationInput {
-            hypothesis: it.hypothesis.clone(),
-            can_reshuffle_traffic: Some(d.can_reshuffle_traffic),
-            metrics,
-            primary_single_metric_key: (!self.primary_group).then(|| it.primary_metric.clone()),
-            primary_funnel_key: self.primary_group.then(|| it.primary_metric.clone()),
-            treatments,
-            flags,
-            randomization_unit: Some(d.randomization_unit.clone()),
-            attributes: it.attributes.clone(),
-        }
-    }
-}
-
 /// One experiment spec in one environment, checked against the remote.
 #[derive(Debug)]
 pub(crate) struct Target<'a> {
     pub spec: &'a Located<ExperimentSpec>,
     pub address: Address,
     pub remote: Option<&'a Experiment>,
-    /// `None` when some reference did not resolve (already reported).
-    pub desired: Option<Desired>,
+    /// The design the spec asks for here, as LaunchDarkly will hold it; `None` when some reference did not resolve
+    /// (already reported).
+    pub desired: Option<Design>,
     /// Flags that would make `startIteration` fail in this environment, with why.
     pub unstartable: Vec<(String, String)>,
     /// The project the spec lives in, for [`Target::labels`].
@@ -99,6 +30,13 @@ pub(crate) struct Target<'a> {
 }
 
 impl Target<'_> {
+    /// The iteration body that creates the desired design, with each flag's `flagConfigVersion` in this
+    /// environment now.
+    pub fn input(&self, design: &Design) -> IterationInput {
+        // A design exists only when every flag resolved in this environment, so each has a configuration here.
+        design.input(|k| self.project.flag(k).and_then(|f| f.flag.environments.get(self.env)).map_or(0, |e| e.version))
+    }
+
     /// Variation and rule `_id` → what a reviewer recognises (name, value or description), for `fields`.
     /// Built on demand: only a change that applies a design shows labelled fields.
     pub fn labels(&self) -> BTreeMap<String, String> {
@@ -153,8 +91,7 @@ pub(crate) fn experiment<'a>(
     randomization_unit(spec, project, &address, problems);
     let (flags, unstartable) = flags(spec, env, project, &address, problems);
     let treatments = treatments(spec, project, &address, problems);
-    let desired = (problems.len() == before)
-        .then(|| Desired { design: design(s, primary_group, flags, treatments), primary_group });
+    let desired = (problems.len() == before).then(|| design(s, primary_group, flags, treatments));
     Some(Target { spec, address, remote: experiments.get(s.key.as_str()).copied(), desired, unstartable, project, env })
 }
 
@@ -329,15 +266,15 @@ fn flags(
     (resolved, unstartable)
 }
 
-/// Resolves every treatment's variations to `_id`s, by treatment name.
+/// Resolves every treatment's variations to `_id`s, in the spec's order.
 fn treatments(
     spec: &Located<ExperimentSpec>,
     project: &ProjectView<'_>,
     address: &Address,
     problems: &mut Problems,
-) -> FlagMap<DesignTreatment> {
+) -> Vec<DesignTreatment> {
     let s = &spec.spec;
-    let mut out = FlagMap::with_capacity(s.iteration.treatments.len());
+    let mut out = Vec::with_capacity(s.iteration.treatments.len());
     for (i, t) in s.iteration.treatments.iter().enumerate() {
         let mut variations = FlagMap::with_capacity(t.variations.len());
         for flag_key in s.iteration.flags.keys() {
@@ -374,30 +311,36 @@ fn treatments(
                 }
             }
         }
-        let allocation_percent = Design::canonical_allocation(t.allocation_percent.value());
-        out.insert(t.name.clone(), DesignTreatment { baseline: t.baseline, allocation_percent, variations });
+        out.push(DesignTreatment {
+            name: t.name.clone(),
+            baseline: t.baseline,
+            allocation_percent: t.allocation_percent.clone(),
+            variations,
+        });
     }
     out
 }
 
-/// The normalised design of a fully resolved spec, with LaunchDarkly's defaults written out.
+/// The design of a fully resolved spec, with LaunchDarkly's defaults written out and the spec's order kept for the
+/// body: the one place that turns a spec into what is sent.
 fn design(
     s: &ExperimentSpec,
     primary_group: bool,
     flags: FlagMap<DesignFlag>,
-    treatments: FlagMap<DesignTreatment>,
+    treatments: Vec<DesignTreatment>,
 ) -> Design {
     let it = &s.iteration;
-    let mut metrics: BTreeSet<DesignMetric> =
+    let mut metrics: Vec<DesignMetric> =
         it.metrics.iter().map(|m| DesignMetric { key: m.key().to_owned(), group: m.is_group() }).collect();
+    // A primary metric the spec does not list is measured too, and sent first.
     if !it.metrics.iter().any(|m| m.key() == it.primary_metric) {
-        metrics.insert(DesignMetric { key: it.primary_metric.clone(), group: primary_group });
+        metrics.insert(0, DesignMetric { key: it.primary_metric.clone(), group: primary_group });
     }
     Design {
         hypothesis: it.hypothesis.clone(),
         can_reshuffle_traffic: it.can_reshuffle_traffic.unwrap_or(true),
         randomization_unit: it.randomization_unit.clone().unwrap_or_else(|| DEFAULT_RANDOMIZATION_UNIT.to_owned()),
-        attributes: it.attributes.iter().flatten().cloned().collect(),
+        attributes: it.attributes.clone().unwrap_or_default(),
         metrics,
         primary_metric: Some(it.primary_metric.clone()),
         treatments,

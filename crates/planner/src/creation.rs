@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use ldexp_core::api::{AnalysisConfig, Experiment, ExperimentPost, IterationInput, NumString};
+use ldexp_core::api::{AnalysisConfig, Experiment, ExperimentPost, IterationInput, Percent};
 use ldexp_core::plan::{Address, Divergence, FieldChange};
 use ldexp_core::spec::{AnalysisConfigSpec, CorrectionMethod, CorrectionScope, ExperimentSpec, Located};
 use serde_json::{Value, json};
@@ -26,8 +26,8 @@ pub(crate) fn post(s: &ExperimentSpec, iteration: IterationInput) -> ExperimentP
 
 fn analysis_config(a: &AnalysisConfigSpec) -> AnalysisConfig {
     AnalysisConfig {
-        bayesian_threshold: a.bayesian_threshold.map(|d| NumString::from_f64(d.value())),
-        significance_threshold: a.significance_threshold.map(|d| NumString::from_f64(d.value())),
+        bayesian_threshold: a.bayesian_threshold.clone(),
+        significance_threshold: a.significance_threshold.clone(),
         test_direction: a.test_direction.clone(),
         multiple_comparison_correction_method: a.multiple_comparison_correction_method.map(|m| {
             match m {
@@ -122,7 +122,7 @@ fn analysis_fields(
     want: &AnalysisConfig,
     have: &AnalysisConfig,
 ) -> Vec<(&'static str, Option<String>, Option<String>)> {
-    let num = |n: &Option<NumString>| n.as_ref().map(NumString::canonical);
+    let num = |n: &Option<Percent>| n.as_ref().map(Percent::to_string);
     vec![
         ("bayesianThreshold", num(&want.bayesian_threshold), num(&have.bayesian_threshold)),
         ("significanceThreshold", num(&want.significance_threshold), num(&have.significance_threshold)),

@@ -10,7 +10,7 @@ use ldexp_core::requests;
 use ldexp_core::spec::ExperimentState;
 use serde_json::Value;
 
-use crate::checks::{Desired, Target};
+use crate::checks::Target;
 use crate::error::{ProblemKind, Problems};
 use crate::{creation, fields};
 
@@ -181,7 +181,7 @@ pub(crate) fn plan(
             }
         },
         Some(e) => {
-            let slots = Slots::of(e, &desired.design);
+            let slots = Slots::of(e, desired);
             stopped_divergences(t, &slots, divergences);
             if e.is_archived() && s.state == ExperimentState::Archived {
                 if slots.design_missing() {
@@ -201,7 +201,7 @@ pub(crate) fn plan(
     };
     if let Some(e) = t.remote
         && row.steps.contains(&Step::PostIteration)
-        && let Some(risk) = replaced_draft(e, &desired.design)
+        && let Some(risk) = replaced_draft(e, desired)
     {
         row.risks.push(risk);
     }
@@ -242,7 +242,7 @@ fn row(
     t: &Target<'_>,
     e: &Experiment,
     slots: &Slots<'_>,
-    desired: &Desired,
+    desired: &Design,
     problems: &mut Problems,
     divergences: &mut Vec<Divergence>,
 ) -> Option<Row> {
@@ -378,13 +378,13 @@ fn stopped_divergences(t: &Target<'_>, slots: &Slots<'_>, divergences: &mut Vec<
 fn design_divergences(
     t: &Target<'_>,
     e: &Experiment,
-    desired: &Desired,
+    desired: &Design,
     reason: &str,
     divergences: &mut Vec<Divergence>,
 ) {
     let remote = compared_design(e, t.spec.spec.state).map(|d| to_json(&d));
     let mut fields = Vec::new();
-    fields::diff("", remote.as_ref(), Some(&to_json(&desired.design)), &mut fields);
+    fields::diff("", remote.as_ref(), Some(&to_json(desired)), &mut fields);
     label_fields(t, &mut fields);
     for f in fields {
         divergences.push(Divergence {
@@ -470,7 +470,7 @@ pub const ARCHIVE_REASON: &str = "archived by ldexp";
 
 /// Turns a row into a change: requests in order, name and description joined to the first semantic patch, and one
 /// field per value the requests write.
-fn build(t: &Target<'_>, desired: &Desired, row: Row) -> Option<Change> {
+fn build(t: &Target<'_>, desired: &Design, row: Row) -> Option<Change> {
     let s = &t.spec.spec;
     let mut meta: Vec<(Instruction, Expectation)> = Vec::new();
     let mut fields = Vec::new();
@@ -502,7 +502,7 @@ fn build(t: &Target<'_>, desired: &Desired, row: Row) -> Option<Change> {
         Address::Experiment { project, environment, key } => (project.as_str(), environment.as_str(), key.as_str()),
         Address::Legacy { .. } => return None,
     };
-    let design = &desired.design;
+    let design = desired;
     let mut meta = Some(meta);
     let mut requests = Vec::new();
     // The iteration body a create or a new iteration sends, for the fields; a start of a pending draft shows the
@@ -513,7 +513,7 @@ fn build(t: &Target<'_>, desired: &Desired, row: Row) -> Option<Change> {
         let mut expect = Vec::new();
         let verb = match step {
             Step::Create => {
-                let input = desired.input(t);
+                let input = t.input(design);
                 let post = creation::post(s, input.clone());
                 fields.extend(creation::fields(&post));
                 let mut r = requests::create_experiment(p, env, &post);
@@ -523,7 +523,7 @@ fn build(t: &Target<'_>, desired: &Desired, row: Row) -> Option<Change> {
                 continue;
             }
             Step::PostIteration => {
-                let input = desired.input(t);
+                let input = t.input(design);
                 let mut r = requests::create_iteration(p, env, key, &input);
                 r.expect = vec![pending_design(design)];
                 requests.push(r);

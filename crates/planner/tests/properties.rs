@@ -15,8 +15,8 @@ use ldexp_core::fetch::fetch_remote;
 use ldexp_core::plan::{Address, Expectation, Plan, PlannedRequest};
 use ldexp_core::remote::{RemoteState, Requirements};
 use ldexp_core::spec::{
-    Decimal, ExperimentSpec, ExperimentState, FlagSpec, IterationSpec, LegacyFlagExperimentsSpec, LegacyMetricSpec,
-    Located, MetricRef, MetricRefDetailed, SourceLocation, SpecSet, StopSpec, TreatmentSpec, VariationRef,
+    ExperimentSpec, ExperimentState, FlagSpec, IterationSpec, LegacyFlagExperimentsSpec, LegacyMetricSpec, Located,
+    MetricRef, MetricRefDetailed, SourceLocation, SpecSet, StopSpec, TreatmentSpec, VariationRef,
 };
 use ldexp_core::verify::{Check, Object, check_all};
 use ldexp_emulator::{InMemory, Seed, State};
@@ -155,7 +155,12 @@ fn experiment_spec(e: &Exp) -> ExperimentSpec {
         if e.with_f2 {
             variations.insert("f2".to_owned(), VariationRef::Bool(v2));
         }
-        TreatmentSpec { name: name.to_owned(), baseline, allocation_percent: Decimal::Number(pct), variations }
+        TreatmentSpec {
+            name: name.to_owned(),
+            baseline,
+            allocation_percent: ldexp_core::spec::Percent::new(pct).unwrap(),
+            variations,
+        }
     };
     let environments: Vec<String> = [(1, "production"), (2, "staging")]
         .into_iter()

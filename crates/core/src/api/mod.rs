@@ -1,7 +1,8 @@
 //! LaunchDarkly REST representations (responses and request bodies), tolerant of the contract's documented quirks.
 //!
 //! Quirks handled here rather than in callers (see `../shared/contract/README.md` §7):
-//! numeric strings and numbers are interchangeable (`allocationPercent`, thresholds, timestamps),
+//! numeric strings and numbers are interchangeable (`allocationPercent` and thresholds are a [`Percent`],
+//! timestamps a [`Millis`]),
 //! `null` may appear inside arrays such as `parameters`, expanded fields are omitted when empty,
 //! collection totals are `total_count` or `totalCount`, and unknown fields are ignored.
 
@@ -9,7 +10,8 @@ mod lenient;
 mod links;
 mod results;
 
-pub use lenient::{Millis, NumString};
+pub use crate::percent::Percent;
+pub use lenient::Millis;
 pub use links::ItemLinks;
 pub use results::*;
 
@@ -182,7 +184,7 @@ pub struct TreatmentRep {
     #[serde(rename = "_id", default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     pub name: String,
-    pub allocation_percent: NumString,
+    pub allocation_percent: Percent,
     #[serde(default, deserialize_with = "lenient::bool_or_null")]
     pub baseline: bool,
     #[serde(default, deserialize_with = "lenient::vec", skip_serializing_if = "Vec::is_empty")]
@@ -222,9 +224,9 @@ pub struct FlagRep {
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bayesian_threshold: Option<NumString>,
+    pub bayesian_threshold: Option<Percent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub significance_threshold: Option<NumString>,
+    pub significance_threshold: Option<Percent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_direction: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -508,13 +510,13 @@ pub struct MetricInput {
     pub is_group: bool,
 }
 
-/// `TreatmentInput`. `allocationPercent` is a string on the wire (quirk 3).
+/// `TreatmentInput`. `allocationPercent` is a string on the wire (quirk 3), which [`Percent`] writes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TreatmentInput {
     pub name: String,
     pub baseline: bool,
-    pub allocation_percent: NumString,
+    pub allocation_percent: Percent,
     pub parameters: Vec<TreatmentParameterInput>,
 }
 

@@ -10,7 +10,7 @@ fn allocation_percent_as_string_or_number_and_null_parameters() {
         "parameters": [null, {"flagKey": "f", "variationId": null}]
     }))
     .unwrap();
-    assert_eq!(t.allocation_percent, NumString("50".into()));
+    assert_eq!(t.allocation_percent, Percent::new(50.0).unwrap());
     assert!(!t.baseline);
     assert_eq!(t.parameters, vec![ParameterRep { flag_key: Some("f".into()), variation_id: None }]);
     let t: TreatmentRep =
@@ -46,10 +46,13 @@ fn unknown_fields_and_omitted_expansions_are_tolerated() {
 }
 
 #[test]
-fn canonical_decimals_compare_numerically() {
-    assert_eq!(NumString("50.0".into()).canonical(), "50");
-    assert_eq!(NumString("33.30".into()).canonical(), "33.3");
-    assert_eq!(NumString::from_f64(0.0).0, "0");
+fn an_allocation_in_another_spelling_reads_as_its_value_and_writes_back_as_sent() {
+    let t: TreatmentRep = serde_json::from_value(json!({"name": "A", "allocationPercent": "50.0"})).unwrap();
+    assert_eq!(t.allocation_percent, Percent::new(50.0).unwrap());
+    assert_eq!(serde_json::to_value(&t).unwrap()["allocationPercent"], json!("50.0"));
+    // The official examples send text; it is read, kept, and equal to no number.
+    let t: TreatmentRep = serde_json::from_value(json!({"name": "A", "allocationPercent": "string"})).unwrap();
+    assert_eq!(t.allocation_percent.value(), None);
 }
 
 #[test]

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::flag_map::FlagMap;
+pub use crate::percent::Percent;
 
 /// One YAML document of a spec source, discriminated by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -164,11 +165,13 @@ impl DataSource {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AnalysisConfigSpec {
     /// Bayesian threshold, in percent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bayesian_threshold: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::percent::as_number::option")]
+    #[schemars(with = "Option<Decimal>")]
+    pub bayesian_threshold: Option<Percent>,
     /// Significance threshold.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub significance_threshold: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::percent::as_number::option")]
+    #[schemars(with = "Option<Decimal>")]
+    pub significance_threshold: Option<Percent>,
     /// Test direction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_direction: Option<String>,
@@ -208,16 +211,16 @@ pub enum CorrectionScope {
     Metrics,
 }
 
+// Schema stand-in for a `Percent` written in a spec (the doc line below is the schema's description).
 /// A number written either as a YAML number or a numeric string (`50`, `"50"`, `"12.5"`).
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize, JsonSchema)]
+#[derive(JsonSchema)]
 #[serde(untagged)]
-pub enum Decimal {
+#[allow(dead_code)]
+enum Decimal {
     /// A YAML number.
     Number(f64),
     /// A numeric string.
-    #[serde(deserialize_with = "numeric_string")]
-    #[schemars(with = "NumericString")]
-    Text(f64),
+    Text(NumericString),
 }
 
 /// Schema stand-in for a numeric string.
@@ -226,33 +229,9 @@ pub enum Decimal {
 #[allow(dead_code)]
 struct NumericString(#[schemars(regex(pattern = r"^\s*-?[0-9]+(\.[0-9]+)?\s*$"))] String);
 
-fn numeric_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    let s = String::deserialize(d)?;
-    Some(s.trim())
-        .filter(|t| is_numeric_text(t))
-        .and_then(|t| t.parse::<f64>().ok())
-        .filter(|v| v.is_finite())
-        .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not a number")))
-}
-
 /// Whether `s` matches the numeric-string pattern of the schema: `^\s*-?[0-9]+(\.[0-9]+)?\s*$`.
 pub(crate) fn is_numeric_text(s: &str) -> bool {
-    let t = s.trim();
-    let t = t.strip_prefix('-').unwrap_or(t);
-    let digits = |p: &str| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit());
-    match t.split_once('.') {
-        Some((int, frac)) => digits(int) && digits(frac),
-        None => digits(t),
-    }
-}
-
-impl Decimal {
-    /// The numeric value.
-    pub fn value(self) -> f64 {
-        match self {
-            Self::Number(v) | Self::Text(v) => v,
-        }
-    }
+    Percent::parse_spec(s).is_some()
 }
 
 /// The design of the iteration ldexp keeps the experiment on.
@@ -379,7 +358,9 @@ pub struct TreatmentSpec {
     #[serde(default)]
     pub baseline: bool,
     /// Share of the experiment's traffic, 0–100; a number or numeric string.
-    pub allocation_percent: Decimal,
+    #[serde(with = "crate::percent::as_number")]
+    #[schemars(with = "Decimal")]
+    pub allocation_percent: Percent,
     /// For every flag of the iteration, the variation this treatment serves.
     #[schemars(with = "BTreeMap<String, VariationRef>")]
     pub variations: FlagMap<VariationRef>,

@@ -185,7 +185,8 @@ fn treatments(c: &mut Check<'_, ExperimentSpec>, e: &ExperimentSpec) {
                 None => baseline = Some(&t.name),
             }
         }
-        let pct = t.allocation_percent.value();
+        // A spec's percentage is always a number: the spec form refuses text.
+        let pct = t.allocation_percent.value().unwrap_or(f64::NAN);
         if !(0.0..=100.0).contains(&pct) {
             c.at(
                 &format!("{path}.allocationPercent"),
@@ -232,7 +233,7 @@ fn treatments(c: &mut Check<'_, ExperimentSpec>, e: &ExperimentSpec) {
             "lower the `allocationPercent` values so that they total at most 100".to_owned(),
         );
     }
-    let all_zero = !it.treatments.is_empty() && it.treatments.iter().all(|t| t.allocation_percent.value() == 0.0);
+    let all_zero = !it.treatments.is_empty() && it.treatments.iter().all(|t| t.allocation_percent.value() == Some(0.0));
     if all_zero {
         c.at(
             "iteration.treatments",

@@ -48,12 +48,15 @@ fn field_locations_point_at_values() {
     // Unrecorded paths fall back to the nearest parent.
     assert_eq!(e.location_of("iteration.treatments[1].nothing").to_string(), "x.yaml:33:7");
     let spec = &e.spec;
-    assert_eq!(spec.iteration.treatments[0].allocation_percent.value(), 50.0);
+    assert_eq!(spec.iteration.treatments[0].allocation_percent.value(), Some(50.0));
     assert_eq!(
         spec.iteration.metrics[2],
         MetricRef::Detailed(MetricRefDetailed { key: "checkout-funnel".into(), group: true })
     );
-    assert_eq!(spec.analysis_config.as_ref().and_then(|a| a.bayesian_threshold).map(Decimal::value), Some(95.0));
+    assert_eq!(
+        spec.analysis_config.as_ref().and_then(|a| a.bayesian_threshold.as_ref()).and_then(Percent::value),
+        Some(95.0)
+    );
 }
 
 #[test]
@@ -144,7 +147,7 @@ fn merge_keys_share_fields_and_locations_point_into_the_anchor() {
     let e = &set.experiments[0];
     let b = &e.spec.iteration.treatments[1];
     // Written keys win over merged ones; the rest comes from the anchored treatment.
-    assert_eq!((b.name.as_str(), b.baseline, b.allocation_percent.value()), ("B", false, 50.0));
+    assert_eq!((b.name.as_str(), b.baseline, b.allocation_percent.value()), ("B", false, Some(50.0)));
     assert_eq!(e.location_of("iteration.treatments[1].name").to_string(), "m.yaml:15:13");
     assert_eq!(e.location_of("iteration.treatments[1].allocationPercent").to_string(), "m.yaml:13:61");
     // Rules see the merged values, and still locate problems in the file.
