@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::human::Paint;
 use super::markdown::{LIMIT, Part, cell, code, divergences_part, fit, unmanaged_part, warnings_part};
 use super::{
-    changed_fields, clip, is_text_field, is_unchanged, marker, risk_sentence, show_value, text_diff, to_pretty_json,
+    clip, is_text_field, is_unchanged, marker, risk_sentence, show_value, text_diff, to_pretty_json,
 };
 
 /// Everything that differs between the remote and the specs.
@@ -71,10 +71,11 @@ impl DriftReport {
                 fix: c.action,
                 risks: c.risks.clone(),
                 remote_exists: c.action != Action::Create,
-                fields: changed_fields(c)
-                    .into_iter()
+                fields: c
+                    .fields
+                    .iter()
                     .filter(|f| !is_unchanged(f))
-                    .map(|f| FieldDrift { field: f.field, remote: f.before, spec: f.after })
+                    .map(|f| FieldDrift { field: f.field.clone(), remote: f.before.clone(), spec: f.after.clone() })
                     .collect(),
             })
             .collect();

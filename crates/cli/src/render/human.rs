@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use ldexp_core::plan::{Action, Change, Divergence, Plan};
 
 use super::{
-    DiffLine, changed_fields, is_text_field, is_unchanged, marker, request_line, risk_sentence, show_value,
+    DiffLine, is_text_field, is_unchanged, marker, request_line, risk_sentence, show_value,
     summary_line, text_diff,
 };
 
@@ -149,7 +149,7 @@ fn change_block(out: &mut String, c: &Change, p: Paint) {
     for risk in &c.risks {
         let _ = writeln!(out, "{IND}{}", p.alert(&format!("! {}", risk_sentence(c.action, risk))));
     }
-    for f in changed_fields(c) {
+    for f in &c.fields {
         if is_unchanged(&f) {
             let _ = writeln!(out, "{IND}{}", p.dim(&format!("{}: {}", f.field, show_value(f.after.as_ref()))));
         } else if is_text_field(&f) {

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use ldexp_core::plan::{Change, Divergence, Plan, Unmanaged, Warning};
 
 use super::{
-    DiffLine, changed_fields, is_text_field, is_unchanged, marker, request_line, risk_sentence, show_value,
+    DiffLine, is_text_field, is_unchanged, marker, request_line, risk_sentence, show_value,
     summary_line, text_diff,
 };
 
@@ -150,8 +150,7 @@ fn details(c: &Change) -> String {
     for r in &c.risks {
         let _ = write!(out, "⚠️ **{}**\n\n", text(&risk_sentence(c.action, r)));
     }
-    let fields = changed_fields(c);
-    let (texts, plain): (Vec<_>, Vec<_>) = fields.into_iter().partition(|f| is_text_field(f) && !is_unchanged(f));
+    let (texts, plain): (Vec<_>, Vec<_>) = c.fields.iter().partition(|f| is_text_field(f) && !is_unchanged(f));
     if !plain.is_empty() {
         out.push_str("| Field | Remote | Spec |\n|---|---|---|\n");
         for f in &plain {

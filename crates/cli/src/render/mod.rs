@@ -27,11 +27,7 @@ pub(crate) mod golden;
 pub mod human;
 pub mod markdown;
 
-use std::collections::BTreeMap;
-
-use ldexp_core::api::LegacyExperiments;
-use ldexp_core::json_text::JsonText;
-use ldexp_core::plan::{Action, Address, Change, FieldChange, Plan, PlannedRequest, Risk, Summary};
+use ldexp_core::plan::{Action, Change, FieldChange, Plan, PlannedRequest, Risk, Summary};
 use serde_json::Value;
 
 /// The plan as pretty JSON with a trailing newline: the `--out` file and `--format json`.
@@ -159,97 +155,6 @@ pub fn risk_sentence(action: Action, risk: &Risk) -> String {
     match action {
         Action::Restart | Action::Stop | Action::Archive => format!("{action} {risk}"),
         _ => format!("this change {risk}"),
-    }
-}
-
-/// The changed fields of a change: the planner's list, or, when it gave none, the leaves that differ between
-/// `before` and `after`, so a rendering never hides a difference the plan carries.
-pub fn changed_fields(change: &Change) -> Vec<FieldChange> {
-    if !change.fields.is_empty() {
-        return change.fields.clone();
-    }
-    let (old, new) = (change.before.as_ref().map(JsonText::value), change.after.as_ref().map(JsonText::value));
-    if matches!(change.address, Address::Legacy { .. })
-        && let Some(fields) = legacy_fields(old.as_ref(), new.as_ref())
-    {
-        return fields;
-    }
-    let mut before = BTreeMap::new();
-    let mut after = BTreeMap::new();
-    if let Some(v) = &old {
-        flatten("", v, &mut before);
-    }
-    if let Some(v) = &new {
-        flatten("", v, &mut after);
-    }
-    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    keys.into_iter()
-        .filter(|k| before.get(*k) != after.get(*k))
-        .map(|k| FieldChange { field: k.clone(), before: before.get(k).cloned(), after: after.get(k).cloned() })
-        .collect()
-}
-
-/// A legacy `experiments` change by metric key rather than by index: `baselineIdx`, then
-/// `metrics.<key>.environments` for each metric added, removed or re-targeted, then the metric order if only it moved.
-fn legacy_fields(before: Option<&Value>, after: Option<&Value>) -> Option<Vec<FieldChange>> {
-    let parse = |v: Option<&Value>| -> Option<LegacyExperiments> {
-        v.map_or_else(|| Some(LegacyExperiments::default()), |v| serde_json::from_value(v.clone()).ok())
-    };
-    let (b, a) = (parse(before)?, parse(after)?);
-    let mut out = Vec::new();
-    if b.baseline_idx != a.baseline_idx {
-        out.push(FieldChange {
-            field: "baselineIdx".into(),
-            before: before.map(|_| b.baseline_idx.into()),
-            after: after.map(|_| a.baseline_idx.into()),
-        });
-    }
-    let envs = |l: &LegacyExperiments, key: &str| {
-        l.items.iter().find(|i| i.metric_key == key).map(|i| Value::from(i.environments.clone()))
-    };
-    let mut keys: Vec<&str> = b.items.iter().map(|i| i.metric_key.as_str()).collect();
-    for i in &a.items {
-        if !keys.contains(&i.metric_key.as_str()) {
-            keys.push(&i.metric_key);
-        }
-    }
-    for key in keys {
-        let (was, will) = (envs(&b, key), envs(&a, key));
-        if was != will {
-            out.push(FieldChange { field: format!("metrics.{key}.environments"), before: was, after: will });
-        }
-    }
-    let order = |l: &LegacyExperiments| -> Vec<Value> { l.items.iter().map(|i| i.metric_key.clone().into()).collect() };
-    if out.iter().all(|f| f.field == "baselineIdx") && order(&b) != order(&a) {
-        out.push(FieldChange {
-            field: "metrics (order)".into(),
-            before: Some(order(&b).into()),
-            after: Some(order(&a).into()),
-        });
-    }
-    Some(out)
-}
-
-/// Leaves of a JSON value by dotted path (`treatments.control.allocationPercent`, `items[0].metricKey`).
-/// Empty objects and arrays are leaves, so adding the first element still shows as a change.
-fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
-    match v {
-        Value::Object(m) if !m.is_empty() => {
-            for (k, child) in m {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                flatten(&p, child, out);
-            }
-        }
-        Value::Array(a) if !a.is_empty() => {
-            for (i, child) in a.iter().enumerate() {
-                flatten(&format!("{prefix}[{i}]"), child, out);
-            }
-        }
-        _ => {
-            out.insert(if prefix.is_empty() { "(value)".to_owned() } else { prefix.to_owned() }, v.clone());
-        }
     }
 }
 
