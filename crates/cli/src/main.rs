@@ -5,8 +5,6 @@ mod client;
 mod cmd;
 mod diagnostics;
 mod exit;
-// Until the plan and drift commands call it, only the tests do.
-#[cfg_attr(not(test), allow(dead_code))]
 mod render;
 mod writes;
 
