@@ -1,5 +1,7 @@
 //! End-to-end tests of the real `ldexp` binary against the emulator.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Figures for the closing notes are printed by the tests themselves.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod chaos;
 mod demo;
@@ -8,6 +10,7 @@ mod lifecycle;
 mod lost_responses;
 mod options;
 mod plan_format;
+mod readme;
 mod recipes;
 mod refusals;
 mod spec_features;

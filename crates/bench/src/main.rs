@@ -1,5 +1,7 @@
 //! `ldexp-bench`: generates the fixture, runs every measurement in one process, prints the table and writes
 //! `BENCHMARKS.md`. `--check` turns the deterministic figures into an exit status for CI.
+// The bench reports on stdout and stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

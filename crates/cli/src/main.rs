@@ -1,4 +1,6 @@
 //! ldexp command line: parses the global options and the subcommand, runs it, and maps the outcome to an exit code.
+// The command line is where ldexp talks to people: stdout and stderr are its output.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod client;

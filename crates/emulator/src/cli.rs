@@ -84,7 +84,14 @@ pub async fn run(args: EmulatorArgs) -> Result<(), EmulatorError> {
         .and_then(|()| out.flush())
         .map_err(|e| EmulatorError::Server { message: format!("cannot write the address to stdout: {e}") })?;
     drop(out);
-    eprintln!("ldexp emulator: admin routes at {0}/_emulator/state, /_emulator/stats, /_emulator/reset", server.url());
+    let mut err = std::io::stderr().lock();
+    // Best effort: the address on stdout is what callers need; this line is for people watching.
+    let _ = writeln!(
+        err,
+        "ldexp emulator: admin routes at {0}/_emulator/state, /_emulator/stats, /_emulator/reset",
+        server.url()
+    );
+    drop(err);
     wait_for_signal().await?;
     server.shutdown().await;
     Ok(())

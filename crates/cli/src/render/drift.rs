@@ -15,9 +15,7 @@ use serde_json::Value;
 
 use super::human::Paint;
 use super::markdown::{LIMIT, Part, cell, code, divergences_part, fit, unmanaged_part, warnings_part};
-use super::{
-    clip, is_text_field, is_unchanged, marker, risk_sentence, show_value, text_diff, to_pretty_json,
-};
+use super::{clip, is_text_field, is_unchanged, marker, risk_sentence, show_value, text_diff, to_pretty_json};
 
 /// Everything that differs between the remote and the specs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

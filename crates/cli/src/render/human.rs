@@ -10,8 +10,7 @@ use std::fmt::Write as _;
 use ldexp_core::plan::{Action, Change, Divergence, Plan};
 
 use super::{
-    DiffLine, is_text_field, is_unchanged, marker, request_line, risk_sentence, show_value,
-    summary_line, text_diff,
+    DiffLine, is_text_field, is_unchanged, marker, request_line, risk_sentence, show_value, summary_line, text_diff,
 };
 
 /// ANSI styling that is a no-op when colour is off.
@@ -150,11 +149,11 @@ fn change_block(out: &mut String, c: &Change, p: Paint) {
         let _ = writeln!(out, "{IND}{}", p.alert(&format!("! {}", risk_sentence(c.action, risk))));
     }
     for f in &c.fields {
-        if is_unchanged(&f) {
+        if is_unchanged(f) {
             let _ = writeln!(out, "{IND}{}", p.dim(&format!("{}: {}", f.field, show_value(f.after.as_ref()))));
-        } else if is_text_field(&f) {
+        } else if is_text_field(f) {
             let _ = writeln!(out, "{IND}{}:", f.field);
-            for l in text_diff(&f) {
+            for l in text_diff(f) {
                 let _ = writeln!(out, "{IND}    {}", p.diff_line(&l));
             }
         } else if c.action == Action::Create && f.before.is_none() {

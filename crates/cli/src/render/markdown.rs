@@ -11,8 +11,7 @@ use std::fmt::Write as _;
 use ldexp_core::plan::{Change, Divergence, Plan, Unmanaged, Warning};
 
 use super::{
-    DiffLine, is_text_field, is_unchanged, marker, request_line, risk_sentence, show_value,
-    summary_line, text_diff,
+    DiffLine, is_text_field, is_unchanged, marker, request_line, risk_sentence, show_value, summary_line, text_diff,
 };
 
 /// Output length is always strictly below this (GitHub's comment and issue body limit).
