@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use ldexp_core::api::{Experiment, FeatureFlag};
-use ldexp_core::client::{HttpClient, Reader};
+use ldexp_core::client::{ExportReads, HttpClient, PlanReads};
 use ldexp_core::export::{export_experiment, export_legacy, to_yaml};
 use ldexp_core::spec::SpecDocument;
 

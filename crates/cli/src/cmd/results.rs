@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use ldexp_core::api::{ExperimentResults, IterationRep, LegacyResults, TreatmentResult};
-use ldexp_core::client::{HttpClient, Reader, Writer};
+use ldexp_core::client::{HttpClient, ResultsReads, Writer};
 use ldexp_core::requests;
 use serde::Serialize;
 
