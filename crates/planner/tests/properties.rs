@@ -330,7 +330,7 @@ fn plannable(emu: &InMemory, mut specs: SpecSet, options: &PlanOptions) -> (Spec
                     .iter()
                     .map(|p| match &p.address {
                         Address::Experiment { key, .. } => key.clone(),
-                        Address::Legacy { flag, .. } => flag.clone(),
+                        Address::Legacy { flag, .. } | Address::LegacyResults { flag, .. } => flag.clone(),
                     })
                     .collect();
                 assert!(!bad.is_empty());

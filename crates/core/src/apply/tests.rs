@@ -622,6 +622,7 @@ proptest! {
                         prop_assert_eq!(&s.experiments["exp"]["currentIteration"]["status"], "running");
                     }
                     Address::Legacy { .. } => prop_assert_eq!(s.flag_patches, 1),
+                    Address::LegacyResults { .. } => prop_assert!(false, "the plan resets no results"),
                 }
             }
         }

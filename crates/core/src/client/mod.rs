@@ -99,7 +99,8 @@ pub trait PlanReads: Sync {
 
 /// The read the applier makes after a lost response, to check a request's postconditions.
 pub trait ObjectReads: Sync {
-    /// A fresh read of the object `address` names: the experiment, or the flag of a legacy change.
+    /// A fresh read of the object `address` names: the experiment, or the flag of a legacy change (legacy results
+    /// belong to their flag).
     fn reread(&self, address: &Address) -> impl Future<Output = Result<Object, Error>> + Send;
 }
 

@@ -126,7 +126,9 @@ impl<T: Transport> ObjectReads for T {
             Address::Experiment { project, environment, key } => {
                 Ok(Object::Experiment(get_experiment(self, project, environment, key).await?.map(Box::new)))
             }
-            Address::Legacy { project, flag } => Ok(Object::Flag(get_flag(self, project, flag).await?)),
+            Address::Legacy { project, flag } | Address::LegacyResults { project, flag, .. } => {
+                Ok(Object::Flag(get_flag(self, project, flag).await?))
+            }
         }
     }
 }
