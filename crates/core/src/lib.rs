@@ -17,6 +17,7 @@ pub mod json_text;
 pub mod plan;
 pub mod remote;
 pub mod requests;
+pub mod results;
 pub mod spec;
 pub mod verify;
 
