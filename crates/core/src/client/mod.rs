@@ -1,7 +1,7 @@
 //! Access to LaunchDarkly: a small [`Transport`] (a planned request in, status and bytes out), and the reads and
 //! the write every transport shares, as narrow traits by purpose. The reqwest transport sits behind `http`.
 //!
-//! Decoding, 404-as-`None`, error mapping and pagination are written once ([`rest`] and [`pages`]) and every
+//! Decoding, 404-as-`None`, error mapping and pagination are written once (modules `rest` and `pages`) and every
 //! trait below is implemented there for any `Transport`: the REST client and the emulator's in-process client
 //! implement only [`Transport::execute`].
 
@@ -104,8 +104,8 @@ pub trait ObjectReads: Sync {
     fn reread(&self, address: &Address) -> impl Future<Output = Result<Object, Error>> + Send;
 }
 
-/// The reads of `ldexp results`. A 404 is `Ok(None)`: the results endpoints are deprecated upstream and may be
-/// gone.
+/// The reads of `ldexp results` ([`fetch_report`](crate::results::fetch_report)). A 404 is `Ok(None)`: the
+/// results endpoints are deprecated upstream and may be gone.
 pub trait ResultsReads: Sync {
     /// One experiment, fully expanded: which iteration and metrics have results.
     fn get_experiment(
@@ -145,7 +145,7 @@ pub trait ResultsReads: Sync {
     ) -> impl Future<Output = Result<Option<LegacyResults>, Error>> + Send;
 }
 
-/// The reads of `ldexp export` besides the plan reads.
+/// The reads of `ldexp export` ([`export::fetch`](crate::export::fetch)) besides the plan reads.
 pub trait ExportReads: Sync {
     /// `getExperimentsAnyEnv`: experiments of every environment of a project, all pages.
     fn list_experiments_any_env(
