@@ -120,19 +120,17 @@ impl SharedMetrics {
 mod tests {
     use std::collections::BTreeSet;
     use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Poll;
 
     use serde_json::json;
 
     use super::*;
+    use crate::testing::InFlight;
 
     /// A reader that records calls and tracks how many are in flight at once.
     #[derive(Default)]
     struct Fake {
         calls: Mutex<Vec<String>>,
-        in_flight: AtomicUsize,
-        peak: AtomicUsize,
+        in_flight: InFlight,
         missing_projects: BTreeSet<String>,
         fail_flag: Option<String>,
     }
@@ -140,21 +138,7 @@ mod tests {
     impl Fake {
         async fn visit(&self, call: String) {
             self.calls.lock().unwrap().push(call);
-            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-            self.peak.fetch_max(now, Ordering::SeqCst);
-            // Yield once so every job is started before any finishes, proving they run concurrently.
-            let mut yielded = false;
-            futures::future::poll_fn(|cx| {
-                if yielded {
-                    Poll::Ready(())
-                } else {
-                    yielded = true;
-                    cx.waker().wake_by_ref();
-                    Poll::Pending
-                }
-            })
-            .await;
-            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.in_flight.visit().await;
         }
     }
 
@@ -239,7 +223,7 @@ mod tests {
                 "settings demo",
             ]
         );
-        assert_eq!(fake.peak.load(Ordering::SeqCst), 10, "all reads must be in flight together");
+        assert_eq!(fake.in_flight.peak(), 10, "all reads must be in flight together");
 
         assert_eq!(state.projects.len(), 2);
         assert_eq!(state.projects["other"], None, "a project whose metrics 404 is absent");

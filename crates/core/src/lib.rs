@@ -19,6 +19,8 @@ pub mod remote;
 pub mod requests;
 pub mod results;
 pub mod spec;
+#[cfg(test)]
+mod testing;
 pub mod verify;
 
 pub use error::{ApiError, Error};

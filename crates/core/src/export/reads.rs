@@ -74,22 +74,20 @@ pub async fn fetch<R: PlanReads + ExportReads>(
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Poll;
 
     use serde_json::{Value, json};
 
     use super::*;
     use crate::client::{Answer, Transport};
     use crate::plan::PlannedRequest;
+    use crate::testing::InFlight;
 
     /// Project `demo` with environments `production` and `staging`; records the path of each request and how many
     /// were in flight at once.
     #[derive(Default)]
     struct Fake {
         sent: Mutex<Vec<String>>,
-        in_flight: AtomicUsize,
-        peak: AtomicUsize,
+        in_flight: InFlight,
     }
 
     fn experiment(key: &str, env: &str, flag: &str) -> Value {
@@ -107,21 +105,7 @@ mod tests {
     impl Transport for Fake {
         async fn execute(&self, r: &PlannedRequest, _: &str) -> Result<Answer, Error> {
             self.sent.lock().unwrap().push(r.path.clone());
-            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-            self.peak.fetch_max(now, Ordering::SeqCst);
-            // Yield once so that every read started together is in flight before any finishes.
-            let mut yielded = false;
-            futures::future::poll_fn(|cx| {
-                if yielded {
-                    Poll::Ready(())
-                } else {
-                    yielded = true;
-                    cx.waker().wake_by_ref();
-                    Poll::Pending
-                }
-            })
-            .await;
-            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.in_flight.visit().await;
             let body = match r.path.as_str() {
                 "/api/v2/projects/demo/experiments" => json!({"items": [experiment("a", "production", "f1"),
                     experiment("b", "staging", "f2")], "total_count": 2, "_links": {}}),
@@ -173,7 +157,7 @@ mod tests {
                 "/api/v2/flags/demo/gone"
             ]
         );
-        assert_eq!(f.peak.load(Ordering::SeqCst), 5, "the flag list and the four flags are read together");
+        assert_eq!(f.in_flight.peak(), 5, "the flag list and the four flags are read together");
     }
 
     #[test]

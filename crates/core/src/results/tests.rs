@@ -1,8 +1,6 @@
 //! The results report and the reset plan, against a fake LaunchDarkly behind a [`Transport`].
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::Poll;
 
 use serde_json::{Value, json};
 
@@ -10,6 +8,7 @@ use super::*;
 use crate::api::CredibleInterval;
 use crate::client::{Answer, Transport};
 use crate::plan::{Method, PlannedRequest};
+use crate::testing::InFlight;
 
 /// Answers the experiment, the results of `purchases` and of the `funnel` group, and 404 for other results;
 /// records each request and how many were in flight at once.
@@ -18,18 +17,11 @@ struct Fake {
     /// What a DELETE gets: a status, or `None` for a response lost after sending.
     delete: Option<u16>,
     sent: Mutex<Vec<String>>,
-    in_flight: AtomicUsize,
-    peak: AtomicUsize,
+    in_flight: InFlight,
 }
 
 fn fake(experiment: Option<Value>) -> Fake {
-    Fake {
-        experiment,
-        delete: Some(204),
-        sent: Mutex::default(),
-        in_flight: AtomicUsize::new(0),
-        peak: AtomicUsize::new(0),
-    }
+    Fake { experiment, delete: Some(204), sent: Mutex::default(), in_flight: InFlight::default() }
 }
 
 fn answer(status: u16, body: &Value) -> Answer {
@@ -45,21 +37,7 @@ impl Transport for Fake {
     async fn execute(&self, r: &PlannedRequest, resource: &str) -> Result<Answer, Error> {
         let query: Vec<String> = r.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
         self.sent.lock().unwrap().push(format!("{} {}?{}", r.method, r.path, query.join("&")));
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.peak.fetch_max(now, Ordering::SeqCst);
-        // Yield once so that every read started together is in flight before any finishes.
-        let mut yielded = false;
-        futures::future::poll_fn(|cx| {
-            if yielded {
-                Poll::Ready(())
-            } else {
-                yielded = true;
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
-        })
-        .await;
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.in_flight.visit().await;
         let p = r.path.as_str();
         if r.method == Method::Delete {
             return match self.delete {
@@ -140,7 +118,7 @@ fn a_report_reads_every_metric_of_the_iteration_at_once_and_keeps_their_order() 
             format!("{RESULTS}/metrics/revenue/results?iterationId=it-1"),
         ]
     );
-    assert_eq!(f.peak.load(Ordering::SeqCst), 3, "the results reads run together");
+    assert_eq!(f.in_flight.peak(), 3, "the results reads run together");
 }
 
 #[test]
