@@ -48,9 +48,10 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
-/// Sends requests. Any HTTP status is an [`Answer`]; only a failure to get one is an error: [`Error::Transport`]
-/// and [`Error::Timeout`] for requests known not to have taken effect, [`Error::OutcomeUnknown`] for a POST or a
-/// PATCH that may have (those are never retried here: the applier re-reads the object instead).
+/// Sends requests. An HTTP status is an [`Answer`]; a failure to get one is an error: [`Error::Transport`] and
+/// [`Error::Timeout`] for requests known not to have taken effect, [`Error::OutcomeUnknown`] for a POST or a PATCH
+/// that may have. The REST client also reports a 5xx to a POST or a PATCH as an unknown outcome, since the write
+/// may have been committed; neither is retried by a transport: the applier re-reads the object instead.
 pub trait Transport: Sync {
     /// Sends `request` exactly as planned; `resource` names the object in errors.
     fn execute(&self, request: &PlannedRequest, resource: &str) -> impl Future<Output = Result<Answer, Error>> + Send;
