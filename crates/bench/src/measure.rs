@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ldexp_core::apply::{ApplyOptions, OutcomeStatus, apply};
-use ldexp_core::client::Reader as _;
 use ldexp_core::client::{AccessToken, BaseUrl, ClientConfig, HttpClient};
+use ldexp_core::client::{CatalogReads as _, PlanReads as _, ResultsReads as _};
 use ldexp_core::fetch::fetch_remote;
 use ldexp_core::plan::Plan;
 use ldexp_core::remote::{RemoteState, Requirements};

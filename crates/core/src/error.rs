@@ -49,6 +49,11 @@ pub enum Error {
     #[error("{message}")]
     Config { message: String, hint: Option<String> },
 
+    /// What a command asked for is not in LaunchDarkly: a project, environment or experiment that does not exist,
+    /// or a metric that the experiment does not measure.
+    #[error("{message}")]
+    NotFound { message: String },
+
     /// A remote object that `ldexp export` cannot describe as a spec.
     #[error("{resource}: cannot export: {message}")]
     Export { resource: String, message: String },

@@ -1,4 +1,5 @@
-//! Export: turns LaunchDarkly's remote state into spec documents, so teams can adopt ldexp for what exists. Pure.
+//! Export: turns LaunchDarkly's remote state into spec documents, so teams can adopt ldexp for what exists. Pure,
+//! but for [`fetch`] (module `reads`), which reads that state.
 //!
 //! The exported spec is the one whose plan against the same remote is empty. That fixes every choice here:
 //! - the iteration described is the pending draft for a draft experiment, else the current iteration: the
@@ -11,6 +12,10 @@
 //! - fields equal to LaunchDarkly's defaults are omitted (`canReshuffleTraffic: true`, `randomizationUnit: user`,
 //!   `methodology: bayesian`, `dataSource: launchdarkly`); creation-only fields that are set are kept, since the
 //!   planner only compares what a spec sets.
+
+mod reads;
+
+pub use reads::{Fetched, fetch};
 
 use std::collections::BTreeMap;
 

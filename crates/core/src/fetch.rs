@@ -1,5 +1,5 @@
-//! Builds the [`RemoteState`] a plan needs from [`Requirements`], running every read concurrently through a
-//! [`Reader`] (the reader bounds concurrency). Pure `futures`: no tokio or reqwest here.
+//! Builds the [`RemoteState`] a plan needs from [`Requirements`], running every read concurrently through
+//! [`PlanReads`] (the transport bounds concurrency). Pure `futures`: no tokio or reqwest here.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use futures::stream::FuturesUnordered;
 
 use crate::Error;
 use crate::api::{Experiment, ExperimentationSettings, Metric, MetricGroup, MetricSummary};
-use crate::client::Reader;
+use crate::client::PlanReads;
 use crate::remote::{FlagSnapshot, ProjectState, RemoteState, Requirements};
 
 /// One read's result, tagged with what it was for.
@@ -25,7 +25,7 @@ enum Fetched {
 /// Fetches everything `req` names: one experiment list per (project, environment), one GET per flag (it carries
 /// every environment), metrics and metric groups per project, and settings where required. A project whose
 /// metrics list is 404 is `None`; the first error aborts the rest.
-pub async fn fetch_remote<R: Reader>(reader: &R, req: &Requirements) -> Result<RemoteState, Error> {
+pub async fn fetch_remote<R: PlanReads>(reader: &R, req: &Requirements) -> Result<RemoteState, Error> {
     let mut jobs: Vec<BoxFuture<'_, Result<Fetched, Error>>> = Vec::new();
     for (p, e) in &req.experiment_lists {
         jobs.push(
@@ -120,20 +120,17 @@ impl SharedMetrics {
 mod tests {
     use std::collections::BTreeSet;
     use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Poll;
 
     use serde_json::json;
 
     use super::*;
-    use crate::api::{ExperimentResults, LegacyResults, MetricGroupResults};
+    use crate::testing::InFlight;
 
     /// A reader that records calls and tracks how many are in flight at once.
     #[derive(Default)]
     struct Fake {
         calls: Mutex<Vec<String>>,
-        in_flight: AtomicUsize,
-        peak: AtomicUsize,
+        in_flight: InFlight,
         missing_projects: BTreeSet<String>,
         fail_flag: Option<String>,
     }
@@ -141,21 +138,7 @@ mod tests {
     impl Fake {
         async fn visit(&self, call: String) {
             self.calls.lock().unwrap().push(call);
-            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-            self.peak.fetch_max(now, Ordering::SeqCst);
-            // Yield once so every job is started before any finishes, proving they run concurrently.
-            let mut yielded = false;
-            futures::future::poll_fn(|cx| {
-                if yielded {
-                    Poll::Ready(())
-                } else {
-                    yielded = true;
-                    cx.waker().wake_by_ref();
-                    Poll::Pending
-                }
-            })
-            .await;
-            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.in_flight.visit().await;
         }
     }
 
@@ -163,16 +146,13 @@ mod tests {
         Experiment { key: key.into(), name: key.into(), ..Experiment::default() }
     }
 
-    impl Reader for Fake {
+    impl PlanReads for Fake {
         async fn list_experiments(&self, p: &str, e: &str) -> Result<Option<Vec<Experiment>>, Error> {
             self.visit(format!("experiments {p}/{e}")).await;
             if e == "nowhere" {
                 return Ok(None);
             }
             Ok(Some(vec![exp(&format!("{e}-a")), exp(&format!("{e}-b"))]))
-        }
-        async fn get_experiment(&self, _: &str, _: &str, _: &str) -> Result<Option<Experiment>, Error> {
-            unreachable!("fetch_remote lists; it never gets one experiment")
         }
         async fn get_flag(&self, p: &str, f: &str) -> Result<Option<FlagSnapshot>, Error> {
             self.visit(format!("flag {p}/{f}")).await;
@@ -205,29 +185,6 @@ mod tests {
         async fn get_settings(&self, p: &str) -> Result<Option<ExperimentationSettings>, Error> {
             self.visit(format!("settings {p}")).await;
             Ok(Some(ExperimentationSettings { project_key: Some(p.into()), ..ExperimentationSettings::default() }))
-        }
-        async fn experiment_results(
-            &self,
-            _: &str,
-            _: &str,
-            _: &str,
-            _: &str,
-            _: Option<&str>,
-        ) -> Result<Option<ExperimentResults>, Error> {
-            unreachable!()
-        }
-        async fn metric_group_results(
-            &self,
-            _: &str,
-            _: &str,
-            _: &str,
-            _: &str,
-            _: Option<&str>,
-        ) -> Result<Option<MetricGroupResults>, Error> {
-            unreachable!()
-        }
-        async fn legacy_results(&self, _: &str, _: &str, _: &str, _: &str) -> Result<Option<LegacyResults>, Error> {
-            unreachable!()
         }
     }
 
@@ -266,7 +223,7 @@ mod tests {
                 "settings demo",
             ]
         );
-        assert_eq!(fake.peak.load(Ordering::SeqCst), 10, "all reads must be in flight together");
+        assert_eq!(fake.in_flight.peak(), 10, "all reads must be in flight together");
 
         assert_eq!(state.projects.len(), 2);
         assert_eq!(state.projects["other"], None, "a project whose metrics 404 is absent");

@@ -18,7 +18,10 @@ pub mod percent;
 pub mod plan;
 pub mod remote;
 pub mod requests;
+pub mod results;
 pub mod spec;
+#[cfg(test)]
+mod testing;
 pub mod verify;
 
 pub use error::{ApiError, Error};

@@ -72,12 +72,14 @@ impl Plan {
     }
 }
 
-/// The object a change acts on: `experiment/<project>/<env>/<key>` or `legacy/<project>/<flag>`.
+/// The object a change acts on: `experiment/<project>/<env>/<key>`, `legacy/<project>/<flag>`, or the legacy
+/// results of a flag's metric in one environment, `legacy-results/<project>/<flag>/<env>/<metric>`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub enum Address {
     Experiment { project: String, environment: String, key: String },
     Legacy { project: String, flag: String },
+    LegacyResults { project: String, flag: String, environment: String, metric: String },
 }
 
 impl fmt::Display for Address {
@@ -85,6 +87,9 @@ impl fmt::Display for Address {
         match self {
             Self::Experiment { project, environment, key } => write!(f, "experiment/{project}/{environment}/{key}"),
             Self::Legacy { project, flag } => write!(f, "legacy/{project}/{flag}"),
+            Self::LegacyResults { project, flag, environment, metric } => {
+                write!(f, "legacy-results/{project}/{flag}/{environment}/{metric}")
+            }
         }
     }
 }
@@ -97,8 +102,9 @@ impl JsonSchema for Address {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "description": "`experiment/<project>/<environment>/<key>` or `legacy/<project>/<flag>`",
-            "pattern": "^(experiment/[^/]+/[^/]+/[^/]+|legacy/[^/]+/[^/]+)$"
+            "description": "`experiment/<project>/<environment>/<key>`, `legacy/<project>/<flag>` or \
+                            `legacy-results/<project>/<flag>/<environment>/<metric>`",
+            "pattern": "^(experiment/[^/]+/[^/]+/[^/]+|legacy/[^/]+/[^/]+|legacy-results/[^/]+/[^/]+/[^/]+/[^/]+)$"
         })
     }
 }
@@ -118,6 +124,12 @@ impl TryFrom<String> for Address {
                 Ok(Self::Experiment { project: (*p).to_owned(), environment: (*e).to_owned(), key: (*k).to_owned() })
             }
             ["legacy", p, f] => Ok(Self::Legacy { project: (*p).to_owned(), flag: (*f).to_owned() }),
+            ["legacy-results", p, f, e, m] => Ok(Self::LegacyResults {
+                project: (*p).to_owned(),
+                flag: (*f).to_owned(),
+                environment: (*e).to_owned(),
+                metric: (*m).to_owned(),
+            }),
             _ => Err(format!("`{s}` is not an address (experiment/<project>/<env>/<key> or legacy/<project>/<flag>)")),
         }
     }
@@ -135,6 +147,8 @@ pub enum Action {
     Archive,
     Restore,
     PatchLegacy,
+    // `ldexp results reset-legacy`; undocumented here so that the schema keeps one plain enum of actions.
+    ResetResults,
 }
 
 impl Action {
@@ -149,6 +163,7 @@ impl Action {
             Self::Archive => "archive",
             Self::Restore => "restore",
             Self::PatchLegacy => "patch-legacy",
+            Self::ResetResults => "reset-results",
         }
     }
 }
@@ -376,6 +391,13 @@ pub struct Summary {
     /// Objects refused because of a divergence no request can remove.
     #[serde(default)]
     pub refused: usize,
+    /// Legacy results to reset; only `ldexp results reset-legacy` plans these, so plans of specs never carry it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reset_results: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -392,6 +414,7 @@ impl Summary {
                 Action::Archive => &mut s.archive,
                 Action::Restore => &mut s.restore,
                 Action::PatchLegacy => &mut s.patch_legacy,
+                Action::ResetResults => &mut s.reset_results,
             } += 1;
         }
         s
@@ -407,5 +430,6 @@ impl Summary {
             + self.archive
             + self.restore
             + self.patch_legacy
+            + self.reset_results
     }
 }

@@ -6,7 +6,7 @@ mod client_support;
 
 use client_support::{Captured, Mock, Reply, TOKEN};
 use ldexp_core::api::{ExperimentPatch, ExperimentPost, ExperimentationSettingsPut, IterationInput, PatchWithComment};
-use ldexp_core::client::{Reader, Writer};
+use ldexp_core::client::{CatalogReads, ExportReads, PlanReads, ResultsReads, Writer};
 use ldexp_core::{Error, requests};
 use serde_json::{Value, json};
 

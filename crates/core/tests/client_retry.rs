@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use client_support::{Captured, Mock, Reply};
 use ldexp_core::api::{ExperimentPatch, PatchWithComment};
-use ldexp_core::client::{HttpClient, Reader, Writer};
+use ldexp_core::client::{HttpClient, PlanReads, Writer};
 use ldexp_core::plan::PlannedRequest;
 use ldexp_core::{Error, requests};
 use serde_json::json;

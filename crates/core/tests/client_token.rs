@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use client_support::{Captured, Mock, Reply};
-use ldexp_core::client::{AccessToken, BaseUrl, ClientConfig, HttpClient, Reader, Writer};
+use ldexp_core::client::{AccessToken, BaseUrl, ClientConfig, HttpClient, PlanReads, Writer};
 use ldexp_core::{Error, requests};
 use serde_json::json;
 

@@ -19,7 +19,9 @@ use ldexp_core::api::{
     ExperimentPatch, ExperimentPost, ExperimentationSettings, ExperimentationSettingsPut, FeatureFlagCollection,
     IterationInput, IterationRep, PatchWithComment,
 };
-use ldexp_core::client::{AccessToken, BaseUrl, ClientConfig, HttpClient, Reader, Writer};
+use ldexp_core::client::{
+    AccessToken, BaseUrl, CatalogReads, ClientConfig, ExportReads, HttpClient, PlanReads, ResultsReads, Writer,
+};
 use ldexp_core::remote::FlagSnapshot;
 use ldexp_core::requests;
 use ldexp_emulator::{Seed, ServerConfig};

@@ -5,7 +5,7 @@
 mod support;
 
 use ldexp_core::api::{ExperimentPatch, Instruction, IterationStatus};
-use ldexp_core::client::{Reader, Writer};
+use ldexp_core::client::{PlanReads, ResultsReads, Writer};
 use ldexp_core::{Error, requests};
 use ldexp_emulator::InMemory;
 use support::*;

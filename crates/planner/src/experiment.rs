@@ -225,6 +225,7 @@ fn unstartable(t: &Target<'_>, problems: &mut Problems) {
     let env = match &t.address {
         Address::Experiment { environment, .. } => environment.as_str(),
         Address::Legacy { .. } => "",
+        Address::LegacyResults { .. } => "",
     };
     for (flag, why) in &t.unstartable {
         problems.push(
@@ -501,6 +502,7 @@ fn build(t: &Target<'_>, desired: &Design, row: Row) -> Option<Change> {
     let (p, env, key) = match &t.address {
         Address::Experiment { project, environment, key } => (project.as_str(), environment.as_str(), key.as_str()),
         Address::Legacy { .. } => return None,
+        Address::LegacyResults { .. } => return None,
     };
     let design = desired;
     let mut meta = Some(meta);
@@ -685,6 +687,7 @@ pub(crate) fn semantic_patch(
     let (p, env, key) = match address {
         Address::Experiment { project, environment, key } => (project.as_str(), environment.as_str(), key.as_str()),
         Address::Legacy { project, flag } => (project.as_str(), "", flag.as_str()),
+        Address::LegacyResults { project, flag, .. } => (project.as_str(), "", flag.as_str()),
     };
     let body = ExperimentPatch { comment: Some(format!("ldexp: {verb} {address}")), instructions };
     let mut r = requests::patch_experiment(p, env, key, &body);

@@ -55,11 +55,12 @@ fn export_all(mem: &InMemory) -> BTreeMap<String, SpecDocument> {
     for p in &seed().projects {
         let mut flags: BTreeMap<String, FeatureFlag> = BTreeMap::new();
         for f in &p.flags {
-            let snap = block_on(ldexp_core::client::Reader::get_flag(mem, &p.key, &f.key)).unwrap().unwrap();
+            let snap = block_on(ldexp_core::client::PlanReads::get_flag(mem, &p.key, &f.key)).unwrap().unwrap();
             flags.insert(f.key.clone(), snap.flag);
         }
         for env in &p.environments {
-            let list = block_on(ldexp_core::client::Reader::list_experiments(mem, &p.key, env.key())).unwrap().unwrap();
+            let list =
+                block_on(ldexp_core::client::PlanReads::list_experiments(mem, &p.key, env.key())).unwrap().unwrap();
             for e in list {
                 let needed: BTreeMap<String, FeatureFlag> = iterations(&e)
                     .flat_map(|it| it.flags.keys())

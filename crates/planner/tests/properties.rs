@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use futures::executor::block_on;
 use ldexp_core::api::Experiment;
-use ldexp_core::client::Reader;
+use ldexp_core::client::ObjectReads;
 use ldexp_core::design::Design;
 use ldexp_core::fetch::fetch_remote;
 use ldexp_core::plan::{Address, Expectation, Plan, PlannedRequest};
@@ -335,7 +335,7 @@ fn plannable(emu: &InMemory, mut specs: SpecSet, options: &PlanOptions) -> (Spec
                     .iter()
                     .map(|p| match &p.address {
                         Address::Experiment { key, .. } => key.clone(),
-                        Address::Legacy { flag, .. } => flag.clone(),
+                        Address::Legacy { flag, .. } | Address::LegacyResults { flag, .. } => flag.clone(),
                     })
                     .collect();
                 assert!(!bad.is_empty());
@@ -403,12 +403,7 @@ proptest! {
 
 /// A fresh read of the object `address` names, as the applier makes one after a lost response.
 fn read(emu: &InMemory, address: &Address) -> Object {
-    match address {
-        Address::Experiment { project, environment, key } => {
-            Object::Experiment(block_on(emu.get_experiment(project, environment, key)).unwrap().map(Box::new))
-        }
-        Address::Legacy { project, flag } => Object::Flag(block_on(emu.get_flag(project, flag)).unwrap()),
-    }
+    block_on(emu.reread(address)).unwrap()
 }
 
 /// What a request does, for the coverage count: the instruction kinds of a semantic patch, or the route.

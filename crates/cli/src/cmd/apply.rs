@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ldexp_core::apply::{
     ApplyEvent, ApplyOptions, ApplyReport, ChangeOutcome, OutcomeStatus, Staleness, Verdict, apply, compare,
 };
-use ldexp_core::client::{Reader, Writer};
+use ldexp_core::client::{ObjectReads, Writer};
 use ldexp_core::plan::Plan;
 
 use super::plan::{Format, fresh_plan, read_plan, rendered};
@@ -132,7 +132,12 @@ pub enum Execution {
 ///
 /// The first Ctrl-C stops sending: requests in flight finish (for at most `grace`), everything else is reported as
 /// interrupted. A second Ctrl-C exits at once with 130.
-pub async fn execute<C: Reader + Writer>(plan: &Plan, client: &C, concurrency: usize, grace: Duration) -> Execution {
+pub async fn execute<C: ObjectReads + Writer>(
+    plan: &Plan,
+    client: &C,
+    concurrency: usize,
+    grace: Duration,
+) -> Execution {
     let total = plan.changes.iter().filter(|c| !c.requests.is_empty()).count() as u64;
     let bar = std::io::stderr().is_terminal().then(|| {
         let pb = ProgressBar::new(total);

@@ -1,16 +1,15 @@
 //! `ldexp export`: write spec YAML for the experiments (and legacy flag experiments) that already exist, one file
 //! per object, so a team can adopt ldexp; planning the written specs against the same remote is empty. Everything
-//! is read and rendered before anything is written, and files edited locally are not overwritten without
-//! `--force`.
+//! is read (`ldexp_core::export::fetch`) and rendered before anything is written, and files edited locally are not
+//! overwritten without `--force`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use ldexp_core::api::{Experiment, FeatureFlag};
-use ldexp_core::client::{HttpClient, Reader};
-use ldexp_core::export::{export_experiment, export_legacy, to_yaml};
+use ldexp_core::export::{export_experiment, export_legacy, fetch, to_yaml};
 use ldexp_core::spec::SpecDocument;
 
 use crate::cmd::{Connection, Globals};
@@ -54,31 +53,11 @@ pub fn run(args: &ExportArgs, g: &Globals) -> Result<ExitStatus> {
 async fn run_async(args: &ExportArgs, g: &Globals) -> Result<ExitStatus> {
     let client = crate::client::client(&args.connection)?;
     let p = &args.project;
-    let experiments = fetch_experiments(&client, p, &args.environments).await?;
-    let mut wanted: BTreeSet<String> = args.flags.iter().cloned().collect();
-    for x in &experiments {
-        for it in x.current_iteration.iter().chain(x.draft_iteration.iter()) {
-            wanted.extend(it.flags.keys().cloned());
-        }
+    let fetched = fetch(&client, p, &args.environments, &args.flags).await?;
+    for key in &fetched.missing_flags {
+        eprintln!("warning: flag {p}/{key} does not exist; experiments using it cannot be exported");
     }
-    // Legacy experiments live on flags, and a flag no experiment uses is found only by listing them all. The list
-    // carries each flag's `experiments` and variations, all a legacy spec needs; flags an experiment uses are read
-    // one by one below, for their environments' rules.
-    let listed = client.list_flags(p).await?.ok_or_else(|| anyhow!("project {p} does not exist"))?;
-    let mut flags: BTreeMap<String, FeatureFlag> = listed
-        .into_iter()
-        .filter(|f| !f.experiments.items.is_empty() && !wanted.contains(&f.key))
-        .map(|f| (f.key.clone(), f))
-        .collect();
-    for key in wanted {
-        match client.get_flag(p, &key).await? {
-            Some(f) => {
-                flags.insert(key, f.flag);
-            }
-            None => eprintln!("warning: flag {p}/{key} does not exist; experiments using it cannot be exported"),
-        }
-    }
-    let (files, problems) = files(p, &experiments, &flags, &args.schema);
+    let (files, problems) = files(p, &fetched.experiments, &fetched.flags, &args.schema);
     if !problems.is_empty() {
         for problem in &problems {
             eprintln!("error: {problem}");
@@ -114,23 +93,6 @@ async fn run_async(args: &ExportArgs, g: &Globals) -> Result<ExitStatus> {
         eprintln!("Wrote {} file(s) to {}{unchanged}.", done.written.len(), args.out.display());
     }
     Ok(ExitStatus::Success)
-}
-
-async fn fetch_experiments(client: &HttpClient, project: &str, envs: &[String]) -> Result<Vec<Experiment>> {
-    if envs.is_empty() {
-        return match client.list_experiments_any_env(project).await? {
-            Some(x) => Ok(x),
-            None => bail!("project {project} does not exist"),
-        };
-    }
-    let mut all = Vec::new();
-    for env in envs {
-        match client.list_experiments(project, env).await? {
-            Some(x) => all.extend(x),
-            None => bail!("environment {project}/{env} does not exist"),
-        }
-    }
-    Ok(all)
 }
 
 /// The files for `experiments` and the legacy experiments of `flags`, plus what could not be exported.

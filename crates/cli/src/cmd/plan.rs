@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use ldexp_core::client::Reader;
+use ldexp_core::client::PlanReads;
 use ldexp_core::plan::Plan;
 use ldexp_core::remote::Requirements;
 use ldexp_planner::PlanOptions;
@@ -137,7 +137,7 @@ pub fn read_plan(path: &Path) -> Result<Plan> {
 }
 
 /// Loads the specs, fetches what they need (with a spinner on a terminal) and plans.
-pub async fn fresh_plan<R: Reader>(client: &R, paths: &[PathBuf], prune: bool) -> Result<Plan> {
+pub async fn fresh_plan<R: PlanReads>(client: &R, paths: &[PathBuf], prune: bool) -> Result<Plan> {
     let specs = ldexp_core::spec::load(paths)?;
     let requirements = Requirements::of(&specs);
     let spinner = spinner("Reading LaunchDarkly");

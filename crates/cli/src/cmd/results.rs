@@ -1,14 +1,15 @@
 //! `ldexp results`: Bayesian results per treatment of an experiment's metrics, legacy results of a flag and metric,
-//! and `results reset-legacy`. The results endpoints are deprecated upstream, so a 404 is a message, not a crash.
+//! and `results reset-legacy`; the arguments and the presentation (what to read and send is
+//! `ldexp_core::results`'s). The results endpoints are deprecated upstream, so a 404 is a message, not a crash.
 
 use std::io::IsTerminal;
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use ldexp_core::api::{ExperimentResults, IterationRep, LegacyResults, TreatmentResult};
-use ldexp_core::client::{HttpClient, Reader, Writer};
-use ldexp_core::requests;
-use serde::Serialize;
+use ldexp_core::api::LegacyResults;
+use ldexp_core::apply::OutcomeStatus;
+use ldexp_core::client::{HttpClient, ResultsReads};
+use ldexp_core::results::{Report, fetch_report};
 
 use crate::cmd::{Connection, Globals};
 use crate::exit::ExitStatus;
@@ -80,37 +81,6 @@ pub struct ResetArgs {
     pub connection: Connection,
 }
 
-/// One treatment row.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Row {
-    pub treatment: String,
-    pub mean: Option<f64>,
-    pub credible_interval: Option<[f64; 2]>,
-    pub p_best: Option<f64>,
-    pub units: Option<i64>,
-}
-
-/// Results of one metric (or one metric inside a group).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MetricResults {
-    pub metric: String,
-    /// `None` when LaunchDarkly has no results endpoint or no results for it (404).
-    pub treatments: Option<Vec<Row>>,
-}
-
-/// The whole report for an experiment.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Report {
-    pub project: String,
-    pub environment: String,
-    pub experiment: String,
-    pub iteration_id: Option<String>,
-    pub metrics: Vec<MetricResults>,
-}
-
 /// Runs `results`.
 pub fn run(args: &ResultsArgs, g: &Globals) -> Result<ExitStatus> {
     crate::client::runtime()?.block_on(run_async(args, g))
@@ -145,51 +115,7 @@ async fn run_async(args: &ResultsArgs, _g: &Globals) -> Result<ExitStatus> {
         };
     }
     let key = s.experiment.as_deref().unwrap_or_default();
-    let Some(x) = client.get_experiment(project, env, key).await? else {
-        bail!("experiment {project}/{env}/{key} does not exist");
-    };
-    let iteration = x.current_iteration.as_deref().or(x.draft_iteration.as_deref());
-    let iteration_id = iteration.and_then(|it| it.id.clone());
-    let wanted: Vec<(String, bool)> = match (&s.metric, iteration) {
-        // Asking LaunchDarkly for a metric the iteration does not measure ends in a 404 that reads like the
-        // deprecated endpoints are gone; say what is actually wrong.
-        (Some(m), Some(it)) => match measured(it).into_iter().find(|(k, _)| k == m) {
-            Some(found) => vec![found],
-            None => bail!(
-                "metric `{m}` is not in experiment {project}/{env}/{key}{}: it measures {}; pass one of them to \
-                 --metric, or leave --metric out for all",
-                iteration_id.as_deref().map(|i| format!(" (iteration {i})")).unwrap_or_default(),
-                listing(&measured(it))
-            ),
-        },
-        (Some(m), None) => {
-            bail!("experiment {project}/{env}/{key} has no iteration, so it has no results for metric `{m}`")
-        }
-        (None, Some(it)) => it.metrics.iter().map(|m| (m.key.clone(), m.is_group.unwrap_or(false))).collect(),
-        (None, None) => Vec::new(),
-    };
-    let mut report = Report {
-        project: project.into(),
-        environment: env.into(),
-        experiment: key.into(),
-        iteration_id: iteration_id.clone(),
-        metrics: Vec::new(),
-    };
-    for (metric, group) in wanted {
-        let id = iteration_id.as_deref();
-        if group {
-            match client.metric_group_results(project, env, key, &metric, id).await? {
-                Some(g) => report.metrics.extend(g.metrics.iter().map(|m| MetricResults {
-                    metric: format!("{metric} / {}", m.metric.key),
-                    treatments: Some(rows(&m.results, iteration)),
-                })),
-                None => report.metrics.push(MetricResults { metric, treatments: None }),
-            }
-        } else {
-            let r = client.experiment_results(project, env, key, &metric, id).await?;
-            report.metrics.push(MetricResults { treatments: r.map(|r| rows(&r, iteration)), metric });
-        }
-    }
+    let report = fetch_report(&client, project, env, key, s.metric.as_deref()).await?;
     let any = report.metrics.iter().any(|m| m.treatments.is_some());
     match s.format {
         ResultsFormat::Json => super::write_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?))?,
@@ -198,54 +124,11 @@ async fn run_async(args: &ResultsArgs, _g: &Globals) -> Result<ExitStatus> {
     Ok(if any { ExitStatus::Success } else { ExitStatus::Failure })
 }
 
-/// Every metric and metric group the iteration measures, each once, primary first: `(key, is a group)`.
-fn measured(it: &IterationRep) -> Vec<(String, bool)> {
-    let single = it.primary_single_metric.iter().chain(&it.primary_metric).map(|m| (m, m.is_group == Some(true)));
-    let listed = it.metrics.iter().chain(&it.secondary_metrics).map(|m| (m, m.is_group == Some(true)));
-    let mut out: Vec<(String, bool)> = Vec::new();
-    for (m, group) in single.chain(it.primary_funnel.iter().map(|m| (m, true))).chain(listed) {
-        match out.iter_mut().find(|(k, _)| *k == m.key) {
-            Some(known) => known.1 |= group,
-            None => out.push((m.key.clone(), group)),
-        }
-    }
-    out
-}
-
-/// `purchases, revenue and checkout-funnel (metric group)`.
-fn listing(metrics: &[(String, bool)]) -> String {
-    let names: Vec<String> =
-        metrics.iter().map(|(k, group)| if *group { format!("{k} (metric group)") } else { k.clone() }).collect();
-    match names.split_last() {
-        None => "no metrics".to_owned(),
-        Some((last, [])) => last.clone(),
-        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
-    }
-}
-
 fn unavailable(what: &str) -> String {
     format!(
         "No {what}: LaunchDarkly answered 404. The results endpoints are deprecated upstream and may no longer be \
          served; see the experiment in the LaunchDarkly UI."
     )
-}
-
-/// Treatment rows, named from the iteration's treatments when the result carries only an id.
-pub fn rows(r: &ExperimentResults, iteration: Option<&IterationRep>) -> Vec<Row> {
-    r.overall().iter().map(|t| row(t, iteration)).collect()
-}
-
-fn row(t: &TreatmentResult, iteration: Option<&IterationRep>) -> Row {
-    let by_id = t.treatment_id.as_ref().and_then(|id| {
-        iteration.and_then(|it| it.treatments.iter().find(|x| x.id.as_ref() == Some(id)).map(|x| x.name.clone()))
-    });
-    Row {
-        treatment: t.treatment_name.clone().or(by_id).or_else(|| t.treatment_id.clone()).unwrap_or_else(|| "?".into()),
-        mean: t.mean,
-        credible_interval: t.credible_interval.as_ref().map(|c| [c.lower, c.upper]),
-        p_best: t.p_best,
-        units: t.units,
-    }
 }
 
 fn num(v: Option<f64>) -> String {
@@ -342,25 +225,26 @@ async fn reset(r: &ResetArgs, client: &HttpClient) -> Result<ExitStatus> {
             return Ok(ExitStatus::Failure);
         }
     }
-    let request = requests::reset_legacy_results(&r.project, &r.flag, &r.environment, &r.metric);
-    let resource = format!("flag {}/{}", r.project, r.flag);
-    match client.send(&request, &resource).await {
-        Ok(_) => {
+    let report = ldexp_core::results::reset_legacy(client, &r.project, &r.flag, &r.environment, &r.metric).await;
+    match report.outcomes.into_iter().next().map(|o| o.status) {
+        Some(OutcomeStatus::Applied) => {
             super::write_stdout(&format!("Reset the {what}.\n"))?;
             Ok(ExitStatus::Success)
         }
-        Err(ldexp_core::Error::Api(e)) if e.status == 404 || e.status == 410 => {
+        Some(OutcomeStatus::Failed { error: ldexp_core::Error::Api(e), .. }) if e.status == 404 || e.status == 410 => {
             eprintln!("{}", unavailable(&what));
             Ok(ExitStatus::Failure)
         }
-        Err(e) => Err(e.into()),
+        Some(OutcomeStatus::Failed { error, .. }) => Err(error.into()),
+        Some(OutcomeStatus::Skipped { reason }) => bail!("the {what} were not reset: {reason}"),
+        Some(OutcomeStatus::Interrupted) | None => bail!("the {what} were not reset: nothing was sent"),
     }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use ldexp_core::api::CredibleInterval;
+    use ldexp_core::results::{MetricResults, Row};
 
     use super::*;
 
@@ -402,45 +286,5 @@ mod tests {
              The results endpoints are deprecated upstream and may no longer be served; see the experiment in the \
              LaunchDarkly UI.\n"
         );
-    }
-
-    #[test]
-    fn the_metrics_an_iteration_measures_are_listed_once_with_groups_marked() {
-        let it: IterationRep = serde_json::from_value(serde_json::json!({
-            "hypothesis": "h", "status": "running", "createdAt": 1,
-            "primarySingleMetric": {"key": "purchases"},
-            "primaryFunnel": {"key": "funnel"},
-            "metrics": [{"key": "purchases"}, {"key": "revenue"}, {"key": "funnel", "isGroup": true}],
-            "secondaryMetrics": [{"key": "clicks"}]
-        }))
-        .unwrap();
-        let m = measured(&it);
-        assert_eq!(
-            m,
-            [("purchases".into(), false), ("funnel".into(), true), ("revenue".into(), false), ("clicks".into(), false)]
-        );
-        assert_eq!(listing(&m), "purchases, funnel (metric group), revenue and clicks");
-        assert_eq!(listing(&m[..1]), "purchases");
-        assert_eq!(listing(&[]), "no metrics");
-    }
-
-    #[test]
-    fn rows_are_named_from_the_iteration_when_only_an_id_is_given() {
-        let it: IterationRep = serde_json::from_value(serde_json::json!({
-            "hypothesis": "h", "status": "running", "createdAt": 1,
-            "treatments": [{"_id": "t1", "name": "green", "allocationPercent": "50"}]
-        }))
-        .unwrap();
-        let r = ExperimentResults {
-            treatment_results: vec![TreatmentResult {
-                treatment_id: Some("t1".into()),
-                credible_interval: Some(CredibleInterval { lower: 1.0, upper: 2.0 }),
-                ..TreatmentResult::default()
-            }],
-            ..ExperimentResults::default()
-        };
-        let rows = rows(&r, Some(&it));
-        assert_eq!(rows[0].treatment, "green");
-        assert_eq!(rows[0].credible_interval, Some([1.0, 2.0]));
     }
 }

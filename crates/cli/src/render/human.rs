@@ -48,7 +48,7 @@ impl Paint {
         match action {
             Action::Create => self.green(m),
             Action::Update | Action::Start | Action::PatchLegacy => self.yellow(m),
-            Action::Stop | Action::Archive => self.red(m),
+            Action::Stop | Action::Archive | Action::ResetResults => self.red(m),
             Action::Restart | Action::Restore => self.code("35", m),
         }
     }

@@ -143,7 +143,7 @@ pub fn marker(action: Action) -> &'static str {
     match action {
         Action::Create => "+",
         Action::Update | Action::Start | Action::PatchLegacy => "~",
-        Action::Stop | Action::Archive => "-",
+        Action::Stop | Action::Archive | Action::ResetResults => "-",
         Action::Restart | Action::Restore => "±",
     }
 }

@@ -33,7 +33,7 @@ pub use crate::verify::Check;
 pub use stale::{ObjectStaleness, Staleness, Verdict, compare};
 
 use crate::Error;
-use crate::client::{Reader, Writer};
+use crate::client::{ObjectReads, Writer};
 use crate::plan::{Action, Address, Change, Method, Plan, PlannedRequest};
 use crate::verify;
 
@@ -165,7 +165,7 @@ pub enum OutcomeStatus {
 }
 
 /// Executes `plan` with `client`. Changes without requests are not listed in the report.
-pub async fn apply<C: Reader + Writer>(plan: &Plan, client: &C, options: &ApplyOptions) -> ApplyReport {
+pub async fn apply<C: ObjectReads + Writer>(plan: &Plan, client: &C, options: &ApplyOptions) -> ApplyReport {
     // Changes of the same object (or of the same flag) depend on each other: one group, run in order.
     let mut groups: BTreeMap<String, Vec<(usize, &Change)>> = BTreeMap::new();
     for (i, c) in plan.changes.iter().enumerate().filter(|(_, c)| !c.requests.is_empty()) {
@@ -207,7 +207,7 @@ enum Step {
     Interrupted,
 }
 
-impl<C: Reader + Writer> Ctx<'_, C> {
+impl<C: ObjectReads + Writer> Ctx<'_, C> {
     fn emit(&self, e: ApplyEvent) {
         if let Some(cb) = &self.options.on_event {
             cb(&e);
@@ -342,17 +342,7 @@ impl<C: Reader + Writer> Ctx<'_, C> {
     async fn check(&self, address: &Address, request: &PlannedRequest) -> Result<Check, Error> {
         let mut attempt = 1;
         loop {
-            let read = match address {
-                Address::Experiment { project, environment, key } => self
-                    .client
-                    .get_experiment(project, environment, key)
-                    .await
-                    .map(|x| verify::Object::Experiment(x.map(Box::new))),
-                Address::Legacy { project, flag } => {
-                    self.client.get_flag(project, flag).await.map(verify::Object::Flag)
-                }
-            };
-            match read {
+            match self.client.reread(address).await {
                 Ok(object) => return Ok(verify::check_all(&request.expect, &object)),
                 Err(e) if attempt >= self.options.max_attempts.max(1) || is_auth_failure(&e) => return Err(e),
                 Err(_) => {

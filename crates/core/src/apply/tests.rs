@@ -9,14 +9,11 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::api::{
-    Experiment, ExperimentResults, ExperimentationSettings, LegacyExperiment, LegacyExperiments, LegacyResults, Metric,
-    MetricGroup, MetricGroupResults,
-};
+use crate::Error;
+use crate::api::{LegacyExperiment, LegacyExperiments};
+use crate::client::{Answer, Transport};
 use crate::design::Design;
 use crate::plan::{Expectation, Summary};
-use crate::remote::FlagSnapshot;
-use crate::{ApiError, Error};
 
 /// What the fake does with the next write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,16 +52,14 @@ struct Fake {
     delay: Duration,
 }
 
-fn api(status: u16, code: &str, resource: &str, r: &PlannedRequest) -> Error {
-    Error::from(ApiError {
-        resource: resource.to_owned(),
-        method: r.method.to_string(),
-        path: r.path.clone(),
-        status,
-        code: Some(code.to_owned()),
-        message: format!("fake {status}"),
-        request_id: None,
-    })
+/// An error answer as LaunchDarkly words it.
+fn refusal(status: u16, code: &str) -> Answer {
+    let body = json!({"code": code, "message": format!("fake {status}")});
+    Answer { status, body: body.to_string().into_bytes() }
+}
+
+fn ok(body: Option<&Value>) -> Answer {
+    Answer { status: 200, body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default() }
 }
 
 fn env_key(path: &str) -> (String, Option<String>) {
@@ -89,16 +84,16 @@ fn iteration_from_input(input: &Value, id: String) -> Value {
 
 impl State {
     /// Applies a write to the state, or refuses it as LaunchDarkly would.
-    fn commit(&mut self, r: &PlannedRequest, resource: &str) -> Result<(), Error> {
+    fn commit(&mut self, r: &PlannedRequest) -> Result<(), Answer> {
         let body = r.body.clone().unwrap_or(Value::Null);
         self.next_id += 1;
         let id = format!("id-{}", self.next_id);
         if r.path.starts_with("/api/v2/flags/") {
-            let flag = self.flag.as_mut().ok_or_else(|| api(404, "not_found", resource, r))?;
+            let flag = self.flag.as_mut().ok_or_else(|| refusal(404, "not_found"))?;
             let patch: json_patch::Patch =
-                serde_json::from_value(body["patch"].clone()).map_err(|_| api(400, "invalid_request", resource, r))?;
+                serde_json::from_value(body["patch"].clone()).map_err(|_| refusal(400, "invalid_request"))?;
             let mut next = flag.clone();
-            json_patch::patch(&mut next, &patch).map_err(|_| api(400, "invalid_request", resource, r))?;
+            json_patch::patch(&mut next, &patch).map_err(|_| refusal(400, "invalid_request"))?;
             next["environments"]["production"]["version"] =
                 json!(next["environments"]["production"]["version"].as_i64().unwrap_or(0) + 1);
             *flag = next;
@@ -110,7 +105,7 @@ impl State {
             (Method::Post, None, _) => {
                 let key = body["key"].as_str().unwrap_or_default().to_owned();
                 if self.experiments.contains_key(&key) {
-                    return Err(api(409, "conflict", resource, r));
+                    return Err(refusal(409, "conflict"));
                 }
                 let x = json!({
                     "key": key, "name": body["name"], "_maintainerId": "m", "_creationDate": 1,
@@ -121,12 +116,12 @@ impl State {
                 self.creates += 1;
             }
             (Method::Post, Some(key), true) => {
-                let x = self.experiments.get_mut(&key).ok_or_else(|| api(404, "not_found", resource, r))?;
+                let x = self.experiments.get_mut(&key).ok_or_else(|| refusal(404, "not_found"))?;
                 x["draftIteration"] = iteration_from_input(&body, format!("it-{id}"));
                 self.iterations += 1;
             }
             (Method::Patch, Some(key), false) => {
-                let x = self.experiments.get_mut(&key).ok_or_else(|| api(404, "not_found", resource, r))?;
+                let x = self.experiments.get_mut(&key).ok_or_else(|| refusal(404, "not_found"))?;
                 for ins in body["instructions"].as_array().cloned().unwrap_or_default() {
                     match ins["kind"].as_str().unwrap_or_default() {
                         "updateName" => x["name"] = ins["value"].clone(),
@@ -136,7 +131,7 @@ impl State {
                         }
                         "startIteration" => {
                             let Some(mut draft) = x.as_object_mut().and_then(|o| o.remove("draftIteration")) else {
-                                return Err(api(400, "invalid_request", resource, r));
+                                return Err(refusal(400, "invalid_request"));
                             };
                             draft["status"] = json!("running");
                             x["currentIteration"] = draft;
@@ -151,59 +146,28 @@ impl State {
     }
 }
 
-impl Reader for Fake {
-    async fn list_experiments(&self, _: &str, _: &str) -> Result<Option<Vec<Experiment>>, Error> {
-        unimplemented!("the applier never lists")
-    }
-    async fn get_experiment(&self, _: &str, _: &str, key: &str) -> Result<Option<Experiment>, Error> {
+impl Fake {
+    /// A GET of the experiment or the flag, the reads the applier makes.
+    fn read(&self, r: &PlannedRequest, resource: &str) -> Result<Answer, Error> {
         let mut s = self.state.lock().unwrap();
+        if r.path.starts_with("/api/v2/flags/") {
+            return Ok(s.flag.as_ref().map_or_else(|| refusal(404, "not_found"), |f| ok(Some(f))));
+        }
+        let key = env_key(&r.path).1.unwrap_or_default();
         s.sent.push(format!("GET {key}"));
         if s.failing_reads > 0 {
             s.failing_reads -= 1;
-            return Err(Error::Transport { resource: key.into(), url: "fake".into(), reason: "reset".into() });
+            return Err(Error::Transport { resource: resource.into(), url: "fake".into(), reason: "reset".into() });
         }
-        Ok(s.experiments.get(key).map(|v| serde_json::from_value(v.clone()).unwrap()))
-    }
-    async fn get_flag(&self, _: &str, _: &str) -> Result<Option<FlagSnapshot>, Error> {
-        let s = self.state.lock().unwrap();
-        Ok(s.flag.clone().map(|v| FlagSnapshot::from_json(v).unwrap()))
-    }
-    async fn list_metrics(&self, _: &str) -> Result<Option<Vec<Metric>>, Error> {
-        unimplemented!()
-    }
-    async fn list_metric_groups(&self, _: &str) -> Result<Option<Vec<MetricGroup>>, Error> {
-        unimplemented!()
-    }
-    async fn get_settings(&self, _: &str) -> Result<Option<ExperimentationSettings>, Error> {
-        unimplemented!()
-    }
-    async fn experiment_results(
-        &self,
-        _: &str,
-        _: &str,
-        _: &str,
-        _: &str,
-        _: Option<&str>,
-    ) -> Result<Option<ExperimentResults>, Error> {
-        unimplemented!()
-    }
-    async fn metric_group_results(
-        &self,
-        _: &str,
-        _: &str,
-        _: &str,
-        _: &str,
-        _: Option<&str>,
-    ) -> Result<Option<MetricGroupResults>, Error> {
-        unimplemented!()
-    }
-    async fn legacy_results(&self, _: &str, _: &str, _: &str, _: &str) -> Result<Option<LegacyResults>, Error> {
-        unimplemented!()
+        Ok(s.experiments.get(&key).map_or_else(|| refusal(404, "not_found"), |x| ok(Some(x))))
     }
 }
 
-impl Writer for Fake {
-    async fn send(&self, r: &PlannedRequest, resource: &str) -> Result<Option<Value>, Error> {
+impl Transport for Fake {
+    async fn execute(&self, r: &PlannedRequest, resource: &str) -> Result<Answer, Error> {
+        if r.method == Method::Get {
+            return self.read(r, resource);
+        }
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         if !self.delay.is_zero() {
@@ -220,14 +184,14 @@ impl Writer for Fake {
             reason: "connection reset".into(),
         };
         match fault {
-            Fault::None => s.commit(r, resource).map(|()| None),
-            Fault::Drop => {
-                s.commit(r, resource)?;
-                Err(unknown())
-            }
+            Fault::None => Ok(s.commit(r).map_or_else(|refused| refused, |()| ok(None))),
+            Fault::Drop => match s.commit(r) {
+                Ok(()) => Err(unknown()),
+                Err(refused) => Ok(refused),
+            },
             Fault::Lost => Err(unknown()),
-            Fault::Fail500 => Err(api(500, "internal", resource, r)),
-            Fault::Conflict => Err(api(409, "optimistic_locking_error", resource, r)),
+            Fault::Fail500 => Ok(refusal(500, "internal")),
+            Fault::Conflict => Ok(refusal(409, "optimistic_locking_error")),
         }
     }
 }
@@ -372,7 +336,7 @@ fn legacy_add_metric() -> Change {
     )
 }
 
-fn run<C: Reader + Writer>(p: &Plan, c: &C, o: &ApplyOptions) -> ApplyReport {
+fn run<C: ObjectReads + Writer>(p: &Plan, c: &C, o: &ApplyOptions) -> ApplyReport {
     tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(apply(p, c, o))
 }
 
@@ -544,53 +508,13 @@ fn a_failed_object_does_not_stop_independent_ones_but_blocks_its_own_later_chang
 #[test]
 fn a_rejected_token_skips_the_objects_not_yet_started() {
     struct Unauthorized(Fake);
-    impl Reader for Unauthorized {
-        async fn list_experiments(&self, p: &str, e: &str) -> Result<Option<Vec<Experiment>>, Error> {
-            self.0.list_experiments(p, e).await
-        }
-        async fn get_experiment(&self, p: &str, e: &str, k: &str) -> Result<Option<Experiment>, Error> {
-            self.0.get_experiment(p, e, k).await
-        }
-        async fn get_flag(&self, p: &str, k: &str) -> Result<Option<FlagSnapshot>, Error> {
-            self.0.get_flag(p, k).await
-        }
-        async fn list_metrics(&self, p: &str) -> Result<Option<Vec<Metric>>, Error> {
-            self.0.list_metrics(p).await
-        }
-        async fn list_metric_groups(&self, p: &str) -> Result<Option<Vec<MetricGroup>>, Error> {
-            self.0.list_metric_groups(p).await
-        }
-        async fn get_settings(&self, p: &str) -> Result<Option<ExperimentationSettings>, Error> {
-            self.0.get_settings(p).await
-        }
-        async fn experiment_results(
-            &self,
-            p: &str,
-            e: &str,
-            x: &str,
-            m: &str,
-            i: Option<&str>,
-        ) -> Result<Option<ExperimentResults>, Error> {
-            self.0.experiment_results(p, e, x, m, i).await
-        }
-        async fn metric_group_results(
-            &self,
-            p: &str,
-            e: &str,
-            x: &str,
-            g: &str,
-            i: Option<&str>,
-        ) -> Result<Option<MetricGroupResults>, Error> {
-            self.0.metric_group_results(p, e, x, g, i).await
-        }
-        async fn legacy_results(&self, p: &str, f: &str, e: &str, m: &str) -> Result<Option<LegacyResults>, Error> {
-            self.0.legacy_results(p, f, e, m).await
-        }
-    }
-    impl Writer for Unauthorized {
-        async fn send(&self, r: &PlannedRequest, resource: &str) -> Result<Option<Value>, Error> {
+    impl Transport for Unauthorized {
+        async fn execute(&self, r: &PlannedRequest, resource: &str) -> Result<Answer, Error> {
+            if r.method == Method::Get {
+                return self.0.execute(r, resource).await;
+            }
             self.0.state.lock().unwrap().sent.push(describe(r));
-            Err(api(401, "unauthorized", resource, r))
+            Ok(refusal(401, "unauthorized"))
         }
     }
     let f = Unauthorized(fake(&[]));
@@ -698,6 +622,7 @@ proptest! {
                         prop_assert_eq!(&s.experiments["exp"]["currentIteration"]["status"], "running");
                     }
                     Address::Legacy { .. } => prop_assert_eq!(s.flag_patches, 1),
+                    Address::LegacyResults { .. } => prop_assert!(false, "the plan resets no results"),
                 }
             }
         }

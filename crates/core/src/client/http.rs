@@ -1,7 +1,6 @@
-//! `HttpClient`: the reqwest implementation of [`Reader`] and [`Writer`], with headers, pagination, retries, the
-//! adaptive concurrency limit and typed errors.
+//! `HttpClient`: the reqwest [`Transport`], with headers, retries, the adaptive concurrency limit, per-route rate
+//! limit gates and timeouts. Decoding, error mapping and pagination are the shared ones (`super::rest`).
 
-use std::collections::HashSet;
 use std::error::Error as _;
 use std::fmt;
 use std::sync::Arc;
@@ -9,29 +8,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 use url::Url;
 
 use super::config::ClientConfig;
 use super::gate::{RouteGates, route_key};
 use super::retry::{AdaptiveLimit, backoff, rate_limit_delay, told_wait};
-use super::token::REDACTED;
-use super::{Reader, Writer};
-use crate::api::{
-    ErrorBody, Experiment, ExperimentCollection, ExperimentResults, ExperimentationSettings, FeatureFlag,
-    FeatureFlagCollection, LegacyResults, Metric, MetricCollection, MetricGroup, MetricGroupCollection,
-    MetricGroupResults,
-};
+use super::{AccessToken, Answer, Transport};
+use crate::Error;
 use crate::plan::{Method, PlannedRequest};
-use crate::remote::FlagSnapshot;
-use crate::requests::{self, is_beta_route};
-use crate::{ApiError, Error};
+use crate::requests::is_beta_route;
 
 const LD_API_VERSION: HeaderName = HeaderName::from_static("ld-api-version");
 const RATELIMIT_RESET: &str = "x-ratelimit-reset";
-/// Refuse totals that would need more pages than this: a malformed count must not fan out millions of GETs.
-const MAX_PAGES: u64 = 10_000;
 /// Added to a wait the server names, so a retry does not land a hair before the window resets.
 const TOLD_WAIT_MARGIN: Duration = Duration::from_millis(10);
 
@@ -59,12 +47,6 @@ impl fmt::Debug for HttpClient {
             .field("concurrency_limit", &self.inner.limit.limit())
             .finish_non_exhaustive()
     }
-}
-
-/// A final HTTP answer: anything not retried.
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
 }
 
 /// The request as the retry loop needs it.
@@ -137,76 +119,6 @@ impl HttpClient {
     /// The adaptive concurrency limit right now (between 1 and `config().concurrency`).
     pub fn concurrency_limit(&self) -> usize {
         self.inner.limit.limit()
-    }
-
-    /// `getExperimentsAnyEnv`: experiments of every environment of a project, all pages.
-    pub async fn list_experiments_any_env(&self, project: &str) -> Result<Option<Vec<Experiment>>, Error> {
-        let resource = format!("experiments of project {project}");
-        self.list_all::<ExperimentCollection>(|o| requests::list_experiments_any_env(project, o), &resource).await
-    }
-
-    /// `getFeatureFlags`: every (unarchived) flag of a project, without environments, one page after the other.
-    ///
-    /// Pages are read in order until one comes back short or without `_links.next`; the total is not trusted to
-    /// stop early (contract §9.10: what it counts is undocumented). `None` when the project does not exist.
-    pub async fn list_flags(&self, project: &str) -> Result<Option<Vec<FeatureFlag>>, Error> {
-        let resource = format!("flags of project {project}");
-        let mut flags = Vec::new();
-        let mut offset = 0;
-        for _ in 0..MAX_PAGES {
-            let req = requests::list_flags(project, offset);
-            let Some(page) = self.get_json::<FeatureFlagCollection>(&req, &resource).await? else {
-                // A project that vanishes between pages is as absent as one that never was.
-                return Ok(None);
-            };
-            let more = next_href(&page.links).is_some();
-            let n = page.items.len() as u64;
-            flags.extend(page.items);
-            if n < requests::FLAG_PAGE || !more {
-                return Ok(Some(flags));
-            }
-            offset += n;
-        }
-        Err(Error::Decode {
-            resource,
-            reason: format!("more than {MAX_PAGES} full pages, each with a next link; not following further"),
-        })
-    }
-
-    /// `getMetric`.
-    pub async fn get_metric(&self, project: &str, key: &str) -> Result<Option<Metric>, Error> {
-        self.get_json(&requests::get_metric(project, key), &format!("metric {project}/{key}")).await
-    }
-
-    /// `getMetricGroup`.
-    pub async fn get_metric_group(&self, project: &str, key: &str) -> Result<Option<MetricGroup>, Error> {
-        self.get_json(&requests::get_metric_group(project, key), &format!("metric group {project}/{key}")).await
-    }
-
-    /// Sends one planned request and returns the final answer (retries done). Error statuses are answers too.
-    async fn execute(&self, req: &PlannedRequest, resource: &str) -> Result<Answer, Error> {
-        let mut url = self.inner.config.base_url.join(&req.path)?;
-        if !req.query.is_empty() {
-            url.query_pairs_mut().extend_pairs(req.query.iter());
-        }
-        let body = match &req.body {
-            Some(v) => Some(serde_json::to_vec(v).map_err(|e| Error::Decode {
-                resource: resource.to_owned(),
-                reason: format!("cannot encode the request body: {e}"),
-            })?),
-            None => None,
-        };
-        let content_type = match &body {
-            None => None,
-            Some(_) => {
-                let ct = req.content_type.as_deref().unwrap_or(crate::plan::CONTENT_TYPE_JSON);
-                Some(HeaderValue::from_str(ct).map_err(|_| {
-                    Error::config(format!("{resource}: the planned request has an invalid content type `{ct}`"), None)
-                })?)
-            }
-        };
-        let call = Call { method: req.method, path: &req.path, url, content_type, body, resource };
-        self.run(&call).await
     }
 
     /// The retry loop.
@@ -409,106 +321,6 @@ impl HttpClient {
         }
     }
 
-    /// The typed error of a non-2xx answer. The token is scrubbed from the message in case a proxy echoed it.
-    fn api_error(&self, method: Method, path: &str, resource: &str, answer: &Answer) -> Error {
-        let parsed: Option<ErrorBody> = serde_json::from_slice(&answer.body).ok();
-        let raw = || String::from_utf8_lossy(&answer.body).trim().chars().take(300).collect::<String>();
-        let (code, message, request_id) = match parsed {
-            // A JSON body without `message` (a proxy's problem document, say) is still worth showing.
-            Some(b) if b.message.is_empty() => (b.code, raw(), b.id),
-            Some(b) => (b.code, b.message, b.id),
-            None => (None, raw(), None),
-        };
-        let token = self.inner.config.token.expose();
-        let scrub = |s: String| if s.contains(token) { s.replace(token, REDACTED) } else { s };
-        Error::from(ApiError {
-            resource: resource.to_owned(),
-            method: method.as_str().to_owned(),
-            path: path.to_owned(),
-            status: answer.status,
-            code: code.map(scrub),
-            message: scrub(message),
-            request_id: request_id.map(scrub),
-        })
-    }
-
-    /// GET returning `None` on 404.
-    async fn get_json<T: DeserializeOwned>(&self, req: &PlannedRequest, resource: &str) -> Result<Option<T>, Error> {
-        let answer = self.execute(req, resource).await?;
-        self.decode_read(req.method, &req.path, resource, &answer)
-    }
-
-    fn decode_read<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        resource: &str,
-        answer: &Answer,
-    ) -> Result<Option<T>, Error> {
-        match answer.status {
-            404 => Ok(None),
-            200..=299 => serde_json::from_slice(&answer.body)
-                .map(Some)
-                .map_err(|e| Error::Decode { resource: resource.to_owned(), reason: e.to_string() }),
-            _ => Err(self.api_error(method, path, resource, answer)),
-        }
-    }
-
-    /// Every page of a collection. With a total on the first page, the remaining pages are fetched concurrently
-    /// from their offsets (one GET per page, nothing more); without one, `_links.next` is followed.
-    async fn list_all<C: Collection>(
-        &self,
-        page: impl Fn(u64) -> PlannedRequest,
-        resource: &str,
-    ) -> Result<Option<Vec<C::Item>>, Error> {
-        let first_req = page(0);
-        let Some(first) = self.get_json::<C>(&first_req, resource).await? else {
-            return Ok(None);
-        };
-        let (mut items, total, mut next) = first.into_parts();
-        let stride = items.len() as u64;
-        if let Some(total) = total {
-            if total <= stride || stride == 0 {
-                return Ok(Some(items));
-            }
-            if total.div_ceil(stride) > MAX_PAGES {
-                return Err(Error::Decode {
-                    resource: resource.to_owned(),
-                    reason: format!("implausible total count {total} with pages of {stride}"),
-                });
-            }
-            let offsets: Vec<u64> = (1..total.div_ceil(stride)).map(|i| i * stride).collect();
-            let pages = futures::future::try_join_all(offsets.into_iter().map(|o| {
-                let req = page(o);
-                async move { self.get_json::<C>(&req, resource).await }
-            }))
-            .await?;
-            for p in pages.into_iter().flatten() {
-                items.extend(p.into_parts().0);
-            }
-            return Ok(Some(items));
-        }
-        let mut seen = HashSet::new();
-        while let Some(href) = next.take() {
-            if !seen.insert(href.clone()) || seen.len() as u64 > MAX_PAGES {
-                break;
-            }
-            let (path, query) = self.resolve_next(&href, resource)?;
-            let mut url = self.inner.config.base_url.join(&path)?;
-            url.set_query(query.as_deref());
-            let call = Call { method: Method::Get, path: &path, url, content_type: None, body: None, resource };
-            let answer = self.run(&call).await?;
-            let Some(p) = self.decode_read::<C>(Method::Get, &path, resource, &answer)? else { break };
-            let (more, _, n) = p.into_parts();
-            if more.is_empty() {
-                break;
-            }
-            items.extend(more);
-            next = n;
-        }
-        Ok(Some(items))
-    }
-
     /// Resolves a `_links.next` href against the base URL, refusing other origins (the token must not follow).
     fn resolve_next(&self, href: &str, resource: &str) -> Result<(String, Option<String>), Error> {
         let base = &self.inner.config.base_url;
@@ -563,123 +375,43 @@ fn describe(e: &reqwest::Error) -> String {
     out
 }
 
-/// A paginated collection representation.
-trait Collection: DeserializeOwned + Send {
-    type Item: Send;
-    /// Items, total count, and the `_links.next` href.
-    fn into_parts(self) -> (Vec<Self::Item>, Option<u64>, Option<String>);
-}
-
-fn next_href(links: &crate::api::Links) -> Option<String> {
-    links.get("next").and_then(|n| n.get("href")).and_then(Value::as_str).map(str::to_owned)
-}
-
-impl Collection for ExperimentCollection {
-    type Item = Experiment;
-    fn into_parts(self) -> (Vec<Experiment>, Option<u64>, Option<String>) {
-        let next = next_href(&self.links);
-        (self.items, self.total_count, next)
-    }
-}
-
-impl Collection for MetricCollection {
-    type Item = Metric;
-    fn into_parts(self) -> (Vec<Metric>, Option<u64>, Option<String>) {
-        let next = next_href(&self.links);
-        (self.items, self.total_count, next)
-    }
-}
-
-impl Collection for MetricGroupCollection {
-    type Item = MetricGroup;
-    fn into_parts(self) -> (Vec<MetricGroup>, Option<u64>, Option<String>) {
-        let next = next_href(&self.links);
-        (self.items, self.total_count, next)
-    }
-}
-
-impl Reader for HttpClient {
-    async fn list_experiments(&self, project: &str, environment: &str) -> Result<Option<Vec<Experiment>>, Error> {
-        let resource = format!("experiments of {project}/{environment}");
-        self.list_all::<ExperimentCollection>(|o| requests::list_experiments(project, environment, o), &resource).await
-    }
-
-    async fn get_experiment(&self, project: &str, environment: &str, key: &str) -> Result<Option<Experiment>, Error> {
-        let resource = format!("experiment {project}/{environment}/{key}");
-        self.get_json(&requests::get_experiment(project, environment, key), &resource).await
-    }
-
-    async fn get_flag(&self, project: &str, key: &str) -> Result<Option<FlagSnapshot>, Error> {
-        let resource = format!("flag {project}/{key}");
-        let raw: Option<Value> = self.get_json(&requests::get_flag(project, key), &resource).await?;
-        raw.map(|v| FlagSnapshot::from_json(v).map_err(|e| Error::Decode { resource, reason: e.to_string() }))
-            .transpose()
-    }
-
-    async fn list_metrics(&self, project: &str) -> Result<Option<Vec<Metric>>, Error> {
-        let resource = format!("metrics of project {project}");
-        self.list_all::<MetricCollection>(|o| requests::list_metrics(project, o), &resource).await
-    }
-
-    async fn list_metric_groups(&self, project: &str) -> Result<Option<Vec<MetricGroup>>, Error> {
-        let resource = format!("metric groups of project {project}");
-        self.list_all::<MetricGroupCollection>(|o| requests::list_metric_groups(project, o), &resource).await
-    }
-
-    async fn get_settings(&self, project: &str) -> Result<Option<ExperimentationSettings>, Error> {
-        let resource = format!("experimentation settings of project {project}");
-        self.get_json(&requests::get_settings(project), &resource).await
-    }
-
-    async fn experiment_results(
-        &self,
-        project: &str,
-        environment: &str,
-        experiment: &str,
-        metric: &str,
-        iteration_id: Option<&str>,
-    ) -> Result<Option<ExperimentResults>, Error> {
-        let resource = format!("results of experiment {project}/{environment}/{experiment} for metric {metric}");
-        let req = requests::experiment_results(project, environment, experiment, metric, iteration_id);
-        self.get_json(&req, &resource).await
-    }
-
-    async fn metric_group_results(
-        &self,
-        project: &str,
-        environment: &str,
-        experiment: &str,
-        group: &str,
-        iteration_id: Option<&str>,
-    ) -> Result<Option<MetricGroupResults>, Error> {
-        let resource = format!("results of experiment {project}/{environment}/{experiment} for metric group {group}");
-        let req = requests::metric_group_results(project, environment, experiment, group, iteration_id);
-        self.get_json(&req, &resource).await
-    }
-
-    async fn legacy_results(
-        &self,
-        project: &str,
-        flag: &str,
-        environment: &str,
-        metric: &str,
-    ) -> Result<Option<LegacyResults>, Error> {
-        let resource = format!("legacy results of flag {project}/{flag} in {environment} for metric {metric}");
-        self.get_json(&requests::legacy_results(project, flag, environment, metric), &resource).await
-    }
-}
-
-impl Writer for HttpClient {
-    async fn send(&self, request: &PlannedRequest, resource: &str) -> Result<Option<Value>, Error> {
-        let answer = self.execute(request, resource).await?;
-        if !(200..300).contains(&answer.status) {
-            return Err(self.api_error(request.method, &request.path, resource, &answer));
+impl Transport for HttpClient {
+    /// Sends one planned request and returns the final answer (retries done). Error statuses are answers too.
+    async fn execute(&self, req: &PlannedRequest, resource: &str) -> Result<Answer, Error> {
+        let mut url = self.inner.config.base_url.join(&req.path)?;
+        if !req.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(req.query.iter());
         }
-        if answer.body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(None);
-        }
-        serde_json::from_slice(&answer.body)
-            .map(Some)
-            .map_err(|e| Error::Decode { resource: resource.to_owned(), reason: e.to_string() })
+        let body = match &req.body {
+            Some(v) => Some(serde_json::to_vec(v).map_err(|e| Error::Decode {
+                resource: resource.to_owned(),
+                reason: format!("cannot encode the request body: {e}"),
+            })?),
+            None => None,
+        };
+        let content_type = match &body {
+            None => None,
+            Some(_) => {
+                let ct = req.content_type.as_deref().unwrap_or(crate::plan::CONTENT_TYPE_JSON);
+                Some(HeaderValue::from_str(ct).map_err(|_| {
+                    Error::config(format!("{resource}: the planned request has an invalid content type `{ct}`"), None)
+                })?)
+            }
+        };
+        let call = Call { method: req.method, path: &req.path, url, content_type, body, resource };
+        self.run(&call).await
+    }
+
+    /// Follows an href on the base URL's origin only: the token must not go to another host.
+    async fn follow(&self, href: &str, resource: &str) -> Result<Answer, Error> {
+        let (path, query) = self.resolve_next(href, resource)?;
+        let mut url = self.inner.config.base_url.join(&path)?;
+        url.set_query(query.as_deref());
+        let call = Call { method: Method::Get, path: &path, url, content_type: None, body: None, resource };
+        self.run(&call).await
+    }
+
+    fn token(&self) -> Option<&AccessToken> {
+        Some(&self.inner.config.token)
     }
 }

@@ -1,4 +1,9 @@
-//! Read and write access to LaunchDarkly, as traits; the reqwest implementation sits behind the `http` feature.
+//! Access to LaunchDarkly: a small [`Transport`] (a planned request in, status and bytes out), and the reads and
+//! the write every transport shares, as narrow traits by purpose. The reqwest transport sits behind `http`.
+//!
+//! Decoding, 404-as-`None`, error mapping and pagination are written once (modules `rest` and `pages`) and every
+//! trait below is implemented there for any `Transport`: the REST client and the emulator's in-process client
+//! implement only [`Transport::execute`].
 
 use std::future::Future;
 
@@ -6,10 +11,12 @@ use serde_json::Value;
 
 use crate::Error;
 use crate::api::{
-    Experiment, ExperimentResults, ExperimentationSettings, LegacyResults, Metric, MetricGroup, MetricGroupResults,
+    Experiment, ExperimentResults, ExperimentationSettings, FeatureFlag, LegacyResults, Metric, MetricGroup,
+    MetricGroupResults,
 };
-use crate::plan::PlannedRequest;
+use crate::plan::{Address, PlannedRequest};
 use crate::remote::FlagSnapshot;
+use crate::verify::Object;
 
 #[cfg(feature = "http")]
 mod config;
@@ -17,6 +24,8 @@ mod config;
 mod gate;
 #[cfg(feature = "http")]
 mod http;
+mod pages;
+mod rest;
 #[cfg(feature = "http")]
 mod retry;
 mod token;
@@ -32,22 +41,45 @@ pub use gate::route_key;
 pub use http::HttpClient;
 pub use token::{AccessToken, REDACTED, TOKEN_ENV};
 
-/// Reads. A 404 is `Ok(None)`: the caller decides what absence means.
-pub trait Reader: Sync {
+/// A final HTTP answer: whatever status arrived once the transport stopped retrying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// Sends requests. An HTTP status is an [`Answer`]; a failure to get one is an error: [`Error::Transport`] and
+/// [`Error::Timeout`] for requests known not to have taken effect, [`Error::OutcomeUnknown`] for a POST or a PATCH
+/// that may have. The REST client also reports a 5xx to a POST or a PATCH as an unknown outcome, since the write
+/// may have been committed; neither is retried by a transport: the applier re-reads the object instead.
+pub trait Transport: Sync {
+    /// Sends `request` exactly as planned; `resource` names the object in errors.
+    fn execute(&self, request: &PlannedRequest, resource: &str) -> impl Future<Output = Result<Answer, Error>> + Send;
+
+    /// GETs a collection's `_links.next` href. The default takes a path (with its query) on the same server and
+    /// refuses anything else; a transport that knows its origin may accept absolute hrefs on it.
+    fn follow(&self, href: &str, resource: &str) -> impl Future<Output = Result<Answer, Error>> + Send {
+        async move {
+            let request = pages::relative_link(href, resource)?;
+            self.execute(&request, resource).await
+        }
+    }
+
+    /// The token this transport sends, so that error text echoed back (by a proxy, say) can be scrubbed of it.
+    fn token(&self) -> Option<&AccessToken> {
+        None
+    }
+}
+
+/// The reads a plan needs ([`fetch_remote`](crate::fetch::fetch_remote)). A 404 is `Ok(None)`: the caller decides
+/// what absence means.
+pub trait PlanReads: Sync {
     /// Every experiment (active and archived) in one environment, all pages, fully expanded.
     fn list_experiments(
         &self,
         project: &str,
         environment: &str,
     ) -> impl Future<Output = Result<Option<Vec<Experiment>>, Error>> + Send;
-
-    /// One experiment, fully expanded.
-    fn get_experiment(
-        &self,
-        project: &str,
-        environment: &str,
-        key: &str,
-    ) -> impl Future<Output = Result<Option<Experiment>, Error>> + Send;
 
     /// One flag with every environment.
     fn get_flag(&self, project: &str, key: &str) -> impl Future<Output = Result<Option<FlagSnapshot>, Error>> + Send;
@@ -64,6 +96,25 @@ pub trait Reader: Sync {
         &self,
         project: &str,
     ) -> impl Future<Output = Result<Option<ExperimentationSettings>, Error>> + Send;
+}
+
+/// The read the applier makes after a lost response, to check a request's postconditions.
+pub trait ObjectReads: Sync {
+    /// A fresh read of the object `address` names: the experiment, or the flag of a legacy change (legacy results
+    /// belong to their flag).
+    fn reread(&self, address: &Address) -> impl Future<Output = Result<Object, Error>> + Send;
+}
+
+/// The reads of `ldexp results` ([`fetch_report`](crate::results::fetch_report)). A 404 is `Ok(None)`: the
+/// results endpoints are deprecated upstream and may be gone.
+pub trait ResultsReads: Sync {
+    /// One experiment, fully expanded: which iteration and metrics have results.
+    fn get_experiment(
+        &self,
+        project: &str,
+        environment: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Experiment>, Error>> + Send;
 
     /// Results of one metric of an experiment.
     fn experiment_results(
@@ -95,7 +146,37 @@ pub trait Reader: Sync {
     ) -> impl Future<Output = Result<Option<LegacyResults>, Error>> + Send;
 }
 
-/// Writes. Sends a planned request exactly as planned and returns the response body, if any.
+/// The reads of `ldexp export` ([`export::fetch`](crate::export::fetch)) besides the plan reads.
+pub trait ExportReads: Sync {
+    /// `getExperimentsAnyEnv`: experiments of every environment of a project, all pages.
+    fn list_experiments_any_env(
+        &self,
+        project: &str,
+    ) -> impl Future<Output = Result<Option<Vec<Experiment>>, Error>> + Send;
+
+    /// `getFeatureFlags`: every (unarchived) flag of a project, without environments, one page after the other.
+    ///
+    /// Pages are read in order until one comes back short or without `_links.next`; the total is not trusted to
+    /// stop early (contract §9.10: what it counts is undocumented). `None` when the project does not exist.
+    fn list_flags(&self, project: &str) -> impl Future<Output = Result<Option<Vec<FeatureFlag>>, Error>> + Send;
+}
+
+/// Metrics and metric groups one at a time, by key. No command needs them (plans read the lists); the benchmark's
+/// per-resource baseline and the contract check do.
+pub trait CatalogReads: Sync {
+    /// `getMetric`.
+    fn get_metric(&self, project: &str, key: &str) -> impl Future<Output = Result<Option<Metric>, Error>> + Send;
+
+    /// `getMetricGroup`.
+    fn get_metric_group(
+        &self,
+        project: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<MetricGroup>, Error>> + Send;
+}
+
+/// Writes. Sends a planned request exactly as planned and returns the response body, if any; an answer outside
+/// 2xx is an [`Error::Api`].
 ///
 /// A POST or a JSON-patch PATCH whose outcome is unknown (connection lost after sending, or a 5xx) is
 /// returned as [`Error::OutcomeUnknown`], never retried here.

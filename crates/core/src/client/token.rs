@@ -50,8 +50,7 @@ impl AccessToken {
         }
     }
 
-    /// The raw value, for the `Authorization` header only.
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    /// The raw value, for the `Authorization` header, and to scrub it from error text a server echoes.
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }

@@ -1,0 +1,176 @@
+//! What `ldexp export` reads: the experiments of the project (of every environment, or of those named), then, at
+//! the same time, the flag list (legacy experiments live on flags no experiment may use) and every flag the
+//! experiments' iterations use or the user names, each with its environments' rules.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::future::try_join_all;
+
+use crate::Error;
+use crate::api::{Experiment, FeatureFlag};
+use crate::client::{ExportReads, PlanReads};
+
+/// The remote objects an export describes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fetched {
+    pub experiments: Vec<Experiment>,
+    /// By key: each flag an experiment uses or the user named, read on its own (for its environments' rules), and
+    /// each listed flag with legacy experiments (the list carries their `experiments` and variations).
+    pub flags: BTreeMap<String, FeatureFlag>,
+    /// Flags an experiment uses or the user named that do not exist, in key order.
+    pub missing_flags: Vec<String>,
+}
+
+/// Reads what exporting `project` needs: the experiments of `environments` (every environment when empty), and the
+/// flags they use plus `flags` (say, an archived flag, which the list leaves out). A project or environment that does
+/// not exist is an [`Error::NotFound`]; a missing flag is listed in [`Fetched::missing_flags`].
+pub async fn fetch<R: PlanReads + ExportReads>(
+    reader: &R,
+    project: &str,
+    environments: &[String],
+    flags: &[String],
+) -> Result<Fetched, Error> {
+    let no_project = || Error::NotFound { message: format!("project {project} does not exist") };
+    let experiments = if environments.is_empty() {
+        reader.list_experiments_any_env(project).await?.ok_or_else(no_project)?
+    } else {
+        let lists = try_join_all(environments.iter().map(|env| reader.list_experiments(project, env))).await?;
+        let mut all = Vec::new();
+        for (env, list) in environments.iter().zip(lists) {
+            all.extend(
+                list.ok_or_else(|| Error::NotFound { message: format!("environment {project}/{env} does not exist") })?,
+            );
+        }
+        all
+    };
+    let mut wanted: BTreeSet<&str> = flags.iter().map(String::as_str).collect();
+    for x in &experiments {
+        for it in x.current_iteration.iter().chain(x.draft_iteration.iter()) {
+            wanted.extend(it.flags.keys().map(String::as_str));
+        }
+    }
+    let (listed, read) = futures::try_join!(
+        reader.list_flags(project),
+        try_join_all(wanted.iter().map(|key| reader.get_flag(project, key)))
+    )?;
+    let mut by_key: BTreeMap<String, FeatureFlag> = listed
+        .ok_or_else(no_project)?
+        .into_iter()
+        .filter(|f| !f.experiments.items.is_empty() && !wanted.contains(f.key.as_str()))
+        .map(|f| (f.key.clone(), f))
+        .collect();
+    let mut missing_flags = Vec::new();
+    for (key, flag) in wanted.into_iter().zip(read) {
+        match flag {
+            Some(f) => {
+                by_key.insert(key.to_owned(), f.flag);
+            }
+            None => missing_flags.push(key.to_owned()),
+        }
+    }
+    Ok(Fetched { experiments, flags: by_key, missing_flags })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::client::{Answer, Transport};
+    use crate::plan::PlannedRequest;
+    use crate::testing::InFlight;
+
+    /// Project `demo` with environments `production` and `staging`; records the path of each request and how many
+    /// were in flight at once.
+    #[derive(Default)]
+    struct Fake {
+        sent: Mutex<Vec<String>>,
+        in_flight: InFlight,
+    }
+
+    fn experiment(key: &str, env: &str, flag: &str) -> Value {
+        json!({"key": key, "name": key, "_maintainerId": "m", "_creationDate": 1, "environmentKey": env,
+               "_links": {}, "draftIteration": {"hypothesis": "h", "status": "not_started", "createdAt": 1,
+               "flags": {flag: {"targetingRule": "fallthrough", "_links": {}}}}})
+    }
+
+    fn legacy(key: &str, with_experiments: bool) -> Value {
+        let items =
+            if with_experiments { json!([{"metricKey": "m", "environments": ["production"]}]) } else { json!([]) };
+        json!({"key": key, "experiments": {"baselineIdx": 0, "items": items}})
+    }
+
+    impl Transport for Fake {
+        async fn execute(&self, r: &PlannedRequest, _: &str) -> Result<Answer, Error> {
+            self.sent.lock().unwrap().push(r.path.clone());
+            self.in_flight.visit().await;
+            let body = match r.path.as_str() {
+                "/api/v2/projects/demo/experiments" => json!({"items": [experiment("a", "production", "f1"),
+                    experiment("b", "staging", "f2")], "total_count": 2, "_links": {}}),
+                "/api/v2/projects/demo/environments/production/experiments" => {
+                    json!({"items": [experiment("a", "production", "f1")], "total_count": 1, "_links": {}})
+                }
+                "/api/v2/projects/demo/environments/staging/experiments" => {
+                    json!({"items": [experiment("b", "staging", "f2")], "total_count": 1, "_links": {}})
+                }
+                "/api/v2/flags/demo" => json!({"items": [legacy("f1", true), legacy("old", true),
+                    legacy("plain", false)], "totalCount": 3, "_links": {}}),
+                "/api/v2/flags/demo/f1" | "/api/v2/flags/demo/f2" | "/api/v2/flags/demo/archived" => {
+                    let key = r.path.rsplit('/').next().unwrap_or_default();
+                    json!({"key": key, "_version": 3, "environments": {"production": {"on": true}}})
+                }
+                _ => return Ok(Answer { status: 404, body: br#"{"code":"not_found","message":"nope"}"#.to_vec() }),
+            };
+            Ok(Answer { status: 200, body: body.to_string().into_bytes() })
+        }
+    }
+
+    fn run(f: &Fake, environments: &[&str], flags: &[&str]) -> Result<Fetched, Error> {
+        let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        futures::executor::block_on(fetch(f, "demo", &owned(environments), &owned(flags)))
+    }
+
+    #[test]
+    fn the_experiments_come_first_then_the_flag_list_and_every_flag_they_use_at_once() {
+        let f = Fake::default();
+        let fetched = run(&f, &[], &["archived", "gone"]).unwrap();
+        let keys: Vec<&str> = fetched.experiments.iter().map(|x| x.key.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        // f1 has legacy experiments too, but is read on its own for its rules; `plain` has none.
+        let flags: Vec<(&str, bool)> =
+            fetched.flags.iter().map(|(k, f)| (k.as_str(), f.environments.contains_key("production"))).collect();
+        assert_eq!(flags, [("archived", true), ("f1", true), ("f2", true), ("old", false)]);
+        assert_eq!(fetched.missing_flags, ["gone"]);
+
+        let mut sent = f.sent.lock().unwrap().clone();
+        assert_eq!(sent.remove(0), "/api/v2/projects/demo/experiments");
+        sent.sort();
+        assert_eq!(
+            sent,
+            [
+                "/api/v2/flags/demo",
+                "/api/v2/flags/demo/archived",
+                "/api/v2/flags/demo/f1",
+                "/api/v2/flags/demo/f2",
+                "/api/v2/flags/demo/gone"
+            ]
+        );
+        assert_eq!(f.in_flight.peak(), 5, "the flag list and the four flags are read together");
+    }
+
+    #[test]
+    fn named_environments_are_listed_each_and_what_does_not_exist_is_named() {
+        let f = Fake::default();
+        let fetched = run(&f, &["staging", "production"], &[]).unwrap();
+        let keys: Vec<&str> = fetched.experiments.iter().map(|x| x.key.as_str()).collect();
+        assert_eq!(keys, ["b", "a"], "in the order the environments were named");
+
+        let e = run(&Fake::default(), &["production", "nowhere"], &[]).unwrap_err();
+        assert!(matches!(&e, Error::NotFound { .. }), "{e:?}");
+        assert_eq!(e.to_string(), "environment demo/nowhere does not exist");
+        let e = futures::executor::block_on(fetch(&Fake::default(), "nope", &[], &[])).unwrap_err();
+        assert_eq!(e.to_string(), "project nope does not exist");
+    }
+}
