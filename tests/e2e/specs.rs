@@ -2,7 +2,7 @@
 
 /// Where an experiment spec is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     Draft,
     Running,
     Stopped,
@@ -22,7 +22,7 @@ impl Stage {
 
 /// An experiment on `checkout-button` in `environments`.
 #[derive(Debug, Clone)]
-pub struct Exp<'a> {
+pub(crate) struct Exp<'a> {
     pub key: &'a str,
     pub name: String,
     pub environments: &'a [&'a str],
@@ -35,7 +35,7 @@ pub struct Exp<'a> {
 }
 
 impl<'a> Exp<'a> {
-    pub fn new(key: &'a str, environments: &'a [&'a str]) -> Self {
+    pub(crate) fn new(key: &'a str, environments: &'a [&'a str]) -> Self {
         Exp {
             key,
             name: format!("Experiment {key}"),
@@ -48,7 +48,7 @@ impl<'a> Exp<'a> {
         }
     }
 
-    pub fn yaml(&self) -> String {
+    pub(crate) fn yaml(&self) -> String {
         let envs = if self.environments.len() == 1 {
             format!("environment: {}", self.environments[0])
         } else {
@@ -84,7 +84,7 @@ impl<'a> Exp<'a> {
 }
 
 /// The legacy experiments of the `banner` flag: `(metric, environments)` and the baseline variation name.
-pub fn legacy(baseline: &str, metrics: &[(&str, &[&str])]) -> String {
+pub(crate) fn legacy(baseline: &str, metrics: &[(&str, &[&str])]) -> String {
     let mut s = format!("kind: LegacyFlagExperiments\nproject: shop\nflag: banner\nbaseline: {baseline}\nmetrics:\n");
     if metrics.is_empty() {
         s = s.replace("metrics:\n", "metrics: []\n");

@@ -13,10 +13,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_ldexp");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_ldexp");
 
 /// A token unique to this test process: `canary-<random>`. It must never appear in any output or file.
-pub fn canary() -> &'static str {
+pub(crate) fn canary() -> &'static str {
     static TOKEN: OnceLock<String> = OnceLock::new();
     TOKEN.get_or_init(|| {
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
@@ -25,12 +25,12 @@ pub fn canary() -> &'static str {
 }
 
 /// The seed every scenario starts from.
-pub fn seed_path() -> PathBuf {
+pub(crate) fn seed_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/fixtures/seed.yaml")
 }
 
 /// A running emulator child process; killed on drop.
-pub struct Emulator {
+pub(crate) struct Emulator {
     child: Child,
     pub base_url: String,
     host_port: String,
@@ -38,7 +38,7 @@ pub struct Emulator {
 
 impl Emulator {
     /// Starts `ldexp emulator --port 0 --seed <seed>` plus `extra` flags, accepting the canary token.
-    pub fn start(extra: &[&str]) -> Emulator {
+    pub(crate) fn start(extra: &[&str]) -> Emulator {
         let mut child = Command::new(BIN)
             .arg("emulator")
             .args(["--port", "0", "--seed"])
@@ -60,7 +60,13 @@ impl Emulator {
     }
 
     /// A raw HTTP/1.1 exchange; returns the status and body.
-    pub fn http(&self, method: &str, path: &str, content_type: Option<&str>, body: Option<&str>) -> (u16, String) {
+    pub(crate) fn http(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, String) {
         let mut s = TcpStream::connect(&self.host_port).expect("connect to the emulator");
         s.set_read_timeout(Some(Duration::from_secs(30))).ok();
         let body = body.unwrap_or("");
@@ -87,19 +93,19 @@ impl Emulator {
     }
 
     /// `GET /_emulator/state` as text, exactly as served.
-    pub fn state_text(&self) -> String {
+    pub(crate) fn state_text(&self) -> String {
         let (status, body) = self.http("GET", "/_emulator/state", None, None);
         assert_eq!(status, 200, "GET /_emulator/state: {body}");
         body
     }
 
     /// `GET /_emulator/state` as JSON.
-    pub fn state(&self) -> Value {
+    pub(crate) fn state(&self) -> Value {
         serde_json::from_str(&self.state_text()).expect("the state is JSON")
     }
 
     /// `GET /_emulator/stats` as JSON.
-    pub fn stats(&self) -> Value {
+    pub(crate) fn stats(&self) -> Value {
         let (status, body) = self.http("GET", "/_emulator/stats", None, None);
         assert_eq!(status, 200, "GET /_emulator/stats: {body}");
         serde_json::from_str(&body).expect("the stats are JSON")
@@ -128,40 +134,40 @@ fn dechunk(mut s: &str) -> String {
 
 /// One finished `ldexp` run.
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
 /// A temporary directory with specs, plans and exports; scanned for the canary at the end.
-pub struct Workspace {
+pub(crate) struct Workspace {
     pub dir: tempfile::TempDir,
 }
 
 impl Workspace {
-    pub fn new() -> Workspace {
+    pub(crate) fn new() -> Workspace {
         Workspace { dir: tempfile::tempdir().expect("temp dir") }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// Writes `text` to `rel` (creating directories).
-    pub fn write(&self, rel: &str, text: &str) {
+    pub(crate) fn write(&self, rel: &str, text: &str) {
         let p = self.path().join(rel);
         std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
         std::fs::write(p, text).expect("write");
     }
 
     /// Removes `rel`.
-    pub fn remove(&self, rel: &str) {
+    pub(crate) fn remove(&self, rel: &str) {
         std::fs::remove_file(self.path().join(rel)).expect("remove");
     }
 
     /// Runs `ldexp args…` in this directory against `em`, and checks the canary is not in its output.
-    pub fn ldexp(&self, em: &Emulator, args: &[&str]) -> Run {
+    pub(crate) fn ldexp(&self, em: &Emulator, args: &[&str]) -> Run {
         let out = self.command(em, args).output().expect("run ldexp");
         let run = Run {
             code: out.status.code().unwrap_or(-1),
@@ -173,7 +179,7 @@ impl Workspace {
     }
 
     /// The command `ldexp args…` with the emulator's base URL and the canary token, without colour.
-    pub fn command(&self, em: &Emulator, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, em: &Emulator, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.args(args)
             .current_dir(self.path())
@@ -188,7 +194,7 @@ impl Workspace {
     }
 
     /// Fails if any file under the workspace contains the canary token.
-    pub fn assert_no_canary(&self) {
+    pub(crate) fn assert_no_canary(&self) {
         let mut stack = vec![self.path().to_path_buf()];
         let mut scanned = 0;
         while let Some(d) = stack.pop() {
@@ -212,14 +218,14 @@ impl Workspace {
 }
 
 /// Fails if the canary token is in a run's output.
-pub fn assert_no_canary(run: &Run) {
+pub(crate) fn assert_no_canary(run: &Run) {
     assert!(!run.stdout.contains(canary()), "the access token leaked to stdout:\n{}", run.stdout);
     assert!(!run.stderr.contains(canary()), "the access token leaked to stderr:\n{}", run.stderr);
 }
 
 /// Asserts the exit code, showing the output when it differs.
 #[track_caller]
-pub fn expect_code(run: &Run, code: i32) {
+pub(crate) fn expect_code(run: &Run, code: i32) {
     assert_eq!(
         run.code, code,
         "exit code {} (expected {code})\nstdout:\n{}\nstderr:\n{}",

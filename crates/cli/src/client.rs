@@ -7,12 +7,12 @@ use ldexp_core::client::{AccessToken, BaseUrl, ClientConfig, HttpClient};
 use crate::cmd::Connection;
 
 /// The client for the connection options, with the token read from `LD_ACCESS_TOKEN`.
-pub fn client(c: &Connection) -> Result<HttpClient> {
+pub(crate) fn client(c: &Connection) -> Result<HttpClient> {
     client_with(c, AccessToken::from_env()?)
 }
 
 /// The client for the connection options with an explicit token (the demo uses its emulator's).
-pub fn client_with(c: &Connection, token: AccessToken) -> Result<HttpClient> {
+pub(crate) fn client_with(c: &Connection, token: AccessToken) -> Result<HttpClient> {
     let base_url = BaseUrl::resolve(c.base_url.as_deref())?;
     let mut config = ClientConfig::new(base_url, token);
     config.concurrency = c.concurrency.max(1);
@@ -24,6 +24,6 @@ pub fn client_with(c: &Connection, token: AccessToken) -> Result<HttpClient> {
 }
 
 /// The runtime for one command.
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }

@@ -13,12 +13,12 @@ use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, S
 const WIDTH: usize = 140;
 
 /// Every diagnostic rendered as an error with its snippet, in order, followed by nothing else.
-pub fn render(diagnostics: &[Diagnostic], color: bool) -> String {
+pub(crate) fn render(diagnostics: &[Diagnostic], color: bool) -> String {
     render_as(diagnostics, Severity::Error, color)
 }
 
 /// Every diagnostic rendered as a warning with its snippet, in order, followed by nothing else.
-pub fn render_warnings(diagnostics: &[Diagnostic], color: bool) -> String {
+pub(crate) fn render_warnings(diagnostics: &[Diagnostic], color: bool) -> String {
     render_as(diagnostics, Severity::Warning, color)
 }
 

@@ -11,14 +11,14 @@ use similar::TextDiff;
 
 /// One file to write, relative to the output directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewFile {
+pub(crate) struct NewFile {
     pub path: PathBuf,
     pub contents: String,
 }
 
 /// What is at a target now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Existing {
+pub(crate) enum Existing {
     /// Nothing: the file is new.
     Absent,
     /// The same bytes: nothing to write.
@@ -29,14 +29,14 @@ pub enum Existing {
 
 /// What [`commit`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Written {
+pub(crate) struct Written {
     pub written: Vec<PathBuf>,
     pub unchanged: Vec<PathBuf>,
 }
 
 /// What is at each target under `dir`, in the order of `files`. A target that is a directory, or a file that cannot
 /// be read as text, is an error: export would have to destroy it.
-pub fn inspect(dir: &Path, files: &[NewFile]) -> Result<Vec<Existing>> {
+pub(crate) fn inspect(dir: &Path, files: &[NewFile]) -> Result<Vec<Existing>> {
     files
         .iter()
         .map(|f| {
@@ -56,7 +56,7 @@ pub fn inspect(dir: &Path, files: &[NewFile]) -> Result<Vec<Existing>> {
 }
 
 /// The unified diff from `local` to `new` for `name`, at most `max_lines` lines of it.
-pub fn diff(name: &str, local: &str, new: &str, max_lines: usize) -> String {
+pub(crate) fn diff(name: &str, local: &str, new: &str, max_lines: usize) -> String {
     let text = TextDiff::from_lines(local, new)
         .unified_diff()
         .context_radius(3)
@@ -76,7 +76,7 @@ pub fn diff(name: &str, local: &str, new: &str, max_lines: usize) -> String {
 /// Writes every file whose target is absent or differs: each is staged in a temporary file in its target's
 /// directory, and renamed into place only after all are staged. On an error before the renames, the staged files
 /// and the directories created for them are removed, so nothing is left behind.
-pub fn commit(dir: &Path, files: &[NewFile], existing: &[Existing]) -> Result<Written> {
+pub(crate) fn commit(dir: &Path, files: &[NewFile], existing: &[Existing]) -> Result<Written> {
     let mut created = Vec::new();
     let staged = stage(dir, files, existing, &mut created);
     let staged = match staged {

@@ -35,8 +35,7 @@ pub const CONTENT_TYPE_SEMANTIC_PATCH: &str = "application/json; domain-model=la
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub format_version: u32,
-    /// `sha256:<hex>` of what the specs mean ([`crate::spec::SpecSet::digest`]), so a saved plan can be matched to
-    /// its sources.
+    /// `sha256:<hex>` of what the specs mean (not of their files), so a saved plan can be matched to its sources.
     pub specs_digest: String,
     /// Whether unmanaged experiments were planned for archival.
     #[serde(default)]
@@ -220,8 +219,7 @@ pub struct Change {
     /// What a reviewer must weigh, most serious first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub risks: Vec<Risk>,
-    /// `blake3:<hex>` of the remote representation this change was computed from ([`crate::digest::fingerprint`]);
-    /// `None` when the object is absent.
+    /// `blake3:<hex>` of the remote representation this change was computed from; `None` when the object is absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_fingerprint: Option<String>,
     /// The design fields before and after (experiments), or the `experiments` property (legacy).

@@ -29,9 +29,10 @@ pub(crate) struct Expand {
 }
 
 impl Expand {
-    pub const ALL: Expand = Expand { draft: true, previous: true, treatments: true, secondary: true, analysis: true };
+    pub(crate) const ALL: Expand =
+        Expand { draft: true, previous: true, treatments: true, secondary: true, analysis: true };
 
-    pub fn parse(query: &BTreeMap<String, String>) -> Expand {
+    pub(crate) fn parse(query: &BTreeMap<String, String>) -> Expand {
         let mut e = Expand::default();
         for v in query.get("expand").map(|s| csv(s)).unwrap_or_default() {
             match v.as_str() {

@@ -109,17 +109,17 @@ pub(crate) struct Data {
 
 impl Data {
     /// Advances the logical clock and returns the new time.
-    pub fn tick(&mut self) -> i64 {
+    pub(crate) fn tick(&mut self) -> i64 {
         self.clock += TICK_MS;
         self.clock
     }
 
     /// The time the next [`Data::tick`] will return, for changes validated before they commit.
-    pub fn peek_tick(&self) -> i64 {
+    pub(crate) fn peek_tick(&self) -> i64 {
         self.clock + TICK_MS
     }
 
-    pub fn next_serial(&mut self) -> u64 {
+    pub(crate) fn next_serial(&mut self) -> u64 {
         self.serial += 1;
         self.serial
     }
@@ -148,11 +148,11 @@ pub(crate) struct Project {
 }
 
 impl Project {
-    pub fn metric(&self, key: &str) -> Option<&MetricDef> {
+    pub(crate) fn metric(&self, key: &str) -> Option<&MetricDef> {
         self.metrics.iter().find(|m| m.key == key)
     }
 
-    pub fn group(&self, key: &str) -> Option<&GroupDef> {
+    pub(crate) fn group(&self, key: &str) -> Option<&GroupDef> {
         self.metric_groups.iter().find(|g| g.key == key)
     }
 }

@@ -37,7 +37,7 @@ pub(crate) enum Route {
 
 impl Route {
     /// Matches a path (segments still percent-encoded).
-    pub fn parse(path: &str) -> Option<Route> {
+    pub(crate) fn parse(path: &str) -> Option<Route> {
         let rest = path.strip_prefix("/api/v2/")?;
         let segs: Vec<String> = rest
             .trim_end_matches('/')
@@ -82,7 +82,7 @@ impl Route {
     }
 
     /// The OpenAPI path template: what rate limits and statistics are counted by.
-    pub fn pattern(&self) -> &'static str {
+    pub(crate) fn pattern(&self) -> &'static str {
         match self {
             Route::Experiments { .. } => "/api/v2/projects/{projectKey}/environments/{environmentKey}/experiments",
             Route::Experiment { .. } => {

@@ -113,16 +113,16 @@ pub(crate) struct Fail {
 pub(crate) type Outcome<T> = Result<T, Fail>;
 
 impl Fail {
-    pub fn bad(message: impl Into<String>) -> Self {
+    pub(crate) fn bad(message: impl Into<String>) -> Self {
         Fail { status: 400, code: "invalid_request", message: message.into() }
     }
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Fail { status: 404, code: "not_found", message: message.into() }
     }
-    pub fn forbidden(message: impl Into<String>) -> Self {
+    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
         Fail { status: 403, code: "forbidden", message: message.into() }
     }
-    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+    pub(crate) fn method_not_allowed(message: impl Into<String>) -> Self {
         Fail { status: 405, code: "method_not_allowed", message: message.into() }
     }
 }

@@ -32,14 +32,14 @@ pub(crate) struct Target<'a> {
 impl Target<'_> {
     /// The iteration body that creates the desired design, with each flag's `flagConfigVersion` in this
     /// environment now.
-    pub fn input(&self, design: &Design) -> IterationInput {
+    pub(crate) fn input(&self, design: &Design) -> IterationInput {
         // A design exists only when every flag resolved in this environment, so each has a configuration here.
         design.input(|k| self.project.flag(k).and_then(|f| f.flag.environments.get(self.env)).map_or(0, |e| e.version))
     }
 
     /// Variation and rule `_id` → what a reviewer recognises (name, value or description), for `fields`.
     /// Built on demand: only a change that applies a design shows labelled fields.
-    pub fn labels(&self) -> BTreeMap<String, String> {
+    pub(crate) fn labels(&self) -> BTreeMap<String, String> {
         labels(&self.spec.spec, self.env, self.project)
     }
 }

@@ -38,22 +38,22 @@ impl<'a> ProjectView<'a> {
     }
 
     /// The flag `key`, when LaunchDarkly has it.
-    pub fn flag(&self, key: &str) -> Option<&'a FlagSnapshot> {
+    pub(crate) fn flag(&self, key: &str) -> Option<&'a FlagSnapshot> {
         self.flags.get(key).copied().flatten()
     }
 
     /// Whether `key` is a metric of the project.
-    pub fn is_metric(&self, key: &str) -> bool {
+    pub(crate) fn is_metric(&self, key: &str) -> bool {
         self.metrics.contains(key)
     }
 
     /// Whether `key` is a metric group of the project.
-    pub fn is_group(&self, key: &str) -> bool {
+    pub(crate) fn is_group(&self, key: &str) -> bool {
         self.groups.contains(key)
     }
 
     /// The experiments of environment `env` by key, when the environment exists.
-    pub fn experiments(&self, env: &str) -> Option<&HashMap<&'a str, &'a Experiment>> {
+    pub(crate) fn experiments(&self, env: &str) -> Option<&HashMap<&'a str, &'a Experiment>> {
         self.experiments.get(env).and_then(Option::as_ref)
     }
 }

@@ -24,7 +24,7 @@ use crate::render;
 
 /// `ldexp apply`.
 #[derive(Debug, Args)]
-pub struct ApplyArgs {
+pub(crate) struct ApplyArgs {
     /// Spec files or directories (searched for *.yaml / *.yml).
     #[arg(default_value = ".")]
     pub paths: Vec<PathBuf>,
@@ -42,7 +42,7 @@ pub struct ApplyArgs {
 }
 
 /// Runs `apply`.
-pub fn run(args: &ApplyArgs, g: &Globals) -> Result<ExitStatus> {
+pub(crate) fn run(args: &ApplyArgs, g: &Globals) -> Result<ExitStatus> {
     crate::client::runtime()?.block_on(run_async(args, g))
 }
 
@@ -121,7 +121,7 @@ fn refusal_status(plan: &Plan) -> ExitStatus {
 const MAX_GRACE: Duration = Duration::from_secs(30);
 
 /// How an apply ended.
-pub enum Execution {
+pub(crate) enum Execution {
     /// Every object finished, failed, was skipped, or was interrupted cleanly (requests in flight finished).
     Finished(ApplyReport),
     /// Interrupted, and the requests in flight did not finish within the grace period.
@@ -132,7 +132,7 @@ pub enum Execution {
 ///
 /// The first Ctrl-C stops sending: requests in flight finish (for at most `grace`), everything else is reported as
 /// interrupted. A second Ctrl-C exits at once with 130.
-pub async fn execute<C: ObjectReads + Writer>(
+pub(crate) async fn execute<C: ObjectReads + Writer>(
     plan: &Plan,
     client: &C,
     concurrency: usize,
@@ -213,7 +213,7 @@ pub async fn execute<C: ObjectReads + Writer>(
 }
 
 /// Asks on the terminal; anything but `y`/`yes` is no.
-pub fn confirm(question: &str) -> Result<bool> {
+pub(crate) fn confirm(question: &str) -> Result<bool> {
     let mut err = std::io::stderr();
     err.write_all(question.as_bytes())?;
     err.flush()?;
@@ -223,7 +223,7 @@ pub fn confirm(question: &str) -> Result<bool> {
 }
 
 /// One object's result line (with its error and hint when it failed), as printed when it finishes.
-pub fn object_line(o: &ChangeOutcome) -> String {
+pub(crate) fn object_line(o: &ChangeOutcome) -> String {
     let mut out = String::new();
     let extra = match (o.recovered, o.resent) {
         (0, 0) => String::new(),
@@ -261,7 +261,7 @@ pub fn object_line(o: &ChangeOutcome) -> String {
 }
 
 /// What follows the streamed lines: the counts, and what to do next.
-pub fn closing(report: &ApplyReport, plan: &Plan) -> String {
+pub(crate) fn closing(report: &ApplyReport, plan: &Plan) -> String {
     let c = report.counts();
     let mut out = String::from("\n");
     if report.interrupted() {
@@ -298,7 +298,7 @@ pub fn closing(report: &ApplyReport, plan: &Plan) -> String {
 }
 
 /// Why a saved plan was refused, object by object.
-pub fn stale_report(s: &Staleness, file: &str) -> String {
+pub(crate) fn stale_report(s: &Staleness, file: &str) -> String {
     let mut out = if s.specs_changed {
         format!("Error: stale plan: the specs changed since {file} was made; nothing was applied.\n")
     } else {
@@ -326,7 +326,7 @@ fn list(r: &[String]) -> String {
 }
 
 /// Notes for objects an earlier apply got part way through.
-pub fn partial_note(s: &Staleness) -> String {
+pub(crate) fn partial_note(s: &Staleness) -> String {
     let mut out = String::new();
     for o in s.partially_applied() {
         if let Verdict::PartiallyApplied { done, remaining } = o.verdict {

@@ -8,14 +8,14 @@ use crate::exit::ExitStatus;
 
 /// `ldexp completions`.
 #[derive(Debug, Args)]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// bash, zsh, fish, elvish or powershell.
     #[arg(value_enum)]
     pub shell: Shell,
 }
 
 /// Writes the completion script for `command` (the whole cli) to stdout.
-pub fn run(args: &CompletionsArgs, command: &mut clap::Command) -> Result<ExitStatus> {
+pub(crate) fn run(args: &CompletionsArgs, command: &mut clap::Command) -> Result<ExitStatus> {
     let name = command.get_name().to_owned();
     // Into memory first: generating straight to stdout panics when the reader closes the pipe early.
     let mut script = Vec::new();

@@ -32,7 +32,7 @@ const BUNDLED: [(&str, &str); 5] = [
 
 /// `ldexp demo`.
 #[derive(Debug, Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Tour your own directory of specs instead of the bundled examples; it must hold the emulator seed
     /// `remote.yaml` they plan against (format: README, "Seed format").
     #[arg(long, value_name = "DIR")]
@@ -80,7 +80,7 @@ impl Examples {
 }
 
 /// Runs the demo.
-pub fn run(args: &DemoArgs, g: &Globals) -> Result<ExitStatus> {
+pub(crate) fn run(args: &DemoArgs, g: &Globals) -> Result<ExitStatus> {
     crate::client::runtime()?.block_on(tour(args, g))
 }
 

@@ -13,7 +13,7 @@ use crate::render::drift::{self, DriftReport};
 
 /// `ldexp drift`.
 #[derive(Debug, Args)]
-pub struct DriftArgs {
+pub(crate) struct DriftArgs {
     /// Spec files or directories (searched for *.yaml / *.yml).
     #[arg(default_value = ".")]
     pub paths: Vec<PathBuf>,
@@ -25,7 +25,7 @@ pub struct DriftArgs {
 }
 
 /// Runs `drift`.
-pub fn run(args: &DriftArgs, g: &Globals) -> Result<ExitStatus> {
+pub(crate) fn run(args: &DriftArgs, g: &Globals) -> Result<ExitStatus> {
     crate::client::runtime()?.block_on(async {
         let planned = async {
             let client = crate::client::client(&args.connection)?;
@@ -47,7 +47,7 @@ pub fn run(args: &DriftArgs, g: &Globals) -> Result<ExitStatus> {
 }
 
 /// The report in `format`.
-pub fn rendered(report: &DriftReport, format: Format, color: bool) -> String {
+pub(crate) fn rendered(report: &DriftReport, format: Format, color: bool) -> String {
     match format {
         Format::Human => drift::human(report, color),
         Format::Json => drift::json(report),
@@ -56,6 +56,6 @@ pub fn rendered(report: &DriftReport, format: Format, color: bool) -> String {
 }
 
 /// `Success` (0) in sync, `Changes` (2) on drift: the same test as the report's summary line.
-pub fn status(report: &DriftReport) -> ExitStatus {
+pub(crate) fn status(report: &DriftReport) -> ExitStatus {
     if report.in_sync { ExitStatus::Success } else { ExitStatus::Changes }
 }

@@ -21,7 +21,7 @@ const DIFF_LINES: usize = 60;
 
 /// `ldexp export`.
 #[derive(Debug, Args)]
-pub struct ExportArgs {
+pub(crate) struct ExportArgs {
     /// Project key.
     #[arg(long)]
     pub project: String,
@@ -46,7 +46,7 @@ pub struct ExportArgs {
 }
 
 /// Runs `export`.
-pub fn run(args: &ExportArgs, g: &Globals) -> Result<ExitStatus> {
+pub(crate) fn run(args: &ExportArgs, g: &Globals) -> Result<ExitStatus> {
     crate::client::runtime()?.block_on(run_async(args, g))
 }
 
@@ -96,7 +96,7 @@ async fn run_async(args: &ExportArgs, g: &Globals) -> Result<ExitStatus> {
 }
 
 /// The files for `experiments` and the legacy experiments of `flags`, plus what could not be exported.
-pub fn files(
+pub(crate) fn files(
     project: &str,
     experiments: &[Experiment],
     flags: &BTreeMap<String, FeatureFlag>,

@@ -1,15 +1,15 @@
 //! The subcommands, each `cmd::<name>::run(args, &globals) -> anyhow::Result<ExitStatus>`, the global options
 //! they share, and the connection options of those that call LaunchDarkly.
 
-pub mod apply;
-pub mod completions;
-pub mod demo;
-pub mod drift;
-pub mod export;
-pub mod plan;
-pub mod results;
-pub mod schema;
-pub mod validate;
+pub(crate) mod apply;
+pub(crate) mod completions;
+pub(crate) mod demo;
+pub(crate) mod drift;
+pub(crate) mod export;
+pub(crate) mod plan;
+pub(crate) mod results;
+pub(crate) mod schema;
+pub(crate) mod validate;
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -18,7 +18,7 @@ use clap::{Args, ValueEnum};
 
 /// When to colour output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum ColorChoice {
+pub(crate) enum ColorChoice {
     /// When the stream is a terminal and `NO_COLOR` is not set.
     #[default]
     Auto,
@@ -30,7 +30,7 @@ pub enum ColorChoice {
 
 /// Options every subcommand accepts: logging and colour.
 #[derive(Debug, Clone, Args)]
-pub struct Globals {
+pub(crate) struct Globals {
     /// More logging (-v debug, -vv trace), on stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
@@ -47,7 +47,7 @@ pub struct Globals {
 /// neighbour, and `[env: NAME=]` would read as if the variable were set to nothing.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Connection")]
-pub struct Connection {
+pub(crate) struct Connection {
     /// LaunchDarkly base URL: https://app.launchdarkly.com (default), https://app.launchdarkly.us,
     /// https://app.eu.launchdarkly.com, or an emulator's address.
     #[arg(long, env = "LD_BASE_URL", hide_env_values = true, value_name = "URL")]
@@ -76,7 +76,7 @@ pub struct Connection {
 
 impl Connection {
     /// The defaults, pointed at `base_url` (the demo's in-process emulator).
-    pub fn to(base_url: String) -> Self {
+    pub(crate) fn to(base_url: String) -> Self {
         Connection {
             base_url: Some(base_url),
             concurrency: ldexp_core::client::DEFAULT_CONCURRENCY,
@@ -106,7 +106,7 @@ fn parse_concurrency(s: &str) -> Result<usize, String> {
 /// A failure as a JSON object on stdout, for `--format json`: a consumer that reads stdout gets an answer it can
 /// parse, never nothing. `{"error": {"message", "hint"?, "problems"?: [{"file", "line", "column", "message",
 /// "help"?}]}}`; the same error is also printed for people on stderr.
-pub fn json_error(e: &anyhow::Error) -> String {
+pub(crate) fn json_error(e: &anyhow::Error) -> String {
     let mut error = serde_json::Map::new();
     error.insert("message".into(), format!("{e:#}").into());
     let core = e.chain().find_map(|c| c.downcast_ref::<ldexp_core::Error>());
@@ -126,7 +126,7 @@ pub fn json_error(e: &anyhow::Error) -> String {
 
 /// Writes `text` to stdout. A closed pipe (`ldexp … | head`) is not an error: the reader has what it wanted, and
 /// `println!` would panic there.
-pub fn write_stdout(text: &str) -> anyhow::Result<()> {
+pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
@@ -137,12 +137,12 @@ pub fn write_stdout(text: &str) -> anyhow::Result<()> {
 
 impl Globals {
     /// Whether to colour standard output.
-    pub fn color_stdout(&self) -> bool {
+    pub(crate) fn color_stdout(&self) -> bool {
         self.color_for(std::io::stdout().is_terminal())
     }
 
     /// Whether to colour standard error.
-    pub fn color_stderr(&self) -> bool {
+    pub(crate) fn color_stderr(&self) -> bool {
         self.color_for(std::io::stderr().is_terminal())
     }
 

@@ -19,7 +19,7 @@ use crate::render;
 
 /// How to print a plan or a drift report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Human,
     Json,
     Markdown,
@@ -27,7 +27,7 @@ pub enum Format {
 
 /// `ldexp plan`.
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub(crate) struct PlanArgs {
     /// Spec files or directories (searched for *.yaml / *.yml).
     #[arg(default_value = ".")]
     pub paths: Vec<PathBuf>,
@@ -48,7 +48,7 @@ pub struct PlanArgs {
 }
 
 /// Runs `plan`.
-pub fn run(args: &PlanArgs, g: &Globals) -> Result<ExitStatus> {
+pub(crate) fn run(args: &PlanArgs, g: &Globals) -> Result<ExitStatus> {
     crate::client::runtime()?.block_on(run_async(args, g))
 }
 
@@ -80,7 +80,7 @@ async fn run_async(args: &PlanArgs, g: &Globals) -> Result<ExitStatus> {
 
 /// The `ldexp apply --plan` command that applies a saved plan, with the spec paths the plan was made from, quoted
 /// for a POSIX shell: it works when copied as is. `--prune` is recorded in the plan itself.
-pub fn apply_command(out: &Path, paths: &[PathBuf]) -> String {
+pub(crate) fn apply_command(out: &Path, paths: &[PathBuf]) -> String {
     let mut words =
         vec!["ldexp".to_owned(), "apply".to_owned(), "--plan".to_owned(), shell_quote(&out.display().to_string())];
     words.extend(paths.iter().map(|p| shell_quote(&p.display().to_string())));
@@ -96,7 +96,7 @@ fn shell_quote(s: &str) -> String {
 /// 1 when an object is refused (its spec cannot be applied: the plan is an error for it, whatever else it does);
 /// otherwise success without changes, and with changes `Changes` (2) under `--detailed-exitcode`, else success.
 /// Derived from the same [`Plan::is_empty`] and refusals as the printed summary line, so the two always agree.
-pub fn exit_code(plan: &Plan, detailed: bool) -> ExitStatus {
+pub(crate) fn exit_code(plan: &Plan, detailed: bool) -> ExitStatus {
     if !plan.refused_addresses().is_empty() {
         ExitStatus::Failure
     } else if detailed && !plan.is_empty() {
@@ -107,7 +107,7 @@ pub fn exit_code(plan: &Plan, detailed: bool) -> ExitStatus {
 }
 
 /// The plan in `format`.
-pub fn rendered(plan: &Plan, format: Format, color: bool) -> String {
+pub(crate) fn rendered(plan: &Plan, format: Format, color: bool) -> String {
     match format {
         Format::Human => render::human::human(plan, color),
         Format::Json => render::json(plan),
@@ -116,12 +116,12 @@ pub fn rendered(plan: &Plan, format: Format, color: bool) -> String {
 }
 
 /// Writes the JSON plan; the plan holds requests and remote data but never the token.
-pub fn write_plan(path: &Path, plan: &Plan) -> Result<()> {
+pub(crate) fn write_plan(path: &Path, plan: &Plan) -> Result<()> {
     std::fs::write(path, render::json(plan)).with_context(|| format!("cannot write the plan to {}", path.display()))
 }
 
 /// Reads a plan saved by `plan --out`.
-pub fn read_plan(path: &Path) -> Result<Plan> {
+pub(crate) fn read_plan(path: &Path) -> Result<Plan> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
     let plan: Plan = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a plan written by `ldexp plan --out`", path.display()))?;
@@ -137,7 +137,7 @@ pub fn read_plan(path: &Path) -> Result<Plan> {
 }
 
 /// Loads the specs, fetches what they need (with a spinner on a terminal) and plans.
-pub async fn fresh_plan<R: PlanReads>(client: &R, paths: &[PathBuf], prune: bool) -> Result<Plan> {
+pub(crate) async fn fresh_plan<R: PlanReads>(client: &R, paths: &[PathBuf], prune: bool) -> Result<Plan> {
     let specs = ldexp_core::spec::load(paths)?;
     let requirements = Requirements::of(&specs);
     let spinner = spinner("Reading LaunchDarkly");
@@ -157,7 +157,7 @@ pub async fn fresh_plan<R: PlanReads>(client: &R, paths: &[PathBuf], prune: bool
 }
 
 /// A spinner on stderr, only when stderr is a terminal: logs and CI output stay clean.
-pub fn spinner(message: &str) -> Option<ProgressBar> {
+pub(crate) fn spinner(message: &str) -> Option<ProgressBar> {
     if !std::io::stderr().is_terminal() {
         return None;
     }

@@ -16,7 +16,7 @@ use crate::exit::ExitStatus;
 
 /// Output format of `results`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ResultsFormat {
+pub(crate) enum ResultsFormat {
     Human,
     Json,
 }
@@ -24,7 +24,7 @@ pub enum ResultsFormat {
 /// `ldexp results`.
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-pub struct ResultsArgs {
+pub(crate) struct ResultsArgs {
     #[command(subcommand)]
     pub command: Option<ResultsCommand>,
     #[command(flatten)]
@@ -33,7 +33,7 @@ pub struct ResultsArgs {
 
 /// What to show.
 #[derive(Debug, Args)]
-pub struct ShowArgs {
+pub(crate) struct ShowArgs {
     /// Project key.
     #[arg(long, required = true)]
     pub project: Option<String>,
@@ -58,14 +58,14 @@ pub struct ShowArgs {
 
 /// `results` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum ResultsCommand {
+pub(crate) enum ResultsCommand {
     /// Reset the legacy results of a flag and metric in an environment (asks first).
     ResetLegacy(ResetArgs),
 }
 
 /// `ldexp results reset-legacy`.
 #[derive(Debug, Args)]
-pub struct ResetArgs {
+pub(crate) struct ResetArgs {
     #[arg(long)]
     pub project: String,
     #[arg(long)]
@@ -82,7 +82,7 @@ pub struct ResetArgs {
 }
 
 /// Runs `results`.
-pub fn run(args: &ResultsArgs, g: &Globals) -> Result<ExitStatus> {
+pub(crate) fn run(args: &ResultsArgs, g: &Globals) -> Result<ExitStatus> {
     crate::client::runtime()?.block_on(run_async(args, g))
 }
 
@@ -136,7 +136,7 @@ fn num(v: Option<f64>) -> String {
 }
 
 /// The human table.
-pub fn table(r: &Report) -> String {
+pub(crate) fn table(r: &Report) -> String {
     let mut out = format!(
         "Experiment {}/{}/{}{}\n",
         r.project,
@@ -171,7 +171,7 @@ pub fn table(r: &Report) -> String {
 }
 
 /// The legacy results table: one row per variation.
-pub fn legacy_table(flag: &str, metric: &str, env: &str, r: &LegacyResults) -> String {
+pub(crate) fn legacy_table(flag: &str, metric: &str, env: &str, r: &LegacyResults) -> String {
     let mut out = format!("Legacy experiment on flag {flag}, metric {metric}, environment {env}\n\n");
     let cells: Vec<[String; 5]> = r
         .totals

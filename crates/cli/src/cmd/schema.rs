@@ -10,20 +10,20 @@ use crate::exit::ExitStatus;
 
 /// `ldexp schema`.
 #[derive(Debug, Args)]
-pub struct SchemaArgs {
+pub(crate) struct SchemaArgs {
     /// The schema of plan files (`ldexp plan --out`) instead of spec documents.
     #[arg(long)]
     pub plan: bool,
 }
 
 /// The schema as committed: pretty JSON with a final newline.
-pub fn text(plan: bool) -> Result<String> {
+pub(crate) fn text(plan: bool) -> Result<String> {
     let schema = if plan { ldexp_core::plan::json_schema() } else { ldexp_core::spec::json_schema() };
     Ok(serde_json::to_string_pretty(&schema)? + "\n")
 }
 
 /// Prints the schema on stdout.
-pub fn run(args: &SchemaArgs, _globals: &Globals) -> Result<ExitStatus> {
+pub(crate) fn run(args: &SchemaArgs, _globals: &Globals) -> Result<ExitStatus> {
     write_stdout(&text(args.plan)?)?;
     Ok(ExitStatus::Success)
 }

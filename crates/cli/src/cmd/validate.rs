@@ -13,7 +13,7 @@ use crate::exit::ExitStatus;
 
 /// How `validate` prints problems.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ValidateFormat {
+pub(crate) enum ValidateFormat {
     /// Source snippets with a caret and a hint, on stderr.
     Human,
     /// A JSON list of `{file, line, column, message, help, severity}` on stdout (`[]` when valid without warnings).
@@ -22,7 +22,7 @@ pub enum ValidateFormat {
 
 /// `ldexp validate`.
 #[derive(Debug, Args)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     /// Spec files or directories (searched recursively for *.yaml / *.yml).
     #[arg(default_value = ".")]
     pub paths: Vec<PathBuf>,
@@ -45,7 +45,7 @@ fn json(diagnostics: &[Diagnostic], severity: &'static str) -> Result<String> {
 }
 
 /// Validates; exit 0 when valid (warnings or not), 1 with every problem listed otherwise.
-pub fn run(args: &ValidateArgs, globals: &Globals) -> Result<ExitStatus> {
+pub(crate) fn run(args: &ValidateArgs, globals: &Globals) -> Result<ExitStatus> {
     match spec::load(&args.paths) {
         Ok(set) => {
             let warnings = match set.warnings.len() {
@@ -78,7 +78,7 @@ pub fn run(args: &ValidateArgs, globals: &Globals) -> Result<ExitStatus> {
 
 /// `3 files, 5 experiments, 1 legacy flag spec`, then `, 1 workspace` when there are any; a spec with
 /// `environments` counts once per environment.
-pub fn summary(set: &SpecSet) -> String {
+pub(crate) fn summary(set: &SpecSet) -> String {
     let experiments: usize = set.experiments.iter().map(|e| e.spec.target_environments().len()).sum();
     let mut s = format!(
         "{}, {}, {}",

@@ -20,7 +20,7 @@ use super::{clip, is_text_field, is_unchanged, marker, risk_sentence, show_value
 /// Everything that differs between the remote and the specs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DriftReport {
+pub(crate) struct DriftReport {
     pub format_version: u32,
     pub in_sync: bool,
     pub specs_digest: String,
@@ -35,7 +35,7 @@ pub struct DriftReport {
 /// One object whose remote state differs from its spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DriftedObject {
+pub(crate) struct DriftedObject {
     pub address: Address,
     /// The action `apply` would take to bring it back.
     pub fix: Action,
@@ -49,7 +49,7 @@ pub struct DriftedObject {
 /// One field that differs; a side that has no value is omitted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FieldDrift {
+pub(crate) struct FieldDrift {
     pub field: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote: Option<Value>,
@@ -59,7 +59,7 @@ pub struct FieldDrift {
 
 impl DriftReport {
     /// The drift a plan reveals.
-    pub fn from_plan(plan: &Plan) -> Self {
+    pub(crate) fn from_plan(plan: &Plan) -> Self {
         let drifted: Vec<DriftedObject> = plan
             .changes
             .iter()
@@ -89,7 +89,7 @@ impl DriftReport {
     }
 
     /// The closing sentence of every rendering.
-    pub fn summary_line(&self) -> String {
+    pub(crate) fn summary_line(&self) -> String {
         let mut objects: Vec<&Address> =
             self.drifted.iter().map(|d| &d.address).chain(self.divergences.iter().map(|d| &d.address)).collect();
         objects.sort();
@@ -108,7 +108,7 @@ impl DriftReport {
 }
 
 /// The report for a terminal; `color` as for [`super::human`].
-pub fn human(report: &DriftReport, color: bool) -> String {
+pub(crate) fn human(report: &DriftReport, color: bool) -> String {
     let report = &*super::display_safe(report);
     const IND: &str = "      ";
     let p = Paint(color);
@@ -168,12 +168,12 @@ pub fn human(report: &DriftReport, color: bool) -> String {
 }
 
 /// The report as pretty JSON with a trailing newline; deterministic.
-pub fn json(report: &DriftReport) -> String {
+pub(crate) fn json(report: &DriftReport) -> String {
     to_pretty_json(report)
 }
 
 /// The report as markdown (for an issue opened by a nightly job), always shorter than 65,536 characters.
-pub fn markdown(report: &DriftReport) -> String {
+pub(crate) fn markdown(report: &DriftReport) -> String {
     markdown_within(report, LIMIT)
 }
 

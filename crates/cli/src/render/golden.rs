@@ -11,7 +11,7 @@ use ldexp_emulator::{InMemory, Seed, State};
 use ldexp_planner::PlanOptions;
 
 /// The gallery plan; with `prune`, the unmanaged running experiment is stopped and archived too.
-pub fn gallery(prune: bool) -> Plan {
+pub(crate) fn gallery(prune: bool) -> Plan {
     let seed = Seed::from_str(include_str!("testdata/seed.yaml")).expect("the gallery seed parses");
     let emu = InMemory::new(State::from_seed(&seed).expect("the gallery seed is consistent"));
     let specs = ldexp_core::spec::load_str("specs.yaml", include_str!("testdata/specs.yaml"))
@@ -23,7 +23,7 @@ pub fn gallery(prune: bool) -> Plan {
 }
 
 /// A plan with nothing in it, as the planner makes when the remote matches the specs.
-pub fn empty() -> Plan {
+pub(crate) fn empty() -> Plan {
     let mut plan = gallery(false);
     plan.changes.clear();
     plan.unmanaged.clear();
@@ -35,7 +35,7 @@ pub fn empty() -> Plan {
 
 /// Every plan the planner's golden tests keep (`crates/planner/tests/snapshots/*.snap` whose body is a plan, or one
 /// change of a plan, which is wrapped in one), by file name.
-pub fn planner_goldens() -> Vec<(String, Plan)> {
+pub(crate) fn planner_goldens() -> Vec<(String, Plan)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../planner/tests/snapshots");
     let mut out = Vec::new();
     for entry in std::fs::read_dir(&dir).expect("the planner's snapshots") {

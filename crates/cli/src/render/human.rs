@@ -65,7 +65,7 @@ impl Paint {
 
 /// The plan for a terminal. `color` turns ANSI escapes on; the caller decides from the TTY, `NO_COLOR` and
 /// `--color`.
-pub fn human(plan: &Plan, color: bool) -> String {
+pub(crate) fn human(plan: &Plan, color: bool) -> String {
     let plan = &*super::display_safe(plan);
     let p = Paint(color);
     let mut out = String::new();

@@ -15,10 +15,10 @@ use super::{
 };
 
 /// Output length is always strictly below this (GitHub's comment and issue body limit).
-pub const LIMIT: usize = 65_536;
+pub(crate) const LIMIT: usize = 65_536;
 
 /// The plan as a markdown PR comment, always shorter than [`LIMIT`].
-pub fn markdown(plan: &Plan) -> String {
+pub(crate) fn markdown(plan: &Plan) -> String {
     markdown_within(plan, LIMIT)
 }
 

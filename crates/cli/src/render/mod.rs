@@ -21,11 +21,11 @@
 //!
 //! `+` create, `~` update / start / patch-legacy, `-` stop / archive, `±` restart / restore.
 
-pub mod drift;
+pub(crate) mod drift;
 #[cfg(test)]
 pub(crate) mod golden;
-pub mod human;
-pub mod markdown;
+pub(crate) mod human;
+pub(crate) mod markdown;
 
 use ldexp_core::plan::{Action, Change, FieldChange, Plan, PlannedRequest, Risk, Summary};
 use serde_json::Value;
@@ -33,7 +33,7 @@ use serde_json::Value;
 /// The plan as pretty JSON with a trailing newline: the `--out` file and `--format json`.
 ///
 /// Deterministic: every map in a plan is ordered, so the same plan always gives the same bytes.
-pub fn json(plan: &Plan) -> String {
+pub(crate) fn json(plan: &Plan) -> String {
     to_pretty_json(plan)
 }
 
@@ -92,13 +92,13 @@ where
 }
 
 /// Counts of the changes that send at least one request.
-pub fn effective_summary(plan: &Plan) -> Summary {
+pub(crate) fn effective_summary(plan: &Plan) -> Summary {
     let acting: Vec<Change> = plan.changes.iter().filter(|c| !c.requests.is_empty()).cloned().collect();
     Summary::of(&acting, plan.unmanaged.len())
 }
 
 /// The closing sentence of every plan rendering (format in the module doc).
-pub fn summary_line(plan: &Plan) -> String {
+pub(crate) fn summary_line(plan: &Plan) -> String {
     let refused = plan.refused_addresses().len();
     let unappliable = plan.divergences.iter().filter(|d| !d.refuses).count();
     let mut tail = String::new();
@@ -139,7 +139,7 @@ pub fn summary_line(plan: &Plan) -> String {
 }
 
 /// The one-character marker of an action.
-pub fn marker(action: Action) -> &'static str {
+pub(crate) fn marker(action: Action) -> &'static str {
     match action {
         Action::Create => "+",
         Action::Update | Action::Start | Action::PatchLegacy => "~",
@@ -151,7 +151,7 @@ pub fn marker(action: Action) -> &'static str {
 /// The risk sentence of a change: `restart ends data collection of the running iteration`, `stop ends the
 /// experiment`; actions whose name is not a verb of the risk (a legacy patch that stops recording) read
 /// `this change ends the experiment`.
-pub fn risk_sentence(action: Action, risk: &Risk) -> String {
+pub(crate) fn risk_sentence(action: Action, risk: &Risk) -> String {
     match action {
         Action::Restart | Action::Stop | Action::Archive => format!("{action} {risk}"),
         _ => format!("this change {risk}"),
@@ -159,7 +159,7 @@ pub fn risk_sentence(action: Action, risk: &Risk) -> String {
 }
 
 /// Whether a field is free text that reads better as a line diff than as `old → new`.
-pub fn is_text_field(f: &FieldChange) -> bool {
+pub(crate) fn is_text_field(f: &FieldChange) -> bool {
     let last = f.field.rsplit('.').next().unwrap_or(&f.field);
     let texty = |v: &Option<Value>| matches!(v, None | Some(Value::String(_) | Value::Null));
     matches!(last, "hypothesis" | "description") && texty(&f.before) && texty(&f.after)
@@ -167,7 +167,7 @@ pub fn is_text_field(f: &FieldChange) -> bool {
 
 /// A value for an `old → new` line: compact JSON, or `(none)` when absent. A list of metric references reads as
 /// their keys, a group marked `(group)`: `checkout-conversion, checkout-funnel (group)`.
-pub fn show_value(v: Option<&Value>) -> String {
+pub(crate) fn show_value(v: Option<&Value>) -> String {
     match v {
         None => "(none)".to_owned(),
         Some(v) => metric_list(v).unwrap_or_else(|| v.to_string()),
@@ -194,12 +194,12 @@ fn metric_list(v: &Value) -> Option<String> {
 
 /// Whether a field line repeats a value the request sends unchanged (shown so the body is complete, not as a
 /// change).
-pub fn is_unchanged(f: &FieldChange) -> bool {
+pub(crate) fn is_unchanged(f: &FieldChange) -> bool {
     f.before.is_some() && f.before == f.after
 }
 
 /// At most `max` characters of `s`, with `…` when cut.
-pub fn clip(s: &str, max: usize) -> String {
+pub(crate) fn clip(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_owned(),
@@ -215,7 +215,7 @@ fn text_of(v: Option<&Value>) -> &str {
 
 /// One line of a unified diff.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DiffLine {
+pub(crate) enum DiffLine {
     Hunk(String),
     Context(String),
     Removed(String),
@@ -223,7 +223,7 @@ pub enum DiffLine {
 }
 
 /// A unified line diff (hunk headers, three lines of context) of a text field, remote side first.
-pub fn text_diff(f: &FieldChange) -> Vec<DiffLine> {
+pub(crate) fn text_diff(f: &FieldChange) -> Vec<DiffLine> {
     // A trailing newline on both sides keeps `similar` from reporting a missing one as a change.
     let old = format!("{}\n", text_of(f.before.as_ref()));
     let new = format!("{}\n", text_of(f.after.as_ref()));
@@ -247,7 +247,7 @@ pub fn text_diff(f: &FieldChange) -> Vec<DiffLine> {
 
 /// A request on one line: `PATCH /api/v2/… (stopIteration, archiveExperiment)`; the body is summarised, never
 /// printed whole (the JSON plan has it).
-pub fn request_line(r: &PlannedRequest) -> String {
+pub(crate) fn request_line(r: &PlannedRequest) -> String {
     let mut line = format!("{} {}", r.method, r.path);
     if !r.query.is_empty() {
         let q: Vec<String> = r.query.iter().map(|(k, v)| format!("{k}={v}")).collect();

@@ -54,7 +54,7 @@ impl<'de> Deserialize<'de> for Millis {
 }
 
 /// A list where the array itself or any element may be `null`; nulls are dropped.
-pub fn vec<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+pub(super) fn vec<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: DeserializeOwned,
@@ -63,7 +63,7 @@ where
 }
 
 /// Like [`vec`], but keeps the difference between absent/`null` and a list.
-pub fn opt_vec<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
+pub(super) fn opt_vec<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: DeserializeOwned,
@@ -99,7 +99,7 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for NullFree<T> {
 }
 
 /// A map that may be `null`, with values that may be `null`; nulls are dropped.
-pub fn map<'de, D, T, M>(d: D) -> Result<M, D::Error>
+pub(super) fn map<'de, D, T, M>(d: D) -> Result<M, D::Error>
 where
     D: Deserializer<'de>,
     T: DeserializeOwned,
@@ -110,13 +110,13 @@ where
 }
 
 /// A boolean that may be `null` (read as `false`).
-pub fn bool_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+pub(super) fn bool_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
 }
 
 /// An object that may arrive JSON-encoded inside a string, as the spec's own examples do (quirk 10: a flag's
 /// `experiments`, a result's `credibleInterval`); `null` or absent is the default.
-pub fn embedded<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(super) fn embedded<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: DeserializeOwned + Default,
@@ -125,7 +125,7 @@ where
 }
 
 /// Like [`embedded`], keeping absence as `None`.
-pub fn opt_embedded<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+pub(super) fn opt_embedded<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: DeserializeOwned,

@@ -39,7 +39,7 @@ fn kind_list(prefix: &str) -> String {
 }
 
 impl Shape {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Shape { schema: super::json_schema() }
     }
 
@@ -61,7 +61,7 @@ impl Shape {
     }
 
     /// Checks a document. Returns its kind when it names a known one, with every problem found.
-    pub fn check_document(&self, root: &Node) -> (Option<&'static str>, Vec<Finding>) {
+    pub(super) fn check_document(&self, root: &Node) -> (Option<&'static str>, Vec<Finding>) {
         let mut out = Vec::new();
         let Value::Map(entries) = &root.value else {
             out.push(Finding {

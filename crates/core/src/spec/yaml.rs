@@ -61,7 +61,7 @@ pub(crate) struct Entry {
 
 impl Node {
     /// The value of `key` when this is a mapping.
-    pub fn get(&self, key: &str) -> Option<&Entry> {
+    pub(super) fn get(&self, key: &str) -> Option<&Entry> {
         match &self.value {
             Value::Map(entries) => entries.iter().find(|e| e.key == key),
             _ => None,
@@ -78,7 +78,7 @@ impl Node {
 
     /// The node as JSON, for deserialising into the spec types once its shape has been checked.
     /// Non-finite floats have no JSON form and become `null`; the shape check rejects them before this.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(super) fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as J;
         match &self.value {
             Value::Null => J::Null,

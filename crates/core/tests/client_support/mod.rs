@@ -12,11 +12,11 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 /// The token every test sends.
-pub const TOKEN: &str = "api-test-token";
+pub(crate) const TOKEN: &str = "api-test-token";
 
 /// One request as received.
 #[derive(Debug, Clone)]
-pub struct Captured {
+pub(crate) struct Captured {
     pub method: String,
     pub path: String,
     pub raw_query: Option<String>,
@@ -27,19 +27,19 @@ pub struct Captured {
 
 impl Captured {
     /// Every value of header `name`.
-    pub fn all(&self, name: &str) -> Vec<&str> {
+    pub(crate) fn all(&self, name: &str) -> Vec<&str> {
         self.headers.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
     }
 
     /// The single value of `name`; panics unless exactly one.
-    pub fn one(&self, name: &str) -> &str {
+    pub(crate) fn one(&self, name: &str) -> &str {
         let v = self.all(name);
         assert_eq!(v.len(), 1, "expected exactly one {name} header, got {v:?}");
         v[0]
     }
 
     /// Decoded query pairs, sorted.
-    pub fn query(&self) -> Vec<(String, String)> {
+    pub(crate) fn query(&self) -> Vec<(String, String)> {
         let mut q: Vec<(String, String)> =
             url::form_urlencoded::parse(self.raw_query.as_deref().unwrap_or("").as_bytes())
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -48,12 +48,12 @@ impl Captured {
         q
     }
 
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap()
     }
 
     /// `METHOD path?query` for compact assertions.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         match &self.raw_query {
             Some(q) => format!("{} {}?{}", self.method, self.path, q),
             None => format!("{} {}", self.method, self.path),
@@ -63,7 +63,7 @@ impl Captured {
 
 /// What the mock does with one request.
 #[derive(Debug, Clone)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// A complete answer.
     Respond { status: u16, headers: Vec<(String, String)>, body: String },
     /// Close the connection without answering.
@@ -73,15 +73,15 @@ pub enum Reply {
 }
 
 impl Reply {
-    pub fn json(status: u16, body: serde_json::Value) -> Reply {
+    pub(crate) fn json(status: u16, body: serde_json::Value) -> Reply {
         Reply::Respond { status, headers: vec![], body: body.to_string() }
     }
 
-    pub fn empty(status: u16) -> Reply {
+    pub(crate) fn empty(status: u16) -> Reply {
         Reply::Respond { status, headers: vec![], body: String::new() }
     }
 
-    pub fn with_header(self, k: &str, v: &str) -> Reply {
+    pub(crate) fn with_header(self, k: &str, v: &str) -> Reply {
         match self {
             Reply::Respond { status, mut headers, body } => {
                 headers.push((k.to_owned(), v.to_owned()));
@@ -95,14 +95,14 @@ impl Reply {
 type Responder = dyn Fn(&Captured, usize) -> Reply + Send + Sync;
 
 /// A running mock server.
-pub struct Mock {
+pub(crate) struct Mock {
     pub addr: SocketAddr,
     pub log: Arc<Mutex<Vec<Captured>>>,
 }
 
 impl Mock {
     /// Starts a server answering request number `n` (0-based, across connections) with `respond(&req, n)`.
-    pub async fn start(respond: impl Fn(&Captured, usize) -> Reply + Send + Sync + 'static) -> Mock {
+    pub(crate) async fn start(respond: impl Fn(&Captured, usize) -> Reply + Send + Sync + 'static) -> Mock {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let log: Arc<Mutex<Vec<Captured>>> = Arc::default();
@@ -156,27 +156,27 @@ impl Mock {
         Mock { addr, log }
     }
 
-    pub fn base(&self) -> String {
+    pub(crate) fn base(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    pub fn requests(&self) -> Vec<Captured> {
+    pub(crate) fn requests(&self) -> Vec<Captured> {
         self.log.lock().unwrap().clone()
     }
 
     /// A client with fast retries, for tests.
-    pub fn client(&self) -> HttpClient {
+    pub(crate) fn client(&self) -> HttpClient {
         HttpClient::new(self.config()).unwrap()
     }
 
-    pub fn config(&self) -> ClientConfig {
+    pub(crate) fn config(&self) -> ClientConfig {
         let mut c = ClientConfig::new(BaseUrl::parse(&self.base()).unwrap(), AccessToken::new(TOKEN).unwrap());
         c.retry = fast_retries();
         c
     }
 }
 
-pub fn fast_retries() -> RetryPolicy {
+pub(crate) fn fast_retries() -> RetryPolicy {
     RetryPolicy {
         max_retries: 3,
         base_delay: Duration::from_millis(20),

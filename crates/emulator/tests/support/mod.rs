@@ -6,41 +6,41 @@ use std::path::PathBuf;
 use ldexp_emulator::{DEFAULT_TOKEN, Request, Response, Seed, State};
 use serde_json::{Value, json};
 
-pub const SEMANTIC: &str = "application/json; domain-model=launchdarkly.semanticpatch";
-pub const PE: &str = "/api/v2/projects/demo/environments/production";
+pub(crate) const SEMANTIC: &str = "application/json; domain-model=launchdarkly.semanticpatch";
+pub(crate) const PE: &str = "/api/v2/projects/demo/environments/production";
 
-pub fn remote_yaml() -> PathBuf {
+pub(crate) fn remote_yaml() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/remote.yaml")
 }
 
 /// The state of `examples/remote.yaml`.
-pub fn demo() -> State {
+pub(crate) fn demo() -> State {
     State::from_seed(&Seed::from_path(&remote_yaml()).unwrap()).unwrap()
 }
 
 /// A request with the right token and the `LD-API-Version` a correct client sends.
-pub fn req(method: &str, path: &str) -> Request {
+pub(crate) fn req(method: &str, path: &str) -> Request {
     let version = if ldexp_core::requests::is_beta_route(path) { "beta" } else { "20240415" };
     Request::new(method, path).header("authorization", DEFAULT_TOKEN).header("ld-api-version", version)
 }
 
-pub fn get(s: &mut State, path: &str) -> Response {
+pub(crate) fn get(s: &mut State, path: &str) -> Response {
     s.handle(&req("GET", path))
 }
 
-pub fn ok(r: Response) -> Value {
+pub(crate) fn ok(r: Response) -> Value {
     assert!((200..300).contains(&r.status), "expected success, got {} {:?}", r.status, r.body);
     r.body.unwrap_or(Value::Null)
 }
 
 /// The variation `_id` of `flag` named `name`.
-pub fn variation(s: &mut State, flag: &str, name: &str) -> String {
+pub(crate) fn variation(s: &mut State, flag: &str, name: &str) -> String {
     let f = ok(get(s, &format!("/api/v2/flags/demo/{flag}")));
     f["variations"].as_array().unwrap().iter().find(|v| v["name"] == name).unwrap()["_id"].as_str().unwrap().to_owned()
 }
 
 /// An `ExperimentPost` for `checkout-button` on the fallthrough, 50/50.
-pub fn checkout_post(s: &mut State, key: &str) -> Value {
+pub(crate) fn checkout_post(s: &mut State, key: &str) -> Value {
     let control = variation(s, "checkout-button", "control");
     let above = variation(s, "checkout-button", "above-fold");
     json!({
@@ -50,7 +50,7 @@ pub fn checkout_post(s: &mut State, key: &str) -> Value {
     })
 }
 
-pub fn iteration_input(control: &str, above: &str, a: &str, b: &str) -> Value {
+pub(crate) fn iteration_input(control: &str, above: &str, a: &str, b: &str) -> Value {
     json!({
         "hypothesis": "Above the fold converts better",
         "metrics": [ { "key": "checkout-conversion" }, { "key": "page-load-ms" }, { "key": "checkout-funnel", "isGroup": true } ],
@@ -66,7 +66,7 @@ pub fn iteration_input(control: &str, above: &str, a: &str, b: &str) -> Value {
     })
 }
 
-pub fn create(s: &mut State, env: &str, body: &Value) -> Response {
+pub(crate) fn create(s: &mut State, env: &str, body: &Value) -> Response {
     s.handle(
         &req("POST", &format!("/api/v2/projects/demo/environments/{env}/experiments"))
             .header("content-type", "application/json")
@@ -74,7 +74,7 @@ pub fn create(s: &mut State, env: &str, body: &Value) -> Response {
     )
 }
 
-pub fn patch_experiment(s: &mut State, key: &str, instructions: Value) -> Response {
+pub(crate) fn patch_experiment(s: &mut State, key: &str, instructions: Value) -> Response {
     s.handle(
         &req("PATCH", &format!("{PE}/experiments/{key}"))
             .header("content-type", SEMANTIC)
@@ -82,6 +82,6 @@ pub fn patch_experiment(s: &mut State, key: &str, instructions: Value) -> Respon
     )
 }
 
-pub fn patch_flag(s: &mut State, flag: &str, body: &Value) -> Response {
+pub(crate) fn patch_flag(s: &mut State, flag: &str, body: &Value) -> Response {
     s.handle(&req("PATCH", &format!("/api/v2/flags/demo/{flag}")).header("content-type", "application/json").json(body))
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 /// Parses `---`-separated YAML documents into a `SpecSet`, recording where each field starts (block-style
 /// YAML only: enough for hand-written fixtures).
-pub fn specs(file: &str, text: &str) -> SpecSet {
+pub(crate) fn specs(file: &str, text: &str) -> SpecSet {
     let mut set = SpecSet { files: vec![file.into()], digest: "sha256:test".to_owned(), ..SpecSet::default() };
     let mut first_line = 1;
     for doc in text.split("\n---\n") {
@@ -70,7 +70,7 @@ fn locations(file: &str, doc: &str, first_line: usize) -> (SourceLocation, Field
 }
 
 /// The flag every experiment fixture uses: `checkout-button`, on in production and staging, off in `qa`.
-pub fn checkout_flag() -> Value {
+pub(crate) fn checkout_flag() -> Value {
     json!({
         "key": "checkout-button",
         "name": "Checkout button",
@@ -96,7 +96,7 @@ pub fn checkout_flag() -> Value {
 }
 
 /// A flag with legacy experiments, for the legacy scenarios.
-pub fn legacy_flag() -> Value {
+pub(crate) fn legacy_flag() -> Value {
     json!({
         "key": "hero-banner",
         "name": "Hero banner",
@@ -120,7 +120,7 @@ pub fn legacy_flag() -> Value {
 }
 
 /// Project `demo` with environments production, staging and qa, two flags, metrics, a group and settings.
-pub fn remote(experiments: Vec<Experiment>) -> RemoteState {
+pub(crate) fn remote(experiments: Vec<Experiment>) -> RemoteState {
     let mut envs: BTreeMap<String, Option<BTreeMap<String, Experiment>>> = BTreeMap::new();
     for env in ["production", "staging", "qa"] {
         envs.insert(env.to_owned(), Some(BTreeMap::new()));
@@ -165,14 +165,14 @@ pub fn remote(experiments: Vec<Experiment>) -> RemoteState {
 
 /// Which design a remote iteration has: the spec's (`Same`) or an older one (`Old`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum D {
+pub(crate) enum D {
     Same,
     Old,
 }
 
 /// An iteration as LaunchDarkly returns it, in a deliberately different order and spelling from the spec
 /// (allocation `"50.0"`, metrics reversed) so normalisation is exercised.
-pub fn iteration(id: &str, status: &str, design: D) -> Value {
+pub(crate) fn iteration(id: &str, status: &str, design: D) -> Value {
     let (hypothesis, control, green) = match design {
         D::Same => ("Green converts better", "50.0", "50"),
         D::Old => ("Blue is fine", "70", "30"),
@@ -209,7 +209,7 @@ pub fn iteration(id: &str, status: &str, design: D) -> Value {
 }
 
 /// A remote `checkout` experiment in production.
-pub fn experiment(current: Option<Value>, draft: Option<Value>, archived: bool) -> Experiment {
+pub(crate) fn experiment(current: Option<Value>, draft: Option<Value>, archived: bool) -> Experiment {
     let mut e = json!({
         "_id": "exp-1",
         "key": "checkout",
@@ -233,7 +233,7 @@ pub fn experiment(current: Option<Value>, draft: Option<Value>, archived: bool) 
 }
 
 /// Remote states by name, as in the lifecycle table.
-pub fn state(name: &str) -> Option<Experiment> {
+pub(crate) fn state(name: &str) -> Option<Experiment> {
     Some(match name {
         "absent" => return None,
         "draft-same" => experiment(None, Some(iteration("it-1", "not_started", D::Same)), false),
@@ -249,7 +249,7 @@ pub fn state(name: &str) -> Option<Experiment> {
 }
 
 /// The experiment spec every lifecycle scenario uses, in `state`.
-pub fn experiment_yaml(state: &str) -> String {
+pub(crate) fn experiment_yaml(state: &str) -> String {
     let stop =
         if state == "stopped" || state == "archived" { "stop:\n  winner: Green\n  reason: clear win\n" } else { "" };
     format!(
