@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use super::plan::{Format, fresh_plan};
+use super::plan::{Format, plan_for};
 use crate::cmd::{Connection, Globals};
 use crate::exit::ExitStatus;
 use crate::render::drift::{self, DriftReport};
@@ -27,19 +27,7 @@ pub(crate) struct DriftArgs {
 /// Runs `drift`.
 pub(crate) fn run(args: &DriftArgs, g: &Globals) -> Result<ExitStatus> {
     crate::client::runtime()?.block_on(async {
-        let planned = async {
-            let client = crate::client::client(&args.connection)?;
-            fresh_plan(&client, &args.paths, false).await
-        };
-        let plan = match planned.await {
-            Ok(plan) => plan,
-            Err(e) => {
-                if args.format == Format::Json {
-                    super::write_stdout(&super::json_error(&e))?;
-                }
-                return Err(e);
-            }
-        };
+        let plan = plan_for(&args.connection, &args.paths, false, args.format).await?;
         let report = DriftReport::from_plan(&plan);
         super::write_stdout(&rendered(&report, args.format, g.color_stdout()))?;
         Ok(status(&report))

@@ -53,19 +53,7 @@ pub(crate) fn run(args: &PlanArgs, g: &Globals) -> Result<ExitStatus> {
 }
 
 async fn run_async(args: &PlanArgs, g: &Globals) -> Result<ExitStatus> {
-    let planned = async {
-        let client = crate::client::client(&args.connection)?;
-        fresh_plan(&client, &args.paths, args.prune).await
-    };
-    let plan = match planned.await {
-        Ok(plan) => plan,
-        Err(e) => {
-            if args.format == Format::Json {
-                super::write_stdout(&super::json_error(&e))?;
-            }
-            return Err(e);
-        }
-    };
+    let plan = plan_for(&args.connection, &args.paths, args.prune, args.format).await?;
     if let Some(out) = &args.out {
         write_plan(out, &plan)?;
     }
@@ -76,6 +64,24 @@ async fn run_async(args: &PlanArgs, g: &Globals) -> Result<ExitStatus> {
         eprintln!("Saved the plan to {}; apply it with `{}`.", out.display(), apply_command(out, &args.paths));
     }
     Ok(exit_code(&plan, args.detailed_exitcode))
+}
+
+/// A fresh plan for `plan` and `drift`; with `--format json`, a failure is also written to stdout as a JSON error
+/// object, so a program reading stdout always gets JSON.
+pub(crate) async fn plan_for(connection: &Connection, paths: &[PathBuf], prune: bool, format: Format) -> Result<Plan> {
+    let planned = async {
+        let client = crate::client::client(connection)?;
+        fresh_plan(&client, paths, prune).await
+    };
+    match planned.await {
+        Ok(plan) => Ok(plan),
+        Err(e) => {
+            if format == Format::Json {
+                super::write_stdout(&super::json_error(&e))?;
+            }
+            Err(e)
+        }
+    }
 }
 
 /// The `ldexp apply --plan` command that applies a saved plan, with the spec paths the plan was made from, quoted

@@ -252,15 +252,7 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
     async fn run_change(&self, change: &Change) -> ChangeOutcome {
         self.emit(ApplyEvent::Started { address: &change.address });
         let resource = change.address.to_string();
-        let mut outcome = ChangeOutcome {
-            address: change.address.clone(),
-            action: change.action,
-            requests_done: 0,
-            requests_total: change.requests.len(),
-            recovered: 0,
-            resent: 0,
-            status: OutcomeStatus::Applied,
-        };
+        let mut outcome = not_run(change, OutcomeStatus::Applied);
         for (step, request) in change.requests.iter().enumerate() {
             match self.run_step(change, step, request, &resource, &mut outcome.resent).await {
                 Step::Done { recovered } => {
@@ -362,6 +354,7 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
     }
 }
 
+/// The outcome of `change` before any of its requests took effect.
 fn not_run(change: &Change, status: OutcomeStatus) -> ChangeOutcome {
     ChangeOutcome {
         address: change.address.clone(),
