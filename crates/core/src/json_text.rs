@@ -15,8 +15,9 @@ use serde_json::Value;
 ///
 /// The text itself is not canonical: [`JsonText::of`] a struct keeps its field order, which is cheaper than
 /// building a `Value` first. Equality is therefore equality of the values.
+/// Shared (`Arc`): a change whose design does not move holds the same text as `before` and `after`.
 #[derive(Clone, Default)]
-pub struct JsonText(Box<str>);
+pub struct JsonText(std::sync::Arc<str>);
 
 impl schemars::JsonSchema for JsonText {
     fn schema_name() -> std::borrow::Cow<'static, str> {
@@ -39,7 +40,7 @@ impl Eq for JsonText {}
 impl JsonText {
     /// The text of `value`.
     pub fn of<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
-        serde_json::to_string(value).map(|s| JsonText(s.into_boxed_str()))
+        serde_json::to_string(value).map(|s| JsonText(s.into()))
     }
 
     /// The value, parsed again.
@@ -56,7 +57,7 @@ impl JsonText {
 
 impl From<&Value> for JsonText {
     fn from(v: &Value) -> Self {
-        JsonText(v.to_string().into_boxed_str())
+        JsonText(v.to_string().into())
     }
 }
 

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -295,6 +296,7 @@ pub struct PlannedRequest {
     pub expect: Vec<Expectation>,
 }
 
+// The designs are shared (`Arc`): a create or a new iteration and the start after it expect the same one.
 /// A postcondition the applier checks against a fresh read of the change's object, after a lost response.
 ///
 /// Each one names exactly the effect of its request, so that it is false in every state the planner plans that
@@ -307,9 +309,9 @@ pub enum Expectation {
     ExperimentExists,
     /// The iteration waiting to be started (the draft, or a current iteration that never started) has this design:
     /// the effect of a create or of a new iteration.
-    PendingDesign { design: Box<Design> },
+    PendingDesign { design: Arc<Design> },
     /// The current iteration is running and has this design: the effect of a start or restart.
-    RunningDesign { design: Box<Design> },
+    RunningDesign { design: Arc<Design> },
     /// The iteration with this `_id` has stopped, with this winning treatment.
     #[serde(rename_all = "camelCase")]
     IterationStopped { iteration_id: String, winning_treatment_id: String },

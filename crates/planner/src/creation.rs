@@ -76,10 +76,14 @@ pub(crate) fn divergences(spec: &Located<ExperimentSpec>, remote: &Experiment, a
     {
         differ("maintainerId", "maintainerId", m.clone().into(), remote.maintainer_id.clone().into());
     }
-    let want: BTreeSet<&str> = s.tags.iter().flatten().map(String::as_str).collect();
-    let have: BTreeSet<&str> = remote.tags.iter().map(String::as_str).collect();
-    if want != have {
-        differ("tags", "tags", json!(want), json!(have));
+    // Most experiments have no tags on either side: compared without building sets, as this runs for every one.
+    let spec_tags = s.tags.as_deref().unwrap_or_default();
+    if !(spec_tags.is_empty() && remote.tags.is_empty()) {
+        let want: BTreeSet<&str> = spec_tags.iter().map(String::as_str).collect();
+        let have: BTreeSet<&str> = remote.tags.iter().map(String::as_str).collect();
+        if want != have {
+            differ("tags", "tags", json!(want), json!(have));
+        }
     }
     // LaunchDarkly omits defaults in older answers: an absent methodology is bayesian, an absent source launchdarkly.
     let (want, have) = (s.methodology.map_or("bayesian", |m| m.as_str()), remote.methodology.as_deref());
@@ -93,9 +97,13 @@ pub(crate) fn divergences(spec: &Located<ExperimentSpec>, remote: &Experiment, a
     if s.holdout_id.as_ref() != remote.holdout_id.as_ref() {
         differ("holdoutId", "holdoutId", json!(s.holdout_id), json!(remote.holdout_id));
     }
+    let unset = AnalysisConfig::default();
+    if s.analysis_config.is_none() && remote.analysis_config.as_ref().is_none_or(|a| *a == unset) {
+        return out;
+    }
     let want = s.analysis_config.as_ref().map(analysis_config).unwrap_or_default();
-    let have = remote.analysis_config.clone().unwrap_or_default();
-    for (field, w, h) in analysis_fields(&want, &have) {
+    let have = remote.analysis_config.as_ref().unwrap_or(&unset);
+    for (field, w, h) in analysis_fields(&want, have) {
         if w != h {
             let name = format!("analysisConfig.{field}");
             differ(&name, &name, json!(w), json!(h));

@@ -254,13 +254,16 @@ fn create_and_start(key: &str) -> Change {
                 Method::Post,
                 pe(None),
                 json!({"key": key, "name": key, "iteration": iteration_body()}),
-                vec![Expectation::ExperimentExists, Expectation::PendingDesign { design: Box::new(planned_design()) }],
+                vec![
+                    Expectation::ExperimentExists,
+                    Expectation::PendingDesign { design: std::sync::Arc::new(planned_design()) },
+                ],
             ),
             request(
                 Method::Patch,
                 pe(Some(key)),
                 json!({"instructions": [{"kind": "startIteration"}]}),
-                vec![Expectation::RunningDesign { design: Box::new(planned_design()) }],
+                vec![Expectation::RunningDesign { design: std::sync::Arc::new(planned_design()) }],
             ),
         ],
     )

@@ -6,6 +6,8 @@
 //! absolute path, `.` from inside) all leave it unchanged, since none of them changes what `apply` would do. A
 //! digest of file names and bytes made every such edit refuse a saved plan as stale.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -20,43 +22,49 @@ enum Document<'a> {
     Workspace(&'a WorkspaceSpec),
 }
 
-/// `sha256:<hex>` over the BLAKE3 fingerprints ([`crate::digest::fingerprint`]) of every document's canonical
-/// JSON, one per line, with the documents sorted by identity (kind, project, key or flag, environments; a
+/// `sha256:<hex>` over the BLAKE3 hashes of every document's compact JSON (canonical: the spec types write their
+/// fields in declaration order and their maps sorted, whatever order the YAML had), with the documents sorted by identity (kind, project, key or flag, environments; a
 /// Workspace's projects) and then by fingerprint, so that neither file names nor the order in which files or
 /// documents are found matter.
 pub(crate) fn of(set: &SpecSet) -> String {
-    let mut docs: Vec<([&str; 3], String, String)> = Vec::new();
+    // Kept for every document until they are sorted: raw 32-byte hashes, not hex text.
+    let mut docs: Vec<([&str; 3], Cow<'_, str>, [u8; 32])> = Vec::new();
+    // One buffer for every document: at thousands of specs, a fresh one each was most of what loading churned.
+    let mut buf = Vec::with_capacity(8192);
+    let mut canonical = |doc: &Document<'_>| -> [u8; 32] {
+        buf.clear();
+        // Writing these types into a `Vec` cannot fail; a failure would leave a prefix, still deterministic.
+        let _ = serde_json::to_writer(&mut buf, doc);
+        *blake3::hash(&buf).as_bytes()
+    };
     for e in &set.experiments {
         let s = &e.spec;
-        let envs = s.target_environments().join(",");
+        // Most specs name one environment: borrowed, not joined.
+        let envs = match (&s.environment, &s.environments) {
+            (Some(e), _) => Cow::Borrowed(e.as_str()),
+            (None, Some(es)) => Cow::Owned(es.join(",")),
+            (None, None) => Cow::Borrowed(""),
+        };
         docs.push((["Experiment", &s.project, &s.key], envs, canonical(&Document::Experiment(s))));
     }
     for l in &set.legacy {
         let s = &l.spec;
         docs.push((
             ["LegacyFlagExperiments", &s.project, &s.flag],
-            String::new(),
+            Cow::Borrowed(""),
             canonical(&Document::LegacyFlagExperiments(s)),
         ));
     }
     for w in &set.workspaces {
         let projects: Vec<&str> = w.spec.projects.iter().map(|p| p.key.as_str()).collect();
-        docs.push((["Workspace", "", ""], projects.join(","), canonical(&Document::Workspace(&w.spec))));
+        docs.push((["Workspace", "", ""], Cow::Owned(projects.join(",")), canonical(&Document::Workspace(&w.spec))));
     }
     docs.sort_unstable();
     let mut hasher = Sha256::new();
-    for (_, _, fingerprint) in &docs {
-        hasher.update(fingerprint.as_bytes());
-        hasher.update(b"\n");
+    for (_, _, hash) in &docs {
+        hasher.update(hash);
     }
     crate::digest::hex(hasher)
-}
-
-/// The fingerprint of a document's compact JSON with object keys sorted at every depth: going through
-/// `serde_json::Value`, whose maps are sorted (`crate::digest` checks that `preserve_order` stays off), makes the
-/// key order independent of the order fields are declared or written in.
-fn canonical(doc: &Document<'_>) -> String {
-    crate::digest::fingerprint(&serde_json::to_value(doc).unwrap_or_default())
 }
 
 #[cfg(test)]
