@@ -35,7 +35,7 @@ const ENVS: &[&str] = &["production", "staging"];
 
 /// Writes the specs of generation `i`.
 fn write_generation(ws: &Workspace, i: usize) {
-    let mut a = Exp::new("chaos-a", ENVS);
+    let mut a = Exp::new("chaos-a", ENVS).on_lane("lane-1");
     a.name = format!("Chaos A, generation {i}");
     a.stage = if i == 0 { Stage::Draft } else { Stage::Running };
     a.hypothesis = format!("Hypothesis {}", restarts_until(i));
@@ -51,13 +51,16 @@ fn write_generation(ws: &Workspace, i: usize) {
         ws.write(&format!("specs/{key}.yaml"), &Exp::new(&key, &["staging"]).yaml());
     }
     // chaos-b cycles running → stopped → (a colleague's draft appears) → running the same design again.
-    let mut b = Exp::new("chaos-b", &["production"]);
+    let mut b = Exp::new("chaos-b", &["production"]).on_lane("lane-2");
     b.stage = match i % 4 {
         0 | 3 => Stage::Running,
         _ => Stage::Stopped,
     };
     if b.stage == Stage::Stopped {
         b.winner = Some("Control");
+    } else if i > 0 {
+        // Running again after a stop: LaunchDarkly wants to know why.
+        b.justification = Some("the stop was a test".into());
     }
     ws.write("specs/chaos-b.yaml", &b.yaml());
 }
@@ -122,6 +125,7 @@ struct Applied {
 /// Runs `ldexp apply` until it succeeds (faults can exhaust a run's retries).
 fn apply_until_done(ws: &Workspace, em: &Emulator) -> Applied {
     let mut a = Applied::default();
+    let mut last = None;
     for _ in 0..10 {
         let run = ws.ldexp(em, &["apply", "--auto-approve", "specs"]);
         a.runs += 1;
@@ -139,8 +143,9 @@ fn apply_until_done(ws: &Workspace, em: &Emulator) -> Applied {
             return a;
         }
         assert_eq!(run.code, 1, "apply exits 0 or 1 only: {run:?}");
+        last = Some(run);
     }
-    panic!("apply did not succeed in 10 runs");
+    panic!("apply did not succeed in 10 runs; the last one: {last:#?}");
 }
 
 /// A plan that gets through the faults; returns its exit code under `--detailed-exitcode`.

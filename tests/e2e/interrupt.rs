@@ -10,13 +10,15 @@ use crate::specs::{Exp, Stage};
 use crate::support::{Emulator, Workspace, expect_code};
 
 const KEYS: [&str; 8] = ["int-a", "int-b", "int-c", "int-d", "int-e", "int-f", "int-g", "int-h"];
+/// One rule each: LaunchDarkly runs one experiment per rule.
+const LANES: [&str; 8] = ["lane-1", "lane-2", "lane-3", "lane-4", "lane-5", "lane-6", "lane-7", "lane-8"];
 
 /// Eight experiments to create and start in staging: sixteen writes, each slowed down by the emulator.
 fn slow_workspace() -> (Emulator, Workspace) {
     let em = Emulator::start(&["--latency-ms", "300"]);
     let ws = Workspace::new();
-    for key in KEYS {
-        let mut e = Exp::new(key, &["staging"]);
+    for (key, lane) in KEYS.into_iter().zip(LANES) {
+        let mut e = Exp::new(key, &["staging"]).on_lane(lane);
         e.stage = Stage::Running;
         ws.write(&format!("specs/{key}.yaml"), &e.yaml());
     }

@@ -120,7 +120,7 @@ pub(crate) fn write_specs_for_every_action(ws: &Workspace, em: &Emulator) {
     let mut running = Exp::new("run-then-stop", &["production"]);
     running.stage = Stage::Running;
     ws.write("specs/a.yaml", &running.yaml());
-    let mut stray = Exp::new("stray", &["production"]);
+    let mut stray = Exp::new("stray", &["production"]).on_lane("lane-1");
     stray.stage = Stage::Running;
     ws.write("specs/b.yaml", &stray.yaml());
     expect_code(&ws.ldexp(em, &["apply", "--auto-approve", "specs"]), 0);

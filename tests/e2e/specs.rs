@@ -20,7 +20,8 @@ impl Stage {
     }
 }
 
-/// An experiment on `checkout-button` in `environments`.
+/// An experiment on `checkout-button` in `environments`, on its fallthrough unless `rule` names one of the seed's
+/// rules (`lane-1` … `lane-8`).
 #[derive(Debug, Clone)]
 pub(crate) struct Exp<'a> {
     pub key: &'a str,
@@ -32,6 +33,7 @@ pub(crate) struct Exp<'a> {
     pub three_way: bool,
     pub justification: Option<String>,
     pub winner: Option<&'a str>,
+    pub rule: &'a str,
 }
 
 impl<'a> Exp<'a> {
@@ -45,7 +47,14 @@ impl<'a> Exp<'a> {
             three_way: false,
             justification: None,
             winner: None,
+            rule: "fallthrough",
         }
+    }
+
+    /// The same experiment on `lane`, one of the seed's rules of `checkout-button` (`lane-1` … `lane-8`).
+    pub(crate) fn on_lane(mut self, lane: &'a str) -> Self {
+        self.rule = lane;
+        self
     }
 
     pub(crate) fn yaml(&self) -> String {
@@ -67,9 +76,10 @@ impl<'a> Exp<'a> {
             s.push_str(&format!("  changeJustification: {j}\n"));
         }
         s.push_str(&format!(
-            "  flags:\n    checkout-button:\n      rule: fallthrough\n  treatments:\n    - name: Control\n      \
+            "  flags:\n    checkout-button:\n      rule: {rule}\n  treatments:\n    - name: Control\n      \
              baseline: true\n      allocationPercent: {control}\n      variations: {{checkout-button: control}}\n    \
-             - name: Green\n      allocationPercent: {others}\n      variations: {{checkout-button: green}}\n"
+             - name: Green\n      allocationPercent: {others}\n      variations: {{checkout-button: green}}\n",
+            rule = self.rule,
         ));
         if self.three_way {
             s.push_str(&format!(

@@ -89,6 +89,7 @@ pub(crate) fn experiment<'a>(
     let before = problems.len();
     let primary_group = metrics(spec, project, &address, problems);
     randomization_unit(spec, project, &address, problems);
+    metrics_fit_the_unit(spec, project, &address, problems);
     let (flags, unstartable) = flags(spec, env, project, &address, problems);
     let treatments = treatments(spec, project, &address, problems);
     let desired = (problems.len() == before).then(|| design(s, primary_group, flags, treatments));
@@ -195,6 +196,61 @@ fn randomization_unit(
             format!("known units: {}", known.join(", "))
         }),
     );
+}
+
+/// Every metric the iteration measures, and every member of a metric group it measures, must allow its randomization
+/// unit, or LaunchDarkly refuses the create (contract §9.6). A metric whose units LaunchDarkly did not say is not
+/// judged.
+fn metrics_fit_the_unit(
+    spec: &Located<ExperimentSpec>,
+    project: &ProjectView<'_>,
+    address: &Address,
+    problems: &mut Problems,
+) {
+    let it = &spec.spec.iteration;
+    let unit = it.randomization_unit.as_deref().unwrap_or(DEFAULT_RANDOMIZATION_UNIT);
+    let refuses = |key: &str| {
+        project
+            .state
+            .metrics
+            .get(key)
+            .filter(|m| !m.randomization_units.is_empty() && !m.randomization_units.iter().any(|u| u == unit))
+    };
+    let listed = it.metrics.iter().enumerate().map(|(i, m)| (format!("iteration.metrics[{i}]"), m.key(), m.is_group()));
+    let primary = (!it.metrics.iter().any(|m| m.key() == it.primary_metric)).then(|| {
+        ("iteration.primaryMetric".to_owned(), it.primary_metric.as_str(), project.is_group(&it.primary_metric))
+    });
+    for (field, key, group) in listed.chain(primary) {
+        let members: Vec<&str> = if group {
+            project
+                .state
+                .metric_groups
+                .get(key)
+                .map(|g| g.metrics.iter().map(|m| m.key.as_str()).collect())
+                .unwrap_or_default()
+        } else {
+            vec![key]
+        };
+        for member in members {
+            let Some(m) = refuses(member) else { continue };
+            let whose =
+                if group { format!("metric `{member}` of group `{key}`") } else { format!("metric `{member}`") };
+            problems.push(
+                ProblemKind::Reference,
+                &spec.location_of(&field),
+                address,
+                format!(
+                    "{whose} allows randomization unit{} {}, not `{unit}`, which the iteration randomizes by",
+                    if m.randomization_units.len() == 1 { "" } else { "s" },
+                    m.randomization_units.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", ")
+                ),
+                Some(format!(
+                    "LaunchDarkly refuses a metric that does not fit the unit: add `{unit}` to the metric's \
+                     randomization units, or measure another metric"
+                )),
+            );
+        }
+    }
 }
 
 /// The resolved flags of a spec in one environment, and the flags that would make `startIteration` fail, with why.

@@ -203,15 +203,50 @@ pub(crate) fn plan(
     };
     if let Some(e) = t.remote
         && row.steps.contains(&Step::PostIteration)
-        && let Some(risk) = replaced_draft(e, desired)
     {
-        row.risks.push(risk);
+        if let Some(refusal) = flags_changed(t, e, desired) {
+            divergences.push(refusal);
+            return None;
+        }
+        if let Some(risk) = replaced_draft(e, desired) {
+            row.risks.push(risk);
+        }
     }
     if row.steps.iter().any(|st| matches!(st, Step::Start { .. })) && !t.unstartable.is_empty() {
         unstartable(t, problems);
         return None;
     }
     build(t, desired, row)
+}
+
+/// The flags of an experiment are fixed when it is created: LaunchDarkly refuses a new iteration whose flags are not
+/// those of the first one (contract §9.4), so a spec that changes them is refused, naming both sets.
+fn flags_changed(t: &Target<'_>, e: &Experiment, desired: &Design) -> Option<Divergence> {
+    let slots = e.current_iteration.iter().chain(e.draft_iteration.iter()).map(|b| &**b);
+    let first = slots.chain(e.previous_iterations.iter()).min_by_key(|it| it.created_at)?;
+    let have: Vec<&String> = first.flags.keys().collect();
+    let want: Vec<&String> = desired.flags.keys().collect();
+    (have != want).then(|| Divergence {
+        address: t.address.clone(),
+        field: "flags".to_owned(),
+        remote: Some(serde_json::json!(have)),
+        spec: Some(serde_json::json!(want)),
+        reason: "the flags of an experiment are fixed when it is created; LaunchDarkly refuses a new iteration with \
+                 other flags"
+            .to_owned(),
+        hint: Some(format!(
+            "give the experiment with the new flags a new key, and archive `{}` (state: archived)",
+            t.spec.spec.key
+        )),
+        location: t.spec.location_of("iteration.flags"),
+        refuses: true,
+    })
+}
+
+/// Whether an iteration of `e` was ever started: a running or stopped current one, or any previous one.
+fn ran_before(e: &Experiment) -> bool {
+    !e.previous_iterations.is_empty()
+        || e.current_iteration.as_deref().is_some_and(|c| c.status != IterationStatus::NotStarted)
 }
 
 /// The risk of a new iteration that replaces a draft waiting beside a started iteration: the draft is not the
@@ -278,7 +313,24 @@ fn row(
                 Row::of(Action::Update, None, vec![Step::PostIteration])
             }
         }
-        (IterState::Draft | IterState::Stopped, ExperimentState::Running) => Row::of(Action::Start, None, start(None)),
+        (IterState::Draft | IterState::Stopped, ExperimentState::Running) => {
+            // LaunchDarkly refuses to start again, without a reason, an experiment that already ran (contract §9.5).
+            if !ran_before(e) {
+                Row::of(Action::Start, None, start(None))
+            } else if let Some(j) = &s.iteration.change_justification {
+                Row::of(Action::Start, None, start(Some(j.clone())))
+            } else {
+                problems.push(
+                    ProblemKind::Lifecycle,
+                    &t.spec.location_of("iteration"),
+                    &t.address,
+                    "the experiment ran before and starts again, which LaunchDarkly refuses without a reason, but \
+                     `iteration.changeJustification` is missing",
+                    Some("add `changeJustification` saying why the experiment runs again".to_owned()),
+                );
+                return None;
+            }
+        }
         (IterState::Running, ExperimentState::Draft) => {
             if slots.same_current {
                 lifecycle(

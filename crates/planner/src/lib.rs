@@ -10,13 +10,14 @@ mod fields;
 mod index;
 mod legacy;
 mod resolve;
+mod shared;
 mod unmanaged;
 
 use foldhash::HashMap;
 
-use ldexp_core::plan::{Address, FORMAT_VERSION, Plan, Summary};
+use ldexp_core::plan::{Action, Address, FORMAT_VERSION, Plan, Summary};
 use ldexp_core::remote::RemoteState;
-use ldexp_core::spec::{ExperimentSpec, LegacyFlagExperimentsSpec, Located, SpecSet};
+use ldexp_core::spec::{ExperimentSpec, ExperimentState, LegacyFlagExperimentsSpec, Located, SpecSet};
 
 pub use error::{PlanError, Problem, ProblemKind};
 pub use experiment::ARCHIVE_REASON;
@@ -45,6 +46,7 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
     // looked up only for a conflict.
     let mut owners: HashMap<(&str, &str, &str), &Located<ExperimentSpec>> = HashMap::default();
     let mut legacy_owners: HashMap<(&str, &str), &Located<LegacyFlagExperimentsSpec>> = HashMap::default();
+    let mut runners = shared::Runners::default();
 
     for spec in &specs.experiments {
         let s = &spec.spec;
@@ -69,9 +71,13 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
             }
             owners.insert(owner, spec);
             let env_field = if several { format!("environments[{i}]") } else { "environment".to_owned() };
-            if let Some(target) = checks::experiment(spec, env, &env_field, &index, &mut problems)
-                && let Some(change) = experiment::plan(&target, &mut problems, &mut warnings, &mut divergences)
+            let Some(target) = checks::experiment(spec, env, &env_field, &index, &mut problems) else { continue };
+            if s.state == ExperimentState::Running
+                && let Some(design) = &target.desired
             {
+                runners.spec(spec, &target.address, design);
+            }
+            if let Some(change) = experiment::plan(&target, &mut problems, &mut warnings, &mut divergences) {
                 changes.push(change);
             }
         }
@@ -98,6 +104,9 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
         }
     }
     let unmanaged = unmanaged::collect(specs, remote, options.prune, &mut changes, &mut warnings);
+    let archived: Vec<&Address> = changes.iter().filter(|c| c.action == Action::Archive).map(|c| &c.address).collect();
+    runners.unmanaged(&unmanaged, &archived, remote);
+    runners.check(&mut problems);
     problems.into_result()?;
 
     changes.sort_by(|a, b| a.address.cmp(&b.address));

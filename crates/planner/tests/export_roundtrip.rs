@@ -35,9 +35,25 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The README's remote, with a targeting rule per copy on every flag: LaunchDarkly runs one experiment per rule, so
+/// the copies of [`with_copies`] run beside their originals on rules of their own.
 fn seed() -> Seed {
-    Seed::from_path(&root().join("examples/remote.yaml")).expect("examples/remote.yaml is a valid seed")
+    let mut seed = Seed::from_path(&root().join("examples/remote.yaml")).expect("examples/remote.yaml is a valid seed");
+    for f in seed.projects.iter_mut().flat_map(|p| p.flags.iter_mut()) {
+        for env in f.environments.values_mut() {
+            for suffix in COPIES {
+                env.rules.push(ldexp_emulator::SeedRule {
+                    description: Some(format!("copy-{suffix}")),
+                    variation: Some(0),
+                    ..ldexp_emulator::SeedRule::default()
+                });
+            }
+        }
+    }
+    seed
 }
+
+const COPIES: [&str; 2] = ["draft", "run"];
 
 fn emulator() -> InMemory {
     InMemory::new(State::from_seed(&seed()).unwrap())
@@ -167,8 +183,8 @@ fn the_seeded_remote_round_trips() {
     assert!(docs.keys().any(|k| k.contains("-legacy-")), "the seed has legacy experiments: {:?}", docs.keys());
 }
 
-/// Copies of every seeded experiment under new keys, as drafts and as running experiments, so every lifecycle
-/// state can be reached from creation.
+/// Copies of every seeded experiment under new keys, as drafts and as running experiments, each on the flags' rule
+/// of its copy, so every lifecycle state can be reached from creation.
 fn with_copies(docs: &BTreeMap<String, SpecDocument>) -> BTreeMap<String, SpecDocument> {
     let mut out = docs.clone();
     for (name, doc) in docs {
@@ -179,6 +195,10 @@ fn with_copies(docs: &BTreeMap<String, SpecDocument>) -> BTreeMap<String, SpecDo
             c.name = format!("{} ({suffix})", e.name);
             c.state = state;
             c.stop = None;
+            for (_, f) in c.iteration.flags.iter_mut() {
+                f.rule = Some(format!("copy-{suffix}"));
+                f.rule_id = None;
+            }
             out.insert(name.replace(".yaml", &format!("-{suffix}.yaml")), SpecDocument::Experiment(c));
         }
     }

@@ -30,22 +30,29 @@ projects:
     environments: [production, staging]
     randomizationUnits: [user, device]
     metrics:
-      - { key: m1, kind: custom, eventKey: e1 }
-      - { key: m2, kind: custom, eventKey: e2, isNumeric: true }
-      - { key: m3, kind: pageview }
+      - { key: m1, kind: custom, eventKey: e1, randomizationUnits: [user, device] }
+      - { key: m2, kind: custom, eventKey: e2, isNumeric: true, randomizationUnits: [user, device] }
+      - { key: m3, kind: pageview, randomizationUnits: [user, device] }
     metricGroups:
       - { key: g1, kind: funnel, metrics: [m3, m1] }
     flags:
+      # Each experiment key runs on rules of its own (LaunchDarkly runs one experiment per rule), two per flag so a
+      # design can move between them.
       - key: f1
         variations: [ { name: a, value: a }, { name: b, value: b }, { name: c, value: c } ]
         environments:
-          production: { on: true, rules: [ { description: beta, variation: 1, clauses: [] } ] }
-          staging: { on: true, rules: [ { description: beta, variation: 1, clauses: [] } ] }
+          production: &f1-rules { on: true, rules: [
+            { description: r0a, variation: 1, clauses: [] }, { description: r0b, variation: 1, clauses: [] },
+            { description: r1a, variation: 1, clauses: [] }, { description: r1b, variation: 1, clauses: [] },
+            { description: r2a, variation: 1, clauses: [] }, { description: r2b, variation: 1, clauses: [] } ] }
+          staging: *f1-rules
       - key: f2
         variations: [ { name: "off", value: false }, { name: "on", value: true } ]
         environments:
-          production: { on: true }
-          staging: { on: true }
+          production: &f2-rules { on: true, rules: [
+            { description: s0, variation: 0, clauses: [] }, { description: s1, variation: 0, clauses: [] },
+            { description: s2, variation: 0, clauses: [] } ] }
+          staging: *f2-rules
       - key: lg
         variations: [ { name: x, value: 1 }, { name: y, value: 2 } ]
         environments:
@@ -140,13 +147,13 @@ fn experiment_spec(e: &Exp) -> ExperimentSpec {
     flags.insert(
         "f1".to_owned(),
         FlagSpec {
-            rule: Some(if e.rule_beta { "beta" } else { "fallthrough" }.to_owned()),
+            rule: Some(format!("r{}{}", e.key, if e.rule_beta { "b" } else { "a" })),
             rule_id: None,
             not_in_experiment_variation: e.nie.then(|| VariationRef::Text("c".into())),
         },
     );
     if e.with_f2 {
-        flags.insert("f2".to_owned(), FlagSpec::default());
+        flags.insert("f2".to_owned(), FlagSpec { rule: Some(format!("s{}", e.key)), ..FlagSpec::default() });
     }
     let (a, b) = if e.split { (50.0, 50.0) } else { (30.0, 70.0) };
     let treatment = |name: &str, baseline: bool, pct: f64, v1: &str, v2: bool| {

@@ -1,0 +1,100 @@
+//! One running experiment per flag rule: LaunchDarkly refuses to start an iteration on a rule (or the fallthrough)
+//! that another running iteration uses in the same environment (contract §9.2), so the planner refuses a plan that
+//! would end with two running there, naming the other party.
+
+use std::collections::BTreeMap;
+
+use ldexp_core::design::Design;
+use ldexp_core::plan::{Address, Unmanaged};
+use ldexp_core::remote::RemoteState;
+use ldexp_core::spec::{ExperimentSpec, Located, SourceLocation};
+
+use crate::error::{ProblemKind, Problems};
+
+/// Who would be running on a rule once the plan is applied.
+#[derive(Debug)]
+enum Party<'a> {
+    /// A spec with `state: running`, at its `iteration.flags.<flag>` location.
+    Spec { address: Address, location: SourceLocation, spec: &'a Located<ExperimentSpec> },
+    /// An experiment no spec manages, running in LaunchDarkly and not archived by this plan.
+    Unmanaged { address: Address },
+}
+
+impl Party<'_> {
+    fn describe(&self) -> String {
+        match self {
+            Party::Spec { address, location, .. } => format!("{address} (the spec at {location})"),
+            Party::Unmanaged { address } => format!("{address} (running in LaunchDarkly, in no spec)"),
+        }
+    }
+}
+
+/// `(project, environment, flag, rule)` → who runs there after the plan.
+#[derive(Debug, Default)]
+pub(crate) struct Runners<'a>(BTreeMap<(String, String, String, String), Vec<Party<'a>>>);
+
+impl<'a> Runners<'a> {
+    /// A spec that leaves its experiment running with `design`.
+    pub(crate) fn spec(&mut self, spec: &'a Located<ExperimentSpec>, address: &Address, design: &Design) {
+        let Address::Experiment { project, environment, .. } = address else { return };
+        for (flag, f) in design.flags.iter() {
+            let location = spec.location_of(&format!("iteration.flags.{flag}"));
+            self.0
+                .entry((project.clone(), environment.clone(), flag.clone(), f.rule_id.clone()))
+                .or_default()
+                .push(Party::Spec { address: address.clone(), location, spec });
+        }
+    }
+
+    /// The unmanaged experiments that stay running: listed, running, and not archived by `--prune`.
+    pub(crate) fn unmanaged(&mut self, unmanaged: &[Unmanaged], archived: &[&Address], remote: &RemoteState) {
+        for u in unmanaged.iter().filter(|u| u.state == "running" && !archived.contains(&&u.address)) {
+            let Address::Experiment { project, environment, key } = &u.address else { continue };
+            let found = remote
+                .projects
+                .get(project)
+                .and_then(Option::as_ref)
+                .and_then(|p| p.environments.get(environment))
+                .and_then(Option::as_ref)
+                .and_then(|xs| xs.get(key));
+            let Some(it) = found.and_then(|x| x.running_iteration()) else { continue };
+            for (flag, f) in it.flags.iter() {
+                let rule = f.targeting_rule.clone().unwrap_or_else(|| "fallthrough".to_owned());
+                self.0
+                    .entry((project.clone(), environment.clone(), flag.clone(), rule))
+                    .or_default()
+                    .push(Party::Unmanaged { address: u.address.clone() });
+            }
+        }
+    }
+
+    /// One problem per spec that would share a rule with another party.
+    pub(crate) fn check(self, problems: &mut Problems) {
+        for ((_, env, flag, rule), parties) in self.0 {
+            if parties.len() < 2 {
+                continue;
+            }
+            let what = if rule == "fallthrough" { "the fallthrough".to_owned() } else { format!("rule `{rule}`") };
+            for (i, p) in parties.iter().enumerate() {
+                let Party::Spec { address, location, spec } = p else { continue };
+                let others: Vec<String> =
+                    parties.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, o)| o.describe()).collect();
+                problems.push(
+                    ProblemKind::Conflict,
+                    location,
+                    address,
+                    format!(
+                        "would run on {what} of flag `{flag}` in `{env}` at the same time as {}; LaunchDarkly runs one \
+                         experiment per rule",
+                        others.join(" and ")
+                    ),
+                    Some(format!(
+                        "run one of them on another rule of `{flag}`, or stop the other first (state: stopped or \
+                         archived){}",
+                        if spec.spec.environment.is_none() { ", in this environment" } else { "" }
+                    )),
+                );
+            }
+        }
+    }
+}
