@@ -14,6 +14,7 @@ pub mod export;
 pub mod fetch;
 pub mod flag_map;
 pub mod json_text;
+pub mod managed;
 pub mod percent;
 pub mod plan;
 pub mod remote;

@@ -18,7 +18,8 @@ use crate::json_text::JsonText;
 use crate::spec::SourceLocation;
 
 /// The plan format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+// 3: requests may carry `bind` (fields filled in at send time); a build that ignored it would send stale values.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The JSON Schema of a plan file (`ldexp plan --out`), generated from these types; committed as
 /// `schema/plan.schema.json`.
@@ -235,6 +236,11 @@ pub struct Change {
     pub requests: Vec<PlannedRequest>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The flags, in the address's environment, whose configuration this change's requests carry or rewrite: a
+    /// create or new iteration carries their version, a start or stop rewrites the rule it uses. Changes that share
+    /// one run one after another, in plan order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
 }
 
 /// One changed field: a dotted path and its values.
@@ -294,6 +300,63 @@ pub struct PlannedRequest {
     /// Postconditions that hold once this request has taken effect; all must hold.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expect: Vec<Expectation>,
+    /// Body fields the applier fills in when it sends the request, because an earlier request of the same apply
+    /// moves them. The body holds the value seen at plan time; everything else is sent exactly as planned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bind: Vec<Binding>,
+}
+
+impl PlannedRequest {
+    /// Whether two requests send the same thing, a bound field counting as equal whatever value each body holds
+    /// (it is replaced at send time; a partly applied plan and a fresh one see different versions there).
+    pub fn sends_the_same_as(&self, other: &PlannedRequest) -> bool {
+        if self.bind.is_empty() && other.bind.is_empty() {
+            return self == other;
+        }
+        let blank = |r: &PlannedRequest| {
+            let mut r = r.clone();
+            let pointers: Vec<String> = self.bind.iter().chain(&other.bind).map(|b| b.pointer.clone()).collect();
+            if let Some(body) = r.body.as_mut() {
+                for p in &pointers {
+                    if let Some(v) = body.pointer_mut(p) {
+                        *v = Value::Null;
+                    }
+                }
+            }
+            r.bind.clear();
+            r
+        };
+        blank(self) == blank(other)
+    }
+}
+
+/// A body field filled in at send time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Binding {
+    /// JSON pointer to the field in the body.
+    pub pointer: String,
+    /// What the field is set to.
+    pub value: BoundValue,
+}
+
+/// The source of a bound field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum BoundValue {
+    /// The flag's `environments.<environment>.version`, read just before sending: a start or stop earlier in the
+    /// same apply moves it, and LaunchDarkly refuses a stale `flagConfigVersion`.
+    FlagVersion { project: String, flag: String, environment: String },
+}
+
+impl fmt::Display for BoundValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::FlagVersion { flag, environment, .. } => {
+                write!(f, "the version of flag `{flag}` in `{environment}` when sent")
+            }
+        }
+    }
 }
 
 // The designs are shared (`Arc`): a create or a new iteration and the start after it expect the same one.

@@ -40,7 +40,15 @@ fn pe(project: &str, env: &str) -> String {
 }
 
 fn req(method: Method, path: String) -> PlannedRequest {
-    PlannedRequest { method, path, query: BTreeMap::new(), content_type: None, body: None, expect: Vec::new() }
+    PlannedRequest {
+        method,
+        path,
+        query: BTreeMap::new(),
+        content_type: None,
+        body: None,
+        expect: Vec::new(),
+        bind: Vec::new(),
+    }
 }
 
 fn with_body<T: Serialize>(mut r: PlannedRequest, content_type: &str, body: &T) -> PlannedRequest {

@@ -172,6 +172,7 @@ pub fn reset_legacy_plan(project: &str, flag: &str, environment: &str, metric: &
         fields: Vec::new(),
         requests: vec![requests::reset_legacy_results(project, flag, environment, metric)],
         notes: Vec::new(),
+        flags: Vec::new(),
     };
     let summary = Summary::of(std::slice::from_ref(&change), 0);
     Plan {

@@ -24,6 +24,9 @@ pub(crate) struct Target<'a> {
     pub desired: Option<Design>,
     /// Flags that would make `startIteration` fail in this environment, with why.
     pub unstartable: Vec<(String, String)>,
+    /// Metrics that do not allow the iteration's unit: LaunchDarkly refuses a create or a new iteration with them,
+    /// so they refuse only a plan that sends one (a stop, an archive or a rename still plans).
+    pub misfits: Vec<Misfit>,
     /// The project the spec lives in, for [`Target::labels`].
     pub project: &'a ProjectView<'a>,
     pub env: &'a str,
@@ -89,11 +92,12 @@ pub(crate) fn experiment<'a>(
     let before = problems.len();
     let primary_group = metrics(spec, project, &address, problems);
     randomization_unit(spec, project, &address, problems);
-    metrics_fit_the_unit(spec, project, &address, problems);
+    let misfits = metrics_fit_the_unit(spec, project);
     let (flags, unstartable) = flags(spec, env, project, &address, problems);
     let treatments = treatments(spec, project, &address, problems);
     let desired = (problems.len() == before).then(|| design(s, primary_group, flags, treatments));
-    Some(Target { spec, address, remote: experiments.get(s.key.as_str()).copied(), desired, unstartable, project, env })
+    let remote = experiments.get(s.key.as_str()).copied();
+    Some(Target { spec, address, remote, desired, unstartable, misfits, project, env })
 }
 
 /// Labels for the variations and rules of the spec's flags in `env`: a variation's name (else its value), a
@@ -198,15 +202,18 @@ fn randomization_unit(
     );
 }
 
+/// A metric the iteration measures that does not allow its randomization unit: where the spec names it, and why.
+#[derive(Debug)]
+pub(crate) struct Misfit {
+    pub field: String,
+    pub message: String,
+    pub hint: String,
+}
+
 /// Every metric the iteration measures, and every member of a metric group it measures, must allow its randomization
 /// unit, or LaunchDarkly refuses the create (contract §9.6). A metric whose units LaunchDarkly did not say is not
-/// judged.
-fn metrics_fit_the_unit(
-    spec: &Located<ExperimentSpec>,
-    project: &ProjectView<'_>,
-    address: &Address,
-    problems: &mut Problems,
-) {
+/// judged. (The loader requires `primaryMetric` among `metrics`, so the metrics list covers it.)
+fn metrics_fit_the_unit(spec: &Located<ExperimentSpec>, project: &ProjectView<'_>) -> Vec<Misfit> {
     let it = &spec.spec.iteration;
     let unit = it.randomization_unit.as_deref().unwrap_or(DEFAULT_RANDOMIZATION_UNIT);
     let refuses = |key: &str| {
@@ -216,11 +223,9 @@ fn metrics_fit_the_unit(
             .get(key)
             .filter(|m| !m.randomization_units.is_empty() && !m.randomization_units.iter().any(|u| u == unit))
     };
-    let listed = it.metrics.iter().enumerate().map(|(i, m)| (format!("iteration.metrics[{i}]"), m.key(), m.is_group()));
-    let primary = (!it.metrics.iter().any(|m| m.key() == it.primary_metric)).then(|| {
-        ("iteration.primaryMetric".to_owned(), it.primary_metric.as_str(), project.is_group(&it.primary_metric))
-    });
-    for (field, key, group) in listed.chain(primary) {
+    let mut out = Vec::new();
+    for (i, m) in it.metrics.iter().enumerate() {
+        let (key, group) = (m.key(), m.is_group());
         let members: Vec<&str> = if group {
             project
                 .state
@@ -235,22 +240,21 @@ fn metrics_fit_the_unit(
             let Some(m) = refuses(member) else { continue };
             let whose =
                 if group { format!("metric `{member}` of group `{key}`") } else { format!("metric `{member}`") };
-            problems.push(
-                ProblemKind::Reference,
-                &spec.location_of(&field),
-                address,
-                format!(
+            out.push(Misfit {
+                field: format!("iteration.metrics[{i}]"),
+                message: format!(
                     "{whose} allows randomization unit{} {}, not `{unit}`, which the iteration randomizes by",
                     if m.randomization_units.len() == 1 { "" } else { "s" },
                     m.randomization_units.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", ")
                 ),
-                Some(format!(
+                hint: format!(
                     "LaunchDarkly refuses a metric that does not fit the unit: add `{unit}` to the metric's \
                      randomization units, or measure another metric"
-                )),
-            );
+                ),
+            });
         }
     }
+    out
 }
 
 /// The resolved flags of a spec in one environment, and the flags that would make `startIteration` fail, with why.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use ldexp_core::api::{Experiment, ExperimentPatch, Instruction, IterationInput, IterationRep, IterationStatus};
 use ldexp_core::design::Design;
-use ldexp_core::digest::fingerprint;
 use ldexp_core::json_text::JsonText;
+use ldexp_core::managed::experiment_fingerprint;
 use ldexp_core::plan::{Action, Address, Change, Divergence, Expectation, FieldChange, PlannedRequest, Risk, Warning};
 use ldexp_core::requests;
 use ldexp_core::spec::ExperimentState;
@@ -214,6 +214,18 @@ pub(crate) fn plan(
     }
     if row.steps.iter().any(|st| matches!(st, Step::Start { .. })) && !t.unstartable.is_empty() {
         unstartable(t, problems);
+        return None;
+    }
+    if row.steps.iter().any(|st| matches!(st, Step::Create | Step::PostIteration)) && !t.misfits.is_empty() {
+        for m in &t.misfits {
+            problems.push(
+                ProblemKind::Reference,
+                &t.spec.location_of(&m.field),
+                &t.address,
+                m.message.clone(),
+                Some(m.hint.clone()),
+            );
+        }
         return None;
     }
     build(t, desired, row)
@@ -685,13 +697,28 @@ fn build(t: &Target<'_>, desired: &Design, row: Row) -> Option<Change> {
         address: t.address.clone(),
         action,
         risks,
-        remote_fingerprint: t.remote.map(fingerprint),
+        remote_fingerprint: t.remote.map(experiment_fingerprint),
         before,
         after,
         fields,
         requests,
         notes: row.notes,
+        flags: experiment_flags(t.remote, desired),
     })
+}
+
+/// The flags of an experiment: the spec's, and the remote's where they differ (a refused change of flags plans
+/// nothing, but a stop still rewrites the flags that run).
+fn experiment_flags(remote: Option<&Experiment>, desired: &Design) -> Vec<String> {
+    let mut out: Vec<String> = desired.flags.keys().cloned().collect();
+    let slots = remote.into_iter().flat_map(|e| e.current_iteration.iter().chain(e.draft_iteration.iter()));
+    for k in slots.flat_map(|it| it.flags.keys()) {
+        if !out.contains(k) {
+            out.push(k.clone());
+        }
+    }
+    out.sort();
+    out
 }
 
 /// Replaces `_id`s of variations and rules with `label (_id)` in the fields that carry them, so a reviewer sees

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ldexp_core::api::{FeatureFlag, LegacyExperiment, LegacyExperiments, PatchWithComment};
 use ldexp_core::design::legacy_equivalent;
-use ldexp_core::digest::fingerprint;
 use ldexp_core::json_text::JsonText;
+use ldexp_core::managed::legacy_fingerprint;
 use ldexp_core::plan::{Action, Address, Change, Expectation, FieldChange, Risk, Warning};
 use ldexp_core::requests;
 use ldexp_core::spec::{LegacyFlagExperimentsSpec, Located, VariationRef};
@@ -128,11 +128,13 @@ pub(crate) fn plan(
         action: Action::PatchLegacy,
         // Removing a metric or an environment stops recording there.
         risks: if removes { vec![Risk::EndsExperiment] } else { Vec::new() },
-        remote_fingerprint: Some(fingerprint(&raw)),
+        remote_fingerprint: Some(legacy_fingerprint(current)),
         before: JsonText::of(current).ok(),
         after: JsonText::of(&desired).ok(),
         fields: changed,
         requests: vec![request],
+        // The patch touches only `/experiments`, which no start or stop moves.
+        flags: Vec::new(),
         notes: Vec::new(),
     })
 }

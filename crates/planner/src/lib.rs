@@ -9,6 +9,7 @@ mod experiment;
 mod fields;
 mod index;
 mod legacy;
+mod order;
 mod resolve;
 mod shared;
 mod unmanaged;
@@ -72,10 +73,23 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
             owners.insert(owner, spec);
             let env_field = if several { format!("environments[{i}]") } else { "environment".to_owned() };
             let Some(target) = checks::experiment(spec, env, &env_field, &index, &mut problems) else { continue };
-            if s.state == ExperimentState::Running
-                && let Some(design) = &target.desired
-            {
-                runners.spec(spec, &target.address, design);
+            match (s.state, &target.desired, target.remote.and_then(|e| e.running_iteration())) {
+                (ExperimentState::Running, Some(design), _) => {
+                    runners.spec(
+                        spec,
+                        &target.address,
+                        true,
+                        design.flags.iter().map(|(k, f)| (k, f.rule_id.as_str())),
+                    );
+                }
+                // A draft spec on a running experiment prepares the next iteration; the current one keeps running.
+                (ExperimentState::Draft, _, Some(it)) => runners.spec(
+                    spec,
+                    &target.address,
+                    false,
+                    it.flags.iter().map(|(k, f)| (k, f.targeting_rule.as_deref().unwrap_or("fallthrough"))),
+                ),
+                _ => {}
             }
             if let Some(change) = experiment::plan(&target, &mut problems, &mut warnings, &mut divergences) {
                 changes.push(change);
@@ -110,6 +124,8 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
     problems.into_result()?;
 
     changes.sort_by(|a, b| a.address.cmp(&b.address));
+    let mut changes = order::order(changes, remote, &mut warnings);
+    order::bind(&mut changes);
     warnings.sort_by(|a, b| (&a.address, &a.message).cmp(&(&b.address, &b.message)));
     divergences.sort_by(|a, b| (&a.address, &a.location, &a.field).cmp(&(&b.address, &b.location, &b.field)));
     let summary = Summary::of(&changes, unmanaged.len());

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use ldexp_core::design::Design;
 use ldexp_core::plan::{Address, Unmanaged};
 use ldexp_core::remote::RemoteState;
 use ldexp_core::spec::{ExperimentSpec, Located, SourceLocation};
@@ -29,20 +28,44 @@ impl Party<'_> {
     }
 }
 
-/// `(project, environment, flag, rule)` → who runs there after the plan.
+/// Who runs on one rule after the plan, and how a spec names the rule (its `_id` is a UUID nobody wrote).
 #[derive(Debug, Default)]
-pub(crate) struct Runners<'a>(BTreeMap<(String, String, String, String), Vec<Party<'a>>>);
+struct Slot<'a> {
+    label: Option<String>,
+    parties: Vec<Party<'a>>,
+}
+
+/// `(project, environment, flag, rule _id)` → who runs there after the plan.
+#[derive(Debug, Default)]
+pub(crate) struct Runners<'a>(BTreeMap<(String, String, String, String), Slot<'a>>);
 
 impl<'a> Runners<'a> {
-    /// A spec that leaves its experiment running with `design`.
-    pub(crate) fn spec(&mut self, spec: &'a Located<ExperimentSpec>, address: &Address, design: &Design) {
+    /// A spec that leaves its experiment running on `rules` (flag → rule `_id`): its own design when it says
+    /// `running` (`own`: the rules are the spec's, so its words name them), or the iteration that runs now when it
+    /// says `draft` (a draft waits behind it).
+    pub(crate) fn spec<'r>(
+        &mut self,
+        spec: &'a Located<ExperimentSpec>,
+        address: &Address,
+        own: bool,
+        rules: impl IntoIterator<Item = (&'r String, &'r str)>,
+    ) {
         let Address::Experiment { project, environment, .. } = address else { return };
-        for (flag, f) in design.flags.iter() {
+        for (flag, rule) in rules {
             let location = spec.location_of(&format!("iteration.flags.{flag}"));
-            self.0
-                .entry((project.clone(), environment.clone(), flag.clone(), f.rule_id.clone()))
-                .or_default()
-                .push(Party::Spec { address: address.clone(), location, spec });
+            let slot = self.0.entry((project.clone(), environment.clone(), flag.clone(), rule.to_owned())).or_default();
+            // The spec's own words for the rule, when they name this one.
+            let named = spec
+                .spec
+                .iteration
+                .flags
+                .get(flag.as_str())
+                .filter(|_| own)
+                .and_then(|f| f.rule.clone().or(f.rule_id.clone()));
+            if slot.label.is_none() && named.as_deref().is_some_and(|n| n != rule && n != "fallthrough") {
+                slot.label = named;
+            }
+            slot.parties.push(Party::Spec { address: address.clone(), location, spec });
         }
     }
 
@@ -63,6 +86,7 @@ impl<'a> Runners<'a> {
                 self.0
                     .entry((project.clone(), environment.clone(), flag.clone(), rule))
                     .or_default()
+                    .parties
                     .push(Party::Unmanaged { address: u.address.clone() });
             }
         }
@@ -70,11 +94,15 @@ impl<'a> Runners<'a> {
 
     /// One problem per spec that would share a rule with another party.
     pub(crate) fn check(self, problems: &mut Problems) {
-        for ((_, env, flag, rule), parties) in self.0 {
+        for ((_, env, flag, rule), Slot { label, parties }) in self.0 {
             if parties.len() < 2 {
                 continue;
             }
-            let what = if rule == "fallthrough" { "the fallthrough".to_owned() } else { format!("rule `{rule}`") };
+            let what = match label {
+                _ if rule == "fallthrough" => "the fallthrough".to_owned(),
+                Some(name) => format!("rule `{name}` ({rule})"),
+                None => format!("rule `{rule}`"),
+            };
             for (i, p) in parties.iter().enumerate() {
                 let Party::Spec { address, location, spec } = p else { continue };
                 let others: Vec<String> =

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use ldexp_core::api::Experiment;
 use ldexp_core::design::Design;
-use ldexp_core::digest::fingerprint;
 use ldexp_core::json_text::JsonText;
+use ldexp_core::managed::experiment_fingerprint;
 use ldexp_core::plan::{Action, Address, Change, Expectation, FieldChange, Risk, Unmanaged, Warning};
 use ldexp_core::remote::RemoteState;
 use ldexp_core::spec::{Owned, SpecSet, WorkspaceProject};
@@ -146,11 +146,12 @@ fn archive(address: &Address, e: &Experiment) -> Result<Change, String> {
         address: address.clone(),
         action: Action::Archive,
         risks: vec![Risk::EndsExperiment],
-        remote_fingerprint: Some(fingerprint(e)),
+        remote_fingerprint: Some(experiment_fingerprint(e)),
         before: design.clone(),
         after: design,
         fields,
         requests,
         notes: vec!["not in any spec; archived because of --prune".to_owned()],
+        flags: cur.or(e.draft_iteration.as_ref()).map(|it| it.flags.keys().cloned().collect()).unwrap_or_default(),
     })
 }

@@ -2,13 +2,17 @@
 //! recovers from lost responses by re-reading the object, never by guessing.
 //!
 //! Rules it keeps:
-//! - the requests of one object run in order; objects run concurrently, bounded by
-//!   [`ApplyOptions::concurrency`];
+//! - the requests of one object run in order; so do the changes that share a flag in one environment (a start or
+//!   stop rewrites the flag, and a create carries its version), in plan order; everything else runs concurrently,
+//!   bounded by [`ApplyOptions::concurrency`];
+//! - a body field the plan binds ([`Binding`]) is filled in from a fresh read just before each send; nothing else
+//!   in a request differs from the plan;
 //! - a failed object does not stop the others (except after an authentication failure, when every
 //!   remaining object would fail the same way and is reported as skipped);
 //! - after an unknown outcome (a lost response or a 5xx on a write) the object is re-read and the
 //!   request's [`Expectation`](crate::plan::Expectation)s decide: satisfied means the step took effect,
-//!   otherwise the request is sent again, at most [`ApplyOptions::max_attempts`] times in all. A request
+//!   otherwise the request is sent again, at most [`ApplyOptions::max_attempts`] times in all. A 409 is resent
+//!   once only: LaunchDarkly also answers 409 for conflicts no retry fixes (contract §9.11). A request
 //!   without postconditions is never resent after an unknown outcome, so no experiment, iteration or flag
 //!   patch is ever applied twice;
 //! - once [`ApplyOptions::stop`] is raised (the first Ctrl-C), no request is sent any more, not even a resend:
@@ -34,8 +38,9 @@ pub use stale::{ObjectStaleness, Staleness, Verdict, compare};
 
 use crate::Error;
 use crate::client::{ObjectReads, Writer};
-use crate::plan::{Action, Address, Change, Method, Plan, PlannedRequest};
+use crate::plan::{Action, Address, Binding, BoundValue, Change, Method, Plan, PlannedRequest};
 use crate::verify;
+use crate::verify::Object;
 
 /// A progress callback.
 pub type EventSink = Arc<dyn Fn(&ApplyEvent<'_>) + Send + Sync>;
@@ -166,14 +171,10 @@ pub enum OutcomeStatus {
 
 /// Executes `plan` with `client`. Changes without requests are not listed in the report.
 pub async fn apply<C: ObjectReads + Writer>(plan: &Plan, client: &C, options: &ApplyOptions) -> ApplyReport {
-    // Changes of the same object (or of the same flag) depend on each other: one group, run in order.
-    let mut groups: BTreeMap<String, Vec<(usize, &Change)>> = BTreeMap::new();
-    for (i, c) in plan.changes.iter().enumerate().filter(|(_, c)| !c.requests.is_empty()) {
-        groups.entry(group_key(&c.address)).or_default().push((i, c));
-    }
+    let groups = groups(plan);
     let auth_failed = AtomicBool::new(false);
     let ctx = Ctx { client, options, auth_failed: &auth_failed };
-    let mut results: Vec<(usize, ChangeOutcome)> = futures::stream::iter(groups.into_values())
+    let mut results: Vec<(usize, ChangeOutcome)> = futures::stream::iter(groups)
         .map(|group| ctx.run_group(group))
         .buffer_unordered(options.concurrency.max(1))
         .flat_map(futures::stream::iter)
@@ -183,8 +184,48 @@ pub async fn apply<C: ObjectReads + Writer>(plan: &Plan, client: &C, options: &A
     ApplyReport { outcomes: results.into_iter().map(|(_, o)| o).collect() }
 }
 
-fn group_key(a: &Address) -> String {
-    a.to_string()
+/// The changes that must run one after another, each group in plan order: changes of one object, and changes that
+/// share a flag in one environment (joined transitively).
+fn groups(plan: &Plan) -> Vec<Vec<(usize, &Change)>> {
+    let changes: Vec<(usize, &Change)> =
+        plan.changes.iter().enumerate().filter(|(_, c)| !c.requests.is_empty()).collect();
+    // Union-find over the changes, joined through the keys they touch.
+    let mut parent: Vec<usize> = (0..changes.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut owner: BTreeMap<String, usize> = BTreeMap::new();
+    for (n, (_, c)) in changes.iter().enumerate() {
+        for key in touched(c) {
+            match owner.get(&key) {
+                Some(&m) => {
+                    let (a, b) = (root(&mut parent, n), root(&mut parent, m));
+                    parent[a.max(b)] = a.min(b);
+                }
+                None => {
+                    owner.insert(key, n);
+                }
+            }
+        }
+    }
+    let mut out: BTreeMap<usize, Vec<(usize, &Change)>> = BTreeMap::new();
+    for (n, &(i, c)) in changes.iter().enumerate() {
+        out.entry(root(&mut parent, n)).or_default().push((i, c));
+    }
+    out.into_values().collect()
+}
+
+/// The keys a change touches: its object, and each of its flags in its environment.
+fn touched(c: &Change) -> Vec<String> {
+    let mut keys = vec![format!("object {}", c.address)];
+    if let Address::Experiment { project, environment, .. } = &c.address {
+        keys.extend(c.flags.iter().map(|f| format!("flag {project}/{environment}/{f}")));
+    }
+    keys
 }
 
 fn describe(r: &PlannedRequest) -> String {
@@ -216,9 +257,13 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
 
     async fn run_group(&self, group: Vec<(usize, &Change)>) -> Vec<(usize, ChangeOutcome)> {
         let mut out = Vec::with_capacity(group.len());
-        let mut blocked: Option<String> = None;
+        // Objects whose earlier change failed: their later changes are not attempted.
+        let mut failed: Vec<&Address> = Vec::new();
         for (i, change) in group {
-            let skip = blocked.clone().or_else(|| {
+            let blocked = failed
+                .contains(&&change.address)
+                .then(|| format!("not attempted: an earlier change of {} failed", change.address));
+            let skip = blocked.or_else(|| {
                 self.auth_failed
                     .load(Ordering::SeqCst)
                     .then(|| "not attempted: LaunchDarkly rejected the access token for another object".to_owned())
@@ -238,7 +283,7 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
                 None => self.run_change(change).await,
             };
             if matches!(outcome.status, OutcomeStatus::Failed { .. }) {
-                blocked = Some(format!("not attempted: an earlier change of {} failed", change.address));
+                failed.push(&change.address);
             }
             out.push((i, outcome));
         }
@@ -287,13 +332,27 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
     ) -> Step {
         let max = self.options.max_attempts.max(1);
         let mut attempt = 1;
+        let mut conflicts = 0;
         // Set once a send may have taken effect: from then on every failure is checked against the remote.
         let mut maybe_applied = false;
         loop {
             if self.stopped() {
                 return Step::Interrupted;
             }
-            let error = match self.client.send(request, resource).await {
+            // Bound fields are read again before every send: a resend after a 409 must not repeat a stale value.
+            let bound;
+            let to_send = if request.bind.is_empty() {
+                request
+            } else {
+                match self.bind(request, resource).await {
+                    Ok(r) => {
+                        bound = r;
+                        &bound
+                    }
+                    Err(e) => return Step::Failed(e),
+                }
+            };
+            let error = match self.client.send(to_send, resource).await {
                 Ok(_) => return Step::Done { recovered: false },
                 Err(e) => e,
             };
@@ -317,9 +376,12 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
                     }
                 }
             }
-            // A definite refusal (4xx other than 409) will not change by sending the same request again.
-            if !unknown && !is_retryable_conflict(&error) {
-                return Step::Failed(error);
+            // A definite refusal (4xx other than a first 409) will not change by sending the same request again.
+            if !unknown {
+                conflicts += 1;
+                if !is_retryable_conflict(&error) || conflicts > 1 {
+                    return Step::Failed(error);
+                }
             }
             if attempt >= max {
                 return Step::Failed(error);
@@ -330,12 +392,39 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
         }
     }
 
-    /// Re-reads the object of `address`, retrying reads that fail, and checks `request`'s postconditions.
-    async fn check(&self, address: &Address, request: &PlannedRequest) -> Result<Check, Error> {
+    /// `request` with its bound fields filled in from fresh reads.
+    async fn bind(&self, request: &PlannedRequest, resource: &str) -> Result<PlannedRequest, Error> {
+        let mut out = request.clone();
+        for Binding { pointer, value } in &request.bind {
+            let BoundValue::FlagVersion { project, flag, environment } = value;
+            let address = Address::Legacy { project: project.clone(), flag: flag.clone() };
+            let version = match self.reread_retrying(&address).await? {
+                Object::Flag(Some(snap)) => snap.flag.environments.get(environment).map(|e| e.version),
+                Object::Flag(None) | Object::Experiment(_) => None,
+            };
+            let missing = |what: &str| Error::NotFound {
+                message: format!(
+                    "{resource}: cannot fill in {pointer} with {value}: {what}; run `ldexp plan` again to see what \
+                     changed"
+                ),
+            };
+            let version = version.ok_or_else(|| missing("LaunchDarkly no longer has that flag or environment"))?;
+            let slot = out
+                .body
+                .as_mut()
+                .and_then(|b| b.pointer_mut(pointer))
+                .ok_or_else(|| missing("the body has no such field"))?;
+            *slot = serde_json::Value::from(version);
+        }
+        Ok(out)
+    }
+
+    /// A fresh read of the object of `address`, retrying reads that fail.
+    async fn reread_retrying(&self, address: &Address) -> Result<Object, Error> {
         let mut attempt = 1;
         loop {
             match self.client.reread(address).await {
-                Ok(object) => return Ok(verify::check_all(&request.expect, &object)),
+                Ok(object) => return Ok(object),
                 Err(e) if attempt >= self.options.max_attempts.max(1) || is_auth_failure(&e) => return Err(e),
                 Err(_) => {
                     self.pause(attempt).await;
@@ -343,6 +432,11 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
                 }
             }
         }
+    }
+
+    /// Re-reads the object of `address`, retrying reads that fail, and checks `request`'s postconditions.
+    async fn check(&self, address: &Address, request: &PlannedRequest) -> Result<Check, Error> {
+        Ok(verify::check_all(&request.expect, &self.reread_retrying(address).await?))
     }
 
     async fn pause(&self, attempt: u32) {
@@ -376,7 +470,7 @@ fn is_unknown_outcome(e: &Error, r: &PlannedRequest) -> bool {
     }
 }
 
-/// A 409 (optimistic locking) means the request was refused as a whole; LaunchDarkly says to retry.
+/// A 409 (optimistic locking) means the request was refused as a whole; LaunchDarkly says to retry, once.
 fn is_retryable_conflict(e: &Error) -> bool {
     matches!(e, Error::Api(api) if api.status == 409)
 }

@@ -1,5 +1,6 @@
 //! The staleness check of `apply --plan FILE`: a saved plan may run only if, for every object, a fresh plan
-//! still sends the same requests, or exactly the tail of them (an earlier apply got part way).
+//! still sends the same requests and no managed field of the object moved, or the fresh requests are exactly the
+//! tail of the saved ones (an earlier apply got part way, and moved the object itself).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,7 +13,7 @@ pub enum Verdict {
     Unchanged,
     /// The fresh requests are the last `remaining` of the saved ones: the first `done` were applied before.
     PartiallyApplied { done: usize, remaining: usize },
-    /// The saved requests no longer fit the remote or the specs.
+    /// The saved requests no longer fit the remote or the specs, or a managed field moved under them.
     Stale { reasons: Vec<String> },
 }
 
@@ -114,12 +115,27 @@ pub fn compare(saved: &Plan, fresh: &Plan) -> Staleness {
     out
 }
 
+fn same(a: &[&PlannedRequest], b: &[&PlannedRequest]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.sends_the_same_as(y))
+}
+
 fn judge(saved: &Side<'_>, fresh: &Side<'_>) -> Verdict {
     let (sr, fr) = (&saved.requests, &fresh.requests);
-    if sr == fr {
-        return Verdict::Unchanged;
+    if same(sr, fr) {
+        if saved.fingerprint == fresh.fingerprint {
+            return Verdict::Unchanged;
+        }
+        // The same requests against a moved object would overwrite a change no reviewer saw.
+        return Verdict::Stale {
+            reasons: vec![format!(
+                "a field the specs own changed in LaunchDarkly since the plan was made ({} when planned, {} now), \
+                 though the requests are the same",
+                saved.fingerprint.as_deref().unwrap_or("absent"),
+                fresh.fingerprint.as_deref().unwrap_or("absent")
+            )],
+        };
     }
-    if fr.len() < sr.len() && sr[sr.len() - fr.len()..] == fr[..] {
+    if fr.len() < sr.len() && same(&sr[sr.len() - fr.len()..], fr) {
         return Verdict::PartiallyApplied { done: sr.len() - fr.len(), remaining: fr.len() };
     }
     let mut reasons = Vec::new();
@@ -132,7 +148,7 @@ fn judge(saved: &Side<'_>, fresh: &Side<'_>) -> Verdict {
     }
     if sr.is_empty() {
         reasons.push(format!("a fresh plan sends {} request(s) the saved plan does not have", fr.len()));
-    } else if let Some(i) = sr.iter().zip(fr.iter()).position(|(a, b)| a != b) {
+    } else if let Some(i) = sr.iter().zip(fr.iter()).position(|(a, b)| !a.sends_the_same_as(b)) {
         reasons.push(format!(
             "request {} differs: saved `{}`, fresh `{}`{}",
             i + 1,
@@ -167,6 +183,7 @@ mod tests {
             content_type: None,
             body: Some(body),
             expect: Vec::new(),
+            bind: Vec::new(),
         }
     }
 
@@ -181,6 +198,7 @@ mod tests {
             fields: Vec::new(),
             requests,
             notes: Vec::new(),
+            flags: Vec::new(),
         }
     }
 
@@ -246,6 +264,44 @@ mod tests {
                 ]
             }
         );
+    }
+
+    #[test]
+    fn the_same_requests_against_a_moved_object_are_stale() {
+        let saved = plan(vec![change("a", Some("blake3:then"), create_start())]);
+        let fresh = plan(vec![change("a", Some("blake3:now"), create_start())]);
+        let s = compare(&saved, &fresh);
+        assert!(s.is_stale());
+        let Verdict::Stale { reasons } = &s.objects[0].verdict else { panic!("{s:?}") };
+        assert!(reasons[0].starts_with("a field the specs own changed in LaunchDarkly"), "{reasons:?}");
+    }
+
+    #[test]
+    fn a_bound_field_is_equal_whatever_it_held_at_plan_time() {
+        use crate::plan::{Binding, BoundValue};
+        let bound = |version: u64| {
+            let mut r = req(
+                Method::Post,
+                "/x/experiments/a/iterations",
+                json!({"flags": {"f": {"flagConfigVersion": version}}}),
+            );
+            r.bind = vec![Binding {
+                pointer: "/flags/f/flagConfigVersion".into(),
+                value: BoundValue::FlagVersion { project: "p".into(), flag: "f".into(), environment: "prod".into() },
+            }];
+            r
+        };
+        let saved = plan(vec![change("a", Some("blake3:x"), vec![bound(3), create_start()[1].clone()])]);
+        // Resuming after the first request: the fresh plan sees the version it moved to, and binds nothing.
+        let mut unbound = bound(5);
+        unbound.bind.clear();
+        let fresh = plan(vec![change("a", Some("blake3:x"), vec![unbound, create_start()[1].clone()])]);
+        assert_eq!(compare(&saved, &fresh).objects[0].verdict, Verdict::Unchanged);
+        // Anything else in the body still counts.
+        let mut other = bound(5);
+        other.body = Some(json!({"flags": {"g": {"flagConfigVersion": 5}}}));
+        let fresh = plan(vec![change("a", Some("blake3:x"), vec![other, create_start()[1].clone()])]);
+        assert!(compare(&saved, &fresh).is_stale());
     }
 
     #[test]

@@ -165,6 +165,7 @@ pub(crate) fn relative_link(href: &str, resource: &str) -> Result<PlannedRequest
         content_type: None,
         body: None,
         expect: Vec::new(),
+        bind: Vec::new(),
     })
 }
 
