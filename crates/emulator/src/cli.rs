@@ -24,6 +24,13 @@ pub struct EmulatorArgs {
     /// The access token the API accepts in `Authorization`.
     #[arg(long, value_name = "T", env = "LDEXP_EMULATOR_TOKEN", hide_env_values = true, default_value = DEFAULT_TOKEN, hide_default_value = true)]
     pub token: String,
+    /// A second accepted token, standing for a service token: `createExperiment` then needs a `maintainerId`, and
+    /// `GET /api/v2/caller-identity` answers `serviceToken: true`.
+    #[arg(long, value_name = "T", env = "LDEXP_EMULATOR_SERVICE_TOKEN", hide_env_values = true)]
+    pub service_token: Option<String>,
+    /// Creates answer the new iteration as a `not_started` `currentIteration` instead of as `draftIteration`.
+    #[arg(long)]
+    pub create_as_current: bool,
     /// Milliseconds added to every API response.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub latency_ms: u64,
@@ -49,6 +56,8 @@ impl fmt::Debug for EmulatorArgs {
             .field("host", &self.host)
             .field("seed", &self.seed)
             .field("token", &"[redacted]")
+            .field("service_token", &self.service_token.as_ref().map(|_| "[redacted]"))
+            .field("create_as_current", &self.create_as_current)
             .field("latency_ms", &self.latency_ms)
             .field("rate_limit", &self.rate_limit)
             .field("fault_5xx", &self.fault_5xx)
@@ -66,6 +75,8 @@ impl EmulatorArgs {
             host: self.host,
             port: self.port,
             token: self.token.clone(),
+            service_token: self.service_token.clone(),
+            create_as_current: self.create_as_current,
             latency_ms: self.latency_ms,
             rate_limit: self.rate_limit,
             fault_5xx: self.fault_5xx,

@@ -10,10 +10,10 @@ use ldexp_core::api::{
 };
 use serde_json::{Value, json};
 
-use crate::ids;
-use crate::model::{Data, GroupDef, MAINTAINER_ID, MetricDef, Project};
+use crate::model::{Caller, Data, GroupDef, MAINTAINER_ID, MetricDef, Project};
 use crate::router::{csv, query_u64};
 use crate::wire::{Fail, Outcome, Response, link};
+use crate::{checks, ids};
 
 /// Default page size of experiment lists.
 const DEFAULT_LIMIT: u64 = 20;
@@ -264,8 +264,8 @@ fn check_key(key: &str) -> Outcome<()> {
     Ok(())
 }
 
-/// `createExperiment`: the iteration becomes the draft.
-pub(crate) fn create(data: &mut Data, pk: &str, env: &str, body: &Value) -> Outcome<Response> {
+/// `createExperiment`: the iteration becomes the draft, or a `not_started` current iteration when the state says so.
+pub(crate) fn create(data: &mut Data, caller: Caller, pk: &str, env: &str, body: &Value) -> Outcome<Response> {
     let project = data.projects.get(pk).ok_or_else(|| Fail::not_found(format!("Unknown project key {pk}")))?;
     env_exists(project, env)?;
     let post: ExperimentPost =
@@ -286,13 +286,18 @@ pub(crate) fn create(data: &mut Data, pk: &str, env: &str, body: &Value) -> Outc
             return Err(Fail::bad(format!("{field} `{v}` is not one of {}", values.join(", "))));
         }
     }
+    // A service token stands for no member, so nobody can be the default maintainer (contract §9.7).
+    if caller == Caller::Service && post.maintainer_id.as_deref().is_none_or(|m| m.trim().is_empty()) {
+        return Err(Fail::bad("maintainerId is required when the caller uses a service token"));
+    }
     let iteration_raw = body.get("iteration").cloned().unwrap_or(Value::Null);
     let mut iteration = build_iteration(project, env, &iteration_raw)?;
+    checks::flag_versions(project, env, &iteration)?;
     let experiment_type = body.get("type").and_then(Value::as_str).unwrap_or("experiment").to_owned();
     let now = data.tick();
     let serial = data.next_serial();
     finalize_iteration(&mut iteration, pk, env, &post.key, serial, now);
-    let exp = Experiment {
+    let mut exp = Experiment {
         id: Some(ids::uuid(&["experiment", pk, env, &post.key])),
         key: post.key.clone(),
         name: post.name,
@@ -305,10 +310,14 @@ pub(crate) fn create(data: &mut Data, pk: &str, env: &str, body: &Value) -> Outc
         tags: post.tags.unwrap_or_default(),
         holdout_id: post.holdout_id,
         experiment_type: Some(experiment_type),
-        draft_iteration: Some(Box::new(iteration)),
         analysis_config: post.analysis_config,
         ..Experiment::default()
     };
+    if data.options.create_as_current {
+        exp.current_iteration = Some(Box::new(iteration));
+    } else {
+        exp.draft_iteration = Some(Box::new(iteration));
+    }
     let project = data.projects.get_mut(pk).ok_or_else(|| Fail::not_found(format!("Unknown project key {pk}")))?;
     project.experiments.entry(env.to_owned()).or_default().insert(exp.key.clone(), exp.clone());
     Ok(Response::json(201, render(project, &exp, Expand::ALL)))
@@ -317,8 +326,10 @@ pub(crate) fn create(data: &mut Data, pk: &str, env: &str, body: &Value) -> Outc
 /// `createIteration`: the new iteration replaces any draft; the current iteration is untouched.
 pub(crate) fn create_iteration(data: &mut Data, pk: &str, env: &str, key: &str, body: &Value) -> Outcome<Response> {
     let project = data.projects.get(pk).ok_or_else(|| Fail::not_found(format!("Unknown project key {pk}")))?;
-    find(project, env, key)?;
+    let exp = find(project, env, key)?;
     let mut iteration = build_iteration(project, env, body)?;
+    checks::fixed_flags(exp, &iteration)?;
+    checks::flag_versions(project, env, &iteration)?;
     let now = data.tick();
     let serial = data.next_serial();
     finalize_iteration(&mut iteration, pk, env, key, serial, now);
@@ -579,6 +590,7 @@ pub(crate) fn build_iteration(project: &Project, env: &str, raw: &Value) -> Outc
         )));
     }
     it.randomization_unit = Some(unit);
+    checks::metrics_fit_unit(project, &it)?;
     it.attributes = input.attributes.clone().unwrap_or_default();
     it.can_reshuffle_traffic = Some(input.can_reshuffle_traffic.unwrap_or(true));
     it.reallocation_frequency_millis = raw.get("reallocationFrequencyMillis").and_then(Value::as_i64);

@@ -350,6 +350,7 @@ pub(crate) fn patch(
     if doc == *original {
         return Ok(Response::json(200, doc));
     }
+    crate::rollout::check_patch(project, fk, original, &doc)?;
     let version = original.get("_version").and_then(Value::as_i64).unwrap_or(0) + 1;
     assign_ids(pk, fk, &mut doc, version);
     validate(project, &doc)?;

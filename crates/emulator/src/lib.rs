@@ -6,6 +6,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod catalog;
+mod checks;
 pub mod cli;
 mod experiments;
 mod flags;
@@ -14,6 +15,7 @@ mod inmemory;
 mod instructions;
 mod model;
 mod results;
+mod rollout;
 mod router;
 mod seed;
 mod server;
@@ -24,8 +26,8 @@ use std::path::PathBuf;
 pub use inmemory::InMemory;
 pub use model::{DEFAULT_TOKEN, State};
 pub use seed::{
-    Seed, SeedEnvironment, SeedFlag, SeedFlagEnvironment, SeedMetric, SeedMetricGroup, SeedProject, SeedRule,
-    SeedVariation,
+    Seed, SeedEnvironment, SeedFlag, SeedFlagEnvironment, SeedMetric, SeedMetricGroup, SeedOptions, SeedProject,
+    SeedRule, SeedVariation,
 };
 pub use server::{RunningServer, ServerConfig, Stats, serve};
 pub use wire::{Request, Response};

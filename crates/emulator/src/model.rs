@@ -27,6 +27,8 @@ pub(crate) const MAINTAINER_ID: &str = "569f183514f4432160000007";
 pub struct State {
     pub(crate) data: Data,
     token: String,
+    /// A second accepted token that stands for no member (`--service-token`).
+    service_token: Option<String>,
     /// Requests handled, for deterministic error `id`s; not part of [`State::to_json`].
     pub(crate) requests: u64,
 }
@@ -38,6 +40,8 @@ impl fmt::Debug for State {
             .field("projects", &self.data.projects.keys().collect::<Vec<_>>())
             .field("clock", &self.data.clock)
             .field("token", &"[redacted]")
+            .field("service_token", &self.service_token.as_ref().map(|_| "[redacted]"))
+            .field("create_as_current", &self.data.options.create_as_current)
             .finish()
     }
 }
@@ -45,7 +49,8 @@ impl fmt::Debug for State {
 impl State {
     /// Builds the state a seed describes. Fails on an inconsistent seed, naming the project and object.
     pub fn from_seed(seed: &Seed) -> Result<State, EmulatorError> {
-        let mut data = Data { clock: EPOCH_MS, serial: 0, projects: BTreeMap::new() };
+        let options = Options { create_as_current: seed.options.create_as_current };
+        let mut data = Data { clock: EPOCH_MS, serial: 0, options, projects: BTreeMap::new() };
         for p in &seed.projects {
             if data.projects.contains_key(&p.key) {
                 return Err(invalid(&p.key, "the project is listed twice"));
@@ -59,7 +64,7 @@ impl State {
                 }
             }
         }
-        Ok(State { data, token: DEFAULT_TOKEN.to_owned(), requests: 0 })
+        Ok(State { data, token: DEFAULT_TOKEN.to_owned(), service_token: None, requests: 0 })
     }
 
     /// The same state, accepting `token` instead.
@@ -68,15 +73,45 @@ impl State {
         self
     }
 
+    /// The same state, also accepting `token` as a service token: it identifies no member, so a create must name
+    /// its `maintainerId` (contract §9.7).
+    pub fn with_service_token(mut self, token: impl Into<String>) -> Self {
+        self.service_token = Some(token.into());
+        self
+    }
+
+    /// The same state, with creates answering the new iteration as a `not_started` `currentIteration` (contract
+    /// §9.9) instead of as `draftIteration`.
+    pub fn with_create_as_current(mut self, on: bool) -> Self {
+        self.set_create_as_current(on);
+        self
+    }
+
+    /// Switches how creates answer (see [`State::with_create_as_current`]) on a live state.
+    pub fn set_create_as_current(&mut self, on: bool) {
+        self.data.options.create_as_current = on;
+    }
+
+    /// Whether creates answer the new iteration as a `not_started` `currentIteration`.
+    pub fn create_as_current(&self) -> bool {
+        self.data.options.create_as_current
+    }
+
     /// The accepted token, for building correct requests ([`State::handle_planned`]); never printed.
     pub(crate) fn token(&self) -> &str {
         &self.token
     }
 
-    /// Whether `candidate` is the accepted token.
-    pub(crate) fn token_matches(&self, candidate: &str) -> bool {
+    /// Which kind of caller `candidate` authenticates, if any.
+    pub(crate) fn caller(&self, candidate: &str) -> Option<Caller> {
         // Length and content both count; timing is irrelevant for a local test server.
-        candidate == self.token
+        if candidate == self.token {
+            Some(Caller::Member)
+        } else if self.service_token.as_deref() == Some(candidate) {
+            Some(Caller::Service)
+        } else {
+            None
+        }
     }
 
     /// What `GET /_emulator/state` returns: every object, maps sorted by key, so two states diff cleanly.
@@ -88,8 +123,17 @@ impl State {
     pub fn from_json(doc: &Value) -> Result<State, EmulatorError> {
         let data: Data =
             serde_json::from_value(doc.clone()).map_err(|e| EmulatorError::StateDocument { message: e.to_string() })?;
-        Ok(State { data, token: DEFAULT_TOKEN.to_owned(), requests: 0 })
+        Ok(State { data, token: DEFAULT_TOKEN.to_owned(), service_token: None, requests: 0 })
     }
+}
+
+/// Who a request authenticated as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Caller {
+    /// A personal token: creates default their maintainer to its member.
+    Member,
+    /// A service token: no member stands behind it.
+    Service,
 }
 
 fn invalid(project: &str, message: &str) -> EmulatorError {
@@ -104,7 +148,25 @@ pub(crate) struct Data {
     pub clock: i64,
     /// Counter behind iteration ids, so a replaced draft never shares its id with the next one.
     pub serial: u64,
+    /// Behaviour switches; left out of the document while they are all off, so older documents still read.
+    #[serde(default, skip_serializing_if = "Options::is_default")]
+    pub options: Options,
     pub projects: BTreeMap<String, Project>,
+}
+
+/// Behaviour switches a seed or a state document can set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Options {
+    /// Creates answer the new iteration as a `not_started` `currentIteration` (contract §9.9).
+    #[serde(default)]
+    pub create_as_current: bool,
+}
+
+impl Options {
+    fn is_default(&self) -> bool {
+        self == &Options::default()
+    }
 }
 
 impl Data {
@@ -302,7 +364,9 @@ fn build_project(data: &mut Data, p: &SeedProject) -> Result<Project, EmulatorEr
             success_criteria: m.success_criteria.clone().or_else(|| Some("HigherThanBaseline".to_owned())),
             unit: m.unit.clone(),
             description: m.description.clone(),
-            randomization_units: m.randomization_units.clone().unwrap_or_else(|| vec!["user".to_owned()]),
+            // A seed metric that names no units fits every unit the project randomizes by, so hand-written seeds
+            // need not repeat them; the API always shows the resolved list.
+            randomization_units: m.randomization_units.clone().unwrap_or_else(|| units.clone()),
             tags: m.tags.clone(),
             creation_date: data.tick(),
         });

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use ldexp_core::plan::PlannedRequest;
 use ldexp_core::requests::is_beta_route;
 use percent_encoding::percent_decode_str;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::model::{Project, State};
+use crate::model::{Caller, MAINTAINER_ID, Project, State};
 use crate::wire::{Fail, Outcome, Request, Response};
 use crate::{catalog, experiments, flags, ids, results};
 
@@ -33,6 +33,7 @@ pub(crate) enum Route {
     LegacyReset { project: String, flag: String, env: String, metric: String },
     Metrics { project: String },
     Metric { project: String, metric: String },
+    CallerIdentity,
 }
 
 impl Route {
@@ -77,6 +78,7 @@ impl Route {
             }
             ["metrics", p] => Route::Metrics { project: o(p) },
             ["metrics", p, m] => Route::Metric { project: o(p), metric: o(m) },
+            ["caller-identity"] => Route::CallerIdentity,
             _ => return None,
         })
     }
@@ -111,6 +113,7 @@ impl Route {
             }
             Route::Metrics { .. } => "/api/v2/metrics/{projectKey}",
             Route::Metric { .. } => "/api/v2/metrics/{projectKey}/{metricKey}",
+            Route::CallerIdentity => "/api/v2/caller-identity",
         }
     }
 
@@ -200,9 +203,9 @@ impl State {
 
     fn dispatch(&mut self, req: &Request) -> Outcome<Response> {
         let auth = req.header_value("authorization").unwrap_or_default();
-        if auth.is_empty() || !self.token_matches(auth) {
+        let Some(caller) = self.caller(auth).filter(|_| !auth.is_empty()) else {
             return Err(Fail { status: 401, code: "unauthorized", message: "Invalid access token".to_owned() });
-        }
+        };
         let Some(route) = Route::parse(&req.path) else {
             return Err(Fail::not_found(format!("no API route matches {}", req.path)));
         };
@@ -229,7 +232,7 @@ impl State {
                 experiments::list(self.project(&project)?, None, &req.path, &req.query)
             }
             ("POST", Route::Experiments { project, env }) => {
-                experiments::create(&mut self.data, &project, &env, &need(body, "experiment")?)
+                experiments::create(&mut self.data, caller, &project, &env, &need(body, "experiment")?)
             }
             ("GET", Route::Experiment { project, env, key }) => {
                 experiments::get(self.project(&project)?, &env, &key, &req.query)
@@ -276,6 +279,7 @@ impl State {
             ("DELETE", Route::LegacyReset { project, flag, env, metric }) => {
                 results::reset_legacy(&mut self.data, &project, &flag, &env, &metric)
             }
+            ("GET", Route::CallerIdentity) => Ok(Response::json(200, caller_identity(caller))),
             (m, r) => Err(Fail::method_not_allowed(format!("{m} is not allowed on {}", r.pattern()))),
         }
     }
@@ -283,6 +287,31 @@ impl State {
     fn project(&self, key: &str) -> Outcome<&Project> {
         self.data.projects.get(key).ok_or_else(|| Fail::not_found(format!("Unknown project key {key}")))
     }
+}
+
+/// `CallerIdentityRep` for the two tokens the emulator knows. Ids are fixed, so answers compare across runs.
+fn caller_identity(caller: Caller) -> Value {
+    let mut v = json!({
+        "accountId": ids::object_id(&["account"]),
+        "authKind": "token",
+        "scopes": ["writer"],
+    });
+    match caller {
+        Caller::Member => {
+            v["tokenKind"] = json!("personal");
+            v["serviceToken"] = json!(false);
+            v["memberId"] = json!(MAINTAINER_ID);
+            v["tokenName"] = json!("ldexp emulator personal token");
+            v["tokenId"] = json!(ids::object_id(&["token", "member"]));
+        }
+        Caller::Service => {
+            v["tokenKind"] = json!("service");
+            v["serviceToken"] = json!(true);
+            v["tokenName"] = json!("ldexp emulator service token");
+            v["tokenId"] = json!(ids::object_id(&["token", "service"]));
+        }
+    }
+    v
 }
 
 fn parse_body(req: &Request, method: &str) -> Outcome<Option<Value>> {

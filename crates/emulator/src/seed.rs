@@ -12,8 +12,26 @@ use crate::EmulatorError;
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Seed {
+    /// Behaviour switches of the emulated service.
+    #[serde(default, skip_serializing_if = "SeedOptions::is_default")]
+    pub options: SeedOptions,
     #[serde(default)]
     pub projects: Vec<SeedProject>,
+}
+
+/// Behaviour switches a seed can set (README, "Seed format").
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedOptions {
+    /// Creates answer the new iteration as a `not_started` `currentIteration` instead of as `draftIteration`.
+    #[serde(default)]
+    pub create_as_current: bool,
+}
+
+impl SeedOptions {
+    fn is_default(&self) -> bool {
+        self == &SeedOptions::default()
+    }
 }
 
 impl Seed {

@@ -40,8 +40,13 @@ pub struct ServerConfig {
     pub host: IpAddr,
     /// 0 picks a free port.
     pub port: u16,
-    /// The access token the API accepts.
+    /// The access token the API accepts; it stands for a member.
     pub token: String,
+    /// A second accepted token that is a service token: `createExperiment` then needs a `maintainerId`.
+    pub service_token: Option<String>,
+    /// Creates answer the new iteration as a `not_started` `currentIteration`, whatever the seed or an admin
+    /// state document says.
+    pub create_as_current: bool,
     /// Added to every API response.
     pub latency_ms: u64,
     /// Requests per 10 s window per `METHOD route`; `None` is unlimited.
@@ -62,6 +67,8 @@ impl Default for ServerConfig {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             token: DEFAULT_TOKEN.to_owned(),
+            service_token: None,
+            create_as_current: false,
             latency_ms: 0,
             rate_limit: None,
             fault_5xx: 0.0,
@@ -79,6 +86,8 @@ impl fmt::Debug for ServerConfig {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("token", &"[redacted]")
+            .field("service_token", &self.service_token.as_ref().map(|_| "[redacted]"))
+            .field("create_as_current", &self.create_as_current)
             .field("latency_ms", &self.latency_ms)
             .field("rate_limit", &self.rate_limit)
             .field("fault_5xx", &self.fault_5xx)
@@ -114,7 +123,6 @@ struct Window {
 struct Shared {
     state: Mutex<State>,
     initial: State,
-    token: String,
     config: ServerConfig,
     stats: Mutex<Stats>,
     windows: Mutex<BTreeMap<String, Window>>,
@@ -178,11 +186,16 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, EmulatorError>
     if config.rate_limit == Some(0) {
         return Err(EmulatorError::Server { message: "--rate-limit must be at least 1".to_owned() });
     }
+    if config.service_token.as_deref().is_some_and(|t| t.is_empty() || t == config.token) {
+        return Err(EmulatorError::Server {
+            message: "--service-token must be non-empty and differ from --token".to_owned(),
+        });
+    }
     let state = match &config.seed {
         Some(seed) => State::from_seed(seed)?,
         None => State::from_seed(&Seed::default())?,
-    }
-    .with_token(config.token.clone());
+    };
+    let state = configure(state, &config);
     let addr = SocketAddr::new(config.host, config.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -191,7 +204,6 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, EmulatorError>
     let shared = Arc::new(Shared {
         state: Mutex::new(state.clone()),
         initial: state,
-        token: config.token.clone(),
         rng: Mutex::new(SmallRng::seed_from_u64(config.fault_seed)),
         config,
         stats: Mutex::new(Stats::default()),
@@ -208,6 +220,17 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, EmulatorError>
     let (stop_tx, stop_rx) = oneshot::channel();
     let task = tokio::spawn(accept_loop(listener, app, stop_rx));
     Ok(RunningServer { addr, shared, stop: Some(stop_tx), task })
+}
+
+/// Applies what the server's flags decide over any state it serves: the tokens, and `--create-as-current`, which
+/// a seed or state document can switch on but not off.
+fn configure(state: State, config: &ServerConfig) -> State {
+    let on = state.create_as_current() || config.create_as_current;
+    let state = state.with_token(config.token.clone()).with_create_as_current(on);
+    match &config.service_token {
+        Some(t) => state.with_service_token(t.clone()),
+        None => state,
+    }
 }
 
 /// Lets a handler close its own connection with no answer.
@@ -407,7 +430,7 @@ async fn admin_put_state(
         .and_then(|v| State::from_json(&v).map_err(|e| e.to_string()));
     match parsed {
         Ok(state) => {
-            let state = state.with_token(shared.token.clone());
+            let state = configure(state, &shared.config);
             let doc = state.to_json();
             *lock(&shared.state) = state;
             to_http(Response::json(200, doc))

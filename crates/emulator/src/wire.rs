@@ -122,6 +122,11 @@ impl Fail {
     pub(crate) fn forbidden(message: impl Into<String>) -> Self {
         Fail { status: 403, code: "forbidden", message: message.into() }
     }
+    /// 409 `optimistic_locking_error`: LaunchDarkly's answer to a write that conflicts with the current state, which
+    /// a plain retry does not fix (contract §9.11).
+    pub(crate) fn conflict(message: impl Into<String>) -> Self {
+        Fail { status: 409, code: "optimistic_locking_error", message: message.into() }
+    }
     pub(crate) fn method_not_allowed(message: impl Into<String>) -> Self {
         Fail { status: 405, code: "method_not_allowed", message: message.into() }
     }

@@ -22,6 +22,7 @@ use ldexp_core::api::{
 use ldexp_core::client::{
     AccessToken, BaseUrl, CatalogReads, ClientConfig, ExportReads, HttpClient, PlanReads, ResultsReads, Writer,
 };
+use ldexp_core::plan::{Method, PlannedRequest};
 use ldexp_core::remote::FlagSnapshot;
 use ldexp_core::requests;
 use ldexp_emulator::{Seed, ServerConfig};
@@ -228,11 +229,13 @@ async fn pipe(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp:
     let _ = to.shutdown().await;
 }
 
-/// The operations of the contract the client calls: v1's 18 and, from v2, the flag list `export` reads. The
-/// other v2 operations (metric and metric-group writes, holdouts, layers, caller identity) ldexp never sends.
-const USED: [&str; 19] = [
+/// The operations of the contract the client calls: v1's 18 and, from v2, the flag list `export` reads and the
+/// caller identity (which says whether creates need a `maintainerId`). The other v2 operations (metric and
+/// metric-group writes, holdouts, layers) ldexp never sends.
+const USED: [&str; 20] = [
     "createExperiment",
     "createIteration",
+    "getCallerIdentity",
     "getExperiment",
     "getExperimentResults",
     "getExperimentResultsForMetricGroup",
@@ -424,6 +427,8 @@ async fn scenario(c: &HttpClient, k: &Keys) {
     c.experiment_results(p, e, key, &k.metric, Some(&iteration_id)).await.unwrap().expect("results");
     c.metric_group_results(p, e, key, &k.group, Some(&iteration_id)).await.unwrap().expect("group results");
 
+    // Starting made the fallthrough an experiment rollout and bumped the flag's version: build from a fresh read.
+    let flag = c.get_flag(p, &k.flag).await.unwrap().unwrap();
     let mut next: IterationInput = post_body(k, key, &flag).iteration;
     next.hypothesis = "Second iteration".into();
     let it: IterationRep = from(c.send(&requests::create_iteration(p, e, key, &next), &res).await.unwrap().unwrap());
@@ -444,6 +449,7 @@ async fn scenario(c: &HttpClient, k: &Keys) {
     assert_eq!(c.list_experiments_any_env(p).await.unwrap().unwrap().len(), any_env_before + 1);
 
     // Legacy experiments on the flag: add one recording in the environment, read and reset its results.
+    let flag = c.get_flag(p, &k.flag).await.unwrap().unwrap();
     let env_version = flag.flag.environments[e].version;
     let legacy: PatchWithComment = from(json!({
         "comment": "ldexp contract test",
@@ -483,6 +489,97 @@ async fn error_answers(port: u16, k: &Keys) {
     cfg.api_version_beta = "20240415".into();
     let err = HttpClient::new(cfg).unwrap().get_settings(p).await.unwrap_err();
     assert!(matches!(&err, ldexp_core::Error::Api(a) if a.status == 403), "{err}");
+    strict_answers(&c, &client(port, SERVICE_TOKEN), k).await;
+}
+
+/// The token the conformance run's emulator also accepts as a service token.
+const SERVICE_TOKEN: &str = "ld-emulator-service-token";
+/// A metric the run's seed adds that fits only the `organization` unit.
+const ORG_METRIC: &str = "ldexp-contract-org-only";
+
+fn status_of(err: &ldexp_core::Error) -> u16 {
+    match err {
+        ldexp_core::Error::Api(a) => a.status,
+        other => panic!("expected an API error, got {other}"),
+    }
+}
+
+fn caller_identity() -> PlannedRequest {
+    PlannedRequest {
+        method: Method::Get,
+        path: "/api/v2/caller-identity".into(),
+        query: BTreeMap::new(),
+        content_type: None,
+        body: None,
+        expect: Vec::new(),
+    }
+}
+
+/// The answers of the service's rules beyond the schema (contract §9): each 400 and 409 must match its error
+/// schema, and the caller identity its `CallerIdentityRep`.
+async fn strict_answers(c: &HttpClient, service: &HttpClient, k: &Keys) {
+    let (p, e) = (k.project.as_str(), k.env.as_str());
+    let me = c.send(&caller_identity(), "caller").await.unwrap().unwrap();
+    assert_eq!((me["serviceToken"].as_bool(), me["memberId"].is_string()), (Some(false), true), "{me}");
+    let svc = service.send(&caller_identity(), "caller").await.unwrap().unwrap();
+    assert_eq!(svc["serviceToken"], true, "{svc}");
+
+    let flag = c.get_flag(p, &k.flag).await.unwrap().unwrap();
+    // A service token stands for no member: the create must name a maintainer (400).
+    let create = |key: &str, flag: &FlagSnapshot| requests::create_experiment(p, e, &post_body(k, key, flag));
+    let err = service.send(&create("ldexp-contract-svc", &flag), "x").await.unwrap_err();
+    assert_eq!(status_of(&err), 400, "{err}");
+    // A metric that does not list the iteration's unit (400).
+    let mut body = post_body(k, "ldexp-contract-unit", &flag);
+    body.iteration.metrics = from(json!([{"key": ORG_METRIC}]));
+    body.iteration.primary_single_metric_key = Some(ORG_METRIC.into());
+    body.iteration.randomization_unit = Some("user".into());
+    let err = c.send(&requests::create_experiment(p, e, &body), "x").await.unwrap_err();
+    assert_eq!(status_of(&err), 400, "{err}");
+
+    // The holder runs on the flag's fallthrough; a rival on the same rule cannot start (409), and the rule cannot
+    // be patched while the holder runs (409).
+    c.send(&create("ldexp-contract-holder", &flag), "x").await.unwrap();
+    let start = patch(json!([{"kind": "startIteration"}]));
+    c.send(&requests::patch_experiment(p, e, "ldexp-contract-holder", &start), "x").await.unwrap();
+    let flag = c.get_flag(p, &k.flag).await.unwrap().unwrap();
+    c.send(&create("ldexp-contract-rival", &flag), "x").await.unwrap();
+    let err = c.send(&requests::patch_experiment(p, e, "ldexp-contract-rival", &start), "x").await.unwrap_err();
+    assert_eq!(status_of(&err), 409, "{err}");
+    let edit: PatchWithComment = from(json!({"comment": "c", "patch": [
+        {"op": "replace", "path": format!("/environments/{e}/fallthrough"), "value": {"variation": 0}}
+    ]}));
+    let err = c.send(&requests::patch_flag(p, &k.flag, &edit), "x").await.unwrap_err();
+    assert_eq!(status_of(&err), 409, "{err}");
+
+    // An iteration naming another set of flags (400).
+    let other = c.list_flags(p).await.unwrap().unwrap().into_iter().find(|f| f.key != k.flag).expect("a second flag");
+    let other = c.get_flag(p, &other.key).await.unwrap().unwrap();
+    let mut wider = post_body(k, "ldexp-contract-rival", &flag).iteration;
+    let mut flags = serde_json::to_value(&wider.flags).unwrap();
+    flags[&other.flag.key] = json!({"ruleId": "fallthrough", "flagConfigVersion": other.flag.environments[e].version});
+    wider.flags = from(flags);
+    let mut treatments = serde_json::to_value(&wider.treatments).unwrap();
+    for t in treatments.as_array_mut().unwrap() {
+        t["parameters"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"flagKey": other.flag.key, "variationId": other.flag.variations[0].id}));
+    }
+    wider.treatments = from(treatments);
+    let err = c.send(&requests::create_iteration(p, e, "ldexp-contract-rival", &wider), "x").await.unwrap_err();
+    assert_eq!(status_of(&err), 400, "{err}");
+
+    // Stop the holder; a restart after a stopped iteration needs a change justification (400).
+    let held = c.get_experiment(p, e, "ldexp-contract-holder").await.unwrap().unwrap();
+    let winner = held.current_iteration.as_ref().unwrap().treatments[0].id.clone().unwrap();
+    let stop = patch(json!([{"kind": "stopIteration", "winningTreatmentId": winner, "winningReason": "done"}]));
+    c.send(&requests::patch_experiment(p, e, "ldexp-contract-holder", &stop), "x").await.unwrap();
+    let flag = c.get_flag(p, &k.flag).await.unwrap().unwrap();
+    let again = post_body(k, "ldexp-contract-holder", &flag).iteration;
+    c.send(&requests::create_iteration(p, e, "ldexp-contract-holder", &again), "x").await.unwrap();
+    let err = c.send(&requests::patch_experiment(p, e, "ldexp-contract-holder", &start), "x").await.unwrap_err();
+    assert_eq!(status_of(&err), 400, "{err}");
 }
 
 /// A server answering every request with `body` (status 200), to feed Prism a response that breaks the schema.
@@ -532,9 +629,13 @@ fn violation_lines(log: &str) -> Vec<&str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
     let Some(setup) = setup() else { return };
-    let seed = Seed::from_path(&setup.seed).unwrap();
+    let mut seed = Seed::from_path(&setup.seed).unwrap();
     let keys = pick(&seed);
-    let emulator = ldexp_emulator::serve(ServerConfig { seed: Some(seed), ..ServerConfig::default() }).await.unwrap();
+    let project = seed.projects.iter_mut().find(|p| p.key == keys.project).unwrap();
+    project.metrics.push(from(json!({"key": ORG_METRIC, "randomizationUnits": ["organization"]})));
+    let config =
+        ServerConfig { seed: Some(seed), service_token: Some(SERVICE_TOKEN.into()), ..ServerConfig::default() };
+    let emulator = ldexp_emulator::serve(config).await.unwrap();
     let target = format!("http://127.0.0.1:{}", emulator.addr.port());
     let spec = setup.spec.to_str().unwrap().to_owned();
     let prism = Prism::start(&setup, &["proxy", &spec, &target, "--errors"]).await;
@@ -575,7 +676,7 @@ async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
         violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
         log_violations.join("\n")
     );
-    let deliberate: BTreeMap<u16, usize> = [(400, 1), (401, 1), (403, 1), (404, 2)].into();
+    let deliberate: BTreeMap<u16, usize> = [(400, 5), (401, 1), (403, 1), (404, 2), (409, 2)].into();
     let errors: BTreeMap<u16, usize> = statuses.iter().filter(|(s, _)| **s >= 300).map(|(s, n)| (*s, *n)).collect();
     assert_eq!(errors, deliberate, "only the deliberate error answers: {statuses:?}");
 
@@ -638,6 +739,7 @@ async fn the_client_parses_every_response_prism_mock_serves() {
     let l = c.legacy_results(p, "my-flag", e, "my-metric").await.unwrap().unwrap();
     assert!(!l.totals.is_empty());
     c.list_flags(p).await.unwrap().expect("the mock's flag list parses");
+    c.send(&caller_identity(), "caller").await.unwrap().expect("the mock's caller identity parses");
 
     let keys = Keys {
         project: p.into(),

@@ -118,7 +118,9 @@ fn restarting_a_running_experiment_needs_a_change_justification() {
     let mut s = with_draft();
     ok(patch_experiment(&mut s, "cb", json!([{ "kind": "startIteration" }])));
     let first = experiment(&mut s, "cb")["currentIteration"]["_id"].clone();
-    let input = checkout_post(&mut s, "cb")["iteration"].clone();
+    let mut input = checkout_post(&mut s, "cb")["iteration"].clone();
+    input["flags"]["checkout-button"]["flagConfigVersion"] =
+        json!(flag_version(&mut s, "checkout-button", "production"));
     ok(s.handle(&req("POST", &format!("{PE}/experiments/cb/iterations")).json(&input)));
     rejected(
         &mut s,

@@ -246,3 +246,46 @@ fn command_line_flags_become_a_server_config() {
     assert_eq!(defaults.token, ldexp_emulator::DEFAULT_TOKEN);
     assert!(defaults.config().unwrap().seed.is_none());
 }
+
+#[tokio::test]
+async fn the_service_token_and_create_as_current_survive_an_admin_state_put() {
+    let server = start(|c| {
+        c.service_token = Some("server-service-token".into());
+        c.create_as_current = true;
+    })
+    .await;
+    // A document that does not switch the option on (an older one) leaves the server's flag in force.
+    let mut doc = admin(&server, reqwest::Method::GET, "/_emulator/state", None).await;
+    doc.as_object_mut().unwrap().remove("options");
+    admin(&server, reqwest::Method::PUT, "/_emulator/state", Some(doc)).await;
+    assert!(server.state().create_as_current());
+    let identity = client()
+        .get(format!("{}/api/v2/caller-identity", server.url()))
+        .header("Authorization", "server-service-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(identity.status(), 200);
+    assert_eq!(identity.json::<Value>().await.unwrap()["serviceToken"], true);
+    server.shutdown().await;
+    let same =
+        serve(ServerConfig { service_token: Some(TOKEN.into()), token: TOKEN.into(), ..ServerConfig::default() });
+    assert!(same.await.unwrap_err().to_string().contains("--service-token must be non-empty and differ from --token"));
+}
+
+#[test]
+fn the_cli_flags_reach_the_server_config_and_never_show_the_tokens() {
+    use clap::Parser;
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ldexp_emulator::cli::EmulatorArgs,
+    }
+    let cli =
+        Cli::try_parse_from(["ldexp", "--token", "t-1", "--service-token", "s-2", "--create-as-current"]).unwrap();
+    let config = cli.args.config().unwrap();
+    assert_eq!(config.service_token.as_deref(), Some("s-2"));
+    assert!(config.create_as_current);
+    let shown = format!("{:?} {config:?}", cli.args);
+    assert!(!shown.contains("t-1") && !shown.contains("s-2"), "{shown}");
+}

@@ -85,3 +85,13 @@ pub(crate) fn patch_experiment(s: &mut State, key: &str, instructions: Value) ->
 pub(crate) fn patch_flag(s: &mut State, flag: &str, body: &Value) -> Response {
     s.handle(&req("PATCH", &format!("/api/v2/flags/demo/{flag}")).header("content-type", "application/json").json(body))
 }
+
+/// `environments.<env>.version` of `flag`: what a correct client sends as `flagConfigVersion`.
+pub(crate) fn flag_version(s: &mut State, flag: &str, env: &str) -> i64 {
+    ok(get(s, &format!("/api/v2/flags/demo/{flag}")))["environments"][env]["version"].as_i64().unwrap()
+}
+
+/// `flag` as it is now.
+pub(crate) fn flag(s: &mut State, key: &str) -> Value {
+    ok(get(s, &format!("/api/v2/flags/demo/{key}")))
+}
