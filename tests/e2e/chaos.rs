@@ -32,6 +32,8 @@ impl Rng {
 }
 
 const ENVS: &[&str] = &["production", "staging"];
+/// The rules chaos-a and chaos-b run on.
+const LANES: &[&str] = &["lane-1", "lane-2"];
 
 /// Writes the specs of generation `i`.
 fn write_generation(ws: &Workspace, i: usize) {
@@ -184,6 +186,15 @@ fn outside_owned(state: &Value) -> Value {
                                 o.remove("version");
                                 o.remove("lastModified");
                                 o.remove("_lastModified");
+                            }
+                            // What the experiments' rules serve is theirs: starts and stops rewrite it (contract
+                            // §9.1). Their clauses, and every other rule, stay the colleague's.
+                            for r in e["rules"].as_array_mut().into_iter().flatten() {
+                                let lane = r["description"].as_str().is_some_and(|d| LANES.contains(&d));
+                                if let (true, Some(o)) = (lane, r.as_object_mut()) {
+                                    o.remove("variation");
+                                    o.remove("rollout");
+                                }
                             }
                         }
                     }

@@ -48,13 +48,14 @@ fn every_plan_the_binary_writes_matches_the_schema_and_other_versions_are_refuse
     bad["changes"][0]["requests"][0].as_object_mut().unwrap().remove("method");
     assert!(!validator.is_valid(&bad));
 
+    // Format 2 had no bound fields: a build that reads it would send the versions it saw at plan time.
     let mut old = plan.clone();
-    old["formatVersion"] = Value::from(1);
+    old["formatVersion"] = Value::from(2);
     ws.write("old.json", &old.to_string());
     let run = ws.ldexp(&em, &["apply", "--plan", "old.json", "--auto-approve", "specs"]);
     expect_code(&run, 1);
     assert!(
-        run.stderr.contains("has plan format 1, this ldexp reads format 2; plan again with this version"),
+        run.stderr.contains("has plan format 2, this ldexp reads format 3; plan again with this version"),
         "{}",
         run.stderr
     );

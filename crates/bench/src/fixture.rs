@@ -162,6 +162,9 @@ struct ExperimentShape {
     key: String,
     env: String,
     flag: String,
+    /// The targeting rule the experiment runs on: its own (LaunchDarkly runs one experiment per rule), described by
+    /// the experiment's key, or `fallthrough` for the unmanaged ones.
+    rule: Option<String>,
     treatments: Vec<(&'static str, &'static str, usize)>,
     primary: String,
     secondary: Vec<(String, bool)>,
@@ -186,11 +189,17 @@ fn shape(i: usize, envs: &[String], experiment_flags: usize, metrics: usize, gro
         key: format!("exp-{i:05}"),
         env: envs[i % envs.len()].clone(),
         flag,
+        rule: Some(format!("exp-{i:05}")),
         treatments,
         primary: metric_key(i % metrics),
         secondary,
         hypothesis: format!("Variant copy lifts conversion for cohort {i}"),
     }
+}
+
+/// The `_id` of the rule `s` runs on.
+fn rule_id(s: &ExperimentShape) -> String {
+    s.rule.as_ref().map_or_else(|| "fallthrough".to_owned(), |r| format!("{r}-rule"))
 }
 
 fn metric_summary(key: &str, group: bool) -> Value {
@@ -220,7 +229,7 @@ fn iteration(s: &ExperimentShape, status: &str, n: usize, hypothesis: &str) -> V
         "status": status,
         "createdAt": EPOCH_MS + n as i64,
         "canReshuffleTraffic": true,
-        "flags": { s.flag.clone(): { "targetingRule": "fallthrough", "flagConfigVersion": 1, "_links": {} } },
+        "flags": { s.flag.clone(): { "targetingRule": rule_id(s), "flagConfigVersion": 1, "_links": {} } },
         "randomizationUnit": RANDOMIZATION_UNIT,
         "treatments": treatments,
         "primarySingleMetric": metric_summary(&s.primary, false),
@@ -291,7 +300,7 @@ fn spec_document(s: &ExperimentShape, kind: Kind) -> Value {
         "randomizationUnit": RANDOMIZATION_UNIT,
         "primaryMetric": s.primary,
         "metrics": metrics,
-        "flags": { s.flag.clone(): { "rule": "fallthrough" } },
+        "flags": { s.flag.clone(): { "rule": s.rule.as_deref().unwrap_or("fallthrough") } },
         "treatments": treatments,
     });
     if kind == Kind::Restart {
@@ -315,7 +324,13 @@ fn spec_document(s: &ExperimentShape, kind: Kind) -> Value {
     doc
 }
 
-fn flag_json(key: &str, envs: &[String], legacy: Option<Value>) -> Value {
+/// A flag with a beta rule, then one rule per experiment that runs on it, in each environment.
+fn flag_json(
+    key: &str,
+    envs: &[String],
+    rules: &BTreeMap<(String, String), Vec<String>>,
+    legacy: Option<Value>,
+) -> Value {
     let variations: Vec<Value> = VARIATIONS
         .iter()
         .enumerate()
@@ -323,7 +338,13 @@ fn flag_json(key: &str, envs: &[String], legacy: Option<Value>) -> Value {
         .collect();
     let environments: serde_json::Map<String, Value> = envs
         .iter()
-        .map(|e| (e.clone(), json!({ "on": true, "rules": [ { "description": "Beta users", "variation": 1 } ] })))
+        .map(|e| {
+            let mut list = vec![json!({ "description": "Beta users", "variation": 1 })];
+            for r in rules.get(&(key.to_owned(), e.clone())).into_iter().flatten() {
+                list.push(json!({ "_id": format!("{r}-rule"), "description": r, "variation": 0 }));
+            }
+            (e.clone(), json!({ "on": true, "rules": list }))
+        })
         .collect();
     let mut f =
         json!({ "key": key, "name": format!("Flag {key}"), "variations": variations, "environments": environments });
@@ -354,6 +375,7 @@ pub fn generate(p: &FixtureParams) -> Result<Fixture, BenchError> {
     };
     let mut specs = BTreeMap::new();
     let mut remote: BTreeMap<String, Vec<Value>> = envs.iter().map(|e| (e.clone(), Vec::new())).collect();
+    let mut rules: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
 
     for i in 0..p.experiments {
         let kind = Kind::of(i);
@@ -361,6 +383,9 @@ pub fn generate(p: &FixtureParams) -> Result<Fixture, BenchError> {
         *counts.kinds.entry(kind).or_default() += 1;
         counts.targeted_environments.insert(s.env.clone());
         counts.referenced_flags.insert(s.flag.clone());
+        if let Some(r) = &s.rule {
+            rules.entry((s.flag.clone(), s.env.clone())).or_default().push(r.clone());
+        }
         if kind.exists_remotely() {
             remote.entry(s.env.clone()).or_default().push(remote_experiment(&s, kind));
         }
@@ -371,6 +396,7 @@ pub fn generate(p: &FixtureParams) -> Result<Fixture, BenchError> {
     for u in 0..unmanaged {
         let mut s = shape(u, &envs, experiment_flags, p.metrics, groups);
         s.key = format!("adhoc-{u:04}");
+        s.rule = None;
         remote.entry(s.env.clone()).or_default().push(remote_experiment(&s, Kind::UnchangedRunning));
     }
     counts.unmanaged = unmanaged;
@@ -380,13 +406,13 @@ pub fn generate(p: &FixtureParams) -> Result<Fixture, BenchError> {
 
     let mut flags = Vec::with_capacity(p.flags);
     for j in 0..experiment_flags {
-        flags.push(flag_json(&flag_key(j), &envs, None));
+        flags.push(flag_json(&flag_key(j), &envs, &rules, None));
     }
     for l in 0..legacy_flags {
         let key = flag_key(experiment_flags + l);
         let metric = metric_key(l % p.metrics);
         let seeded = json!({ "baselineIdx": 0, "items": [ { "metricKey": metric, "environments": [envs[0]] } ] });
-        flags.push(flag_json(&key, &envs, Some(seeded)));
+        flags.push(flag_json(&key, &envs, &rules, Some(seeded)));
         // Every other legacy flag starts recording in a second environment (one guarded JSON patch).
         let changed = l % 2 == 1 && envs.len() > 1;
         let mut recording = vec![envs[0].clone()];

@@ -115,7 +115,8 @@ mod tests {
     #[test]
     fn every_managed_field_moves_the_fingerprint() {
         let a = experiment_fingerprint(&experiment(base()));
-        let edits: [(&str, fn(&mut serde_json::Value)); 6] = [
+        type Edit = fn(&mut serde_json::Value);
+        let edits: [(&str, Edit); 6] = [
             ("name", |v| v["name"] = json!("F")),
             ("description", |v| v["description"] = json!("d")),
             ("archived", |v| v["archivedDate"] = json!(5)),

@@ -307,6 +307,23 @@ pub struct PlannedRequest {
 }
 
 impl PlannedRequest {
+    /// This request with each bound field set to `value_of` its source, as the applier sends it. Fails, naming the
+    /// field, when a source has no value or the body has no such field.
+    pub fn with_bound(&self, mut value_of: impl FnMut(&BoundValue) -> Option<Value>) -> Result<PlannedRequest, String> {
+        let mut out = self.clone();
+        for Binding { pointer, value } in &self.bind {
+            let v = value_of(value)
+                .ok_or_else(|| format!("cannot fill in {pointer} with {value}: LaunchDarkly has no such value"))?;
+            let slot = out
+                .body
+                .as_mut()
+                .and_then(|b| b.pointer_mut(pointer))
+                .ok_or_else(|| format!("cannot fill in {pointer} with {value}: the body has no such field"))?;
+            *slot = v;
+        }
+        Ok(out)
+    }
+
     /// Whether two requests send the same thing, a bound field counting as equal whatever value each body holds
     /// (it is replaced at send time; a partly applied plan and a fresh one see different versions there).
     pub fn sends_the_same_as(&self, other: &PlannedRequest) -> bool {

@@ -175,6 +175,11 @@ pub fn get_settings(project: &str) -> PlannedRequest {
     req(Method::Get, format!("/api/v2/projects/{}/experimentation-settings", segment(project)))
 }
 
+/// `getCallerIdentity`: which kind of token the request carries.
+pub fn caller_identity() -> PlannedRequest {
+    req(Method::Get, "/api/v2/caller-identity".to_owned())
+}
+
 /// `putExperimentationSettings`.
 pub fn put_settings(project: &str, body: &ExperimentationSettingsPut) -> PlannedRequest {
     with_body(

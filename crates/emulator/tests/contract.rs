@@ -22,7 +22,7 @@ use ldexp_core::api::{
 use ldexp_core::client::{
     AccessToken, BaseUrl, CatalogReads, ClientConfig, ExportReads, HttpClient, PlanReads, ResultsReads, Writer,
 };
-use ldexp_core::plan::{Method, PlannedRequest};
+use ldexp_core::plan::PlannedRequest;
 use ldexp_core::remote::FlagSnapshot;
 use ldexp_core::requests;
 use ldexp_emulator::{Seed, ServerConfig};
@@ -505,14 +505,7 @@ fn status_of(err: &ldexp_core::Error) -> u16 {
 }
 
 fn caller_identity() -> PlannedRequest {
-    PlannedRequest {
-        method: Method::Get,
-        path: "/api/v2/caller-identity".into(),
-        query: BTreeMap::new(),
-        content_type: None,
-        body: None,
-        expect: Vec::new(),
-    }
+    ldexp_core::requests::caller_identity()
 }
 
 /// The answers of the service's rules beyond the schema (contract §9): each 400 and 409 must match its error

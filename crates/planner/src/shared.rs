@@ -13,8 +13,9 @@ use crate::error::{ProblemKind, Problems};
 /// Who would be running on a rule once the plan is applied.
 #[derive(Debug)]
 enum Party<'a> {
-    /// A spec with `state: running`, at its `iteration.flags.<flag>` location.
-    Spec { address: Address, location: SourceLocation, spec: &'a Located<ExperimentSpec> },
+    /// A spec with `state: running`, at its `iteration.flags.<flag>` location; or a draft spec whose experiment
+    /// keeps running (`keeps`), which is not the one to blame for a clash.
+    Spec { address: Address, location: SourceLocation, spec: &'a Located<ExperimentSpec>, keeps: bool },
     /// An experiment no spec manages, running in LaunchDarkly and not archived by this plan.
     Unmanaged { address: Address },
 }
@@ -65,7 +66,7 @@ impl<'a> Runners<'a> {
             if slot.label.is_none() && named.as_deref().is_some_and(|n| n != rule && n != "fallthrough") {
                 slot.label = named;
             }
-            slot.parties.push(Party::Spec { address: address.clone(), location, spec });
+            slot.parties.push(Party::Spec { address: address.clone(), location, spec, keeps: !own });
         }
     }
 
@@ -104,7 +105,7 @@ impl<'a> Runners<'a> {
                 None => format!("rule `{rule}`"),
             };
             for (i, p) in parties.iter().enumerate() {
-                let Party::Spec { address, location, spec } = p else { continue };
+                let Party::Spec { address, location, spec, keeps: false } = p else { continue };
                 let others: Vec<String> =
                     parties.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, o)| o.describe()).collect();
                 problems.push(

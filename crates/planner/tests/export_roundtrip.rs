@@ -122,14 +122,16 @@ fn plan(mem: &InMemory, specs: &SpecSet) -> Plan {
     ldexp_planner::plan(specs, &remote_for(mem, specs)).unwrap_or_else(|e| panic!("{e}: {:#?}", e.problems()))
 }
 
-/// Sends every request of `plan` to the emulator, in order, each of which must succeed.
+/// Applies `plan` with the real applier (which binds the flag versions that earlier starts and stops move); every
+/// change must succeed.
 fn apply(mem: &InMemory, plan: &Plan) {
-    for c in &plan.changes {
-        for r in &c.requests {
-            let resp = mem.with_state(|s| s.handle_planned(r));
-            assert!((200..300).contains(&resp.status), "{} {} {}: {:?}", c.address, r.method, r.path, resp);
-        }
-    }
+    let options = ldexp_core::apply::ApplyOptions {
+        concurrency: 1,
+        retry_delay: std::time::Duration::ZERO,
+        ..ldexp_core::apply::ApplyOptions::default()
+    };
+    let report = block_on(ldexp_core::apply::apply(plan, mem, &options));
+    assert!(report.succeeded(), "{report:#?}");
 }
 
 /// Exports the emulator's state, writes and loads it, plans it against the same state: nothing to do.

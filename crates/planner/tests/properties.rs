@@ -9,11 +9,11 @@ use std::collections::BTreeSet;
 
 use futures::executor::block_on;
 use ldexp_core::api::Experiment;
+use ldexp_core::apply::{ApplyOptions, OutcomeStatus};
 use ldexp_core::client::ObjectReads;
+use ldexp_core::client::{Answer, Transport};
 use ldexp_core::design::Design;
 use ldexp_core::fetch::fetch_remote;
-use ldexp_core::apply::{ApplyOptions, OutcomeStatus};
-use ldexp_core::client::{Answer, Transport};
 use ldexp_core::plan::{Address, Expectation, Method, Plan, PlannedRequest};
 use ldexp_core::remote::{RemoteState, Requirements};
 use ldexp_core::spec::{
@@ -329,6 +329,15 @@ fn apply(emu: &InMemory, plan: &Plan, limit: usize) -> Result<(), TestCaseError>
     Ok(())
 }
 
+/// The value a bound field takes from the emulator now.
+fn flag_version(emu: &InMemory, v: &ldexp_core::plan::BoundValue) -> Option<serde_json::Value> {
+    let ldexp_core::plan::BoundValue::FlagVersion { project, flag, environment } = v;
+    let Object::Flag(Some(snap)) = read(emu, &Address::Legacy { project: project.clone(), flag: flag.clone() }) else {
+        return None;
+    };
+    snap.flag.environments.get(environment).map(|e| e.version.into())
+}
+
 fn managed(specs: &SpecSet) -> BTreeSet<Address> {
     let mut out = BTreeSet::new();
     for e in &specs.experiments {
@@ -580,8 +589,17 @@ fn postconditions_identify_their_request() {
                         r.path,
                         serde_json::to_string(&r.expect).unwrap()
                     );
-                    let resp = emu.with_state(|s| s.handle_planned(r));
-                    prop_assert!((200..300).contains(&resp.status), "{} {} answered {}", r.method, r.path, resp.status);
+                    // Bound fields filled in from the flag as the applier does, just before sending.
+                    let sent = r.with_bound(|v| flag_version(&emu, v)).map_err(TestCaseError::fail)?;
+                    let resp = emu.with_state(|s| s.handle_planned(&sent));
+                    prop_assert!(
+                        (200..300).contains(&resp.status),
+                        "{} {} answered {}: {:?}",
+                        r.method,
+                        r.path,
+                        resp.status,
+                        resp.body
+                    );
                     let after = read(&emu, &c.address);
                     prop_assert_eq!(
                         check_all(&r.expect, &after),

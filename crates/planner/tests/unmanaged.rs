@@ -19,6 +19,12 @@ fn other(
     e.key = key.to_owned();
     e.name = format!("Old {key}");
     e.environment_key = env.to_owned();
+    // On a rule of its own: LaunchDarkly runs one experiment per rule, and the specs run on the fallthrough.
+    for it in e.current_iteration.iter_mut().chain(e.draft_iteration.iter_mut()) {
+        for (_, f) in it.flags.iter_mut() {
+            f.targeting_rule = Some(format!("rule-{key}"));
+        }
+    }
     e
 }
 

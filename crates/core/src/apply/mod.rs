@@ -394,29 +394,19 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
 
     /// `request` with its bound fields filled in from fresh reads.
     async fn bind(&self, request: &PlannedRequest, resource: &str) -> Result<PlannedRequest, Error> {
-        let mut out = request.clone();
-        for Binding { pointer, value } in &request.bind {
+        let mut values = Vec::with_capacity(request.bind.len());
+        for Binding { value, .. } in &request.bind {
             let BoundValue::FlagVersion { project, flag, environment } = value;
             let address = Address::Legacy { project: project.clone(), flag: flag.clone() };
-            let version = match self.reread_retrying(&address).await? {
-                Object::Flag(Some(snap)) => snap.flag.environments.get(environment).map(|e| e.version),
+            values.push(match self.reread_retrying(&address).await? {
+                Object::Flag(Some(snap)) => snap.flag.environments.get(environment).map(|e| e.version.into()),
                 Object::Flag(None) | Object::Experiment(_) => None,
-            };
-            let missing = |what: &str| Error::NotFound {
-                message: format!(
-                    "{resource}: cannot fill in {pointer} with {value}: {what}; run `ldexp plan` again to see what \
-                     changed"
-                ),
-            };
-            let version = version.ok_or_else(|| missing("LaunchDarkly no longer has that flag or environment"))?;
-            let slot = out
-                .body
-                .as_mut()
-                .and_then(|b| b.pointer_mut(pointer))
-                .ok_or_else(|| missing("the body has no such field"))?;
-            *slot = serde_json::Value::from(version);
+            });
         }
-        Ok(out)
+        let mut values = values.into_iter();
+        request.with_bound(|_| values.next().flatten()).map_err(|why| Error::NotFound {
+            message: format!("{resource}: {why}; run `ldexp plan` again to see what changed"),
+        })
     }
 
     /// A fresh read of the object of `address`, retrying reads that fail.
