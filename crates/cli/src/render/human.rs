@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 use ldexp_core::plan::{Action, Change, Divergence, Plan};
 
 use super::{
-    DiffLine, is_text_field, is_unchanged, marker, request_line, risk_sentence, show_value, summary_line, text_diff,
+    DiffLine, is_text_field, is_unchanged, marker, request_lines, risk_sentence, show_after, show_value, summary_line,
+    text_diff,
 };
 
 /// ANSI styling that is a no-op when colour is off.
@@ -157,21 +158,21 @@ fn change_block(out: &mut String, c: &Change, p: Paint) {
                 let _ = writeln!(out, "{IND}    {}", p.diff_line(&l));
             }
         } else if c.action == Action::Create && f.before.is_none() {
-            let _ = writeln!(out, "{IND}{}: {}", f.field, p.green(&show_value(f.after.as_ref())));
+            let _ = writeln!(out, "{IND}{}: {}", f.field, p.green(&show_after(c, f)));
         } else {
             let _ = writeln!(
                 out,
                 "{IND}{}: {} → {}",
                 f.field,
                 p.red(&show_value(f.before.as_ref())),
-                p.green(&show_value(f.after.as_ref()))
+                p.green(&show_after(c, f))
             );
         }
     }
     if !c.requests.is_empty() {
         let _ = writeln!(out, "{IND}requests:");
-        for r in &c.requests {
-            let _ = writeln!(out, "{IND}  {}", p.dim(&request_line(r)));
+        for line in c.requests.iter().flat_map(request_lines) {
+            let _ = writeln!(out, "{IND}  {}", p.dim(&line));
         }
     }
     for n in &c.notes {

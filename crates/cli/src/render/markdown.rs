@@ -11,7 +11,8 @@ use std::fmt::Write as _;
 use ldexp_core::plan::{Change, Divergence, Plan, Unmanaged, Warning};
 
 use super::{
-    DiffLine, is_text_field, is_unchanged, marker, request_line, risk_sentence, show_value, summary_line, text_diff,
+    DiffLine, is_text_field, is_unchanged, marker, request_lines, risk_sentence, show_after, show_value, summary_line,
+    text_diff,
 };
 
 /// Output length is always strictly below this (GitHub's comment and issue body limit).
@@ -155,12 +156,7 @@ fn details(c: &Change) -> String {
         for f in &plain {
             // A value sent unchanged is shown once, so the changes stand out.
             let remote = if is_unchanged(f) { "=".to_owned() } else { code(&show_value(f.before.as_ref()), true) };
-            let _ = writeln!(
-                out,
-                "| {} | {remote} | {} |",
-                code(&f.field, true),
-                code(&show_value(f.after.as_ref()), true)
-            );
+            let _ = writeln!(out, "| {} | {remote} | {} |", code(&f.field, true), code(&show_after(c, f), true));
         }
         out.push('\n');
     }
@@ -179,7 +175,7 @@ fn details(c: &Change) -> String {
     }
     if !c.requests.is_empty() {
         out.push_str("Requests:\n\n");
-        let lines: Vec<String> = c.requests.iter().map(request_line).collect();
+        let lines: Vec<String> = c.requests.iter().flat_map(request_lines).collect();
         out.push_str(&fenced("", &lines));
     }
     for n in &c.notes {

@@ -267,6 +267,35 @@ pub(crate) fn request_line(r: &PlannedRequest) -> String {
     line
 }
 
+/// Whether `field` (as [`Change::fields`] names it) is filled in at apply time by one of `c`'s requests, so the
+/// value shown is only what it was at plan time.
+pub(crate) fn is_bound(c: &Change, field: &str) -> bool {
+    c.requests.iter().flat_map(|r| &r.bind).any(|b| {
+        let dotted: Vec<String> =
+            b.pointer.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect();
+        let dotted = dotted.join(".");
+        dotted == field || dotted.strip_prefix("iteration.") == Some(field)
+    })
+}
+
+/// A field's new value as shown, marked when the applier fills it in at send time.
+pub(crate) fn show_after(c: &Change, f: &FieldChange) -> String {
+    let v = show_value(f.after.as_ref());
+    if is_bound(c, &f.field) { format!("{v} now, bound at apply time") } else { v }
+}
+
+/// [`request_line`], then one line per body field the applier fills in when it sends the request: the only values
+/// a reviewer does not see exactly, so each says where it comes from.
+pub(crate) fn request_lines(r: &PlannedRequest) -> Vec<String> {
+    let mut out = vec![request_line(r)];
+    for b in &r.bind {
+        let field: Vec<String> =
+            b.pointer.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect();
+        out.push(format!("  bound at apply time: {} = {}", field.join("."), b.value));
+    }
+    out
+}
+
 fn body_summary(body: Option<&Value>) -> Option<String> {
     let body = body?;
     if let Some(Value::Array(instr)) = body.get("instructions") {
@@ -297,7 +326,7 @@ mod tests {
     fn summary_line_names_the_core_counts_the_others_when_non_zero_and_what_cannot_be_applied() {
         assert_eq!(
             summary_line(&gallery(true)),
-            "Plan: 1 to create, 2 to update, 1 to restart, 2 to archive, 1 to restore, 1 legacy flag to patch. 1 \
+            "Plan: 2 to create, 2 to update, 1 to restart, 2 to archive, 1 to restore, 1 legacy flag to patch. 1 \
              object refused. 2 differences cannot be applied."
         );
         assert_eq!(summary_line(&golden::empty()), "No changes. Remote matches the specs.");
@@ -318,7 +347,7 @@ mod tests {
                 c.requests.clear();
             }
         }
-        assert_eq!(summary_line(&plan), "Plan: 1 to create, 0 to update, 0 to restart, 0 to archive.");
+        assert_eq!(summary_line(&plan), "Plan: 2 to create, 0 to update, 0 to restart, 0 to archive.");
     }
 
     #[test]
