@@ -134,3 +134,34 @@ fn the_saved_plan_hint_works_when_copied_as_is() {
     assert_eq!(shell.status.code(), Some(0), "{}", String::from_utf8_lossy(&shell.stderr));
     assert!(experiment(&em, "production", "hinted").is_object());
 }
+
+/// A service token must name a maintainer (contract §9.7): the plan warns on a create without `maintainerId`, after
+/// asking `caller-identity` once, and a spec with one creates cleanly.
+#[test]
+fn a_create_without_a_maintainer_is_flagged_when_the_token_is_a_service_token() {
+    let canary = crate::support::canary();
+    let em = Emulator::start(&["--token", "member-token-of-someone-else", "--service-token", canary]);
+    let ws = Workspace::new();
+    let e = Exp::new("by-service", &["production"]);
+    ws.write("specs/e.yaml", &e.yaml());
+    let plan = ws.ldexp(&em, &["plan", "specs"]);
+    expect_code(&plan, 0);
+    assert!(
+        plan.stdout.contains(
+            "experiment/shop/production/by-service: created without `maintainerId`, and the access token is a \
+             service token"
+        ),
+        "{}",
+        plan.stdout
+    );
+    // What the warning foretold.
+    let apply = ws.ldexp(&em, &["apply", "--auto-approve", "specs"]);
+    expect_code(&apply, 1);
+    assert!(apply.stdout.contains("maintainerId is required"), "{}", apply.stdout);
+
+    ws.write("specs/e.yaml", &e.yaml().replace("state: draft", "maintainerId: 569f183514f4432160000007\nstate: draft"));
+    let plan = ws.ldexp(&em, &["plan", "specs"]);
+    assert!(!plan.stdout.contains("service token"), "{}", plan.stdout);
+    expect_code(&ws.ldexp(&em, &["apply", "--auto-approve", "specs"]), 0);
+    expect_code(&ws.ldexp(&em, &["plan", "--detailed-exitcode", "specs"]), 0);
+}

@@ -13,6 +13,7 @@ mod error;
 pub mod export;
 pub mod fetch;
 pub mod flag_map;
+pub mod identity;
 pub mod json_text;
 pub mod managed;
 pub mod percent;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use ldexp_core::client::PlanReads;
+use ldexp_core::client::{IdentityReads, PlanReads};
 use ldexp_core::plan::Plan;
 use ldexp_core::remote::Requirements;
 use ldexp_planner::PlanOptions;
@@ -143,7 +143,11 @@ pub(crate) fn read_plan(path: &Path) -> Result<Plan> {
 }
 
 /// Loads the specs, fetches what they need (with a spinner on a terminal) and plans.
-pub(crate) async fn fresh_plan<R: PlanReads>(client: &R, paths: &[PathBuf], prune: bool) -> Result<Plan> {
+pub(crate) async fn fresh_plan<R: PlanReads + IdentityReads>(
+    client: &R,
+    paths: &[PathBuf],
+    prune: bool,
+) -> Result<Plan> {
     let specs = ldexp_core::spec::load(paths)?;
     let requirements = Requirements::of(&specs);
     let spinner = spinner("Reading LaunchDarkly");
@@ -153,13 +157,15 @@ pub(crate) async fn fresh_plan<R: PlanReads>(client: &R, paths: &[PathBuf], prun
     }
     let remote = remote?;
     let options = PlanOptions { prune };
-    ldexp_planner::plan_with(&specs, &remote, &options).map_err(|e| {
+    let mut plan = ldexp_planner::plan_with(&specs, &remote, &options).map_err(|e| {
         // The error's message only counts the problems; each names its spec location, so show them all.
         for p in e.problems() {
             eprintln!("{p}");
         }
-        e.into()
-    })
+        anyhow::Error::from(e)
+    })?;
+    ldexp_core::identity::warn_service_token(client, &mut plan).await;
+    Ok(plan)
 }
 
 /// A spinner on stderr, only when stderr is a terminal: logs and CI output stay clean.

@@ -458,6 +458,18 @@ pub struct RandomizationUnitInput {
 
 // ---- request bodies -------------------------------------------------------------------------
 
+/// `CallerIdentityRep`: what ldexp needs of it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallerIdentity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient::bool_or_null")]
+    pub service_token: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<String>,
+}
+
 /// `ExperimentPost`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

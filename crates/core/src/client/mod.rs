@@ -98,6 +98,11 @@ pub trait PlanReads: Sync {
     ) -> impl Future<Output = Result<Option<ExperimentationSettings>, Error>> + Send;
 }
 
+/// Which kind of token the client carries (`getCallerIdentity`).
+pub trait IdentityReads: Sync {
+    fn caller_identity(&self) -> impl Future<Output = Result<Option<crate::api::CallerIdentity>, Error>> + Send;
+}
+
 /// The read the applier makes after a lost response, to check a request's postconditions.
 pub trait ObjectReads: Sync {
     /// A fresh read of the object `address` names: the experiment, or the flag of a legacy change (legacy results

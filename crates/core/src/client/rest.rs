@@ -120,6 +120,12 @@ impl<T: Transport> PlanReads for T {
     }
 }
 
+impl<T: Transport> super::IdentityReads for T {
+    async fn caller_identity(&self) -> Result<Option<crate::api::CallerIdentity>, Error> {
+        read(self, &requests::caller_identity(), "caller identity").await
+    }
+}
+
 impl<T: Transport> ObjectReads for T {
     async fn reread(&self, address: &Address) -> Result<Object, Error> {
         match address {
