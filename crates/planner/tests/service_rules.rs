@@ -628,3 +628,61 @@ fn an_unchanged_running_experiment_whose_metric_no_longer_fits_plans_nothing() {
     let p = plan(&text).unwrap_or_else(|e| panic!("{}", render(e.problems())));
     assert!(p.changes.is_empty(), "{:?}", p.changes);
 }
+
+// Order and bound fields: what the applier runs one after another.
+
+/// The spec of a running experiment that moves to `rule`, with a justification (a new iteration while one runs).
+fn moved_spec(key: &str, rule: &str) -> String {
+    banner_spec(key, "production", "running", rule)
+        .replace("  hypothesis: New wins.\n", "  hypothesis: New wins.\n  changeJustification: moved to another rule\n")
+}
+
+#[test]
+fn a_stop_that_frees_a_rule_runs_before_the_start_that_takes_it_and_later_versions_are_bound() {
+    // `aaa-new` sorts before `busy`, but must wait for `busy` to stop: it takes `busy`'s rule.
+    let p = planned(&file(&[
+        banner_spec("aaa-new", "production", "running", "busy"),
+        banner_spec("busy", "production", "stopped", "busy"),
+    ]));
+    let order: Vec<String> = p.changes.iter().map(|c| format!("{} {}", c.address, c.action)).collect();
+    assert_eq!(order, ["experiment/demo/production/busy stop", "experiment/demo/production/aaa-new create"]);
+    assert!(
+        p.changes.iter().all(|c| c.flags == ["banner"]),
+        "{:?}",
+        p.changes.iter().map(|c| &c.flags).collect::<Vec<_>>()
+    );
+    // The stop moves `banner` in production, so the create's flagConfigVersion is read when it is sent.
+    let create = &p.changes[1].requests[0];
+    assert_eq!(create.bind.len(), 1, "{create:?}");
+    assert_eq!(create.bind[0].pointer, "/iteration/flags/banner/flagConfigVersion");
+    assert_eq!(
+        serde_json::to_value(&create.bind[0].value).unwrap(),
+        serde_json::json!({"kind": "flagVersion", "project": "demo", "flag": "banner", "environment": "production"})
+    );
+    // Nothing before it moves a flag: the stop sends no version, and an unrelated create binds nothing.
+    let alone = planned(&banner_spec("alone", "production", "draft", "beta"));
+    assert!(alone.changes.iter().flat_map(|c| &c.requests).all(|r| r.bind.is_empty()));
+}
+
+#[test]
+fn experiments_that_trade_rules_are_planned_with_a_warning() {
+    // `busy` runs on `busy`; a spec moves it to `beta` while `beta-runner` (on `beta`) moves to `busy`: each start
+    // waits for the other's, which one apply cannot do.
+    let seeded = planned(&banner_spec("beta-runner", "production", "running", "beta"));
+    assert_eq!(seeded.changes.len(), 1);
+    let emu = emulator();
+    let specs = load(&banner_spec("beta-runner", "production", "running", "beta"));
+    let report = futures::executor::block_on(ldexp_core::apply::apply(
+        &plan_with(&specs, &remote_for(&emu, &specs), &PlanOptions::default()).unwrap(),
+        &emu,
+        &ldexp_core::apply::ApplyOptions::default(),
+    ));
+    assert!(report.succeeded(), "{report:?}");
+    let specs = load(&file(&[moved_spec("beta-runner", "busy"), moved_spec("busy", "beta")]));
+    let p = plan_with(&specs, &remote_for(&emu, &specs), &PlanOptions::default()).unwrap();
+    let warned: Vec<&str> = p.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert!(
+        warned.iter().any(|w| w.contains("take each other's flag rules") && w.contains("stop one of them")),
+        "{warned:#?}"
+    );
+}
