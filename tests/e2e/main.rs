@@ -13,6 +13,7 @@ mod plan_format;
 mod readme;
 mod recipes;
 mod refusals;
+mod service_rules;
 mod spec_features;
 mod specs;
 mod stale;
