@@ -349,7 +349,8 @@ fn the_example_seed_has_what_the_examples_plan_against() {
 fn the_documented_seed_example_loads() {
     let doc =
         std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
-    let start = doc.find("```yaml\nprojects:").expect("README.md has a seed example") + "```yaml\n".len();
+    let section = doc.find("### Seed format").expect("README.md has a seed format section");
+    let start = section + doc[section..].find("```yaml\n").expect("README.md has a seed example") + "```yaml\n".len();
     let end = start + doc[start..].find("```").unwrap();
     let mut s = State::from_seed(&Seed::from_str(&doc[start..end]).unwrap()).unwrap();
     let e = ok(get(&mut s, &format!("{PE}/experiments/search-ranking?expand=treatments")));
