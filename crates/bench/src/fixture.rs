@@ -99,6 +99,10 @@ pub struct FixtureCounts {
     pub targeted_environments: BTreeSet<String>,
     /// Flags named by an experiment spec or a legacy spec.
     pub referenced_flags: BTreeSet<String>,
+    /// Flags the project's flag list holds (none is archived).
+    pub listed_flags: usize,
+    /// Environments whose flag configuration the specs read: the targeted ones, and those legacy specs record in.
+    pub flag_environments: BTreeSet<String>,
     pub metrics: usize,
     pub metric_groups: usize,
     /// Whether any spec names a randomization unit (the plan then reads the experimentation settings).
@@ -368,6 +372,7 @@ pub fn generate(p: &FixtureParams) -> Result<Fixture, BenchError> {
     let groups = group_count(p.metrics);
     let mut counts = FixtureCounts {
         metrics: p.metrics,
+        listed_flags: p.flags,
         metric_groups: groups,
         settings_needed: true,
         remote_experiments: envs.iter().map(|e| (e.clone(), 0)).collect(),
@@ -382,6 +387,7 @@ pub fn generate(p: &FixtureParams) -> Result<Fixture, BenchError> {
         let s = shape(i, &envs, experiment_flags, p.metrics, groups);
         *counts.kinds.entry(kind).or_default() += 1;
         counts.targeted_environments.insert(s.env.clone());
+        counts.flag_environments.insert(s.env.clone());
         counts.referenced_flags.insert(s.flag.clone());
         if let Some(r) = &s.rule {
             rules.entry((s.flag.clone(), s.env.clone())).or_default().push(r.clone());
@@ -423,6 +429,7 @@ pub fn generate(p: &FixtureParams) -> Result<Fixture, BenchError> {
             counts.legacy_unchanged += 1;
         }
         counts.referenced_flags.insert(key.clone());
+        counts.flag_environments.extend(recording.iter().cloned());
         let doc = json!({
             "kind": "LegacyFlagExperiments",
             "project": PROJECT,

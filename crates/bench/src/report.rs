@@ -188,9 +188,10 @@ impl Figures {
         t.push_str("|---|---|---|---|---|---|\n");
         let _ = writeln!(
             t,
-            "| plan requests / R_min | {} requests | R_min = {} | {:.2} | 1.00 | {} |",
+            "| plan requests / R_min v2 | {} requests | R_min v2 = {} (R_min v1 = {}) | {:.2} | 1.00 | {} |",
             self.plan.requests,
             self.rmin.total(),
+            self.rmin.v1,
             self.request_ratio(),
             mark(self.requests_at_bound())
         );
@@ -311,22 +312,51 @@ impl Figures {
             md.push('\n');
         }
         md.push_str("## R_min, computed from the fixture\n\n");
-        md.push_str("| part | requests |\n|---|---|\n");
-        for (env, n) in &c.remote_experiments {
-            if c.targeted_environments.contains(env) {
-                let _ = writeln!(
-                    md,
-                    "| experiment list `{env}`: {n} experiments, pages of {} | {} |",
-                    crate::rmin::EXPERIMENT_PAGE,
-                    n.div_ceil(crate::rmin::EXPERIMENT_PAGE).max(1)
-                );
-            }
-        }
-        let _ = writeln!(md, "| referenced flags (one GET each, all environments) | {} |", r.flags);
-        let _ = writeln!(md, "| metric pages ({} metrics, limit 50) | {} |", c.metrics, r.metric_pages);
-        let _ = writeln!(md, "| metric-group pages ({} groups) | {} |", c.metric_groups, r.metric_group_pages);
-        let _ = writeln!(md, "| experimentation settings | {} |", r.settings);
-        let _ = writeln!(md, "| **R_min** | **{}** |\n", r.total());
+        md.push_str(
+            "R_min v2 is the fewest requests the v2 contract's endpoints allow; R_min v1, one experiment list per \
+             environment and one GET per flag, was the bound before them.\n\n",
+        );
+        md.push_str("| part | R_min v2 | R_min v1 |\n|---|---|---|\n");
+        let remote: usize = c.remote_experiments.values().sum();
+        let v1_lists: usize = c
+            .remote_experiments
+            .iter()
+            .filter(|(env, _)| c.targeted_environments.contains(*env))
+            .map(|(_, n)| n.div_ceil(crate::rmin::EXPERIMENT_PAGE).max(1))
+            .sum();
+        let _ = writeln!(
+            md,
+            "| experiments: {remote} in {} environments, pages of {} (v2: one listing of every environment; v1: one \
+             list per environment) | {} | {v1_lists} |",
+            c.targeted_environments.len(),
+            crate::rmin::EXPERIMENT_PAGE,
+            r.experiment_pages
+        );
+        let _ = writeln!(
+            md,
+            "| flags: {} referenced, {} listed (v2: {}; v1: one GET each) | {} | {} |",
+            c.referenced_flags.len(),
+            c.listed_flags,
+            if r.flags_listed {
+                format!("the list in {} environments, {} a page", c.flag_environments.len(), crate::rmin::FLAG_ENV_PAGE)
+            } else {
+                "one GET each, fewer than the list's pages".to_owned()
+            },
+            r.flags,
+            c.referenced_flags.len()
+        );
+        let _ = writeln!(
+            md,
+            "| metric pages ({} metrics, limit 50) | {} | {} |",
+            c.metrics, r.metric_pages, r.metric_pages
+        );
+        let _ = writeln!(
+            md,
+            "| metric-group pages ({} groups) | {} | {} |",
+            c.metric_groups, r.metric_group_pages, r.metric_group_pages
+        );
+        let _ = writeln!(md, "| experimentation settings | {} | {} |", r.settings, r.settings);
+        let _ = writeln!(md, "| **total** | **{}** | **{}** |\n", r.total(), r.v1);
 
         md.push_str("## Requests the plan made, per route (from `/_emulator/stats`)\n\n");
         md.push_str("| route | requests |\n|---|---|\n");

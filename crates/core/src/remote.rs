@@ -80,6 +80,9 @@ pub struct Requirements {
     pub experiment_lists: BTreeSet<(String, String)>,
     /// `(project, flag)` pairs; one GET returns every environment.
     pub flags: BTreeSet<(String, String)>,
+    /// `(project, environment)` pairs whose flag configuration the specs read, should the flags be listed one
+    /// environment at a time rather than read one by one.
+    pub flag_environments: BTreeSet<(String, String)>,
     /// Projects whose metrics and metric groups are needed.
     pub metrics: BTreeSet<String>,
     /// Projects whose experimentation settings are needed (a spec names a randomization unit).
@@ -98,6 +101,9 @@ impl Requirements {
             for flag in s.iteration.flags.keys() {
                 r.flags.insert((s.project.clone(), flag.clone()));
             }
+            for env in s.target_environments() {
+                r.flag_environments.insert((s.project.clone(), env.to_owned()));
+            }
             r.metrics.insert(s.project.clone());
             if s.iteration.randomization_unit.is_some() {
                 r.settings.insert(s.project.clone());
@@ -105,6 +111,10 @@ impl Requirements {
         }
         for l in &specs.legacy {
             r.flags.insert((l.spec.project.clone(), l.spec.flag.clone()));
+            // Their environments are checked against the flag's.
+            for env in l.spec.metrics.iter().flat_map(|m| &m.environments) {
+                r.flag_environments.insert((l.spec.project.clone(), env.clone()));
+            }
             if !l.spec.metrics.is_empty() {
                 r.metrics.insert(l.spec.project.clone());
             }

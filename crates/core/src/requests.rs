@@ -21,6 +21,9 @@ pub const EXPERIMENT_PAGE: u64 = 50;
 pub const METRIC_PAGE: u64 = 50;
 /// Page size for the flag list: its maximum is undocumented, and 50 is what the capped lists allow.
 pub const FLAG_PAGE: u64 = 50;
+/// Page size for the flag list with one environment's configuration, which a plan may read instead of one GET per
+/// flag (the emulator allows 1–100; a service that caps it lower still leads on with `_links.next`).
+pub const FLAG_ENV_PAGE: u64 = 100;
 
 /// Percent-encodes one path segment. LaunchDarkly keys are `[A-Za-z0-9._-]`, but a spec may still carry anything.
 pub fn segment(s: &str) -> String {
@@ -124,6 +127,20 @@ pub fn create_iteration(project: &str, env: &str, key: &str, body: &IterationInp
 /// `getFeatureFlag` (all environments).
 pub fn get_flag(project: &str, flag: &str) -> PlannedRequest {
     req(Method::Get, format!("/api/v2/flags/{}/{}", segment(project), segment(flag)))
+}
+
+/// `getFeatureFlags` with `env` and `summary=false`: one page of whole flags, each with `env`'s configuration
+/// (rules, targets, prerequisites). `summary` is a boolean in the contract, so `false`, not the `0` of its prose.
+pub fn list_flags_in_env(project: &str, env: &str, offset: u64) -> PlannedRequest {
+    q(
+        req(Method::Get, format!("/api/v2/flags/{}", segment(project))),
+        &[
+            ("limit", FLAG_ENV_PAGE.to_string()),
+            ("offset", offset.to_string()),
+            ("env", env.to_owned()),
+            ("summary", "false".to_owned()),
+        ],
+    )
 }
 
 /// `getFeatureFlags`: one page of the project's flags. Without `env` the flags carry no environments, which is all

@@ -31,7 +31,12 @@ fn answer(c: &Captured) -> Reply {
     if p.contains("/gone") {
         return Reply::json(404, json!({"code": "not_found", "message": "Unknown project"}));
     }
-    let body = if let Some(rest) = p.strip_prefix("/api/v2/projects/demo/environments/") {
+    let body = if p == "/api/v2/projects/demo/experiments" {
+        // Every environment's experiments in one listing, 120 each.
+        let envs = ["production", "staging", "qa"];
+        let items: Vec<Value> = (off..(off + 50).min(360)).map(|i| experiment(envs[i / 120], i % 120)).collect();
+        json!({"items": items, "total_count": 360, "_links": {}})
+    } else if let Some(rest) = p.strip_prefix("/api/v2/projects/demo/environments/") {
         let env = rest.split('/').next().unwrap();
         let items: Vec<Value> = (off..(off + 50).min(120)).map(|i| experiment(env, i)).collect();
         json!({"items": items, "total_count": 120, "_links": {}})
@@ -72,14 +77,16 @@ async fn the_snapshot_takes_one_request_per_page_all_concurrent() {
         experiment_lists: [pair("demo", "production"), pair("demo", "staging"), pair("demo", "qa"), pair("gone", "x")]
             .into(),
         flags: [pair("demo", "f"), pair("demo", "g")].into(),
+        flag_environments: [pair("demo", "production"), pair("demo", "staging"), pair("demo", "qa")].into(),
         metrics: ["demo".to_owned(), "gone".to_owned()].into(),
         settings: ["demo".to_owned()].into(),
     };
     let state = fetch_remote(&client, &req).await.unwrap();
 
-    // 3 lists × 3 pages + 1 missing list, 2 flags, metrics (2 pages) + groups for demo, metrics + groups for
-    // gone, settings.
-    let expected = 3 * 3 + 1 + 2 + (2 + 1) + 2 + 1;
+    // demo's three environments in one listing of 360 (8 pages), gone's one list (missing), 2 flags by GET (fewer
+    // than the environments the list would read them in), metrics (2 pages) + groups for demo, metrics + groups
+    // for gone, settings.
+    let expected = 8 + 1 + 2 + (2 + 1) + 2 + 1;
     let reqs = mock.requests();
     assert_eq!(reqs.len(), expected);
     assert_eq!(client.requests_sent(), expected as u64);

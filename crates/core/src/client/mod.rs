@@ -96,6 +96,33 @@ pub trait PlanReads: Sync {
         &self,
         project: &str,
     ) -> impl Future<Output = Result<Option<ExperimentationSettings>, Error>> + Send;
+
+    /// `getExperimentsAnyEnv`: experiments of every environment of a project, all pages, fully expanded; each
+    /// carries its `environmentKey`.
+    fn list_experiments_any_env(
+        &self,
+        project: &str,
+    ) -> impl Future<Output = Result<Option<Vec<Experiment>>, Error>> + Send;
+
+    /// One page of the flag list with `env`'s configuration ([`requests::list_flags_in_env`](crate::requests)).
+    /// `None` when the project or the environment does not exist.
+    fn flag_page(
+        &self,
+        project: &str,
+        env: &str,
+        offset: u64,
+    ) -> impl Future<Output = Result<Option<FlagPage>, Error>> + Send;
+}
+
+/// One page of whole flags, as the list answers them.
+#[derive(Debug, Clone, Default)]
+pub struct FlagPage {
+    /// The flags' JSON, each with one environment.
+    pub items: Vec<serde_json::Value>,
+    /// `totalCount`, which sizes the list before it is read; never trusted to end it.
+    pub total: Option<u64>,
+    /// Whether `_links.next` is present.
+    pub next: bool,
 }
 
 /// Which kind of token the client carries (`getCallerIdentity`).
@@ -153,12 +180,6 @@ pub trait ResultsReads: Sync {
 
 /// The reads of `ldexp export` ([`export::fetch`](crate::export::fetch)) besides the plan reads.
 pub trait ExportReads: Sync {
-    /// `getExperimentsAnyEnv`: experiments of every environment of a project, all pages.
-    fn list_experiments_any_env(
-        &self,
-        project: &str,
-    ) -> impl Future<Output = Result<Option<Vec<Experiment>>, Error>> + Send;
-
     /// `getFeatureFlags`: every (unarchived) flag of a project, without environments, one page after the other.
     ///
     /// Pages are read in order until one comes back short or without `_links.next`; the total is not trusted to

@@ -118,6 +118,33 @@ impl<T: Transport> PlanReads for T {
         let resource = format!("experimentation settings of project {project}");
         read(self, &requests::get_settings(project), &resource).await
     }
+
+    async fn list_experiments_any_env(&self, project: &str) -> Result<Option<Vec<Experiment>>, Error> {
+        let resource = format!("experiments of project {project}");
+        list_all::<T, ExperimentCollection>(self, |o| requests::list_experiments_any_env(project, o), &resource).await
+    }
+
+    async fn flag_page(&self, project: &str, env: &str, offset: u64) -> Result<Option<super::FlagPage>, Error> {
+        let resource = format!("flags of {project}/{env}");
+        let page: Option<RawFlagPage> =
+            read(self, &requests::list_flags_in_env(project, env, offset), &resource).await?;
+        Ok(page.map(|p| super::FlagPage {
+            items: p.items,
+            total: p.total_count,
+            next: p.links.get("next").is_some_and(|n| n.get("href").is_some_and(Value::is_string)),
+        }))
+    }
+}
+
+/// A flag-list page kept as JSON: a plan keeps each flag's whole representation (see [`FlagSnapshot`]).
+#[derive(serde::Deserialize)]
+struct RawFlagPage {
+    #[serde(default)]
+    items: Vec<Value>,
+    #[serde(rename = "totalCount", default)]
+    total_count: Option<u64>,
+    #[serde(rename = "_links", default)]
+    links: crate::api::Links,
 }
 
 impl<T: Transport> super::IdentityReads for T {
@@ -183,11 +210,6 @@ impl<T: Transport> ResultsReads for T {
 }
 
 impl<T: Transport> ExportReads for T {
-    async fn list_experiments_any_env(&self, project: &str) -> Result<Option<Vec<Experiment>>, Error> {
-        let resource = format!("experiments of project {project}");
-        list_all::<T, ExperimentCollection>(self, |o| requests::list_experiments_any_env(project, o), &resource).await
-    }
-
     async fn list_flags(&self, project: &str) -> Result<Option<Vec<FeatureFlag>>, Error> {
         let resource = format!("flags of project {project}");
         let page = |o| requests::list_flags(project, o);
