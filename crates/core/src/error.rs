@@ -54,6 +54,12 @@ pub enum Error {
     #[error("{message}")]
     NotFound { message: String },
 
+    /// A 401 on one object while the same token already succeeded elsewhere in the run: most likely the token's
+    /// role does not reach `project` (LaunchDarkly answers 401 for that too, contract §9.8), though the token may
+    /// also have been revoked meanwhile. The answer itself is kept for its request id and message.
+    #[error("no permission for project {project} (or the token is invalid): {api}")]
+    NoPermission { project: String, api: Box<ApiError> },
+
     /// A remote object that `ldexp export` cannot describe as a spec.
     #[error("{resource}: cannot export: {message}")]
     Export { resource: String, message: String },
@@ -68,7 +74,7 @@ impl Error {
     /// What the user can do about it, when there is something.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::Api(e) => Some(e.hint()),
+            Error::Api(e) | Error::NoPermission { api: e, .. } => Some(e.hint()),
             Error::Config { hint, .. } => hint.clone(),
             Error::OutcomeUnknown { .. } => {
                 Some("run `ldexp plan` to see what took effect; `ldexp apply` converges safely".to_owned())
@@ -108,7 +114,11 @@ impl ApiError {
     /// Advice for this status, per the contract.
     pub fn hint(&self) -> String {
         match self.status {
-            401 => "the access token was rejected: check LD_ACCESS_TOKEN (an API access token, not an SDK key)".into(),
+            // LaunchDarkly answers 401 both for a bad token and for a token whose role does not reach this
+            // project (contract §9.8), so the hint cannot tell them apart and names both.
+            401 => "no permission for this project, or the token is invalid: check LD_ACCESS_TOKEN and the token's \
+                    role"
+                .into(),
             403 => {
                 "the token lacks a permission, or the beta LD-API-Version header was refused; check the token's role \
                     and --api-version-beta"
@@ -268,6 +278,23 @@ mod tests {
         let mut uncoded = api("PATCH", FLAG, 400, "Test operation failed");
         uncoded.code = None;
         assert!(uncoded.hint().starts_with("a `test` guard"), "{}", uncoded.hint());
+    }
+
+    #[test]
+    fn a_401_names_both_readings_and_a_no_permission_failure_names_its_project() {
+        let mut e = api("PATCH", &format!("{EXPERIMENTS}/checkout"), 401, "Unauthorized");
+        e.code = Some("unauthorized".into());
+        assert_eq!(
+            e.hint(),
+            "no permission for this project, or the token is invalid: check LD_ACCESS_TOKEN and the token's role"
+        );
+        let denied = Error::NoPermission { project: "demo".into(), api: Box::new(e.clone()) };
+        assert_eq!(
+            denied.to_string(),
+            format!("no permission for project demo (or the token is invalid): {e}"),
+            "the answer stays visible after the plain-language reading"
+        );
+        assert_eq!(denied.hint(), Some(e.hint()));
     }
 
     #[test]

@@ -402,7 +402,7 @@ async fn error_answers_become_typed_errors_with_hints() {
 
     let Error::Api(e) = c.list_metrics("demo").await.unwrap_err() else { panic!() };
     assert_eq!(e.status, 401);
-    assert!(e.hint().starts_with("the access token was rejected"));
+    assert!(e.hint().starts_with("no permission for this project, or the token is invalid"));
 
     let Error::Api(e) = c.get_flag("demo", "f").await.unwrap_err() else { panic!() };
     assert_eq!((e.status, e.code.as_deref(), e.message.as_str()), (400, None, "<html>nope</html>"));

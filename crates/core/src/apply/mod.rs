@@ -7,8 +7,10 @@
 //!   bounded by [`ApplyOptions::concurrency`];
 //! - a body field the plan binds ([`Binding`]) is filled in from a fresh read just before each send; nothing else
 //!   in a request differs from the plan;
-//! - a failed object does not stop the others (except after an authentication failure, when every
-//!   remaining object would fail the same way and is reported as skipped);
+//! - a failed object does not stop the others. A 401 is read two ways (contract §9.8): answering the first
+//!   request of the apply, before anything succeeded, it means the token is invalid, every remaining object
+//!   would fail the same way and is reported as skipped; once something succeeded with the token, it means the
+//!   token's role does not reach that object's project, which fails alone ([`Error::NoPermission`]);
 //! - after an unknown outcome (a lost response or a 5xx on a write) the object is re-read and the
 //!   request's [`Expectation`](crate::plan::Expectation)s decide: satisfied means the step took effect,
 //!   otherwise the request is sent again, at most [`ApplyOptions::max_attempts`] times in all. A 409 is resent
@@ -173,7 +175,8 @@ pub enum OutcomeStatus {
 pub async fn apply<C: ObjectReads + Writer>(plan: &Plan, client: &C, options: &ApplyOptions) -> ApplyReport {
     let groups = groups(plan);
     let auth_failed = AtomicBool::new(false);
-    let ctx = Ctx { client, options, auth_failed: &auth_failed };
+    let token_worked = AtomicBool::new(false);
+    let ctx = Ctx { client, options, auth_failed: &auth_failed, token_worked: &token_worked };
     let mut results: Vec<(usize, ChangeOutcome)> = futures::stream::iter(groups)
         .map(|group| ctx.run_group(group))
         .buffer_unordered(options.concurrency.max(1))
@@ -235,7 +238,11 @@ fn describe(r: &PlannedRequest) -> String {
 struct Ctx<'a, C> {
     client: &'a C,
     options: &'a ApplyOptions,
+    /// Raised by a 401 before anything succeeded: the token itself is taken to be invalid.
     auth_failed: &'a AtomicBool,
+    /// Raised by the first request (write or read) LaunchDarkly answered with success: from then on a 401 is about
+    /// one project, not the token.
+    token_worked: &'a AtomicBool,
 }
 
 /// How one send of one request ended, after any re-reads.
@@ -264,9 +271,10 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
                 .contains(&&change.address)
                 .then(|| format!("not attempted: an earlier change of {} failed", change.address));
             let skip = blocked.or_else(|| {
-                self.auth_failed
-                    .load(Ordering::SeqCst)
-                    .then(|| "not attempted: LaunchDarkly rejected the access token for another object".to_owned())
+                self.auth_failed.load(Ordering::SeqCst).then(|| {
+                    "not attempted: LaunchDarkly rejected the access token (401 before any request succeeded)"
+                        .to_owned()
+                })
             });
             let not_run_because = if self.stopped() {
                 Some(OutcomeStatus::Interrupted)
@@ -308,9 +316,9 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
                     outcome.status = OutcomeStatus::Interrupted;
                     break;
                 }
-                Step::Failed(error) => {
+                Step::Failed(mut error) => {
                     if is_auth_failure(&error) {
-                        self.auth_failed.store(true, Ordering::SeqCst);
+                        error = self.read_401(&change.address, error);
                     }
                     outcome.status = OutcomeStatus::Failed { step, request: describe(request), error };
                     break;
@@ -353,7 +361,10 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
                 }
             };
             let error = match self.client.send(to_send, resource).await {
-                Ok(_) => return Step::Done { recovered: false },
+                Ok(_) => {
+                    self.token_worked.store(true, Ordering::SeqCst);
+                    return Step::Done { recovered: false };
+                }
                 Err(e) => e,
             };
             let unknown = is_unknown_outcome(&error, request);
@@ -392,6 +403,20 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
         }
     }
 
+    /// What a 401 on `address` means. Before anything succeeded it is taken as an invalid token: the objects not
+    /// started yet are skipped. Afterwards the token demonstrably works, so the 401 is a role that does not reach
+    /// this object's project: only this object fails, saying so.
+    fn read_401(&self, address: &Address, error: Error) -> Error {
+        if !self.token_worked.load(Ordering::SeqCst) {
+            self.auth_failed.store(true, Ordering::SeqCst);
+            return error;
+        }
+        match error {
+            Error::Api(api) => Error::NoPermission { project: project_of(address).to_owned(), api },
+            other => other,
+        }
+    }
+
     /// `request` with its bound fields filled in from fresh reads.
     async fn bind(&self, request: &PlannedRequest, resource: &str) -> Result<PlannedRequest, Error> {
         let mut values = Vec::with_capacity(request.bind.len());
@@ -414,7 +439,10 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
         let mut attempt = 1;
         loop {
             match self.client.reread(address).await {
-                Ok(object) => return Ok(object),
+                Ok(object) => {
+                    self.token_worked.store(true, Ordering::SeqCst);
+                    return Ok(object);
+                }
                 Err(e) if attempt >= self.options.max_attempts.max(1) || is_auth_failure(&e) => return Err(e),
                 Err(_) => {
                     self.pause(attempt).await;
@@ -463,6 +491,15 @@ fn is_unknown_outcome(e: &Error, r: &PlannedRequest) -> bool {
 /// A 409 (optimistic locking) means the request was refused as a whole; LaunchDarkly says to retry, once.
 fn is_retryable_conflict(e: &Error) -> bool {
     matches!(e, Error::Api(api) if api.status == 409)
+}
+
+/// The project an address belongs to, as a 401 on it names it.
+fn project_of(address: &Address) -> &str {
+    match address {
+        Address::Experiment { project, .. }
+        | Address::Legacy { project, .. }
+        | Address::LegacyResults { project, .. } => project,
+    }
 }
 
 fn is_auth_failure(e: &Error) -> bool {

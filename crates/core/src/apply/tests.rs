@@ -15,6 +15,8 @@ use crate::client::{Answer, Transport};
 use crate::design::Design;
 use crate::plan::{Expectation, Summary};
 
+mod auth;
+
 /// What the fake does with the next write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
@@ -439,6 +441,11 @@ fn a_second_conflict_is_not_sent_again() {
     let report = run(&plan(vec![rename("a", "Alpha")]), &f, &opts());
     let e = failed_error(&report.outcomes[0]);
     assert!(matches!(e, Error::Api(api) if api.status == 409), "{e}");
+    // The failure is the server's own answer to the second send, its code and message shown as LaunchDarkly
+    // worded them.
+    let Error::Api(api) = e else { unreachable!() };
+    assert_eq!((api.code.as_deref(), api.message.as_str()), (Some("optimistic_locking_error"), "fake 409"));
+    assert!(e.to_string().ends_with("failed with HTTP 409 optimistic_locking_error: fake 409"), "{e}");
     assert_eq!(f.state.lock().unwrap().sent.len(), 2);
     assert_eq!(report.outcomes[0].resent, 1);
 }

@@ -29,6 +29,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default time to open a connection (TCP and TLS).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Default wait after a 429 without any rate-limit header: one of LaunchDarkly's 10 s windows (Flagsmith's
+/// importer falls back to the same, contract §1).
+pub const DEFAULT_BARE_RATE_LIMIT_WAIT: Duration = Duration::from_secs(10);
+
 /// A validated base URL: `https://`, or `http://` to a loopback host (the emulator, Prism), without credentials,
 /// query or fragment. Stored without a trailing slash.
 #[derive(Clone, PartialEq, Eq)]
@@ -145,6 +149,10 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// Wait after a 429 whose `X-Ratelimit-Reset` is already past (or negative).
     pub past_reset_delay: Duration,
+    /// Wait after a 429 that names no wait at all (neither `Retry-After` nor `X-Ratelimit-Reset` usable), plus up
+    /// to a fifth of random extra. LaunchDarkly's windows are 10 s long, so this outlasts any of them; a short
+    /// backoff would only spend the retries inside the same spent window.
+    pub bare_rate_limit_wait: Duration,
     /// A 429 asking for a longer wait than this is reported at once instead of sleeping.
     pub max_rate_limit_wait: Duration,
     /// Retries after attempts that timed out (connect or answer), within `max_retries`. A server that accepts
@@ -175,6 +183,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             past_reset_delay: Duration::from_millis(250),
+            bare_rate_limit_wait: DEFAULT_BARE_RATE_LIMIT_WAIT,
             max_rate_limit_wait: Duration::from_secs(120),
             max_timeout_retries: 1,
         }

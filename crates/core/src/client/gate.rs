@@ -1,5 +1,7 @@
 //! Per-route rate-limit gates: once a route answers 429, every request to that route waits until the window
 //! resets and is then let through oldest first, so a request that was refused is never overtaken by newcomers.
+//! When the account-wide window is spent (contract §9.12), every gate closes at once, including those of routes
+//! not used yet.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,8 +56,16 @@ pub fn route_key(method: Method, path: &str) -> String {
 /// The gates of every route one client has talked to.
 #[derive(Debug, Default)]
 pub(crate) struct RouteGates {
-    gates: Mutex<HashMap<String, Arc<Gate>>>,
+    gates: Mutex<Gates>,
     tickets: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Gates {
+    by_route: HashMap<String, Arc<Gate>>,
+    /// Every route is closed until then: the account-wide window is spent. Kept so that a gate created later
+    /// (a route first used during the wait) starts closed too.
+    global_until: Option<Instant>,
 }
 
 /// One route's gate.
@@ -88,13 +98,31 @@ struct GateState {
 impl RouteGates {
     /// The gate of `route`, created open.
     pub(crate) fn gate(&self, route: &str) -> Arc<Gate> {
-        let mut gates = self.gates.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(g) = gates.get(route) {
+        let mut gates = self.lock();
+        if let Some(g) = gates.by_route.get(route) {
             return Arc::clone(g);
         }
         let g = Arc::new(Gate::default());
-        gates.insert(route.to_owned(), Arc::clone(&g));
+        if let Some(until) = gates.global_until.filter(|u| *u > Instant::now()) {
+            g.close_until(until);
+        }
+        gates.by_route.insert(route.to_owned(), Arc::clone(&g));
         g
+    }
+
+    /// Closes every route for `wait` from now, those not used yet included: the account-wide window is spent.
+    /// Each gate keeps its own line, so refused requests still go first on their route when it reopens.
+    pub(crate) fn close_all_for(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut gates = self.lock();
+        gates.global_until = Some(gates.global_until.map_or(until, |u| u.max(until)));
+        for g in gates.by_route.values() {
+            g.close_until(until);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Gates> {
+        self.gates.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A place in line, taken when a request first enters the client: the order every gate releases in.
@@ -106,7 +134,10 @@ impl RouteGates {
 impl Gate {
     /// Closes the gate for `wait` from now (or keeps it closed longer if it already is).
     pub(crate) fn close_for(&self, wait: Duration) {
-        let until = Instant::now() + wait;
+        self.close_until(Instant::now() + wait);
+    }
+
+    fn close_until(&self, until: Instant) {
         let mut st = self.lock();
         st.until = Some(st.until.map_or(until, |u| u.max(until)));
     }
@@ -274,6 +305,48 @@ mod tests {
         gate.close_for(Duration::from_millis(300));
         gate.close_for(Duration::from_millis(100));
         let _slot = gate.admit(0, false, &limit).await;
+        assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_global_close_holds_every_route_including_routes_first_used_during_the_wait() {
+        let limit = Arc::new(AdaptiveLimit::new(4));
+        let gates = Arc::new(RouteGates::default());
+        let known = gates.gate("GET /a");
+        let t = Instant::now();
+        gates.close_all_for(Duration::from_millis(300));
+        let admit = |route: &'static str| {
+            let (gates, limit) = (Arc::clone(&gates), Arc::clone(&limit));
+            tokio::spawn(async move {
+                let gate = gates.gate(route);
+                let _slot = gate.admit(gates.ticket(), false, &limit).await;
+                Instant::now()
+            })
+        };
+        let (a, b) = (admit("GET /a"), admit("PATCH /b"));
+        // Arriving later, on a route nobody has used yet: still held to the same reset, not let through.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let c = admit("POST /c");
+        for passed in [a.await.unwrap(), b.await.unwrap(), c.await.unwrap()] {
+            let waited = passed.duration_since(t);
+            assert!(waited >= Duration::from_millis(300) && waited < Duration::from_millis(500), "{waited:?}");
+        }
+        assert_eq!(known.waiting(), 0);
+        // Once the window is over, a new route opens at once.
+        let t = Instant::now();
+        let _slot = gates.gate("GET /d").admit(gates.ticket(), false, &limit).await;
+        assert!(t.elapsed() < Duration::from_millis(50), "{:?}", t.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_route_close_holds_only_that_route() {
+        let limit = AdaptiveLimit::new(4);
+        let gates = RouteGates::default();
+        gates.gate("GET /a").close_for(Duration::from_millis(300));
+        let t = Instant::now();
+        let _slot = gates.gate("GET /b").admit(gates.ticket(), false, &limit).await;
+        assert!(t.elapsed() < Duration::from_millis(50), "{:?}", t.elapsed());
+        let _slot = gates.gate("GET /a").admit(gates.ticket(), false, &limit).await;
         assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
     }
 

@@ -20,6 +20,10 @@ use crate::requests::is_beta_route;
 
 const LD_API_VERSION: HeaderName = HeaderName::from_static("ld-api-version");
 const RATELIMIT_RESET: &str = "x-ratelimit-reset";
+/// Requests left in the account-wide window (contract §1, §9.12).
+const RATELIMIT_GLOBAL_REMAINING: &str = "x-ratelimit-global-remaining";
+/// Requests left in the route's own window.
+const RATELIMIT_ROUTE_REMAINING: &str = "x-ratelimit-route-remaining";
 /// Added to a wait the server names, so a retry does not land a hair before the window resets.
 const TOLD_WAIT_MARGIN: Duration = Duration::from_millis(10);
 
@@ -188,9 +192,22 @@ impl HttpClient {
                 if delay <= policy.max_rate_limit_wait {
                     // Closed before this slot is released, so no request slips into the spent window through it.
                     gate.close_for(delay);
+                    if is_global_refusal(&headers) {
+                        // The account's window is spent: any route would be refused too, so all of them wait.
+                        tracing::debug!(
+                            method = %call.method,
+                            path = call.path,
+                            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                            "global rate limit; holding every route"
+                        );
+                        inner.gates.close_all_for(delay);
+                    }
                 }
                 (delay, guessed)
             });
+            if status != 429 {
+                self.note_global_window(&headers);
+            }
             let body = response.bytes().await;
             drop(slot);
             tracing::debug!(
@@ -260,6 +277,23 @@ impl HttpClient {
             }
             inner.limit.on_success();
             return Ok(Answer { status, body });
+        }
+    }
+
+    /// An answer (not a 429) saying the account-wide window has no request left: every route waits for its reset
+    /// now, rather than each sending into the spent window and being refused. Ignored without a future reset
+    /// or when the reset is further off than a 429 would be waited for.
+    fn note_global_window(&self, headers: &HeaderMap) {
+        let spent =
+            header_str(headers, RATELIMIT_GLOBAL_REMAINING).and_then(|v| v.trim().parse::<u64>().ok()) == Some(0);
+        if !spent {
+            return;
+        }
+        let Some(wait) = told_wait(None, header_str(headers, RATELIMIT_RESET), now_ms()) else { return };
+        let wait = wait + TOLD_WAIT_MARGIN;
+        if wait <= self.inner.config.retry.max_rate_limit_wait {
+            tracing::debug!(delay_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "global window spent");
+            self.inner.gates.close_all_for(wait);
         }
     }
 
@@ -344,6 +378,20 @@ fn seconds(d: Duration) -> String {
     if d.subsec_nanos() == 0 { format!("{} s", d.as_secs()) } else { format!("{} s", d.as_secs_f64()) }
 }
 
+/// Whether a 429 is the account-wide limit (contract §9.12) rather than the route's. It is when it carries
+/// `X-Ratelimit-Global-Remaining`, unless the answer itself shows the route spent while the account still has
+/// room (`X-Ratelimit-Route-Remaining: 0` with a positive global count): that refusal is the route's alone.
+fn is_global_refusal(headers: &HeaderMap) -> bool {
+    let Some(global) = header_str(headers, RATELIMIT_GLOBAL_REMAINING) else { return false };
+    let count = |v: &str| v.trim().parse::<u64>().ok();
+    match count(global) {
+        Some(0) => true,
+        Some(_) => header_str(headers, RATELIMIT_ROUTE_REMAINING).and_then(count) != Some(0),
+        // Present but unreadable: holding every route is the safe reading.
+        None => true,
+    }
+}
+
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -415,3 +463,7 @@ impl Transport for HttpClient {
         Some(&self.inner.config.token)
     }
 }
+
+#[cfg(test)]
+#[path = "http_tests.rs"]
+mod tests;

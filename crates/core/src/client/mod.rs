@@ -33,7 +33,8 @@ mod token;
 #[cfg(feature = "http")]
 pub use config::{
     BASE_URL_ENV, BaseUrl, COMMERCIAL, ClientConfig, DEFAULT_API_VERSION, DEFAULT_API_VERSION_BETA,
-    DEFAULT_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, EU, FEDERAL, RetryPolicy,
+    DEFAULT_BARE_RATE_LIMIT_WAIT, DEFAULT_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, EU, FEDERAL,
+    RetryPolicy,
 };
 #[cfg(feature = "http")]
 pub use gate::route_key;

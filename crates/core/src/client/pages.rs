@@ -1,9 +1,10 @@
 //! Pagination, for every transport: the one place that decides which pages of a collection are read and when
 //! the reading stops.
 //!
-//! Two rules live here. [`list_all`] reads the first page and, given a total, fetches the remaining pages at once
-//! by offset (one GET each), else follows `_links.next`. [`list_in_order`] (the flag list, whose total is not
-//! trusted) reads one page after the other until a page comes back short or without `_links.next`.
+//! Two rules live here. [`list_all`] reads the first page and, given a total, fetches the pages it announces at
+//! once by offset (one GET each), then follows `_links.next` while pages come back full. [`list_in_order`] (the
+//! flag list) reads one page after the other. Neither stops on the total (contract §9.10): only a short page or
+//! a page without `_links.next` ends a list.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -50,8 +51,12 @@ collection!(MetricCollection, Metric);
 collection!(MetricGroupCollection, MetricGroup);
 collection!(FeatureFlagCollection, FeatureFlag);
 
-/// Every page of a collection. With a total on the first page, the remaining pages are fetched concurrently
-/// from their offsets (one GET per page, nothing more); without one, `_links.next` is followed.
+/// Every page of a collection. With a total on the first page, the pages it announces are fetched concurrently
+/// from their offsets (one GET per page); without one, `_links.next` is followed.
+///
+/// The total only ever adds reads, it never ends one (contract §9.10: what it counts is undocumented): reading
+/// stops on a short page (fewer items than the first page, which is the page size the server applies) or a page
+/// without `_links.next`. So a last announced page that is full and links further is followed on.
 pub(crate) async fn list_all<T: Transport + ?Sized, C: Collection>(
     t: &T,
     page: impl Fn(u64) -> PlannedRequest,
@@ -62,10 +67,10 @@ pub(crate) async fn list_all<T: Transport + ?Sized, C: Collection>(
     };
     let (mut items, total, mut next) = first.into_parts();
     let stride = items.len() as u64;
-    if let Some(total) = total {
-        if total <= stride || stride == 0 {
-            return Ok(Some(items));
-        }
+    if stride == 0 {
+        return Ok(Some(items));
+    }
+    if let Some(total) = total.filter(|t| *t > stride) {
         if total.div_ceil(stride) > MAX_PAGES {
             return Err(Error::Decode {
                 resource: resource.to_owned(),
@@ -78,10 +83,25 @@ pub(crate) async fn list_all<T: Transport + ?Sized, C: Collection>(
             async move { read::<T, C>(t, &req, resource).await }
         }))
         .await?;
-        for p in pages.into_iter().flatten() {
-            items.extend(p.into_parts().0);
+        // Where to go on from is decided by the last announced page alone: if it is full and links further, the
+        // total undercounted.
+        let mut last_full = true;
+        next = None;
+        for p in pages {
+            let Some(p) = p else {
+                // Vanished between pages: nothing after it can be trusted to follow on.
+                last_full = false;
+                next = None;
+                continue;
+            };
+            let (more, _, n) = p.into_parts();
+            last_full = more.len() as u64 >= stride;
+            next = n;
+            items.extend(more);
         }
-        return Ok(Some(items));
+        if !last_full {
+            return Ok(Some(items));
+        }
     }
     let mut seen = HashSet::new();
     while let Some(href) = next.take() {
@@ -91,10 +111,11 @@ pub(crate) async fn list_all<T: Transport + ?Sized, C: Collection>(
         let answer = t.follow(&href, resource).await?;
         let Some(p) = decode::<T, C>(t, Method::Get, &link_path(&href), resource, &answer)? else { break };
         let (more, _, n) = p.into_parts();
-        if more.is_empty() {
+        let short = (more.len() as u64) < stride;
+        items.extend(more);
+        if short {
             break;
         }
-        items.extend(more);
         next = n;
     }
     Ok(Some(items))
@@ -196,7 +217,98 @@ fn form_decode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
+    use serde_json::json;
+
     use super::*;
+    use crate::client::Answer;
+    use crate::requests;
+
+    /// A metric list of `real` items whose `totalCount` says `total`, with honest `_links.next` (present exactly
+    /// when items remain). Records the offset of every request.
+    struct Misreporting {
+        real: u64,
+        total: u64,
+        offsets: Mutex<Vec<u64>>,
+    }
+
+    impl Misreporting {
+        fn new(real: u64, total: u64) -> Self {
+            Misreporting { real, total, offsets: Mutex::new(Vec::new()) }
+        }
+
+        fn offsets(&self) -> Vec<u64> {
+            let mut o = self.offsets.lock().unwrap().clone();
+            o.sort_unstable();
+            o
+        }
+    }
+
+    impl Transport for Misreporting {
+        async fn execute(&self, r: &PlannedRequest, _: &str) -> Result<Answer, Error> {
+            let q = |k: &str| r.query.get(k).and_then(|v| v.parse::<u64>().ok());
+            let (limit, offset) = (q("limit").unwrap_or(50), q("offset").unwrap_or(0));
+            self.offsets.lock().unwrap().push(offset);
+            let items: Vec<Value> =
+                (offset..(offset + limit).min(self.real)).map(|i| json!({"key": format!("m{i:03}")})).collect();
+            let mut links = json!({"self": {"href": r.path}});
+            if offset + limit < self.real {
+                links["next"] = json!({"href": format!("{}?limit={limit}&offset={}", r.path, offset + limit)});
+            }
+            let body = json!({"items": items, "totalCount": self.total, "_links": links});
+            Ok(Answer { status: 200, body: body.to_string().into_bytes() })
+        }
+    }
+
+    fn keys(items: &[crate::api::Metric]) -> Vec<String> {
+        items.iter().map(|m| m.key.clone()).collect()
+    }
+
+    fn expected(n: u64) -> Vec<String> {
+        (0..n).map(|i| format!("m{i:03}")).collect()
+    }
+
+    async fn list_all_metrics(t: &Misreporting) -> Vec<crate::api::Metric> {
+        list_all::<_, MetricCollection>(t, |o| requests::list_metrics("demo", o), "metrics").await.unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_total_below_one_page_does_not_end_a_full_page_that_links_on() {
+        let t = Misreporting::new(120, 10);
+        assert_eq!(keys(&list_all_metrics(&t).await), expected(120));
+        assert_eq!(t.offsets(), [0, 50, 100], "one GET per page, the rest by _links.next");
+    }
+
+    #[tokio::test]
+    async fn a_total_that_undercounts_is_followed_on_past_its_last_announced_page() {
+        let t = Misreporting::new(130, 60);
+        assert_eq!(keys(&list_all_metrics(&t).await), expected(130));
+        assert_eq!(t.offsets(), [0, 50, 100]);
+    }
+
+    #[tokio::test]
+    async fn a_total_that_overcounts_costs_reads_but_adds_no_items() {
+        let t = Misreporting::new(60, 200);
+        assert_eq!(keys(&list_all_metrics(&t).await), expected(60));
+        assert_eq!(t.offsets(), [0, 50, 100, 150]);
+    }
+
+    #[tokio::test]
+    async fn a_list_ends_on_a_short_page_or_a_missing_next_whatever_the_total() {
+        // Exactly two full pages and no next link on the second: done, though the total asks for more.
+        let t = Misreporting::new(100, 100);
+        assert_eq!(keys(&list_all_metrics(&t).await), expected(100));
+        assert_eq!(t.offsets(), [0, 50]);
+        // Read in order (the flag list's way): the total is never consulted.
+        for (real, total) in [(120, 10), (120, 0), (120, 1_000_000)] {
+            let t = Misreporting::new(real, total);
+            let page = |o| requests::list_metrics("demo", o);
+            let items = list_in_order::<_, MetricCollection>(&t, page, requests::METRIC_PAGE, "metrics").await;
+            assert_eq!(keys(&items.unwrap().unwrap()), expected(real), "total {total}");
+            assert_eq!(t.offsets(), [0, 50, 100], "total {total}");
+        }
+    }
 
     #[test]
     fn a_relative_next_link_becomes_a_get_of_its_path_and_decoded_query() {

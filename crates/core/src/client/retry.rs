@@ -12,8 +12,9 @@ use super::config::RetryPolicy;
 /// How long to wait before retrying a 429.
 ///
 /// `Retry-After` (seconds) wins, then `X-Ratelimit-Reset` (epoch ms; a past or negative reset means a short
-/// backoff), then exponential backoff. Every wait gets jitter on top, so concurrent requests do not come back
-/// in lockstep.
+/// backoff). A 429 naming neither waits [`RetryPolicy::bare_rate_limit_wait`] (10 s by default, a full window),
+/// never a short backoff: with nothing to say when the window resets, a quick retry would only be refused again.
+/// Every wait gets jitter on top, so concurrent requests do not come back in lockstep.
 pub(crate) fn rate_limit_delay(
     retry_after: Option<&str>,
     reset: Option<&str>,
@@ -35,7 +36,8 @@ pub(crate) fn rate_limit_delay(
             with_jitter(short, rng)
         };
     }
-    backoff(attempt, policy, rng)
+    let wait = policy.bare_rate_limit_wait;
+    wait + random_up_to(wait / 5, rng)
 }
 
 /// The wait a 429's headers name, when they name a positive one: `Retry-After` (seconds) first, as in
@@ -198,6 +200,7 @@ mod tests {
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(2),
             past_reset_delay: Duration::from_millis(200),
+            bare_rate_limit_wait: Duration::from_secs(1),
             max_rate_limit_wait: Duration::from_secs(60),
             max_timeout_retries: 1,
         }
@@ -237,25 +240,28 @@ mod tests {
     }
 
     #[test]
-    fn no_headers_is_exponential_and_jittered() {
+    fn no_headers_waits_a_whole_window_with_jitter_at_every_attempt() {
         let mut rng = SmallRng::seed_from_u64(4);
         let mut seen = std::collections::BTreeSet::new();
+        // The default policy: 10 s plus up to 2 s, never the short exponential backoff of other retries.
+        let p = RetryPolicy::default();
         for attempt in 0..6u32 {
-            let step = (100u128 << attempt).min(2000);
             for _ in 0..50 {
-                let d = ms(rate_limit_delay(None, None, 0, attempt, &policy(), &mut rng));
-                assert!(d >= step / 2 && d <= step, "attempt {attempt}: {d}");
+                let d = ms(rate_limit_delay(None, None, 0, attempt, &p, &mut rng));
+                assert!((10_000..=12_000).contains(&d), "attempt {attempt}: {d}");
                 seen.insert(d);
             }
         }
         assert!(seen.len() > 20, "jitter must vary the waits");
+        let d = rate_limit_delay(None, None, 0, 0, &policy(), &mut rng);
+        assert!((1_000..=1_200).contains(&ms(d)), "the policy's own wait: {d:?}");
     }
 
     #[test]
-    fn garbage_headers_fall_back() {
+    fn garbage_headers_count_as_none() {
         let mut rng = SmallRng::seed_from_u64(5);
         let d = rate_limit_delay(Some("soon"), Some("later"), 0, 0, &policy(), &mut rng);
-        assert!((50..=100).contains(&ms(d)), "{d:?}");
+        assert!((1_000..=1_200).contains(&ms(d)), "{d:?}");
     }
 
     #[test]

@@ -182,6 +182,7 @@ pub(crate) fn fast_retries() -> RetryPolicy {
         base_delay: Duration::from_millis(20),
         max_delay: Duration::from_millis(100),
         past_reset_delay: Duration::from_millis(30),
+        bare_rate_limit_wait: Duration::from_millis(50),
         max_rate_limit_wait: Duration::from_secs(5),
         max_timeout_retries: 1,
     }
