@@ -37,9 +37,9 @@ enum Fetched {
 
 /// The referenced flags of a project, and the environments the reads proved exist.
 #[derive(Default)]
-struct FlagsRead {
-    flags: BTreeMap<String, Option<FlagSnapshot>>,
-    environments: BTreeSet<String>,
+pub(crate) struct FlagsRead {
+    pub(crate) flags: BTreeMap<String, Option<FlagSnapshot>>,
+    pub(crate) environments: BTreeSet<String>,
 }
 
 fn by_project(pairs: &BTreeSet<(String, String)>) -> BTreeMap<&str, Vec<&str>> {
@@ -162,7 +162,12 @@ pub async fn fetch_remote<R: PlanReads>(reader: &R, req: &Requirements) -> Resul
 
 /// The referenced flags `keys` of `project`: by GET, or from the flag list in `envs` when that takes fewer
 /// requests (see the module's rules).
-async fn read_flags<R: PlanReads>(reader: &R, project: &str, keys: &[&str], envs: &[&str]) -> Result<FlagsRead, Error> {
+pub(crate) async fn read_flags<R: PlanReads>(
+    reader: &R,
+    project: &str,
+    keys: &[&str],
+    envs: &[&str],
+) -> Result<FlagsRead, Error> {
     let mut out = FlagsRead::default();
     let first = match envs.first() {
         // GETs cannot lose: the list takes at least one request per environment.
