@@ -174,12 +174,14 @@ impl Filter {
     }
 }
 
-/// `getExperiments` (one environment) and `getExperimentsAnyEnv` (`env` is `None`).
+/// `getExperiments` (one environment) and `getExperimentsAnyEnv` (`env` is `None`). With `misreport`, a list that
+/// asks for archived experiments reports in `total_count` only the active ones it holds (`--misreport-total-count`).
 pub(crate) fn list(
     project: &Project,
     env: Option<&str>,
     path: &str,
     query: &BTreeMap<String, String>,
+    misreport: bool,
 ) -> Outcome<Response> {
     if let Some(env) = env {
         env_exists(project, env)?;
@@ -217,6 +219,8 @@ pub(crate) fn list(
         (a.creation_date, &a.environment_key, &a.key).cmp(&(b.creation_date, &b.environment_key, &b.key))
     });
     let total = all.len() as u64;
+    // Links are computed from the true total either way, so a reader that follows `_links.next` sees everything.
+    let reported = if misreport && archived { all.iter().filter(|e| !e.is_archived()).count() as u64 } else { total };
     let items: Vec<Value> = all
         .iter()
         .skip(usize::try_from(offset).unwrap_or(usize::MAX))
@@ -225,7 +229,7 @@ pub(crate) fn list(
         .collect();
     Ok(Response::json(
         200,
-        json!({ "items": items, "total_count": total, "_links": page_links(path, query, limit, offset, total) }),
+        json!({ "items": items, "total_count": reported, "_links": page_links(path, query, limit, offset, total) }),
     ))
 }
 

@@ -13,6 +13,7 @@ mod flags;
 mod ids;
 mod inmemory;
 mod instructions;
+mod limits;
 mod model;
 mod results;
 mod rollout;

@@ -29,6 +29,11 @@ pub struct State {
     token: String,
     /// A second accepted token that stands for no member (`--service-token`).
     service_token: Option<String>,
+    /// Further accepted tokens, each limited to some projects (`--scoped-token`): token → project keys.
+    scoped_tokens: BTreeMap<String, BTreeSet<String>>,
+    /// `total_count` of experiment lists that ask for archived experiments counts only the active ones
+    /// (`--misreport-total-count`); not part of [`State::to_json`], like the tokens.
+    misreport_total_count: bool,
     /// Requests handled, for deterministic error `id`s; not part of [`State::to_json`].
     pub(crate) requests: u64,
 }
@@ -41,7 +46,9 @@ impl fmt::Debug for State {
             .field("clock", &self.data.clock)
             .field("token", &"[redacted]")
             .field("service_token", &self.service_token.as_ref().map(|_| "[redacted]"))
+            .field("scoped_tokens", &self.scoped_tokens.values().collect::<Vec<_>>())
             .field("create_as_current", &self.data.options.create_as_current)
+            .field("misreport_total_count", &self.misreport_total_count)
             .finish()
     }
 }
@@ -64,7 +71,18 @@ impl State {
                 }
             }
         }
-        Ok(State { data, token: DEFAULT_TOKEN.to_owned(), service_token: None, requests: 0 })
+        Ok(State::new(data))
+    }
+
+    fn new(data: Data) -> State {
+        State {
+            data,
+            token: DEFAULT_TOKEN.to_owned(),
+            service_token: None,
+            scoped_tokens: BTreeMap::new(),
+            misreport_total_count: false,
+            requests: 0,
+        }
     }
 
     /// The same state, accepting `token` instead.
@@ -78,6 +96,27 @@ impl State {
     pub fn with_service_token(mut self, token: impl Into<String>) -> Self {
         self.service_token = Some(token.into());
         self
+    }
+
+    /// The same state, also accepting `token` for the listed projects only: any route under another project
+    /// answers 401, as LaunchDarkly answers a role limited to some projects (contract §9.8). Routes outside
+    /// projects (caller-identity) answer as for a personal token.
+    pub fn with_scoped_token(mut self, token: impl Into<String>, projects: impl IntoIterator<Item = String>) -> Self {
+        self.scoped_tokens.insert(token.into(), projects.into_iter().collect());
+        self
+    }
+
+    /// The same state, with `total_count` of experiment lists that include archived experiments counting only the
+    /// active ones (contract §9.10: what the service counts there is undocumented). Items and `_links` stay
+    /// truthful, so only a reader that trusts `total_count` misses experiments.
+    pub fn with_misreport_total_count(mut self, on: bool) -> Self {
+        self.misreport_total_count = on;
+        self
+    }
+
+    /// Whether `total_count` under `lifecycleState=…archived` counts only the active experiments.
+    pub(crate) fn misreport_total_count(&self) -> bool {
+        self.misreport_total_count
     }
 
     /// The same state, with creates answering the new iteration as a `not_started` `currentIteration` (contract
@@ -109,9 +148,17 @@ impl State {
             Some(Caller::Member)
         } else if self.service_token.as_deref() == Some(candidate) {
             Some(Caller::Service)
+        } else if self.scoped_tokens.contains_key(candidate) {
+            // A personal token whose role covers some projects: it still stands for the member.
+            Some(Caller::Member)
         } else {
             None
         }
+    }
+
+    /// Whether `candidate` may act in `project`: every token may, except a scoped one outside its projects.
+    pub(crate) fn may_access(&self, candidate: &str, project: &str) -> bool {
+        self.scoped_tokens.get(candidate).is_none_or(|projects| projects.contains(project))
     }
 
     /// What `GET /_emulator/state` returns: every object, maps sorted by key, so two states diff cleanly.
@@ -123,7 +170,7 @@ impl State {
     pub fn from_json(doc: &Value) -> Result<State, EmulatorError> {
         let data: Data =
             serde_json::from_value(doc.clone()).map_err(|e| EmulatorError::StateDocument { message: e.to_string() })?;
-        Ok(State { data, token: DEFAULT_TOKEN.to_owned(), service_token: None, requests: 0 })
+        Ok(State::new(data))
     }
 }
 

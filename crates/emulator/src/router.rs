@@ -117,6 +117,28 @@ impl Route {
         }
     }
 
+    /// The project the route is under; `None` for project-less routes such as caller-identity.
+    fn project(&self) -> Option<&str> {
+        match self {
+            Route::Experiments { project, .. }
+            | Route::Experiment { project, .. }
+            | Route::Iterations { project, .. }
+            | Route::MetricResults { project, .. }
+            | Route::GroupResults { project, .. }
+            | Route::ExperimentsAnyEnv { project }
+            | Route::Settings { project }
+            | Route::MetricGroups { project }
+            | Route::MetricGroup { project, .. }
+            | Route::Flags { project }
+            | Route::Flag { project, .. }
+            | Route::LegacyResults { project, .. }
+            | Route::LegacyReset { project, .. }
+            | Route::Metrics { project }
+            | Route::Metric { project, .. } => Some(project),
+            Route::CallerIdentity => None,
+        }
+    }
+
     /// Methods the contract defines on this route.
     fn methods(&self) -> &'static [&'static str] {
         match self {
@@ -136,7 +158,7 @@ pub(crate) fn route_key(method: &str, path: &str) -> Option<String> {
     Route::parse(path).map(|r| format!("{} {}", effective_method(method, None), r.pattern()))
 }
 
-fn effective_method(method: &str, override_header: Option<&str>) -> String {
+pub(crate) fn effective_method(method: &str, override_header: Option<&str>) -> String {
     let m = method.to_ascii_uppercase();
     match override_header {
         // `X-HTTP-Method-Override` tunnels PATCH, PUT and DELETE through POST (contract §1).
@@ -209,6 +231,14 @@ impl State {
         let Some(route) = Route::parse(&req.path) else {
             return Err(Fail::not_found(format!("no API route matches {}", req.path)));
         };
+        // LaunchDarkly answers 401, not 403, to a token whose role does not cover the project (contract §9.8).
+        if let Some(project) = route.project().filter(|p| !self.may_access(auth, p)) {
+            return Err(Fail {
+                status: 401,
+                code: "unauthorized",
+                message: format!("the access token has no permission in project `{project}`"),
+            });
+        }
         let method = effective_method(&req.method, req.header_value("x-http-method-override"));
         if is_beta_route(&req.path) {
             // With several values LaunchDarkly reads the first one (contract §1).
@@ -225,11 +255,15 @@ impl State {
         let body = parse_body(req, &method)?;
         let ct = req.header_value("content-type").unwrap_or_default().to_ascii_lowercase();
         match (method.as_str(), route) {
-            ("GET", Route::Experiments { project, env }) => {
-                experiments::list(self.project(&project)?, Some(&env), &req.path, &req.query)
-            }
+            ("GET", Route::Experiments { project, env }) => experiments::list(
+                self.project(&project)?,
+                Some(&env),
+                &req.path,
+                &req.query,
+                self.misreport_total_count(),
+            ),
             ("GET", Route::ExperimentsAnyEnv { project }) => {
-                experiments::list(self.project(&project)?, None, &req.path, &req.query)
+                experiments::list(self.project(&project)?, None, &req.path, &req.query, self.misreport_total_count())
             }
             ("POST", Route::Experiments { project, env }) => {
                 experiments::create(&mut self.data, caller, &project, &env, &need(body, "experiment")?)

@@ -1,7 +1,7 @@
-//! The HTTP server: an axum router over [`State::handle`], with latency, per-route rate limits, injected 5xx and
-//! dropped connections, request statistics, and the loopback-only admin routes under `/_emulator/`.
+//! The HTTP server: an axum router over [`State::handle`], with latency, rate limits and injected faults (see
+//! [`crate::limits`]), request statistics, and the loopback-only admin routes under `/_emulator/`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,24 +14,19 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response as AxResponse};
 use axum::routing::{get, post};
 use hyper_util::rt::TokioIo;
+use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
+use crate::limits::{self, FAULTS, Faults, Limits, Verdict, Windows};
 use crate::model::{DEFAULT_TOKEN, State};
-use crate::router::route_key;
+use crate::router::{effective_method, route_key};
 use crate::wire::{Request, Response};
 use crate::{EmulatorError, Seed, ids};
-
-/// The rate-limit window, as LaunchDarkly counts it.
-const WINDOW_MS: u64 = 10_000;
-
-/// What `--fault-5xx` answers with.
-const FAULTS: [(u16, &str); 3] = [(500, "internal_server_error"), (502, "bad_gateway"), (503, "service_unavailable")];
 
 /// How to run the server.
 #[derive(Clone)]
@@ -44,15 +39,26 @@ pub struct ServerConfig {
     pub token: String,
     /// A second accepted token that is a service token: `createExperiment` then needs a `maintainerId`.
     pub service_token: Option<String>,
+    /// Further accepted tokens, token → the projects they may act in; elsewhere they get 401 (contract §9.8).
+    pub scoped_tokens: BTreeMap<String, BTreeSet<String>>,
     /// Creates answer the new iteration as a `not_started` `currentIteration`, whatever the seed or an admin
     /// state document says.
     pub create_as_current: bool,
+    /// `total_count` of experiment lists that ask for archived experiments counts only the active ones (contract
+    /// §9.10); items and `_links` stay truthful.
+    pub misreport_total_count: bool,
     /// Added to every API response.
     pub latency_ms: u64,
     /// Requests per 10 s window per `METHOD route`; `None` is unlimited.
     pub rate_limit: Option<u32>,
+    /// Requests per 10 s window across every API route (account-wide, contract §9.12); `None` is unlimited.
+    pub rate_limit_global: Option<u32>,
+    /// 429s carry no `X-Ratelimit-*` headers and no `Retry-After`.
+    pub rate_limit_bare: bool,
     /// Probability of answering an API request with a 5xx without handling it.
     pub fault_5xx: f64,
+    /// Probability of answering a POST or PATCH API request with 409 `optimistic_locking_error` without handling it.
+    pub fault_409: f64,
     /// Probability of handling an API request, then closing the connection without an answer.
     pub fault_drop: f64,
     /// Seeds the fault draws.
@@ -68,10 +74,15 @@ impl Default for ServerConfig {
             port: 0,
             token: DEFAULT_TOKEN.to_owned(),
             service_token: None,
+            scoped_tokens: BTreeMap::new(),
             create_as_current: false,
+            misreport_total_count: false,
             latency_ms: 0,
             rate_limit: None,
+            rate_limit_global: None,
+            rate_limit_bare: false,
             fault_5xx: 0.0,
+            fault_409: 0.0,
             fault_drop: 0.0,
             fault_seed: 0,
             seed: None,
@@ -87,10 +98,16 @@ impl fmt::Debug for ServerConfig {
             .field("port", &self.port)
             .field("token", &"[redacted]")
             .field("service_token", &self.service_token.as_ref().map(|_| "[redacted]"))
+            // The projects only: the tokens themselves are secrets.
+            .field("scoped_tokens", &self.scoped_tokens.values().collect::<Vec<_>>())
             .field("create_as_current", &self.create_as_current)
+            .field("misreport_total_count", &self.misreport_total_count)
             .field("latency_ms", &self.latency_ms)
             .field("rate_limit", &self.rate_limit)
+            .field("rate_limit_global", &self.rate_limit_global)
+            .field("rate_limit_bare", &self.rate_limit_bare)
             .field("fault_5xx", &self.fault_5xx)
+            .field("fault_409", &self.fault_409)
             .field("fault_drop", &self.fault_drop)
             .field("fault_seed", &self.fault_seed)
             .field("seeded", &self.seed.is_some())
@@ -106,18 +123,16 @@ pub struct Stats {
     pub total: u64,
     /// `METHOD route-pattern` → requests.
     pub by_route: BTreeMap<String, u64>,
-    /// Answered 429.
+    /// Answered 429, by either window.
     pub rate_limited: u64,
+    /// Answered 429 because the account-wide window was used up (also counted in `rate_limited`).
+    pub rate_limited_global: u64,
     /// Answered with an injected 5xx.
     pub server_errors: u64,
+    /// Answered with an injected 409 `optimistic_locking_error`.
+    pub conflicts: u64,
     /// Handled, then dropped without an answer.
     pub dropped: u64,
-}
-
-struct Window {
-    start_ms: u64,
-    count: u32,
-    rejected: u32,
 }
 
 struct Shared {
@@ -125,7 +140,7 @@ struct Shared {
     initial: State,
     config: ServerConfig,
     stats: Mutex<Stats>,
-    windows: Mutex<BTreeMap<String, Window>>,
+    windows: Mutex<Windows>,
     rng: Mutex<SmallRng>,
 }
 
@@ -176,21 +191,31 @@ impl RunningServer {
 
 /// Starts the server on `config.host:config.port` and returns once it listens.
 pub async fn serve(config: ServerConfig) -> Result<RunningServer, EmulatorError> {
-    for (name, p) in [("fault-5xx", config.fault_5xx), ("fault-drop", config.fault_drop)] {
+    for (name, p) in
+        [("fault-5xx", config.fault_5xx), ("fault-409", config.fault_409), ("fault-drop", config.fault_drop)]
+    {
         if !(0.0..=1.0).contains(&p) {
             return Err(EmulatorError::Server {
                 message: format!("--{name} must be a probability in [0, 1], not {p}"),
             });
         }
     }
-    if config.rate_limit == Some(0) {
-        return Err(EmulatorError::Server { message: "--rate-limit must be at least 1".to_owned() });
+    for (name, n) in [("rate-limit", config.rate_limit), ("rate-limit-global", config.rate_limit_global)] {
+        if n == Some(0) {
+            return Err(EmulatorError::Server { message: format!("--{name} must be at least 1") });
+        }
+    }
+    if config.rate_limit_bare && config.rate_limit.is_none() && config.rate_limit_global.is_none() {
+        return Err(EmulatorError::Server {
+            message: "--rate-limit-bare needs --rate-limit or --rate-limit-global".to_owned(),
+        });
     }
     if config.service_token.as_deref().is_some_and(|t| t.is_empty() || t == config.token) {
         return Err(EmulatorError::Server {
             message: "--service-token must be non-empty and differ from --token".to_owned(),
         });
     }
+    check_scoped_tokens(&config)?;
     let state = match &config.seed {
         Some(seed) => State::from_seed(seed)?,
         None => State::from_seed(&Seed::default())?,
@@ -207,7 +232,7 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, EmulatorError>
         rng: Mutex::new(SmallRng::seed_from_u64(config.fault_seed)),
         config,
         stats: Mutex::new(Stats::default()),
-        windows: Mutex::new(BTreeMap::new()),
+        windows: Mutex::new(Windows::default()),
     });
     let app = Router::new()
         .route("/_emulator/state", get(admin_state).put(admin_put_state))
@@ -222,15 +247,40 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, EmulatorError>
     Ok(RunningServer { addr, shared, stop: Some(stop_tx), task })
 }
 
-/// Applies what the server's flags decide over any state it serves: the tokens, and `--create-as-current`, which
-/// a seed or state document can switch on but not off.
+/// Refuses scoped tokens that are empty, collide with another token or name no project. The messages never
+/// name the token itself.
+fn check_scoped_tokens(config: &ServerConfig) -> Result<(), EmulatorError> {
+    for (token, projects) in &config.scoped_tokens {
+        if token.is_empty() || *token == config.token || config.service_token.as_ref() == Some(token) {
+            return Err(EmulatorError::Server {
+                message: "--scoped-token tokens must be non-empty and differ from --token and --service-token"
+                    .to_owned(),
+            });
+        }
+        if projects.is_empty() || projects.iter().any(String::is_empty) {
+            return Err(EmulatorError::Server {
+                message: "--scoped-token needs at least one project key, and no empty one".to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Applies what the server's flags decide over any state it serves: the tokens, `--misreport-total-count`, and
+/// `--create-as-current`, which a seed or state document can switch on but not off.
 fn configure(state: State, config: &ServerConfig) -> State {
     let on = state.create_as_current() || config.create_as_current;
-    let state = state.with_token(config.token.clone()).with_create_as_current(on);
-    match &config.service_token {
-        Some(t) => state.with_service_token(t.clone()),
-        None => state,
+    let mut state = state
+        .with_token(config.token.clone())
+        .with_create_as_current(on)
+        .with_misreport_total_count(config.misreport_total_count);
+    if let Some(t) = &config.service_token {
+        state = state.with_service_token(t.clone());
     }
+    for (token, projects) in &config.scoped_tokens {
+        state = state.with_scoped_token(token.clone(), projects.iter().cloned());
+    }
+    state
 }
 
 /// Lets a handler close its own connection with no answer.
@@ -312,33 +362,6 @@ fn to_request(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> 
     }
 }
 
-/// Counts a request against its route's window; `Err` carries the 429 headers.
-fn rate_limit(shared: &Shared, key: &str) -> Result<BTreeMap<String, String>, BTreeMap<String, String>> {
-    let Some(limit) = shared.config.rate_limit else { return Ok(BTreeMap::new()) };
-    let now = now_ms();
-    let mut windows = lock(&shared.windows);
-    let w = windows.entry(key.to_owned()).or_insert(Window { start_ms: now, count: 0, rejected: 0 });
-    if now >= w.start_ms + WINDOW_MS {
-        *w = Window { start_ms: now, count: 0, rejected: 0 };
-    }
-    let reset = w.start_ms + WINDOW_MS;
-    let mut headers = BTreeMap::new();
-    headers.insert("x-ratelimit-reset".to_owned(), reset.to_string());
-    if w.count >= limit {
-        w.rejected += 1;
-        headers.insert("x-ratelimit-route-remaining".to_owned(), "0".to_owned());
-        // Only some 429s carry Retry-After (IP-based limits do, route limits may not): every other one here,
-        // so clients are exercised on both forms.
-        if w.rejected % 2 == 1 {
-            headers.insert("retry-after".to_owned(), (reset - now).div_ceil(1_000).max(1).to_string());
-        }
-        return Err(headers);
-    }
-    w.count += 1;
-    headers.insert("x-ratelimit-route-remaining".to_owned(), (limit - w.count).to_string());
-    Ok(headers)
-}
-
 async fn api(
     AxState(shared): AxState<Arc<Shared>>,
     Extension(killer): Extension<Killer>,
@@ -358,42 +381,54 @@ async fn api(
     if shared.config.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(shared.config.latency_ms)).await;
     }
-    let limit_headers = match key.as_deref().map(|k| rate_limit(&shared, k)) {
-        Some(Err(headers)) => {
-            lock(&shared.stats).rate_limited += 1;
-            let mut r = Response::error(
-                429,
-                "rate_limited",
-                "You've exceeded the API rate limit. Try again later.",
-                &ids::uuid(&["rate-limited", &seq.to_string()]),
-            );
+    let c = &shared.config;
+    let limits = Limits { route: c.rate_limit, global: c.rate_limit_global, bare: c.rate_limit_bare };
+    let verdict = key.as_deref().map(|k| limits::check(limits, &mut lock(&shared.windows), k, now_ms()));
+    let limit_headers = match verdict {
+        Some(Verdict::Refused { headers, message, global }) => {
+            {
+                let mut stats = lock(&shared.stats);
+                stats.rate_limited += 1;
+                stats.rate_limited_global += u64::from(global);
+            }
+            let mut r = Response::error(429, "rate_limited", message, &ids::uuid(&["rate-limited", &seq.to_string()]));
             r.headers = headers;
             return to_http(r);
         }
-        Some(Ok(h)) => h,
+        Some(Verdict::Pass(h)) => h,
         None => BTreeMap::new(),
     };
-    // Both draws happen on every request that passed the rate limit, so the fault sequence depends only on the
-    // seed and the request order.
-    let (fail, drop) = {
-        let mut rng = lock(&shared.rng);
-        let fail = rng.random::<f64>() < shared.config.fault_5xx;
-        let drop = rng.random::<f64>() < shared.config.fault_drop;
-        // Clients must treat every 5xx alike, so the injected status varies.
-        (fail.then(|| rng.random_range(0..FAULTS.len())), drop)
-    };
-    if let (Some(i), Some(_)) = (fail, &key) {
+    let faults = Faults { server_error: c.fault_5xx, conflict: c.fault_409, drop: c.fault_drop };
+    let draw = limits::draw(&mut lock(&shared.rng), faults);
+    if let (Some(i), Some(_)) = (draw.server_error, &key) {
         lock(&shared.stats).server_errors += 1;
         let (status, code) = FAULTS[i];
-        return to_http(Response::error(
+        let mut r = Response::error(
             status,
             code,
             "injected fault: the emulator failed the request without handling it",
             &ids::uuid(&["fault", &seq.to_string()]),
-        ));
+        );
+        // The windows counted the request, so its answer reports them like any other.
+        r.headers = limit_headers;
+        return to_http(r);
+    }
+    let write =
+        matches!(effective_method(&req.method, req.header_value("x-http-method-override")).as_str(), "POST" | "PATCH");
+    if draw.conflict && write && key.is_some() {
+        lock(&shared.stats).conflicts += 1;
+        let mut r = Response::error(
+            409,
+            "optimistic_locking_error",
+            "injected fault: Conflict. Optimistic lock error. Try again later. (The emulator did not handle the \
+             request.)",
+            &ids::uuid(&["conflict", &seq.to_string()]),
+        );
+        r.headers = limit_headers;
+        return to_http(r);
     }
     let mut resp = lock(&shared.state).handle(&req);
-    if drop && key.is_some() {
+    if draw.drop && key.is_some() {
         lock(&shared.stats).dropped += 1;
         killer.0.notify_one();
         // The accept loop drops this connection; this future is dropped with it.
@@ -452,6 +487,6 @@ async fn admin_reset(AxState(shared): AxState<Arc<Shared>>, ConnectInfo(peer): C
         return r;
     }
     *lock(&shared.state) = shared.initial.clone();
-    lock(&shared.windows).clear();
+    *lock(&shared.windows) = Windows::default();
     to_http(Response::json(200, json!({ "reset": true })))
 }
