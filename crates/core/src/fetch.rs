@@ -33,6 +33,22 @@ enum Fetched {
     Metrics(String, Option<Vec<Metric>>),
     MetricGroups(String, Option<Vec<MetricGroup>>),
     Settings(String, Option<ExperimentationSettings>),
+    /// A read of the project answered 401: the token may not read it (or is invalid, when no project can be read).
+    Forbidden(String, Error),
+}
+
+/// A 401 on a read of `project` becomes [`Fetched::Forbidden`]; other errors stay errors.
+fn forbidden_is_data<'a>(
+    project: &'a str,
+    job: BoxFuture<'a, Result<Fetched, Error>>,
+) -> BoxFuture<'a, Result<Fetched, Error>> {
+    async move {
+        match job.await {
+            Err(Error::Api(api)) if api.status == 401 => Ok(Fetched::Forbidden(project.to_owned(), Error::Api(api))),
+            other => other,
+        }
+    }
+    .boxed()
 }
 
 /// The referenced flags of a project, and the environments the reads proved exist.
@@ -56,38 +72,47 @@ pub async fn fetch_remote<R: PlanReads>(reader: &R, req: &Requirements) -> Resul
     let lists = by_project(&req.experiment_lists);
     let flags = by_project(&req.flags);
     let flag_envs = by_project(&req.flag_environments);
-    let mut jobs: Vec<BoxFuture<'_, Result<Fetched, Error>>> = Vec::new();
+    // Each job is tagged with its project, so that a 401 refuses that project only.
+    let mut jobs: Vec<(&str, BoxFuture<'_, Result<Fetched, Error>>)> = Vec::new();
     for (p, envs) in &lists {
         if envs.len() >= 2 {
-            jobs.push(
+            jobs.push((
+                p,
                 async move { Ok(Fetched::AnyEnv((*p).to_owned(), reader.list_experiments_any_env(p).await?)) }.boxed(),
-            );
+            ));
         } else {
             for e in envs {
-                jobs.push(
+                jobs.push((
+                    p,
                     async move {
                         Ok(Fetched::Experiments((*p).to_owned(), (*e).to_owned(), reader.list_experiments(p, e).await?))
                     }
                     .boxed(),
-                );
+                ));
             }
         }
     }
     for (p, keys) in &flags {
         let envs = flag_envs.get(p).cloned().unwrap_or_default();
-        jobs.push(
+        jobs.push((
+            p,
             async move { Ok(Fetched::Flags((*p).to_owned(), read_flags(reader, p, keys, &envs).await?)) }.boxed(),
-        );
+        ));
     }
     for p in &req.metrics {
-        jobs.push(async move { Ok(Fetched::Metrics(p.clone(), reader.list_metrics(p).await?)) }.boxed());
-        jobs.push(async move { Ok(Fetched::MetricGroups(p.clone(), reader.list_metric_groups(p).await?)) }.boxed());
+        jobs.push((p, async move { Ok(Fetched::Metrics(p.clone(), reader.list_metrics(p).await?)) }.boxed()));
+        jobs.push((
+            p,
+            async move { Ok(Fetched::MetricGroups(p.clone(), reader.list_metric_groups(p).await?)) }.boxed(),
+        ));
     }
     for p in &req.settings {
-        jobs.push(async move { Ok(Fetched::Settings(p.clone(), reader.get_settings(p).await?)) }.boxed());
+        jobs.push((p, async move { Ok(Fetched::Settings(p.clone(), reader.get_settings(p).await?)) }.boxed()));
     }
+    let jobs = jobs.into_iter().map(|(p, job)| forbidden_is_data(p, job));
     let mut pending: FuturesUnordered<_> = jobs.into_iter().collect();
 
+    let mut forbidden: BTreeMap<String, Error> = BTreeMap::new();
     let mut projects: BTreeMap<String, ProjectState> =
         req.projects().into_iter().map(|p| (p, ProjectState::default())).collect();
     let mut missing = Vec::new();
@@ -116,8 +141,17 @@ pub async fn fetch_remote<R: PlanReads>(reader: &R, req: &Requirements) -> Resul
                     groups.unwrap_or_default().into_iter().map(|g| (g.key.clone(), g)).collect();
             }
             Fetched::Settings(p, settings) => projects.entry(p).or_default().settings = settings,
+            Fetched::Forbidden(p, e) => {
+                forbidden.entry(p).or_insert(e);
+            }
         }
     }
+    // A token no project accepts is simply invalid: that is an error, not a plan of refusals.
+    if !forbidden.is_empty() && forbidden.len() == projects.len() {
+        let first = forbidden.into_values().next();
+        return Err(first.unwrap_or_else(|| Error::NotFound { message: "no project could be read".to_owned() }));
+    }
+    any_env.retain(|(p, _)| !forbidden.contains_key(p));
     let mut unconfirmed: Vec<(String, String)> = Vec::new();
     for (p, list) in any_env {
         let envs = lists.get(p.as_str()).cloned().unwrap_or_default();
@@ -153,9 +187,23 @@ pub async fn fetch_remote<R: PlanReads>(reader: &R, req: &Requirements) -> Resul
         let by_key = list.map(|l| l.into_iter().map(|x| shared.keyed(x)).collect());
         projects.entry(p).or_default().environments.insert(e, by_key);
     }
-    let mut state = RemoteState { projects: projects.into_iter().map(|(k, v)| (k, Some(v))).collect() };
+    let mut state = RemoteState {
+        projects: projects.into_iter().filter(|(k, _)| !forbidden.contains_key(k)).map(|(k, v)| (k, Some(v))).collect(),
+        forbidden: forbidden
+            .into_iter()
+            .map(|(p, e)| {
+                let why = match &e {
+                    Error::Api(api) => api.message.clone(),
+                    other => other.to_string(),
+                };
+                (p, why)
+            })
+            .collect(),
+    };
     for p in missing {
-        state.projects.insert(p, None);
+        if !state.forbidden.contains_key(&p) {
+            state.projects.insert(p, None);
+        }
     }
     Ok(state)
 }
@@ -342,6 +390,8 @@ mod tests {
         in_flight: InFlight,
         missing_projects: BTreeSet<String>,
         fail_flag: Option<String>,
+        /// Projects whose metric list answers 401, as for a token without permission there.
+        forbidden_projects: BTreeSet<String>,
         /// Flags in the project's list (`f000`, `f001`, …), each with every environment asked for.
         listed_flags: usize,
         /// What the list's `totalCount` says, when it lies.
@@ -387,6 +437,17 @@ mod tests {
             self.visit(format!("metrics {p}")).await;
             if self.missing_projects.contains(p) {
                 return Ok(None);
+            }
+            if self.forbidden_projects.contains(p) {
+                return Err(Error::from(crate::ApiError {
+                    resource: format!("metrics of project {p}"),
+                    method: "GET".into(),
+                    path: format!("/api/v2/metrics/{p}"),
+                    status: 401,
+                    code: Some("unauthorized".into()),
+                    message: format!("no permission in project `{p}`"),
+                    request_id: None,
+                }));
             }
             Ok(Some(vec![Metric { key: "m1".into(), ..Metric::default() }]))
         }
@@ -570,6 +631,19 @@ mod tests {
         );
         let demo = state.projects["demo"].as_ref().unwrap();
         assert!(keys.iter().all(|k| demo.flags[*k].is_some()), "every referenced flag came from the list");
+    }
+
+    #[test]
+    fn a_project_that_answers_401_is_forbidden_and_the_others_are_read() {
+        let fake = Fake { forbidden_projects: ["other".to_owned()].into(), ..Fake::default() };
+        let state = futures::executor::block_on(fetch_remote(&fake, &requirements())).unwrap();
+        assert!(!state.projects.contains_key("other"), "{:?}", state.projects.keys().collect::<Vec<_>>());
+        assert_eq!(state.forbidden["other"], "no permission in project `other`");
+        assert!(state.projects["demo"].is_some());
+        // No project at all: the token is invalid, and that is an error.
+        let fake = Fake { forbidden_projects: ["demo".to_owned(), "other".to_owned()].into(), ..Fake::default() };
+        let e = futures::executor::block_on(fetch_remote(&fake, &requirements())).unwrap_err();
+        assert!(matches!(&e, Error::Api(api) if api.status == 401), "{e}");
     }
 
     #[test]

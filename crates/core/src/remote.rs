@@ -17,6 +17,10 @@ use crate::spec::SpecSet;
 pub struct RemoteState {
     /// Project key → its state; `None` when the project does not exist.
     pub projects: BTreeMap<String, Option<ProjectState>>,
+    /// Projects the token may not read (401, contract §9.8), with LaunchDarkly's message; their specs are refused,
+    /// the other projects still plan.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub forbidden: BTreeMap<String, String>,
 }
 
 /// One project's fetched state.

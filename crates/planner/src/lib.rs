@@ -16,9 +16,9 @@ mod unmanaged;
 
 use foldhash::HashMap;
 
-use ldexp_core::plan::{Action, Address, FORMAT_VERSION, Plan, Summary};
+use ldexp_core::plan::{Action, Address, Divergence, FORMAT_VERSION, Plan, Summary};
 use ldexp_core::remote::RemoteState;
-use ldexp_core::spec::{ExperimentSpec, ExperimentState, LegacyFlagExperimentsSpec, Located, SpecSet};
+use ldexp_core::spec::{ExperimentSpec, ExperimentState, LegacyFlagExperimentsSpec, Located, SourceLocation, SpecSet};
 
 pub use error::{PlanError, Problem, ProblemKind};
 pub use experiment::ARCHIVE_REASON;
@@ -34,6 +34,25 @@ pub struct PlanOptions {
 /// Plans `specs` against `remote` without pruning.
 pub fn plan(specs: &SpecSet, remote: &RemoteState) -> Result<Plan, PlanError> {
     plan_with(specs, remote, &PlanOptions::default())
+}
+
+/// The refusal of an object in a project the token may not read (contract §9.8): the other projects still plan,
+/// and `plan` and `apply` exit 1 naming it.
+fn forbidden(address: Address, project: &str, why: &str, location: SourceLocation) -> Divergence {
+    Divergence {
+        address,
+        field: "project".to_owned(),
+        remote: None,
+        spec: Some(project.into()),
+        reason: format!(
+            "no permission for project {project} (or the token is invalid): LaunchDarkly answered 401: {why}"
+        ),
+        hint: Some(
+            "give the token a role that can read and write this project; the other projects are planned".to_owned(),
+        ),
+        location,
+        refuses: true,
+    }
 }
 
 /// Plans `specs` against `remote`. Every problem found is reported, not just the first.
@@ -71,6 +90,15 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
                 continue;
             }
             owners.insert(owner, spec);
+            if let Some(why) = remote.forbidden.get(&s.project) {
+                let address = Address::Experiment {
+                    project: s.project.clone(),
+                    environment: (*env).to_owned(),
+                    key: s.key.clone(),
+                };
+                divergences.push(forbidden(address, &s.project, why, spec.location_of("project")));
+                continue;
+            }
             let env_field = if several { format!("environments[{i}]") } else { "environment".to_owned() };
             let Some(target) = checks::experiment(spec, env, &env_field, &index, &mut problems) else { continue };
             match (s.state, &target.desired, target.remote.and_then(|e| e.running_iteration())) {
@@ -97,6 +125,11 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
         }
     }
     for spec in &specs.legacy {
+        if let Some(why) = remote.forbidden.get(&spec.spec.project) {
+            let address = Address::Legacy { project: spec.spec.project.clone(), flag: spec.spec.flag.clone() };
+            divergences.push(forbidden(address, &spec.spec.project, why, spec.location_of("project")));
+            continue;
+        }
         let owner = (spec.spec.project.as_str(), spec.spec.flag.as_str());
         if let Some(first) = legacy_owners.get(&owner) {
             let address = Address::Legacy { project: spec.spec.project.clone(), flag: spec.spec.flag.clone() };

@@ -686,3 +686,26 @@ fn experiments_that_trade_rules_are_planned_with_a_warning() {
         "{warned:#?}"
     );
 }
+
+// §9.8 A 401 is also "no permission": a project the token may not read refuses its specs, the rest still plans.
+
+#[test]
+fn a_project_the_token_may_not_read_refuses_its_specs_and_the_rest_plans() {
+    let text = file(&[
+        banner_spec("mine", "production", "draft", "beta"),
+        banner_spec("theirs", "production", "draft", "beta").replace("project: demo", "project: locked"),
+    ]);
+    let specs = load(&text);
+    let emu = emulator();
+    let mut remote = remote_for(&emu, &specs);
+    remote.projects.remove("locked");
+    remote.forbidden.insert("locked".into(), "the access token has no permission in project `locked`".into());
+    let p = plan_with(&specs, &remote, &PlanOptions::default()).unwrap();
+    assert_eq!(p.changes.len(), 1);
+    assert_eq!(p.changes[0].address.to_string(), "experiment/demo/production/mine");
+    let refused: Vec<String> = p.refused_addresses().iter().map(|a| a.to_string()).collect();
+    assert_eq!(refused, ["experiment/locked/production/theirs"]);
+    let d = &p.divergences[0];
+    assert!(d.reason.starts_with("no permission for project locked (or the token is invalid)"), "{}", d.reason);
+    assert_eq!(d.location, at(23 + 2, 10), "at the spec's `project`");
+}

@@ -160,7 +160,7 @@ pub(crate) fn remote(experiments: Vec<Experiment>) -> RemoteState {
             .unwrap(),
         ),
     };
-    RemoteState { projects: [("demo".to_owned(), Some(project))].into_iter().collect() }
+    RemoteState { projects: [("demo".to_owned(), Some(project))].into_iter().collect(), ..RemoteState::default() }
 }
 
 /// Which design a remote iteration has: the spec's (`Same`) or an older one (`Old`).
