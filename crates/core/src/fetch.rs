@@ -270,10 +270,12 @@ async fn list_in_envs<R: PlanReads>(
     envs: &[&str],
     first: FlagPage,
 ) -> Result<(BTreeMap<String, Value>, BTreeSet<String>), Error> {
+    // The first page sizes the list: every page it announces, in every environment, is read at once.
+    let announced = first.total.unwrap_or(first.items.len() as u64).div_ceil(FLAG_ENV_PAGE).max(1);
     let mut first = Some(first);
     let pages = try_join_all(envs.iter().map(|e| {
         let start = first.take();
-        async move { Ok::<_, Error>((*e, all_pages(reader, project, e, start).await?)) }
+        async move { Ok::<_, Error>((*e, all_pages(reader, project, e, start, announced).await?)) }
     }))
     .await?;
     let mut merged: BTreeMap<String, Value> = BTreeMap::new();
@@ -302,34 +304,45 @@ async fn list_in_envs<R: PlanReads>(
     Ok((merged, answered))
 }
 
-/// The pages of one environment's list, one after the other while `_links.next` leads on (contract §9.10: the
-/// total is not trusted to end it; and a page shorter than asked is not the end either when the service caps the
-/// page size lower, which it may). `None` on a 404.
+/// The pages of one environment's list: the `announced` ones at once, by offset, then on while `_links.next` leads
+/// (contract §9.10: the total only sizes the first reads, it never ends the list; and a page shorter than asked
+/// is not the end either when the service caps the page size lower, which it may). `None` on a 404.
 async fn all_pages<R: PlanReads>(
     reader: &R,
     project: &str,
     env: &str,
     first: Option<FlagPage>,
+    announced: u64,
 ) -> Result<Option<Vec<Value>>, Error> {
-    let mut page = match first {
-        Some(p) => p,
-        None => match reader.flag_page(project, env, 0).await? {
-            Some(p) => p,
+    let from = u64::from(first.is_some());
+    let rest = try_join_all((from..announced).map(|i| reader.flag_page(project, env, i * FLAG_ENV_PAGE))).await?;
+    let mut pages: Vec<FlagPage> = first.into_iter().collect();
+    for p in rest {
+        match p {
+            Some(p) => pages.push(p),
             None => return Ok(None),
-        },
-    };
+        }
+    }
     let mut items = Vec::new();
+    let mut more = false;
+    for mut p in pages {
+        // A page shorter than asked means a capped page size: the offsets above skipped items, so the rest is
+        // read from where the items end, by `_links.next`.
+        let short = (p.items.len() as u64) < FLAG_ENV_PAGE;
+        more = p.next && !p.items.is_empty();
+        items.append(&mut p.items);
+        if short {
+            break;
+        }
+    }
     // A bound on the pages, so a list that never ends cannot keep a plan reading.
     for _ in 0..10_000 {
-        let more = page.next && !page.items.is_empty();
-        items.append(&mut page.items);
         if !more {
             break;
         }
-        page = match reader.flag_page(project, env, items.len() as u64).await? {
-            Some(p) => p,
-            None => return Ok(None),
-        };
+        let Some(mut p) = reader.flag_page(project, env, items.len() as u64).await? else { return Ok(None) };
+        more = p.next && !p.items.is_empty();
+        items.append(&mut p.items);
     }
     Ok(Some(items))
 }
