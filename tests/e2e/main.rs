@@ -7,6 +7,7 @@ mod chaos;
 mod demo;
 mod interrupt;
 mod lifecycle;
+mod limits;
 mod lost_responses;
 mod options;
 mod plan_format;

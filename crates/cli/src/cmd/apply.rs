@@ -287,12 +287,14 @@ pub(crate) fn closing(report: &ApplyReport, plan: &Plan) -> String {
     let refused = plan.refused_addresses();
     if !refused.is_empty() {
         let list: Vec<String> = refused.iter().map(ToString::to_string).collect();
-        let _ = writeln!(
-            out,
-            "Refused, nothing sent: {}. LaunchDarkly cannot change what differs (see \"Cannot be applied\" in the \
-             plan); fix the spec.",
-            list.join(", ")
-        );
+        // A refusal for want of permission is fixed in the token's role, not in the spec.
+        let permission = plan.refusals().all(|d| d.field == "project");
+        let fix = if permission {
+            "the token may not read or write there (see \"Cannot be applied\" in the plan); give it a role that can"
+        } else {
+            "LaunchDarkly cannot change what differs (see \"Cannot be applied\" in the plan); fix the spec"
+        };
+        let _ = writeln!(out, "Refused, nothing sent: {}. {fix}.", list.join(", "));
     }
     out
 }
