@@ -115,7 +115,7 @@ fn a_misreported_total_count_never_hides_experiments_past_the_first_page() {
     // 60 experiments in production (the page size is 50), 12 of them archived: the total the service reports
     // under `lifecycleState=active,archived` is then 48, less than one page, while the list spans two.
     let keys: Vec<String> = (0..60).map(|i| format!("paged-{i:02}")).collect();
-    let archived = |i: usize| i % 5 == 0;
+    let archived = |i: usize| i.is_multiple_of(5);
     for k in &keys {
         ws.write(&format!("specs/{k}.yaml"), &Exp::new(k, PROD).yaml());
     }
