@@ -41,6 +41,9 @@ struct Args {
     /// Requests per 10 s window per route for the rate-limited apply.
     #[arg(long, default_value_t = 20)]
     rate_limit: usize,
+    /// Requests per 10 s window across the whole account for the second rate-limited apply.
+    #[arg(long, default_value_t = 60)]
+    rate_limit_global: usize,
     /// Experiments of the planner-CPU and peak-RSS fixture.
     #[arg(long, default_value_t = 10_000)]
     scale_experiments: usize,
@@ -181,9 +184,24 @@ async fn run(args: &Args) -> Result<Figures, BenchError> {
     } else {
         let t = step(&format!("apply under {} requests / 10 s per route", args.rate_limit));
         let emu = Emulator::start(&seed, args.latency_ms, Some(args.rate_limit)).await?;
-        let mut a = measure::apply_rate_limited(&emu, &plan, args.concurrency, args.rate_limit).await?;
+        let mut a =
+            measure::apply_rate_limited(&emu, &plan, args.concurrency, args.rate_limit, measure::Window::PerRoute)
+                .await?;
         emu.stop().await;
         a.replan_changes = replan;
+        done(t);
+        Some(a)
+    };
+
+    let apply_global = if args.skip_apply {
+        None
+    } else {
+        let t = step(&format!("apply under {} requests / 10 s across the account", args.rate_limit_global));
+        let emu = Emulator::start_limited(&seed, args.latency_ms, None, Some(args.rate_limit_global)).await?;
+        let a =
+            measure::apply_rate_limited(&emu, &plan, args.concurrency, args.rate_limit_global, measure::Window::Global)
+                .await?;
+        emu.stop().await;
         done(t);
         Some(a)
     };
@@ -208,6 +226,7 @@ async fn run(args: &Args) -> Result<Figures, BenchError> {
         cpu,
         rss,
         apply,
+        apply_global,
         notes,
     })
 }

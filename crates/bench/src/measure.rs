@@ -73,10 +73,22 @@ impl Emulator {
         latency_ms: u64,
         rate_limit: Option<usize>,
     ) -> Result<Emulator, BenchError> {
+        Self::start_limited(seed, latency_ms, rate_limit, None).await
+    }
+
+    /// [`Emulator::start`], with an account-wide window of `global` requests per 10 s too.
+    pub async fn start_limited(
+        seed: &PreparedState,
+        latency_ms: u64,
+        rate_limit: Option<usize>,
+        global: Option<usize>,
+    ) -> Result<Emulator, BenchError> {
+        let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let config = ServerConfig {
             token: BENCH_TOKEN.to_owned(),
             latency_ms,
-            rate_limit: rate_limit.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            rate_limit: rate_limit.map(to_u32),
+            rate_limit_global: global.map(to_u32),
             seed: Some(seed.bare.clone()),
             ..ServerConfig::default()
         };
@@ -355,17 +367,34 @@ fn parse_exit_status(text: &str) -> Option<i32> {
     text.lines().find_map(|l| l.trim().strip_prefix("Exit status:")?.trim().parse().ok())
 }
 
-/// Applies `plan` through a client of `emu` (started with a route rate limit of `limit` per window) and checks
-/// the outcome.
+/// Which window an apply runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// `limit` requests per window per route: the busiest route sets the bound.
+    PerRoute,
+    /// `limit` requests per window across the account: every write counts against one window.
+    Global,
+}
+
+/// Applies `plan` through a client of `emu` (started with a rate limit of `limit` per window, per route or
+/// account-wide) and checks the outcome.
 pub async fn apply_rate_limited(
     emu: &Emulator,
     plan: &Plan,
     concurrency: usize,
     limit: usize,
+    window: Window,
 ) -> Result<ApplyFigure, BenchError> {
     let client = emu.client(concurrency)?;
     let writes_by_route = routes::plan_writes_by_route(plan);
-    let (busiest_route, busiest_writes, bound_s) = routes::rate_limit_bound(&writes_by_route, limit, WINDOW_S);
+    let (busiest_route, busiest_writes, bound_s) = match window {
+        Window::PerRoute => routes::rate_limit_bound(&writes_by_route, limit, WINDOW_S),
+        Window::Global => {
+            let writes: usize = writes_by_route.values().sum();
+            let windows = u64::try_from(writes.div_ceil(limit.max(1))).unwrap_or(u64::MAX);
+            ("every route (one account-wide window)".to_owned(), writes, windows.saturating_mul(WINDOW_S))
+        }
+    };
     let options = ApplyOptions { concurrency: concurrency.max(1), ..ApplyOptions::default() };
     let before = emu.stats().await?;
     let t = Instant::now();

@@ -109,6 +109,8 @@ pub struct Figures {
     pub cpu: Option<CpuFigure>,
     pub rss: Option<RssFigure>,
     pub apply: Option<ApplyFigure>,
+    /// The same apply under an account-wide window instead of per-route ones.
+    pub apply_global: Option<ApplyFigure>,
     pub notes: Vec<String>,
 }
 
@@ -162,6 +164,16 @@ impl Figures {
                 self.plan.requests,
                 self.rmin.total(),
                 self.request_ratio()
+            ));
+        }
+        if let Some(a) = &self.apply_global
+            && a.failed + a.skipped > 0
+        {
+            out.push(format!(
+                "apply under the account-wide window: {} failed, {} skipped{}",
+                a.failed,
+                a.skipped,
+                a.first_failure.as_deref().map(|f| format!(" (first: {f})")).unwrap_or_default()
             ));
         }
         if let Some(a) = &self.apply {
@@ -280,6 +292,31 @@ impl Figures {
             None => {
                 t.push_str("| apply under the rate limit | not measured (--skip-apply) | | | 0 failures, ≤ 1.15 | |\n")
             }
+        }
+        if let Some(a) = &self.apply_global {
+            let ratio = a.wall.as_secs_f64() / a.bound.as_secs_f64().max(1e-9);
+            let _ = writeln!(
+                t,
+                "| apply under {} req/{WINDOW_S} s account-wide: failures | {} failed, {} skipped of {} changes | {} \
+                 writes, {} HTTP 429s absorbed | | 0 | {} |",
+                a.limit,
+                a.failed,
+                a.skipped,
+                a.applied + a.failed + a.skipped,
+                a.writes,
+                a.rate_limited,
+                mark(a.failed + a.skipped == 0)
+            );
+            let _ = writeln!(
+                t,
+                "| apply under the account-wide window: wall | {} | ceil({} / {}) × {WINDOW_S} s = {} (every write) | \
+                 {ratio:.2} | ≤ {TARGET_APPLY_RATIO} | {} |",
+                secs(a.wall),
+                a.busiest_writes,
+                a.limit,
+                secs(a.bound),
+                mark(ratio <= TARGET_APPLY_RATIO)
+            );
         }
         t
     }
