@@ -9,7 +9,7 @@ use crate::machine::Machine;
 use crate::rmin::RMin;
 
 /// The targets of the issue.
-pub const TARGET_PLAN_WALL_RATIO: f64 = 1.3;
+pub const TARGET_PLAN_WALL_RATIO: f64 = 1.2;
 pub const TARGET_SPEEDUP: f64 = 20.0;
 pub const TARGET_PLANNER_CPU_MS: f64 = 100.0;
 pub const TARGET_RSS_MB: f64 = 150.0;
