@@ -71,6 +71,9 @@ struct Args {
     /// Skip both applies (without and under the rate limit).
     #[arg(long)]
     skip_apply: bool,
+    /// Skip `ldexp export` of the fixture and the plan over it.
+    #[arg(long)]
+    skip_export: bool,
     /// Exit 1 unless requests = R_min, the rate-limited apply had no failure and a re-plan is empty.
     #[arg(long)]
     check: bool,
@@ -164,6 +167,22 @@ async fn run(args: &Args) -> Result<Figures, BenchError> {
         Some(b)
     };
 
+    let export = if args.skip_export {
+        None
+    } else {
+        let t = step("ldexp export of the whole project, then ldexp plan of what it wrote");
+        let binary = match &args.ldexp_bin {
+            Some(b) => b.clone(),
+            None => default_binary()?,
+        };
+        let x = measure::export(&emu, &binary, dir.path(), args.concurrency).await?;
+        done(t);
+        if x.plan_exit != Some(0) {
+            notes.push(format!("`ldexp plan` over the export exited {:?}: {}", x.plan_exit, x.plan_stderr));
+        }
+        Some(x)
+    };
+
     let replan = if args.skip_apply {
         None
     } else {
@@ -227,6 +246,7 @@ async fn run(args: &Args) -> Result<Figures, BenchError> {
         rss,
         apply,
         apply_global,
+        export,
         notes,
     })
 }

@@ -307,6 +307,51 @@ pub fn planner_cpu(specs: &SpecSet, remote: &RemoteState, runs: usize) -> Result
     Ok(CpuFigure { experiments: specs.experiments.len(), runs: times })
 }
 
+/// `ldexp export` of the whole project through the binary (requests counted by the emulator, wall timed), then
+/// `ldexp plan --detailed-exitcode` of what it wrote: 0 when the export describes the remote exactly.
+pub async fn export(
+    emu: &Emulator,
+    binary: &Path,
+    dir: &Path,
+    concurrency: usize,
+) -> Result<crate::report::ExportFigure, BenchError> {
+    let bin_err = |message: String| BenchError::Binary { path: binary.to_owned(), message };
+    let run = |args: &[&str]| {
+        Command::new(binary)
+            .args(args)
+            .arg("--base-url")
+            .arg(emu.base_url())
+            .arg("--concurrency")
+            .arg(concurrency.to_string())
+            .env("LD_ACCESS_TOKEN", BENCH_TOKEN)
+            .env_remove("LD_BASE_URL")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| bin_err(format!("cannot run: {e}")))
+    };
+    let out_dir = dir.join("exported");
+    let out = out_dir.to_string_lossy().into_owned();
+    let before = emu.stats().await?;
+    let t = Instant::now();
+    let exported =
+        tokio::task::block_in_place(|| run(&["export", "--project", crate::fixture::PROJECT, "--out", &out]))?;
+    let wall = t.elapsed();
+    let stats = emu.stats_since(&before).await?;
+    if !exported.status.success() {
+        return Err(bin_err(format!("`ldexp export` failed: {}", String::from_utf8_lossy(&exported.stderr))));
+    }
+    let files = std::fs::read_dir(&out_dir).map(|d| d.count()).unwrap_or(0);
+    let planned = tokio::task::block_in_place(|| run(&["plan", "--detailed-exitcode", "-q", &out]))?;
+    Ok(crate::report::ExportFigure {
+        requests: stats.total,
+        requests_by_route: stats.by_route,
+        wall,
+        files,
+        plan_exit: planned.status.code(),
+        plan_stderr: String::from_utf8_lossy(&planned.stderr).lines().take(5).collect::<Vec<_>>().join("\n"),
+    })
+}
+
 /// Peak RSS of `ldexp plan <spec_dir>` against `base_url`, read from `/usr/bin/time -v`.
 pub fn plan_rss(
     binary: &Path,

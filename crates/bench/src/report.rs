@@ -96,6 +96,19 @@ pub struct ApplyFigure {
     pub replan_changes: Option<usize>,
 }
 
+/// `ldexp export` of the default fixture, and the plan of what it wrote.
+#[derive(Debug, Clone)]
+pub struct ExportFigure {
+    pub requests: u64,
+    pub requests_by_route: BTreeMap<String, u64>,
+    pub wall: Duration,
+    /// Files (and directories) the export wrote at the top of its output directory.
+    pub files: usize,
+    /// `ldexp plan --detailed-exitcode` over the export: 0 when it describes the remote exactly.
+    pub plan_exit: Option<i32>,
+    pub plan_stderr: String,
+}
+
 /// Everything measured in one run.
 #[derive(Debug, Clone)]
 pub struct Figures {
@@ -111,6 +124,7 @@ pub struct Figures {
     pub apply: Option<ApplyFigure>,
     /// The same apply under an account-wide window instead of per-route ones.
     pub apply_global: Option<ApplyFigure>,
+    pub export: Option<ExportFigure>,
     pub notes: Vec<String>,
 }
 
@@ -292,6 +306,31 @@ impl Figures {
             None => {
                 t.push_str("| apply under the rate limit | not measured (--skip-apply) | | | 0 failures, ≤ 1.15 | |\n")
             }
+        }
+        if let Some(x) = &self.export {
+            let bound_requests = self.rmin.export_total();
+            let bound = Duration::from_secs_f64(
+                bound_requests as f64 * p.latency_ms as f64 / 1000.0 / p.concurrency.max(1) as f64,
+            );
+            let ratio = x.wall.as_secs_f64() / bound.as_secs_f64().max(1e-9);
+            let _ = writeln!(
+                t,
+                "| `ldexp export` of the whole project: wall | {} ({} requests, {} top-level entries written; the binary's start and the writing included) | \
+                 {bound_requests} requests × {} ms / {} = {} | {ratio:.2} | ≤ 1.3 | {} |",
+                secs(x.wall),
+                x.requests,
+                x.files,
+                p.latency_ms,
+                p.concurrency,
+                secs(bound),
+                mark(ratio <= 1.3)
+            );
+            let _ = writeln!(
+                t,
+                "| `ldexp plan` over the export | exit {} | | | 0 (empty) | {} |",
+                x.plan_exit.map_or_else(|| "signal".to_owned(), |c| c.to_string()),
+                mark(x.plan_exit == Some(0))
+            );
         }
         if let Some(a) = &self.apply_global {
             let ratio = a.wall.as_secs_f64() / a.bound.as_secs_f64().max(1e-9);

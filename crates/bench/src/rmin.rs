@@ -29,6 +29,10 @@ pub struct RMin {
     /// `R_min v1`: one list per targeted environment and one GET per referenced flag, plus the same metric,
     /// group and settings reads.
     pub v1: usize,
+    /// The fewest requests `ldexp export` of the whole project can make: the any-environment listing's pages,
+    /// the flag list's pages (legacy experiments live on any flag), and the experiments' flags with their rules
+    /// (the lower of one GET each and the list's pages in every environment).
+    pub export: usize,
 }
 
 /// Pages needed to list `n` items `page` at a time: at least one, which is how emptiness is learned.
@@ -55,7 +59,17 @@ impl RMin {
         let metric_pages = pages(c.metrics, METRIC_PAGE);
         let metric_group_pages = pages(c.metric_groups, METRIC_PAGE);
         let settings = usize::from(c.settings_needed);
+        let experiment_flags = c.referenced_flags.len().saturating_sub(c.legacy_changed + c.legacy_unchanged);
+        let every_env = c.remote_experiments.len() * pages(c.listed_flags, FLAG_ENV_PAGE);
+        let export = pages(c.remote_experiments.values().sum(), EXPERIMENT_PAGE)
+            + pages(c.listed_flags, ldexp_core::requests::FLAG_PAGE as usize)
+            + if experiment_flags > c.remote_experiments.len() {
+                experiment_flags.min(every_env)
+            } else {
+                experiment_flags
+            };
         RMin {
+            export,
             experiment_pages,
             flags: if flags_listed { list } else { gets },
             flags_listed,
@@ -64,6 +78,11 @@ impl RMin {
             settings,
             v1: per_env + gets + metric_pages + metric_group_pages + settings,
         }
+    }
+
+    /// `R_min` of the export.
+    pub fn export_total(&self) -> usize {
+        self.export
     }
 
     /// The total.
