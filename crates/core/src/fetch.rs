@@ -34,7 +34,7 @@ enum Fetched {
     MetricGroups(String, Option<Vec<MetricGroup>>),
     Settings(String, Option<ExperimentationSettings>),
     /// A read of the project answered 401: the token may not read it (or is invalid, when no project can be read).
-    Forbidden(String, Error),
+    Forbidden(String, Box<crate::ApiError>),
 }
 
 /// A 401 on a read of `project` becomes [`Fetched::Forbidden`]; other errors stay errors.
@@ -44,7 +44,7 @@ fn forbidden_is_data<'a>(
 ) -> BoxFuture<'a, Result<Fetched, Error>> {
     async move {
         match job.await {
-            Err(Error::Api(api)) if api.status == 401 => Ok(Fetched::Forbidden(project.to_owned(), Error::Api(api))),
+            Err(Error::Api(api)) if api.status == 401 => Ok(Fetched::Forbidden(project.to_owned(), api)),
             other => other,
         }
     }
@@ -112,7 +112,7 @@ pub async fn fetch_remote<R: PlanReads>(reader: &R, req: &Requirements) -> Resul
     let jobs = jobs.into_iter().map(|(p, job)| forbidden_is_data(p, job));
     let mut pending: FuturesUnordered<_> = jobs.into_iter().collect();
 
-    let mut forbidden: BTreeMap<String, Error> = BTreeMap::new();
+    let mut forbidden: BTreeMap<String, Box<crate::ApiError>> = BTreeMap::new();
     let mut projects: BTreeMap<String, ProjectState> =
         req.projects().into_iter().map(|p| (p, ProjectState::default())).collect();
     let mut missing = Vec::new();
@@ -147,9 +147,10 @@ pub async fn fetch_remote<R: PlanReads>(reader: &R, req: &Requirements) -> Resul
         }
     }
     // A token no project accepts is simply invalid: that is an error, not a plan of refusals.
-    if !forbidden.is_empty() && forbidden.len() == projects.len() {
-        let first = forbidden.into_values().next();
-        return Err(first.unwrap_or_else(|| Error::NotFound { message: "no project could be read".to_owned() }));
+    if forbidden.len() == projects.len()
+        && let Some((_, api)) = forbidden.pop_first()
+    {
+        return Err(Error::Api(api));
     }
     any_env.retain(|(p, _)| !forbidden.contains_key(p));
     let mut unconfirmed: Vec<(String, String)> = Vec::new();
@@ -189,16 +190,7 @@ pub async fn fetch_remote<R: PlanReads>(reader: &R, req: &Requirements) -> Resul
     }
     let mut state = RemoteState {
         projects: projects.into_iter().filter(|(k, _)| !forbidden.contains_key(k)).map(|(k, v)| (k, Some(v))).collect(),
-        forbidden: forbidden
-            .into_iter()
-            .map(|(p, e)| {
-                let why = match &e {
-                    Error::Api(api) => api.message.clone(),
-                    other => other.to_string(),
-                };
-                (p, why)
-            })
-            .collect(),
+        forbidden: forbidden.into_iter().map(|(p, api)| (p, api.message.clone())).collect(),
     };
     for p in missing {
         if !state.forbidden.contains_key(&p) {
@@ -224,7 +216,7 @@ pub(crate) async fn read_flags<R: PlanReads>(
     };
     let listed = match first {
         // Reading the list costs as many requests as it has pages; the page already read is one of them.
-        Some(first) if list_costs(&first, envs.len()) <= keys.len() as u64 => {
+        Some(first) if announced_pages(&first) * envs.len() as u64 <= keys.len() as u64 => {
             Some(list_in_envs(reader, project, envs, first).await?)
         }
         // With one environment the page read to size the list is whole for the flags on it.
@@ -237,8 +229,9 @@ pub(crate) async fn read_flags<R: PlanReads>(
     let mut to_get: Vec<&str> = keys.to_vec();
     if let Some((merged, found_envs)) = listed {
         out.environments = found_envs;
+        let wanted: BTreeSet<&str> = keys.iter().copied().collect();
         for (k, raw) in merged {
-            if keys.contains(&k.as_str()) {
+            if wanted.contains(k.as_str()) {
                 let snap = FlagSnapshot::from_json(raw)
                     .map_err(|e| Error::Decode { resource: format!("flag {project}/{k}"), reason: e.to_string() })?;
                 out.flags.insert(k, Some(snap));
@@ -256,10 +249,9 @@ pub(crate) async fn read_flags<R: PlanReads>(
     Ok(out)
 }
 
-/// Requests the whole list takes: its pages in every environment.
-fn list_costs(first: &FlagPage, envs: usize) -> u64 {
-    let total = first.total.unwrap_or(first.items.len() as u64);
-    total.div_ceil(FLAG_ENV_PAGE).max(1) * envs as u64
+/// The pages the first page announces (by its total, else by itself): what one environment's list takes.
+fn announced_pages(first: &FlagPage) -> u64 {
+    first.total.unwrap_or(first.items.len() as u64).div_ceil(FLAG_ENV_PAGE).max(1)
 }
 
 /// Every page of the flag list in each of `envs` (the first page of the first one already read), merged into one
@@ -271,7 +263,7 @@ async fn list_in_envs<R: PlanReads>(
     first: FlagPage,
 ) -> Result<(BTreeMap<String, Value>, BTreeSet<String>), Error> {
     // The first page sizes the list: every page it announces, in every environment, is read at once.
-    let announced = first.total.unwrap_or(first.items.len() as u64).div_ceil(FLAG_ENV_PAGE).max(1);
+    let announced = announced_pages(&first);
     let mut first = Some(first);
     let pages = try_join_all(envs.iter().map(|e| {
         let start = first.take();

@@ -57,7 +57,7 @@ mod tests {
     use super::*;
     use crate::Error;
     use crate::api::CallerIdentity;
-    use crate::plan::{Action, Change, FORMAT_VERSION, PlannedRequest, Summary};
+    use crate::plan::{Action, Change, PlannedRequest};
 
     struct Who(Result<CallerIdentity, ()>, AtomicUsize);
 
@@ -96,16 +96,7 @@ mod tests {
     }
 
     fn plan(changes: Vec<Change>) -> Plan {
-        Plan {
-            format_version: FORMAT_VERSION,
-            specs_digest: String::new(),
-            prune: false,
-            summary: Summary::of(&changes, 0),
-            changes,
-            unmanaged: Vec::new(),
-            warnings: Vec::new(),
-            divergences: Vec::new(),
-        }
+        Plan::of("".into(), changes)
     }
 
     fn run(who: &Who, p: &mut Plan) {

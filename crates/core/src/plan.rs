@@ -54,6 +54,20 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A plan of `changes` alone: nothing unmanaged, no warning or divergence, no `--prune`.
+    pub fn of(specs_digest: String, changes: Vec<Change>) -> Plan {
+        Plan {
+            format_version: FORMAT_VERSION,
+            specs_digest,
+            prune: false,
+            summary: Summary::of(&changes, 0),
+            changes,
+            unmanaged: Vec::new(),
+            warnings: Vec::new(),
+            divergences: Vec::new(),
+        }
+    }
+
     /// True when applying would send nothing.
     pub fn is_empty(&self) -> bool {
         self.changes.iter().all(|c| c.requests.is_empty())
@@ -355,6 +369,15 @@ pub struct Binding {
     pub pointer: String,
     /// What the field is set to.
     pub value: BoundValue,
+}
+
+impl Binding {
+    /// The field as a dotted path (`iteration.flags.f.flagConfigVersion`), the way renderings name fields.
+    pub fn field(&self) -> String {
+        let tokens: Vec<String> =
+            self.pointer.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect();
+        tokens.join(".")
+    }
 }
 
 /// The source of a bound field.

@@ -23,6 +23,15 @@ pub struct RemoteState {
     pub forbidden: BTreeMap<String, String>,
 }
 
+impl RemoteState {
+    /// The fetched experiment an experiment address names, if the project, the environment and the experiment
+    /// exist; `None` for other addresses.
+    pub fn experiment(&self, address: &crate::plan::Address) -> Option<&crate::api::Experiment> {
+        let crate::plan::Address::Experiment { project, environment, key } = address else { return None };
+        self.projects.get(project)?.as_ref()?.environments.get(environment)?.as_ref()?.get(key)
+    }
+}
+
 /// One project's fetched state.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

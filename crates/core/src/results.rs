@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::Error;
 use crate::api::{ExperimentResults, IterationRep, TreatmentResult};
 use crate::client::ResultsReads;
-use crate::plan::{Action, Address, Change, FORMAT_VERSION, Plan, Summary};
+use crate::plan::{Action, Address, Change, Plan};
 use crate::requests;
 
 /// One treatment row.
@@ -174,17 +174,7 @@ pub fn reset_legacy_plan(project: &str, flag: &str, environment: &str, metric: &
         notes: Vec::new(),
         flags: Vec::new(),
     };
-    let summary = Summary::of(std::slice::from_ref(&change), 0);
-    Plan {
-        format_version: FORMAT_VERSION,
-        specs_digest: String::new(),
-        prune: false,
-        changes: vec![change],
-        unmanaged: Vec::new(),
-        warnings: Vec::new(),
-        divergences: Vec::new(),
-        summary,
-    }
+    Plan::of(String::new(), vec![change])
 }
 
 /// Resets the legacy results of `flag`'s `metric` in `environment` through the applier, the only code that writes.

@@ -5,23 +5,17 @@ mod support;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ldexp_emulator::{RunningServer, Seed, ServerConfig, serve};
+use ldexp_emulator::{RunningServer, ServerConfig, serve};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "server-test-token";
 
 async fn start(edit: impl FnOnce(&mut ServerConfig)) -> RunningServer {
-    let mut config = ServerConfig {
-        token: TOKEN.to_owned(),
-        seed: Some(Seed::from_path(&support::remote_yaml()).unwrap()),
-        ..ServerConfig::default()
-    };
-    edit(&mut config);
-    serve(config).await.unwrap()
+    support::serve_seeded(TOKEN, edit).await
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+    support::http_client()
 }
 
 async fn api(

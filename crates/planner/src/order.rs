@@ -20,17 +20,6 @@ fn stops(r: &PlannedRequest) -> bool {
     r.expect.iter().any(|e| matches!(e, Expectation::IterationStopped { .. }))
 }
 
-fn remote_experiment<'a>(remote: &'a RemoteState, a: &Address) -> Option<&'a Experiment> {
-    let Address::Experiment { project, environment, key } = a else { return None };
-    remote
-        .projects
-        .get(project)
-        .and_then(Option::as_ref)
-        .and_then(|p| p.environments.get(environment))
-        .and_then(Option::as_ref)
-        .and_then(|xs| xs.get(key))
-}
-
 /// The rules a change takes (its start) and frees (its stop, or the running iteration a restart replaces).
 fn holds(c: &Change, remote: &RemoteState) -> (BTreeSet<Rule>, BTreeSet<Rule>) {
     let Address::Experiment { project, environment, .. } = &c.address else { return Default::default() };
@@ -43,7 +32,7 @@ fn holds(c: &Change, remote: &RemoteState) -> (BTreeSet<Rule>, BTreeSet<Rule>) {
     }
     let mut frees = BTreeSet::new();
     if c.requests.iter().any(|r| starts(r) || stops(r))
-        && let Some(it) = remote_experiment(remote, &c.address).and_then(Experiment::running_iteration)
+        && let Some(it) = remote.experiment(&c.address).and_then(Experiment::running_iteration)
     {
         for (flag, f) in it.flags.iter() {
             frees.insert(rule(flag, f.targeting_rule.as_deref().unwrap_or("fallthrough")));

@@ -73,15 +73,8 @@ impl<'a> Runners<'a> {
     /// The unmanaged experiments that stay running: listed, running, and not archived by `--prune`.
     pub(crate) fn unmanaged(&mut self, unmanaged: &[Unmanaged], archived: &[&Address], remote: &RemoteState) {
         for u in unmanaged.iter().filter(|u| u.state == "running" && !archived.contains(&&u.address)) {
-            let Address::Experiment { project, environment, key } = &u.address else { continue };
-            let found = remote
-                .projects
-                .get(project)
-                .and_then(Option::as_ref)
-                .and_then(|p| p.environments.get(environment))
-                .and_then(Option::as_ref)
-                .and_then(|xs| xs.get(key));
-            let Some(it) = found.and_then(|x| x.running_iteration()) else { continue };
+            let Address::Experiment { project, environment, .. } = &u.address else { continue };
+            let Some(it) = remote.experiment(&u.address).and_then(|x| x.running_iteration()) else { continue };
             for (flag, f) in it.flags.iter() {
                 let rule = f.targeting_rule.clone().unwrap_or_else(|| "fallthrough".to_owned());
                 self.0

@@ -287,14 +287,12 @@ pub(crate) fn closing(report: &ApplyReport, plan: &Plan) -> String {
     let refused = plan.refused_addresses();
     if !refused.is_empty() {
         let list: Vec<String> = refused.iter().map(ToString::to_string).collect();
-        // A refusal for want of permission is fixed in the token's role, not in the spec.
-        let permission = plan.refusals().all(|d| d.field == "project");
-        let fix = if permission {
-            "the token may not read or write there (see \"Cannot be applied\" in the plan); give it a role that can"
-        } else {
-            "LaunchDarkly cannot change what differs (see \"Cannot be applied\" in the plan); fix the spec"
-        };
-        let _ = writeln!(out, "Refused, nothing sent: {}. {fix}.", list.join(", "));
+        // Each refusal's own hint says what to do: a spec to fix, or a token's role to widen.
+        let _ = writeln!(
+            out,
+            "Refused, nothing sent: {}. See \"Cannot be applied\" in the plan for why, and what to do.",
+            list.join(", ")
+        );
     }
     out
 }

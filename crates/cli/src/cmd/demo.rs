@@ -119,9 +119,8 @@ async fn tour(args: &DemoArgs, g: &Globals) -> Result<ExitStatus> {
          will send, in order. Save it with `ldexp plan --out plan.json` to apply exactly this later.\n",
     )?;
 
-    say(
-        "2. `ldexp apply --auto-approve`: send those requests. Objects run concurrently; each object's steps in order.",
-    )?;
+    say("2. `ldexp apply --auto-approve`: send those requests. Objects run concurrently, except those that share a \
+         flag, which run in plan order; each object's steps in order.")?;
     let report = match execute(&plan, &client, connection.concurrency, connection.timeout).await {
         Execution::Finished(report) => report,
         Execution::Abandoned => anyhow::bail!("the demo was interrupted"),

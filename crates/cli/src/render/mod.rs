@@ -271,10 +271,8 @@ pub(crate) fn request_line(r: &PlannedRequest) -> String {
 /// value shown is only what it was at plan time.
 pub(crate) fn is_bound(c: &Change, field: &str) -> bool {
     c.requests.iter().flat_map(|r| &r.bind).any(|b| {
-        let dotted: Vec<String> =
-            b.pointer.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect();
-        let dotted = dotted.join(".");
-        dotted == field || dotted.strip_prefix("iteration.") == Some(field)
+        let bound = b.field();
+        bound == field || bound.strip_prefix("iteration.") == Some(field)
     })
 }
 
@@ -289,9 +287,7 @@ pub(crate) fn show_after(c: &Change, f: &FieldChange) -> String {
 pub(crate) fn request_lines(r: &PlannedRequest) -> Vec<String> {
     let mut out = vec![request_line(r)];
     for b in &r.bind {
-        let field: Vec<String> =
-            b.pointer.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect();
-        out.push(format!("  bound at apply time: {} = {}", field.join("."), b.value));
+        out.push(format!("  bound at apply time: {} = {}", b.field(), b.value));
     }
     out
 }

@@ -340,7 +340,8 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
     ) -> Step {
         let max = self.options.max_attempts.max(1);
         let mut attempt = 1;
-        let mut conflicts = 0;
+        // A 409 earns one resend; the second is final.
+        let mut conflicted = false;
         // Set once a send may have taken effect: from then on every failure is checked against the remote.
         let mut maybe_applied = false;
         loop {
@@ -389,10 +390,10 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
             }
             // A definite refusal (4xx other than a first 409) will not change by sending the same request again.
             if !unknown {
-                conflicts += 1;
-                if !is_retryable_conflict(&error) || conflicts > 1 {
+                if conflicted || !is_retryable_conflict(&error) {
                     return Step::Failed(error);
                 }
+                conflicted = true;
             }
             if attempt >= max {
                 return Step::Failed(error);
@@ -419,17 +420,18 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
 
     /// `request` with its bound fields filled in from fresh reads.
     async fn bind(&self, request: &PlannedRequest, resource: &str) -> Result<PlannedRequest, Error> {
-        let mut values = Vec::with_capacity(request.bind.len());
+        let mut read: Vec<(&BoundValue, Option<serde_json::Value>)> = Vec::with_capacity(request.bind.len());
         for Binding { value, .. } in &request.bind {
             let BoundValue::FlagVersion { project, flag, environment } = value;
             let address = Address::Legacy { project: project.clone(), flag: flag.clone() };
-            values.push(match self.reread_retrying(&address).await? {
+            let version = match self.reread_retrying(&address).await? {
                 Object::Flag(Some(snap)) => snap.flag.environments.get(environment).map(|e| e.version.into()),
                 Object::Flag(None) | Object::Experiment(_) => None,
-            });
+            };
+            read.push((value, version));
         }
-        let mut values = values.into_iter();
-        request.with_bound(|_| values.next().flatten()).map_err(|why| Error::NotFound {
+        let value_of = |v: &BoundValue| read.iter().find(|(w, _)| *w == v).and_then(|(_, x)| x.clone());
+        request.with_bound(value_of).map_err(|why| Error::NotFound {
             message: format!("{resource}: {why}; run `ldexp plan` again to see what changed"),
         })
     }

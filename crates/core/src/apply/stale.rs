@@ -173,7 +173,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::plan::{Action, Change, FORMAT_VERSION, Method, Summary};
+    use crate::plan::{Action, Change, Method};
 
     fn req(method: Method, path: &str, body: serde_json::Value) -> PlannedRequest {
         PlannedRequest {
@@ -203,16 +203,7 @@ mod tests {
     }
 
     fn plan(changes: Vec<Change>) -> Plan {
-        Plan {
-            format_version: FORMAT_VERSION,
-            specs_digest: "sha256:s".into(),
-            prune: false,
-            summary: Summary::of(&changes, 0),
-            changes,
-            unmanaged: Vec::new(),
-            warnings: Vec::new(),
-            divergences: Vec::new(),
-        }
+        Plan::of("sha256:s".into(), changes)
     }
 
     fn create_start() -> Vec<PlannedRequest> {

@@ -13,7 +13,7 @@ use crate::Error;
 use crate::api::{LegacyExperiment, LegacyExperiments};
 use crate::client::{Answer, Transport};
 use crate::design::Design;
-use crate::plan::{Expectation, Summary};
+use crate::plan::Expectation;
 
 mod auth;
 
@@ -317,17 +317,7 @@ fn change(address: Address, action: Action, requests: Vec<PlannedRequest>) -> Ch
 }
 
 fn plan(changes: Vec<Change>) -> Plan {
-    let summary = Summary::of(&changes, 0);
-    Plan {
-        format_version: crate::plan::FORMAT_VERSION,
-        specs_digest: "sha256:specs".into(),
-        prune: false,
-        changes,
-        unmanaged: Vec::new(),
-        warnings: Vec::new(),
-        divergences: Vec::new(),
-        summary,
-    }
+    Plan::of("sha256:specs".into(), changes)
 }
 
 fn flag_json(items: Value) -> Value {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::api::CredibleInterval;
 use crate::client::{Answer, Transport};
-use crate::plan::{Method, PlannedRequest};
+use crate::plan::{Method, PlannedRequest, Summary};
 use crate::testing::InFlight;
 
 /// Answers the experiment, the results of `purchases` and of the `funnel` group, and 404 for other results;

@@ -1,9 +1,10 @@
-//! Shared helpers of the emulator's integration tests: the example seed and correctly-authenticated requests.
+//! Shared helpers of the emulator's integration tests: the example seed, correctly-authenticated requests, and a
+//! seeded server with an HTTP client for the tests that go through HTTP.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 
-use ldexp_emulator::{DEFAULT_TOKEN, Request, Response, Seed, State};
+use ldexp_emulator::{DEFAULT_TOKEN, Request, Response, RunningServer, Seed, ServerConfig, State, serve};
 use serde_json::{Value, json};
 
 pub(crate) const SEMANTIC: &str = "application/json; domain-model=launchdarkly.semanticpatch";
@@ -94,4 +95,20 @@ pub(crate) fn flag_version(s: &mut State, flag: &str, env: &str) -> i64 {
 /// `flag` as it is now.
 pub(crate) fn flag(s: &mut State, key: &str) -> Value {
     ok(get(s, &format!("/api/v2/flags/demo/{key}")))
+}
+
+/// A server seeded with the example remote, accepting `token`, with `edit` applied to its configuration.
+pub(crate) async fn serve_seeded(token: &str, edit: impl FnOnce(&mut ServerConfig)) -> RunningServer {
+    let mut config = ServerConfig {
+        token: token.to_owned(),
+        seed: Some(Seed::from_path(&remote_yaml()).unwrap()),
+        ..ServerConfig::default()
+    };
+    edit(&mut config);
+    serve(config).await.unwrap()
+}
+
+/// An HTTP client that gives up after 10 s, so a hung server fails the test instead of stalling it.
+pub(crate) fn http_client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().unwrap()
 }
