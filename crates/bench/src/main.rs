@@ -92,7 +92,10 @@ fn main() -> ExitCode {
         Ok(figures) => {
             println!("{}", figures.table());
             if !args.no_write {
-                if let Err(e) = std::fs::write(&args.out, figures.markdown()) {
+                // The report this run replaces, so that its figures are shown beside the new ones.
+                let previous = std::fs::read_to_string(&args.out).ok();
+                let md = ldexp_bench::report::with_previous(&figures.markdown(), previous.as_deref());
+                if let Err(e) = std::fs::write(&args.out, md) {
                     eprintln!("ldexp-bench: {}: {e}", args.out.display());
                     return ExitCode::FAILURE;
                 }

@@ -489,3 +489,62 @@ impl Figures {
         md
     }
 }
+
+/// `new_md` with a "previous run" column in its results table, holding what `old_md` (the report this run
+/// replaces) measured for the same figure, so a reader sees both runs side by side. Figures the old report lacks
+/// show `–`; without an old report the table is unchanged.
+pub fn with_previous(new_md: &str, old_md: Option<&str>) -> String {
+    let Some(old_md) = old_md else { return new_md.to_owned() };
+    let cells = |line: &str| -> Vec<String> {
+        line.trim().trim_matches('|').split(" | ").map(|c| c.trim().to_owned()).collect()
+    };
+    let header = "| figure | measured |";
+    let old: std::collections::BTreeMap<String, String> = old_md
+        .lines()
+        .skip_while(|l| !l.starts_with(header))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| {
+            let c = cells(l);
+            Some((c.first()?.clone(), c.get(1)?.clone()))
+        })
+        .collect();
+    let mut out = String::new();
+    let mut in_table = false;
+    for line in new_md.lines() {
+        if line.starts_with(header) {
+            in_table = true;
+            out.push_str(&line.replacen("| measured |", "| measured | previous run |", 1));
+        } else if in_table && line.starts_with("|---") {
+            out.push_str(&line.replacen("|---|", "|---|---|", 1));
+        } else if in_table && line.starts_with('|') {
+            let c = cells(line);
+            let previous = c.first().and_then(|f| old.get(f)).map_or("–", String::as_str);
+            let mut c = c.clone();
+            c.insert(2.min(c.len()), previous.to_owned());
+            out.push_str(&format!("| {} |", c.join(" | ")));
+        } else {
+            in_table = false;
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod previous_tests {
+    #[test]
+    fn the_previous_run_sits_beside_each_figure() {
+        let old =
+            "# b\n\n| figure | measured | bound | met |\n|---|---|---|---|\n| plan wall | 415 ms | 206 ms | no |\n";
+        let new = "# b\n\n| figure | measured | bound | met |\n|---|---|---|---|\n| plan wall | 298 ms | 206 ms | no |\n\
+                   | export | 1 s | x | no |\n\nafter\n";
+        assert_eq!(
+            super::with_previous(new, Some(old)),
+            "# b\n\n| figure | measured | previous run | bound | met |\n|---|---|---|---|---|\n\
+             | plan wall | 298 ms | 415 ms | 206 ms | no |\n| export | 1 s | – | x | no |\n\nafter\n"
+        );
+        assert_eq!(super::with_previous(new, None), new);
+    }
+}

@@ -40,7 +40,7 @@ pub struct EmulatorArgs {
     /// `_links.next` stay truthful.
     #[arg(long)]
     pub misreport_total_count: bool,
-    /// Milliseconds added to every API response.
+    /// Milliseconds every API answer takes at least, its handling included.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub latency_ms: u64,
     /// Requests per 10 s window per `METHOD route`; beyond it, 429 with X-Ratelimit-* headers.

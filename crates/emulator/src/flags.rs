@@ -123,23 +123,28 @@ fn in_an_experiment(project: &Project, key: &str, flag: &Value) -> bool {
 /// The flag as the list shows it: no environments without `env`; with it, that environment alone, summarised
 /// (no rules, targets or prerequisites, a `_summary` instead) unless `summary` is false.
 fn listed(flag: &Value, env: Option<&str>, summary: bool) -> Value {
-    let mut f = flag.clone();
-    let Some(o) = f.as_object_mut() else { return f };
-    let config = env.and_then(|e| flag["environments"].get(e).map(|c| (e, c.clone())));
-    o.remove("environments");
-    if let Some((env, mut config)) = config {
-        if summary {
-            let s = summary_of(&config, flag["variations"].as_array().map_or(0, Vec::len));
-            if let Some(c) = config.as_object_mut() {
-                for k in ["rules", "targets", "contextTargets", "prerequisites"] {
-                    c.remove(k);
-                }
-                c.insert("_summary".into(), s);
-            }
-        }
+    let Some(whole) = flag.as_object() else { return flag.clone() };
+    // Copies only what the answer shows: a flag's other environments are most of its size.
+    let mut o: serde_json::Map<String, Value> =
+        whole.iter().filter(|(k, _)| *k != "environments").map(|(k, v)| (k.clone(), v.clone())).collect();
+    if let Some((env, config)) = env.and_then(|e| whole.get("environments")?.get(e).map(|c| (e, c))) {
+        let config = if summary {
+            let s = summary_of(config, flag["variations"].as_array().map_or(0, Vec::len));
+            let mut c: serde_json::Map<String, Value> = config
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| !matches!(k.as_str(), "rules" | "targets" | "contextTargets" | "prerequisites"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            c.insert("_summary".into(), s);
+            Value::Object(c)
+        } else {
+            config.clone()
+        };
         o.insert("environments".into(), json!({ env: config }));
     }
-    f
+    Value::Object(o)
 }
 
 /// `FlagSummary`: per variation, how many rules and targets serve it, and whether it is the fallthrough or off

@@ -26,6 +26,7 @@ use std::path::PathBuf;
 
 pub use inmemory::InMemory;
 pub use model::{DEFAULT_TOKEN, State};
+pub use router::is_read;
 pub use seed::{
     Seed, SeedEnvironment, SeedFlag, SeedFlagEnvironment, SeedMetric, SeedMetricGroup, SeedOptions, SeedProject,
     SeedRule, SeedVariation,

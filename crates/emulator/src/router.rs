@@ -169,6 +169,22 @@ pub(crate) fn effective_method(method: &str, override_header: Option<&str>) -> S
     }
 }
 
+/// Whether `req` only reads, so that [`State::read`] may answer it.
+pub fn is_read(req: &Request) -> bool {
+    effective_method(&req.method, req.header_value("x-http-method-override")) == "GET"
+}
+
+/// `req` with a query string left in its path merged into `query`, so callers may write either form.
+fn with_query_merged(req: &Request) -> std::borrow::Cow<'_, Request> {
+    let Some((path, q)) = req.path.split_once('?') else { return std::borrow::Cow::Borrowed(req) };
+    let mut r = req.clone();
+    r.path = path.to_owned();
+    for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+        r.query.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    std::borrow::Cow::Owned(r)
+}
+
 /// Splits a comma-separated list, trimming and dropping empty parts.
 pub(crate) fn csv(s: &str) -> Vec<String> {
     s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_owned).collect()
@@ -179,24 +195,24 @@ impl State {
     pub fn handle(&mut self, req: &Request) -> Response {
         self.requests += 1;
         let id = ids::uuid(&["request", &self.requests.to_string()]);
-        // A query string left in the path is merged into `query`, so callers may write either form.
-        let split;
-        let req = match req.path.split_once('?') {
-            Some((path, q)) => {
-                let mut r = req.clone();
-                r.path = path.to_owned();
-                for (k, v) in form_urlencoded::parse(q.as_bytes()) {
-                    r.query.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+        let req = with_query_merged(req);
+        self.dispatch(&req).unwrap_or_else(|f| Response::error(f.status, f.code, f.message, &id))
+    }
+
+    /// [`State::handle`] for a request that [`is_read`]: it needs only a shared borrow, so a server can answer
+    /// concurrent reads in parallel, as the live service does. `seq` numbers the answer's request id.
+    pub fn read(&self, req: &Request, seq: u64) -> Response {
+        let id = ids::uuid(&["read", &seq.to_string()]);
+        let req = with_query_merged(req);
+        self.admit(&req)
+            .and_then(|(caller, route, method)| {
+                if method == "GET" {
+                    self.dispatch_read(caller, &method, route, &req)
+                } else {
+                    Err(Fail::method_not_allowed(format!("{method} is not a read")))
                 }
-                split = r;
-                &split
-            }
-            None => req,
-        };
-        match self.dispatch(req) {
-            Ok(r) => r,
-            Err(f) => Response::error(f.status, f.code, f.message, &id),
-        }
+            })
+            .unwrap_or_else(|f| Response::error(f.status, f.code, f.message, &id))
     }
 
     /// Sends a planned request with a correct `Authorization`, `LD-API-Version` and `Content-Type`.
@@ -223,7 +239,9 @@ impl State {
         }
     }
 
-    fn dispatch(&mut self, req: &Request) -> Outcome<Response> {
+    /// What every request passes before its operation: the token, the route, the project's permission, the beta
+    /// header and the method.
+    fn admit(&self, req: &Request) -> Outcome<(Caller, Route, String)> {
         let auth = req.header_value("authorization").unwrap_or_default();
         let Some(caller) = self.caller(auth).filter(|_| !auth.is_empty()) else {
             return Err(Fail { status: 401, code: "unauthorized", message: "Invalid access token".to_owned() });
@@ -252,24 +270,16 @@ impl State {
         if !route.methods().contains(&method.as_str()) {
             return Err(Fail::method_not_allowed(format!("{method} is not allowed on {}", route.pattern())));
         }
+        Ok((caller, route, method))
+    }
+
+    fn dispatch(&mut self, req: &Request) -> Outcome<Response> {
+        let (caller, route, method) = self.admit(req)?;
         let body = parse_body(req, &method)?;
         let ct = req.header_value("content-type").unwrap_or_default().to_ascii_lowercase();
         match (method.as_str(), route) {
-            ("GET", Route::Experiments { project, env }) => experiments::list(
-                self.project(&project)?,
-                Some(&env),
-                &req.path,
-                &req.query,
-                self.misreport_total_count(),
-            ),
-            ("GET", Route::ExperimentsAnyEnv { project }) => {
-                experiments::list(self.project(&project)?, None, &req.path, &req.query, self.misreport_total_count())
-            }
             ("POST", Route::Experiments { project, env }) => {
                 experiments::create(&mut self.data, caller, &project, &env, &need(body, "experiment")?)
-            }
-            ("GET", Route::Experiment { project, env, key }) => {
-                experiments::get(self.project(&project)?, &env, &key, &req.query)
             }
             ("PATCH", Route::Experiment { project, env, key }) => {
                 if !ct.contains("domain-model=launchdarkly.semanticpatch") {
@@ -283,8 +293,6 @@ impl State {
             ("POST", Route::Iterations { project, env, key }) => {
                 experiments::create_iteration(&mut self.data, &project, &env, &key, &need(body, "iteration")?)
             }
-            ("GET", Route::Flags { project }) => flags::list(self.project(&project)?, &req.path, &req.query),
-            ("GET", Route::Flag { project, flag }) => flags::get(self.project(&project)?, &flag, &req.query),
             ("PATCH", Route::Flag { project, flag }) => {
                 if ct.contains("domain-model=launchdarkly.semanticpatch") {
                     return Err(Fail::bad(
@@ -293,14 +301,38 @@ impl State {
                 }
                 flags::patch(&mut self.data, &project, &flag, &req.query, &need(body, "flag patch")?)
             }
+            ("PUT", Route::Settings { project }) => {
+                catalog::put_settings(&mut self.data, &project, &need(body, "experimentation settings")?)
+            }
+            ("DELETE", Route::LegacyReset { project, flag, env, metric }) => {
+                results::reset_legacy(&mut self.data, &project, &flag, &env, &metric)
+            }
+            (m, r) => self.dispatch_read(caller, m, r, req),
+        }
+    }
+
+    fn dispatch_read(&self, caller: Caller, method: &str, route: Route, req: &Request) -> Outcome<Response> {
+        match (method, route) {
+            ("GET", Route::Experiments { project, env }) => experiments::list(
+                self.project(&project)?,
+                Some(&env),
+                &req.path,
+                &req.query,
+                self.misreport_total_count(),
+            ),
+            ("GET", Route::ExperimentsAnyEnv { project }) => {
+                experiments::list(self.project(&project)?, None, &req.path, &req.query, self.misreport_total_count())
+            }
+            ("GET", Route::Experiment { project, env, key }) => {
+                experiments::get(self.project(&project)?, &env, &key, &req.query)
+            }
+            ("GET", Route::Flags { project }) => flags::list(self.project(&project)?, &req.path, &req.query),
+            ("GET", Route::Flag { project, flag }) => flags::get(self.project(&project)?, &flag, &req.query),
             ("GET", Route::Metrics { project }) => catalog::list_metrics(self.project(&project)?, &req.query),
             ("GET", Route::Metric { project, metric }) => catalog::get_metric(self.project(&project)?, &metric),
             ("GET", Route::MetricGroups { project }) => catalog::list_groups(self.project(&project)?, &req.query),
             ("GET", Route::MetricGroup { project, group }) => catalog::get_group(self.project(&project)?, &group),
             ("GET", Route::Settings { project }) => catalog::get_settings(self.project(&project)?),
-            ("PUT", Route::Settings { project }) => {
-                catalog::put_settings(&mut self.data, &project, &need(body, "experimentation settings")?)
-            }
             ("GET", Route::MetricResults { project, env, key, metric }) => {
                 results::metric(self.project(&project)?, &env, &key, &metric, &req.query)
             }
@@ -309,9 +341,6 @@ impl State {
             }
             ("GET", Route::LegacyResults { project, flag, env, metric }) => {
                 results::legacy(self.project(&project)?, &flag, &env, &metric)
-            }
-            ("DELETE", Route::LegacyReset { project, flag, env, metric }) => {
-                results::reset_legacy(&mut self.data, &project, &flag, &env, &metric)
             }
             ("GET", Route::CallerIdentity) => Ok(Response::json(200, caller_identity(caller))),
             (m, r) => Err(Fail::method_not_allowed(format!("{m} is not allowed on {}", r.pattern()))),

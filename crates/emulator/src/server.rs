@@ -1,10 +1,11 @@
-//! The HTTP server: an axum router over [`State::handle`], with latency, rate limits and injected faults (see
-//! [`crate::limits`]), request statistics, and the loopback-only admin routes under `/_emulator/`.
+//! The HTTP server: an axum router over [`State::read`] (reads, in parallel) and [`State::handle`] (writes), with
+//! latency, rate limits and injected faults (see [`crate::limits`]), request statistics, and the loopback-only
+//! admin routes under `/_emulator/`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -24,7 +25,7 @@ use tower::ServiceExt;
 
 use crate::limits::{self, FAULTS, Faults, Limits, Verdict, Windows};
 use crate::model::{DEFAULT_TOKEN, State};
-use crate::router::{effective_method, route_key};
+use crate::router::{effective_method, is_read, route_key};
 use crate::wire::{Request, Response};
 use crate::{EmulatorError, Seed, ids};
 
@@ -47,7 +48,7 @@ pub struct ServerConfig {
     /// `total_count` of experiment lists that ask for archived experiments counts only the active ones (contract
     /// §9.10); items and `_links` stay truthful.
     pub misreport_total_count: bool,
-    /// Added to every API response.
+    /// The least time every API answer takes, its handling included.
     pub latency_ms: u64,
     /// Requests per 10 s window per `METHOD route`; `None` is unlimited.
     pub rate_limit: Option<u32>,
@@ -136,7 +137,8 @@ pub struct Stats {
 }
 
 struct Shared {
-    state: Mutex<State>,
+    // Reads share the lock, as the live service answers concurrent reads in parallel; writes hold it alone.
+    state: RwLock<State>,
     initial: State,
     config: ServerConfig,
     stats: Mutex<Stats>,
@@ -147,6 +149,15 @@ struct Shared {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section here finishes its writes before anything can panic.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn read_state(s: &RwLock<State>) -> RwLockReadGuard<'_, State> {
+    s.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write_state(s: &RwLock<State>) -> RwLockWriteGuard<'_, State> {
+    // Handlers commit at the end, so a panic cannot leave the state half-written.
+    s.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A running server. Dropping it leaves the server running until the runtime ends; call [`RunningServer::shutdown`].
@@ -172,7 +183,7 @@ impl RunningServer {
 
     /// A snapshot of the state.
     pub fn state(&self) -> State {
-        lock(&self.shared.state).clone()
+        read_state(&self.shared.state).clone()
     }
 
     /// A snapshot of the counters.
@@ -227,7 +238,7 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, EmulatorError>
         .map_err(|source| EmulatorError::Bind { addr: addr.to_string(), source })?;
     let addr = listener.local_addr().map_err(|source| EmulatorError::Bind { addr: addr.to_string(), source })?;
     let shared = Arc::new(Shared {
-        state: Mutex::new(state.clone()),
+        state: RwLock::new(state.clone()),
         initial: state,
         rng: Mutex::new(SmallRng::seed_from_u64(config.fault_seed)),
         config,
@@ -330,7 +341,7 @@ fn to_http(resp: Response) -> AxResponse {
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut out = match resp.body {
         Some(body) => {
-            let mut r = (status, body.to_string()).into_response();
+            let mut r = (status, serde_json::to_vec(&body).unwrap_or_default()).into_response();
             r.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
             r
         }
@@ -378,9 +389,16 @@ async fn api(
         *stats.by_route.entry(key.clone().unwrap_or_else(|| format!("{} (no route)", req.method))).or_insert(0) += 1;
         stats.total
     };
-    if shared.config.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(shared.config.latency_ms)).await;
-    }
+    // The latency is the time the service takes to answer, its own work included, so the request is handled at
+    // once and its answer held until then: the emulator's CPU hides inside the latency as the service's does.
+    let answer_at = tokio::time::Instant::now() + Duration::from_millis(shared.config.latency_ms);
+    let resp = answer(&shared, &killer, req, key, seq).await;
+    tokio::time::sleep_until(answer_at).await;
+    resp
+}
+
+/// The answer to an API request: rate limits, injected faults, then [`State::read`] or [`State::handle`].
+async fn answer(shared: &Shared, killer: &Killer, req: Request, key: Option<String>, seq: u64) -> AxResponse {
     let c = &shared.config;
     let limits = Limits { route: c.rate_limit, global: c.rate_limit_global, bare: c.rate_limit_bare };
     let verdict = key.as_deref().map(|k| limits::check(limits, &mut lock(&shared.windows), k, now_ms()));
@@ -427,7 +445,8 @@ async fn api(
         r.headers = limit_headers;
         return to_http(r);
     }
-    let mut resp = lock(&shared.state).handle(&req);
+    let mut resp =
+        if is_read(&req) { read_state(&shared.state).read(&req, seq) } else { write_state(&shared.state).handle(&req) };
     if draw.drop && key.is_some() {
         lock(&shared.stats).dropped += 1;
         killer.0.notify_one();
@@ -448,7 +467,7 @@ async fn admin_state(AxState(shared): AxState<Arc<Shared>>, ConnectInfo(peer): C
     if let Some(r) = loopback_only(peer) {
         return r;
     }
-    let doc = lock(&shared.state).to_json();
+    let doc = read_state(&shared.state).to_json();
     to_http(Response::json(200, doc))
 }
 
@@ -467,7 +486,7 @@ async fn admin_put_state(
         Ok(state) => {
             let state = configure(state, &shared.config);
             let doc = state.to_json();
-            *lock(&shared.state) = state;
+            *write_state(&shared.state) = state;
             to_http(Response::json(200, doc))
         }
         Err(message) => to_http(Response::error(400, "invalid_request", message, "admin")),
@@ -486,7 +505,7 @@ async fn admin_reset(AxState(shared): AxState<Arc<Shared>>, ConnectInfo(peer): C
     if let Some(r) = loopback_only(peer) {
         return r;
     }
-    *lock(&shared.state) = shared.initial.clone();
+    *write_state(&shared.state) = shared.initial.clone();
     *lock(&shared.windows) = Windows::default();
     to_http(Response::json(200, json!({ "reset": true })))
 }

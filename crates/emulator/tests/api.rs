@@ -358,3 +358,46 @@ fn the_documented_seed_example_loads() {
     let settings = ok(get(&mut s, "/api/v2/projects/demo/experimentation-settings"));
     assert_eq!(settings["randomizationUnits"][0]["randomizationUnit"], "user");
 }
+
+/// The server answers reads under a shared lock through `State::read`: it must answer every read exactly as
+/// `State::handle` does (auth, beta gate, 404s and bodies), and refuse to write.
+#[test]
+fn reads_under_a_shared_borrow_answer_as_handle_does() {
+    let mut s = demo();
+    let reads = [
+        req("GET", &format!("{PE}/experiments?expand=draftIteration,previousIterations,treatments,secondaryMetrics")),
+        req("GET", "/api/v2/projects/demo/experiments?lifecycleState=active,archived&limit=1&offset=1"),
+        req("GET", "/api/v2/flags/demo?env=production&summary=0&limit=2"),
+        req("GET", "/api/v2/flags/demo/checkout-button"),
+        req("GET", "/api/v2/flags/demo/no-such-flag"),
+        req("GET", "/api/v2/metrics/demo"),
+        Request::new("GET", "/api/v2/metrics/demo").header("authorization", "wrong"),
+        Request::new("GET", &format!("{PE}/experiments")).header("authorization", ldexp_emulator::DEFAULT_TOKEN),
+    ];
+    for r in &reads {
+        assert!(ldexp_emulator::is_read(r));
+        let shared = s.read(r, 1);
+        let alone = s.handle(r);
+        assert_eq!(
+            (shared.status, shared.body.clone().map(|mut b| strip_id(&mut b))),
+            (alone.status, alone.body.map(|mut b| strip_id(&mut b))),
+            "{}",
+            r.path
+        );
+    }
+    let before = s.clone();
+    let write = req("POST", &format!("{PE}/experiments")).json(&json!({"key": "x"}));
+    assert!(!ldexp_emulator::is_read(&write));
+    assert_eq!(s.read(&write, 2).status, 405);
+    let tunnelled = req("POST", "/api/v2/flags/demo/checkout-button").header("x-http-method-override", "PATCH");
+    assert!(!ldexp_emulator::is_read(&tunnelled));
+    assert_eq!(s.to_json(), before.to_json(), "a refused write changes nothing");
+}
+
+/// Error bodies carry a request id that differs between the two paths; everything else must match.
+fn strip_id(body: &mut Value) -> Value {
+    if let Some(o) = body.as_object_mut() {
+        o.remove("id");
+    }
+    body.clone()
+}
