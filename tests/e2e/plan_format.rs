@@ -48,14 +48,15 @@ fn every_plan_the_binary_writes_matches_the_schema_and_other_versions_are_refuse
     bad["changes"][0]["requests"][0].as_object_mut().unwrap().remove("method");
     assert!(!validator.is_valid(&bad));
 
-    // Format 2 had no bound fields: a build that reads it would send the versions it saw at plan time.
+    // Format 3 had no dependencies between changes: a build that reads it would send a metric's group before the
+    // metric.
     let mut old = plan.clone();
-    old["formatVersion"] = Value::from(2);
+    old["formatVersion"] = Value::from(3);
     ws.write("old.json", &old.to_string());
     let run = ws.ldexp(&em, &["apply", "--plan", "old.json", "--auto-approve", "specs"]);
     expect_code(&run, 1);
     assert!(
-        run.stderr.contains("has plan format 2, this ldexp reads format 3; plan again with this version"),
+        run.stderr.contains("has plan format 3, this ldexp reads format 4; plan again with this version"),
         "{}",
         run.stderr
     );

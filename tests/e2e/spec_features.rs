@@ -60,8 +60,8 @@ fn workspaces_declare_the_managed_scope() {
         one("b.yaml:4:11", "project `demo` is declared twice in a Workspace: first at a.yaml:3:10")
     );
     assert_eq!(
-        problems(&edit(WORKSPACE, &[("owns: [experiments]", "owns: [metrics]")])),
-        one("spec.yaml:5:12", "`projects[0].owns[0]` `metrics` is not supported yet")
+        problems(&edit(WORKSPACE, &[("owns: [experiments]", "owns: [layers]")])),
+        one("spec.yaml:5:12", "`projects[0].owns[0]` `layers` is not supported yet")
     );
 }
 

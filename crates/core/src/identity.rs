@@ -92,6 +92,7 @@ mod tests {
             }],
             notes: Vec::new(),
             flags: Vec::new(),
+            depends_on: Vec::new(),
         }
     }
 

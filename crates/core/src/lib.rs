@@ -5,6 +5,7 @@
 pub mod api;
 #[cfg(feature = "http")]
 pub mod apply;
+pub mod catalog;
 pub mod client;
 pub mod design;
 pub mod digest;

@@ -19,7 +19,7 @@ use crate::spec::SourceLocation;
 
 /// The plan format this build reads and writes.
 // 3: requests may carry `bind` (fields filled in at send time); a build that ignored it would send stale values.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The JSON Schema of a plan file (`ldexp plan --out`), generated from these types; committed as
 /// `schema/plan.schema.json`.
@@ -87,11 +87,17 @@ impl Plan {
     }
 }
 
-/// The object a change acts on: `experiment/<project>/<env>/<key>`, `legacy/<project>/<flag>`, or the legacy
+/// The object a change acts on: `experimentation-settings/<project>`, `metric/<project>/<key>`,
+/// `metric-group/<project>/<key>`, `experiment/<project>/<env>/<key>`, `legacy/<project>/<flag>`, or the legacy
 /// results of a flag's metric in one environment, `legacy-results/<project>/<flag>/<env>/<metric>`.
+///
+/// The variants are in dependency order, so that a plan sorted by address lists what others use first.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub enum Address {
+    Settings { project: String },
+    Metric { project: String, key: String },
+    MetricGroup { project: String, key: String },
     Experiment { project: String, environment: String, key: String },
     Legacy { project: String, flag: String },
     LegacyResults { project: String, flag: String, environment: String, metric: String },
@@ -100,6 +106,9 @@ pub enum Address {
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Settings { project } => write!(f, "experimentation-settings/{project}"),
+            Self::Metric { project, key } => write!(f, "metric/{project}/{key}"),
+            Self::MetricGroup { project, key } => write!(f, "metric-group/{project}/{key}"),
             Self::Experiment { project, environment, key } => write!(f, "experiment/{project}/{environment}/{key}"),
             Self::Legacy { project, flag } => write!(f, "legacy/{project}/{flag}"),
             Self::LegacyResults { project, flag, environment, metric } => {
@@ -117,9 +126,11 @@ impl JsonSchema for Address {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "description": "`experiment/<project>/<environment>/<key>`, `legacy/<project>/<flag>` or \
-                            `legacy-results/<project>/<flag>/<environment>/<metric>`",
-            "pattern": "^(experiment/[^/]+/[^/]+/[^/]+|legacy/[^/]+/[^/]+|legacy-results/[^/]+/[^/]+/[^/]+/[^/]+)$"
+            "description": "`experimentation-settings/<project>`, `metric/<project>/<key>`, \
+                            `metric-group/<project>/<key>`, `experiment/<project>/<environment>/<key>`, \
+                            `legacy/<project>/<flag>` or `legacy-results/<project>/<flag>/<environment>/<metric>`",
+            "pattern": "^(experimentation-settings/[^/]+|metric/[^/]+/[^/]+|metric-group/[^/]+/[^/]+|\
+                        experiment/[^/]+/[^/]+/[^/]+|legacy/[^/]+/[^/]+|legacy-results/[^/]+/[^/]+/[^/]+/[^/]+)$"
         })
     }
 }
@@ -135,6 +146,9 @@ impl TryFrom<String> for Address {
     fn try_from(s: String) -> Result<Self, String> {
         let parts: Vec<&str> = s.split('/').collect();
         match parts.as_slice() {
+            ["experimentation-settings", p] => Ok(Self::Settings { project: (*p).to_owned() }),
+            ["metric", p, k] => Ok(Self::Metric { project: (*p).to_owned(), key: (*k).to_owned() }),
+            ["metric-group", p, k] => Ok(Self::MetricGroup { project: (*p).to_owned(), key: (*k).to_owned() }),
             ["experiment", p, e, k] => {
                 Ok(Self::Experiment { project: (*p).to_owned(), environment: (*e).to_owned(), key: (*k).to_owned() })
             }
@@ -145,7 +159,10 @@ impl TryFrom<String> for Address {
                 environment: (*e).to_owned(),
                 metric: (*m).to_owned(),
             }),
-            _ => Err(format!("`{s}` is not an address (experiment/<project>/<env>/<key> or legacy/<project>/<flag>)")),
+            _ => Err(format!(
+                "`{s}` is not an address (experiment/<project>/<env>/<key>, legacy/<project>/<flag>, \
+                 metric/<project>/<key>, metric-group/<project>/<key> or experimentation-settings/<project>)"
+            )),
         }
     }
 }
@@ -162,6 +179,8 @@ pub enum Action {
     Archive,
     Restore,
     PatchLegacy,
+    /// Deletes a metric or a metric group (`--prune`, where a Workspace owns the kind).
+    Delete,
     // `ldexp results reset-legacy`; undocumented here so that the schema keeps one plain enum of actions.
     ResetResults,
 }
@@ -178,6 +197,7 @@ impl Action {
             Self::Archive => "archive",
             Self::Restore => "restore",
             Self::PatchLegacy => "patch-legacy",
+            Self::Delete => "delete",
             Self::ResetResults => "reset-results",
         }
     }
@@ -197,6 +217,8 @@ pub enum Risk {
     EndsDataCollection,
     /// Stopping or archiving ends the experiment.
     EndsExperiment,
+    /// A delete cannot be undone: the object's history goes with it.
+    Deletes,
     /// A new iteration replaces a draft that is waiting beside a started iteration, and whose design is not the
     /// spec's: someone may have prepared it by hand.
     #[serde(rename_all = "camelCase")]
@@ -212,6 +234,7 @@ impl fmt::Display for Risk {
         match self {
             Self::EndsDataCollection => f.write_str("ends data collection of the running iteration"),
             Self::EndsExperiment => f.write_str("ends the experiment"),
+            Self::Deletes => f.write_str("deletes it for good: LaunchDarkly cannot restore a deleted object"),
             Self::ReplacesPendingDraft { iteration_id, hypothesis } => {
                 f.write_str("replaces the pending draft iteration")?;
                 if let Some(id) = iteration_id {
@@ -255,6 +278,11 @@ pub struct Change {
     /// one run one after another, in plan order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<String>,
+    /// Changes of this plan that must succeed before this one is sent: a metric before the group and the
+    /// experiment that use it, a unit before the metric that allows it; for deletes, the reverse. When one fails,
+    /// this change is skipped, never sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Address>,
 }
 
 /// One changed field: a dotted path and its values.
@@ -428,6 +456,12 @@ pub enum Expectation {
     Description { value: String },
     /// The flag's `experiments` property.
     FlagExperiments { experiments: LegacyExperiments },
+    /// The metric or metric group exists and these fields (as its create body names them) have these values.
+    CatalogFields { fields: serde_json::Map<String, Value> },
+    /// The object does not exist (after a delete).
+    Absent,
+    /// The project's randomization units are these, compared as a set keyed by unit.
+    RandomizationUnits { units: Vec<crate::api::RandomizationUnitInput> },
 }
 
 /// A difference between a spec and LaunchDarkly that no request can remove: a creation-only field, the winner of a
@@ -490,6 +524,8 @@ pub struct Summary {
     pub archive: usize,
     pub restore: usize,
     pub patch_legacy: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub delete: usize,
     pub unmanaged: usize,
     /// Objects refused because of a divergence no request can remove.
     #[serde(default)]
@@ -517,6 +553,7 @@ impl Summary {
                 Action::Archive => &mut s.archive,
                 Action::Restore => &mut s.restore,
                 Action::PatchLegacy => &mut s.patch_legacy,
+                Action::Delete => &mut s.delete,
                 Action::ResetResults => &mut s.reset_results,
             } += 1;
         }
@@ -533,6 +570,7 @@ impl Summary {
             + self.archive
             + self.restore
             + self.patch_legacy
+            + self.delete
             + self.reset_results
     }
 }

@@ -132,12 +132,26 @@ impl Requirements {
                 r.metrics.insert(l.spec.project.clone());
             }
         }
+        for m in &specs.metrics {
+            r.metrics.insert(m.spec.project.clone());
+            // A metric's units are checked against the project's.
+            r.settings.insert(m.spec.project.clone());
+        }
+        for g in &specs.metric_groups {
+            r.metrics.insert(g.spec.project.clone());
+        }
+        for x in &specs.settings {
+            r.settings.insert(x.spec.project.clone());
+        }
         // A Workspace's environments are the managed scope even where no spec targets them: the unmanaged report
         // and `--prune` look there too.
         for w in &specs.workspaces {
             for p in &w.spec.projects {
                 for env in &p.environments {
                     r.experiment_lists.insert((p.key.clone(), env.clone()));
+                }
+                if p.owns.iter().any(|o| matches!(o, crate::spec::Owned::Metrics | crate::spec::Owned::MetricGroups)) {
+                    r.metrics.insert(p.key.clone());
                 }
             }
         }

@@ -192,6 +192,48 @@ pub fn get_settings(project: &str) -> PlannedRequest {
     req(Method::Get, format!("/api/v2/projects/{}/experimentation-settings", segment(project)))
 }
 
+/// `postMetric`: `body` is a `MetricPost`.
+pub fn post_metric(project: &str, body: &Value) -> PlannedRequest {
+    with_body(req(Method::Post, format!("/api/v2/metrics/{}", segment(project))), CONTENT_TYPE_JSON, body)
+}
+
+/// `patchMetric`: `ops` is an RFC 6902 JSON patch.
+pub fn patch_metric(project: &str, key: &str, ops: &Value) -> PlannedRequest {
+    with_body(
+        req(Method::Patch, format!("/api/v2/metrics/{}/{}", segment(project), segment(key))),
+        CONTENT_TYPE_JSON,
+        ops,
+    )
+}
+
+/// `deleteMetric`.
+pub fn delete_metric(project: &str, key: &str) -> PlannedRequest {
+    req(Method::Delete, format!("/api/v2/metrics/{}/{}", segment(project), segment(key)))
+}
+
+/// `createMetricGroup` (beta): `body` is a `MetricGroupPost`.
+pub fn create_metric_group(project: &str, body: &Value) -> PlannedRequest {
+    with_body(
+        req(Method::Post, format!("/api/v2/projects/{}/metric-groups", segment(project))),
+        CONTENT_TYPE_JSON,
+        body,
+    )
+}
+
+/// `patchMetricGroup` (beta): `ops` is an RFC 6902 JSON patch.
+pub fn patch_metric_group(project: &str, key: &str, ops: &Value) -> PlannedRequest {
+    with_body(
+        req(Method::Patch, format!("/api/v2/projects/{}/metric-groups/{}", segment(project), segment(key))),
+        CONTENT_TYPE_JSON,
+        ops,
+    )
+}
+
+/// `deleteMetricGroup` (beta).
+pub fn delete_metric_group(project: &str, key: &str) -> PlannedRequest {
+    req(Method::Delete, format!("/api/v2/projects/{}/metric-groups/{}", segment(project), segment(key)))
+}
+
 /// `getCallerIdentity`: which kind of token the request carries.
 pub fn caller_identity() -> PlannedRequest {
     req(Method::Get, "/api/v2/caller-identity".to_owned())

@@ -173,6 +173,7 @@ pub fn reset_legacy_plan(project: &str, flag: &str, environment: &str, metric: &
         requests: vec![requests::reset_legacy_results(project, flag, environment, metric)],
         notes: Vec::new(),
         flags: Vec::new(),
+        depends_on: Vec::new(),
     };
     Plan::of(String::new(), vec![change])
 }

@@ -13,6 +13,10 @@
 //! | `archiveExperiment` / `restoreExperiment` | not archived / archived | archived / not archived |
 //! | `updateName` / `updateDescription` | the value differs (an absent description is `""`) | the value |
 //! | legacy flag patch | `experiments` is not equivalent to the spec's | it is |
+//! | `postMetric` / `createMetricGroup` | the object is absent | it exists with every field the create sets |
+//! | `patchMetric` / `patchMetricGroup` | at least one patched field differs | every patched field has its new value |
+//! | `deleteMetric` / `deleteMetricGroup` | the object exists | it is absent |
+//! | `putExperimentationSettings` | the units differ as a set | they are the planned set |
 //!
 //! The earlier requests of the same change never make a later one's postcondition true: a restore starts nothing, a new
 //! iteration is a draft and not the running one, and a stop does not archive. What the planner saw is what the applier
@@ -23,7 +27,8 @@
 //! Postconditions are checked against the pending and running slots, never "any iteration": a stopped iteration, or a
 //! colleague's draft, with an equal design is exactly the state in which a looser check would lie.
 
-use crate::api::{Experiment, IterationStatus};
+use crate::api::{Experiment, ExperimentationSettings, IterationStatus, Metric, MetricGroup};
+use crate::catalog;
 use crate::design::legacy_equivalent;
 use crate::plan::Expectation;
 use crate::remote::FlagSnapshot;
@@ -33,6 +38,9 @@ use crate::remote::FlagSnapshot;
 pub enum Object {
     Experiment(Option<Box<Experiment>>),
     Flag(Option<FlagSnapshot>),
+    Metric(Option<Box<Metric>>),
+    MetricGroup(Option<Box<MetricGroup>>),
+    Settings(Option<Box<ExperimentationSettings>>),
 }
 
 /// The verdict on a request's postconditions.
@@ -55,6 +63,29 @@ pub fn check_all(expect: &[Expectation], object: &Object) -> Check {
 
 fn check_one(e: &Expectation, object: &Object) -> Result<(), String> {
     match (e, object) {
+        (Expectation::Absent, Object::Metric(None) | Object::MetricGroup(None)) => Ok(()),
+        (Expectation::Absent, Object::Metric(Some(_)) | Object::MetricGroup(Some(_))) => {
+            Err("it still exists".to_owned())
+        }
+        (Expectation::CatalogFields { fields }, Object::Metric(m)) => {
+            let m = m.as_ref().ok_or("the metric does not exist")?;
+            fields_hold(fields, &catalog::metric_fields(m))
+        }
+        (Expectation::CatalogFields { fields }, Object::MetricGroup(g)) => {
+            let g = g.as_ref().ok_or("the metric group does not exist")?;
+            fields_hold(fields, &catalog::group_fields(g))
+        }
+        (Expectation::RandomizationUnits { units }, Object::Settings(s)) => {
+            let s = s.as_ref().ok_or("the project has no experimentation settings")?;
+            if catalog::units_match(&s.randomization_units, units) {
+                Ok(())
+            } else {
+                Err("the randomization units differ from the planned ones".to_owned())
+            }
+        }
+        (e, Object::Metric(_) | Object::MetricGroup(_) | Object::Settings(_)) => {
+            Err(format!("{} does not apply to a metric, metric group or settings", name(e)))
+        }
         (Expectation::FlagExperiments { experiments }, Object::Flag(flag)) => {
             let flag = flag.as_ref().ok_or("the flag does not exist")?;
             if legacy_equivalent(&flag.flag.experiments, experiments) {
@@ -83,7 +114,19 @@ fn name(e: &Expectation) -> &'static str {
         Expectation::Name { .. } => "expected the planned name",
         Expectation::Description { .. } => "expected the planned description",
         Expectation::FlagExperiments { .. } => "expected legacy experiments",
+        Expectation::CatalogFields { .. } => "expected the planned fields",
+        Expectation::Absent => "expected it deleted",
+        Expectation::RandomizationUnits { .. } => "expected the planned randomization units",
     }
+}
+
+fn fields_hold(
+    expected: &serde_json::Map<String, serde_json::Value>,
+    actual: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), String> {
+    let differ: Vec<&str> =
+        expected.iter().filter(|(k, v)| !catalog::same(k, actual.get(*k), v)).map(|(k, _)| k.as_str()).collect();
+    if differ.is_empty() { Ok(()) } else { Err(format!("{} differ from the plan", differ.join(", "))) }
 }
 
 fn check_experiment(e: &Expectation, x: &Experiment) -> Result<(), String> {
@@ -102,7 +145,10 @@ fn check_experiment(e: &Expectation, x: &Experiment) -> Result<(), String> {
         Expectation::NotArchived => !x.is_archived(),
         Expectation::Name { value } => &x.name == value,
         Expectation::Description { value } => x.description.as_deref().unwrap_or("") == value,
-        Expectation::FlagExperiments { .. } => false,
+        Expectation::FlagExperiments { .. }
+        | Expectation::CatalogFields { .. }
+        | Expectation::Absent
+        | Expectation::RandomizationUnits { .. } => false,
     };
     if holds { Ok(()) } else { Err(format!("experiment {}: {}", x.key, name(e))) }
 }

@@ -182,7 +182,7 @@ fn randomization_unit(
     address: &Address,
     problems: &mut Problems,
 ) {
-    let (Some(unit), Some(settings)) = (&spec.spec.iteration.randomization_unit, &project.state.settings) else {
+    let (Some(unit), Some(settings)) = (&spec.spec.iteration.randomization_unit, project.settings()) else {
         return;
     };
     if settings.randomization_units.iter().any(|u| &u.randomization_unit == unit) {
@@ -218,21 +218,14 @@ fn metrics_fit_the_unit(spec: &Located<ExperimentSpec>, project: &ProjectView<'_
     let unit = it.randomization_unit.as_deref().unwrap_or(DEFAULT_RANDOMIZATION_UNIT);
     let refuses = |key: &str| {
         project
-            .state
-            .metrics
-            .get(key)
+            .metric(key)
             .filter(|m| !m.randomization_units.is_empty() && !m.randomization_units.iter().any(|u| u == unit))
     };
     let mut out = Vec::new();
     for (i, m) in it.metrics.iter().enumerate() {
         let (key, group) = (m.key(), m.is_group());
         let members: Vec<&str> = if group {
-            project
-                .state
-                .metric_groups
-                .get(key)
-                .map(|g| g.metrics.iter().map(|m| m.key.as_str()).collect())
-                .unwrap_or_default()
+            project.group(key).map(|g| g.metrics.iter().map(|m| m.key.as_str()).collect()).unwrap_or_default()
         } else {
             vec![key]
         };

@@ -273,8 +273,7 @@ fn replaced_draft(e: &Experiment, d: &Design) -> Option<Risk> {
 fn unstartable(t: &Target<'_>, problems: &mut Problems) {
     let env = match &t.address {
         Address::Experiment { environment, .. } => environment.as_str(),
-        Address::Legacy { .. } => "",
-        Address::LegacyResults { .. } => "",
+        _ => "",
     };
     for (flag, why) in &t.unstartable {
         problems.push(
@@ -567,8 +566,7 @@ fn build(t: &Target<'_>, desired: &Design, row: Row) -> Option<Change> {
     let action = row.action.unwrap_or(Action::Update);
     let (p, env, key) = match &t.address {
         Address::Experiment { project, environment, key } => (project.as_str(), environment.as_str(), key.as_str()),
-        Address::Legacy { .. } => return None,
-        Address::LegacyResults { .. } => return None,
+        _ => return None,
     };
     let design = desired;
     // One copy of the design for every postcondition of the change, made only for a change that has one.
@@ -704,6 +702,7 @@ fn build(t: &Target<'_>, desired: &Design, row: Row) -> Option<Change> {
         requests,
         notes: row.notes,
         flags: experiment_flags(t.remote, desired),
+        depends_on: Vec::new(),
     })
 }
 
@@ -771,8 +770,13 @@ pub(crate) fn semantic_patch(
 ) -> PlannedRequest {
     let (p, env, key) = match address {
         Address::Experiment { project, environment, key } => (project.as_str(), environment.as_str(), key.as_str()),
-        Address::Legacy { project, flag } => (project.as_str(), "", flag.as_str()),
-        Address::LegacyResults { project, flag, .. } => (project.as_str(), "", flag.as_str()),
+        Address::Legacy { project, flag } | Address::LegacyResults { project, flag, .. } => {
+            (project.as_str(), "", flag.as_str())
+        }
+        Address::Metric { project, key } | Address::MetricGroup { project, key } => {
+            (project.as_str(), "", key.as_str())
+        }
+        Address::Settings { project } => (project.as_str(), "", ""),
     };
     let body = ExperimentPatch { comment: Some(format!("ldexp: {verb} {address}")), instructions };
     let mut r = requests::patch_experiment(p, env, key, &body);

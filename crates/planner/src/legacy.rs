@@ -136,6 +136,7 @@ pub(crate) fn plan(
         // The patch touches only `/experiments`, which no start or stop moves.
         flags: Vec::new(),
         notes: Vec::new(),
+        depends_on: Vec::new(),
     })
 }
 

@@ -2,6 +2,7 @@
 //! exact requests. Pure and synchronous: no I/O, no clock, no randomness.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod catalog;
 mod checks;
 mod creation;
 mod error;
@@ -16,7 +17,7 @@ mod unmanaged;
 
 use foldhash::HashMap;
 
-use ldexp_core::plan::{Action, Address, Divergence, FORMAT_VERSION, Plan, Summary};
+use ldexp_core::plan::{Action, Address, Change, Divergence, FORMAT_VERSION, Plan, Summary};
 use ldexp_core::remote::RemoteState;
 use ldexp_core::spec::{ExperimentSpec, ExperimentState, LegacyFlagExperimentsSpec, Located, SourceLocation, SpecSet};
 
@@ -38,7 +39,7 @@ pub fn plan(specs: &SpecSet, remote: &RemoteState) -> Result<Plan, PlanError> {
 
 /// The refusal of an object in a project the token may not read (contract §9.8): the other projects still plan,
 /// and `plan` and `apply` exit 1 naming it.
-fn forbidden(address: Address, project: &str, why: &str, location: SourceLocation) -> Divergence {
+pub(crate) fn forbidden(address: Address, project: &str, why: &str, location: SourceLocation) -> Divergence {
     Divergence {
         address,
         field: "project".to_owned(),
@@ -57,7 +58,8 @@ fn forbidden(address: Address, project: &str, why: &str, location: SourceLocatio
 
 /// Plans `specs` against `remote`. Every problem found is reported, not just the first.
 pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -> Result<Plan, PlanError> {
-    let index = index::build(remote);
+    let overlays = catalog::overlays(specs, remote);
+    let index = index::build(remote, &overlays);
     let mut problems = error::Problems::default();
     let mut changes = Vec::new();
     let mut warnings = Vec::new();
@@ -67,6 +69,10 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
     let mut owners: HashMap<(&str, &str, &str), &Located<ExperimentSpec>> = HashMap::default();
     let mut legacy_owners: HashMap<(&str, &str), &Located<LegacyFlagExperimentsSpec>> = HashMap::default();
     let mut runners = shared::Runners::default();
+    let catalog = catalog::plan(specs, remote, options.prune, &mut problems, &mut divergences);
+    // What an experiment change waits for: the catalog changes (not deletes) of the objects it uses.
+    let catalog_ready: std::collections::BTreeSet<&Address> =
+        catalog.changes.iter().filter(|c| c.action != Action::Delete).map(|c| &c.address).collect();
 
     for spec in &specs.experiments {
         let s = &spec.spec;
@@ -119,7 +125,8 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
                 ),
                 _ => {}
             }
-            if let Some(change) = experiment::plan(&target, &mut problems, &mut warnings, &mut divergences) {
+            if let Some(mut change) = experiment::plan(&target, &mut problems, &mut warnings, &mut divergences) {
+                change.depends_on = catalog::needed_by(s, &catalog_ready);
                 changes.push(change);
             }
         }
@@ -150,7 +157,8 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
             changes.push(change);
         }
     }
-    let unmanaged = unmanaged::collect(specs, remote, options.prune, &mut changes, &mut warnings);
+    let mut unmanaged = unmanaged::collect(specs, remote, options.prune, &mut changes, &mut warnings);
+    unmanaged.extend(catalog.unmanaged);
     let archived: Vec<&Address> = changes.iter().filter(|c| c.action == Action::Archive).map(|c| &c.address).collect();
     runners.unmanaged(&unmanaged, &archived, remote);
     runners.check(&mut problems);
@@ -159,6 +167,13 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     let mut changes = order::order(changes, remote, &mut warnings);
     order::bind(&mut changes);
+    // The catalog first, in address order (settings, metrics, groups), and its deletes last, groups before the
+    // metrics they held: the order the dependencies allow, shown as the reviewer reads it.
+    let (mut deletes, mut created): (Vec<Change>, Vec<Change>) =
+        catalog.changes.into_iter().partition(|c| c.action == Action::Delete);
+    created.sort_by(|a, b| a.address.cmp(&b.address));
+    deletes.sort_by(|a, b| b.address.cmp(&a.address));
+    let changes: Vec<Change> = created.into_iter().chain(changes).chain(deletes).collect();
     warnings.sort_by(|a, b| (&a.address, &a.message).cmp(&(&b.address, &b.message)));
     divergences.sort_by(|a, b| (&a.address, &a.location, &a.field).cmp(&(&b.address, &b.location, &b.field)));
     let summary = Summary::of(&changes, unmanaged.len());

@@ -153,5 +153,6 @@ fn archive(address: &Address, e: &Experiment) -> Result<Change, String> {
         requests,
         notes: vec!["not in any spec; archived because of --prune".to_owned()],
         flags: cur.or(e.draft_iteration.as_ref()).map(|it| it.flags.keys().cloned().collect()).unwrap_or_default(),
+        depends_on: Vec::new(),
     })
 }

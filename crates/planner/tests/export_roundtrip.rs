@@ -165,7 +165,7 @@ fn experiments_mut(
 ) -> impl Iterator<Item = &mut ldexp_core::spec::ExperimentSpec> {
     docs.values_mut().filter_map(|d| match d {
         SpecDocument::Experiment(e) => Some(e),
-        SpecDocument::LegacyFlagExperiments(_) | SpecDocument::Workspace(_) => None,
+        _ => None,
     })
 }
 
@@ -173,7 +173,7 @@ fn states(docs: &BTreeMap<String, SpecDocument>) -> Vec<(String, ExperimentState
     docs.iter()
         .filter_map(|(n, d)| match d {
             SpecDocument::Experiment(e) => Some((n.clone(), e.state)),
-            SpecDocument::LegacyFlagExperiments(_) | SpecDocument::Workspace(_) => None,
+            _ => None,
         })
         .collect()
 }

@@ -378,6 +378,8 @@ fn plannable(emu: &InMemory, mut specs: SpecSet, options: &PlanOptions) -> (Spec
                     .map(|p| match &p.address {
                         Address::Experiment { key, .. } => key.clone(),
                         Address::Legacy { flag, .. } | Address::LegacyResults { flag, .. } => flag.clone(),
+                        Address::Metric { key, .. } | Address::MetricGroup { key, .. } => key.clone(),
+                        Address::Settings { project } => project.clone(),
                     })
                     .collect();
                 assert!(!bad.is_empty());

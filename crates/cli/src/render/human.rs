@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use ldexp_core::plan::{Action, Change, Divergence, Plan};
+use ldexp_core::plan::{Action, Address, Change, Divergence, Plan};
 
 use super::{
     DiffLine, is_text_field, is_unchanged, marker, request_lines, risk_sentence, show_after, show_value, summary_line,
@@ -49,7 +49,7 @@ impl Paint {
         match action {
             Action::Create => self.green(m),
             Action::Update | Action::Start | Action::PatchLegacy => self.yellow(m),
-            Action::Stop | Action::Archive | Action::ResetResults => self.red(m),
+            Action::Stop | Action::Archive | Action::ResetResults | Action::Delete => self.red(m),
             Action::Restart | Action::Restore => self.code("35", m),
         }
     }
@@ -79,11 +79,32 @@ pub(crate) fn human(plan: &Plan, color: bool) -> String {
             out.push('\n');
         }
     }
-    if !plan.unmanaged.is_empty() {
+    let (catalog, experiments): (Vec<_>, Vec<_>) =
+        plan.unmanaged.iter().partition(|u| matches!(u.address, Address::Metric { .. } | Address::MetricGroup { .. }));
+    if !experiments.is_empty() {
         let what = if plan.prune { "archived by --prune" } else { "left alone; --prune archives them" };
         let _ = writeln!(out, "{}", p.bold(&format!("Unmanaged experiments (in no spec, {what}):")));
-        for u in &plan.unmanaged {
+        for u in &experiments {
             let _ = writeln!(out, "  ? {} {} ({})", u.address, serde_json::Value::String(u.name.clone()), u.state);
+        }
+        out.push('\n');
+    }
+    if !catalog.is_empty() {
+        let what = if plan.prune { "deleted by --prune" } else { "left alone; --prune deletes them" };
+        let metrics = catalog.iter().filter(|u| matches!(u.address, Address::Metric { .. })).count();
+        let groups = catalog.len() - metrics;
+        let _ = writeln!(
+            out,
+            "{}",
+            p.bold(&format!(
+                "Unmanaged metrics and metric groups of owned projects ({metrics} metric{}, {groups} group{}; in no \
+                 spec, {what}):",
+                if metrics == 1 { "" } else { "s" },
+                if groups == 1 { "" } else { "s" }
+            ))
+        );
+        for u in &catalog {
+            let _ = writeln!(out, "  ? {} {}", u.address, serde_json::Value::String(u.name.clone()));
         }
         out.push('\n');
     }
@@ -148,6 +169,9 @@ fn change_block(out: &mut String, c: &Change, p: Paint) {
     }
     for risk in &c.risks {
         let _ = writeln!(out, "{IND}{}", p.alert(&format!("! {}", risk_sentence(c.action, risk))));
+    }
+    if !c.depends_on.is_empty() {
+        let _ = writeln!(out, "{IND}after: {}", super::after_list(c));
     }
     for f in &c.fields {
         if is_unchanged(f) {

@@ -150,6 +150,9 @@ fn details(c: &Change) -> String {
     for r in &c.risks {
         let _ = write!(out, "⚠️ **{}**\n\n", text(&risk_sentence(c.action, r)));
     }
+    if !c.depends_on.is_empty() {
+        let _ = write!(out, "After: {}\n\n", code(&super::after_list(c), true));
+    }
     let (texts, plain): (Vec<_>, Vec<_>) = c.fields.iter().partition(|f| is_text_field(f) && !is_unchanged(f));
     if !plain.is_empty() {
         out.push_str("| Field | Remote | Spec |\n|---|---|---|\n");

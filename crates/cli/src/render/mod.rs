@@ -135,7 +135,15 @@ pub(crate) fn summary_line(plan: &Plan) -> String {
         let flags = if s.patch_legacy == 1 { "flag" } else { "flags" };
         parts.push(format!("{} legacy {flags} to patch", s.patch_legacy));
     }
+    if s.delete > 0 {
+        parts.push(format!("{} to delete", s.delete));
+    }
     format!("Plan: {}.{tail}", parts.join(", "))
+}
+
+/// The changes a change waits for, as the plan orders them: `metric/shop/a, metric-group/shop/f`.
+pub(crate) fn after_list(c: &Change) -> String {
+    c.depends_on.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// The one-character marker of an action.
@@ -143,7 +151,7 @@ pub(crate) fn marker(action: Action) -> &'static str {
     match action {
         Action::Create => "+",
         Action::Update | Action::Start | Action::PatchLegacy => "~",
-        Action::Stop | Action::Archive | Action::ResetResults => "-",
+        Action::Stop | Action::Archive | Action::ResetResults | Action::Delete => "-",
         Action::Restart | Action::Restore => "±",
     }
 }
@@ -153,7 +161,7 @@ pub(crate) fn marker(action: Action) -> &'static str {
 /// `this change ends the experiment`.
 pub(crate) fn risk_sentence(action: Action, risk: &Risk) -> String {
     match action {
-        Action::Restart | Action::Stop | Action::Archive => format!("{action} {risk}"),
+        Action::Restart | Action::Stop | Action::Archive | Action::Delete => format!("{action} {risk}"),
         _ => format!("this change {risk}"),
     }
 }

@@ -361,6 +361,29 @@ pub struct Metric {
     pub success_criteria: Option<String>,
     #[serde(default, deserialize_with = "lenient::bool_or_null", skip_serializing_if = "is_false")]
     pub archived: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "lenient::vec", skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintainer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentile_value: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_default: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urls: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// Experiments using the metric, itself or through a group (every environment; what a delete must respect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_group_count: Option<u64>,
 }
 
 /// `MetricCollectionRep`.
@@ -387,6 +410,15 @@ pub struct MetricGroup {
     pub kind: String,
     #[serde(default, deserialize_with = "lenient::vec")]
     pub metrics: Vec<MetricSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "lenient::vec", skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// `MaintainerRep`: `{member: {_id, …}}` or `{team: …}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintainer: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment_count: Option<u64>,
 }
 
 /// `MetricGroupCollectionRep`.
@@ -448,7 +480,7 @@ pub struct ExperimentationSettingsPut {
 }
 
 /// `RandomizationUnitInput`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RandomizationUnitInput {
     pub randomization_unit: String,

@@ -172,26 +172,100 @@ pub enum OutcomeStatus {
 }
 
 /// Executes `plan` with `client`. Changes without requests are not listed in the report.
+///
+/// Changes run in waves: a change whose [`Change::depends_on`] names others of the plan runs in a later wave than
+/// they, and only if they were all applied (otherwise it is skipped, never sent); within a wave, independent
+/// changes run concurrently and the changes of one group (see [`groups`]) one after another.
 pub async fn apply<C: ObjectReads + Writer>(plan: &Plan, client: &C, options: &ApplyOptions) -> ApplyReport {
-    let groups = groups(plan);
     let auth_failed = AtomicBool::new(false);
     let token_worked = AtomicBool::new(false);
     let ctx = Ctx { client, options, auth_failed: &auth_failed, token_worked: &token_worked };
-    let mut results: Vec<(usize, ChangeOutcome)> = futures::stream::iter(groups)
-        .map(|group| ctx.run_group(group))
-        .buffer_unordered(options.concurrency.max(1))
-        .flat_map(futures::stream::iter)
-        .collect()
-        .await;
+    let changes: Vec<(usize, &Change)> =
+        plan.changes.iter().enumerate().filter(|(_, c)| !c.requests.is_empty()).collect();
+    let mut results: Vec<(usize, ChangeOutcome)> = Vec::new();
+    let mut applied: BTreeMap<Address, bool> = BTreeMap::new();
+    for wave in waves(&changes) {
+        let groups = groups(&wave);
+        let done = &applied;
+        let outcomes: Vec<(usize, ChangeOutcome)> = futures::stream::iter(groups)
+            .map(|group| ctx.run_group(group, done))
+            .buffer_unordered(options.concurrency.max(1))
+            .flat_map(futures::stream::iter)
+            .collect()
+            .await;
+        for (_, o) in &outcomes {
+            let ok = matches!(o.status, OutcomeStatus::Applied);
+            *applied.entry(o.address.clone()).or_insert(true) &= ok;
+        }
+        results.extend(outcomes);
+    }
     results.sort_by_key(|(i, _)| *i);
     ApplyReport { outcomes: results.into_iter().map(|(_, o)| o).collect() }
 }
 
+/// The changes split into waves: each change in a later wave than every change it depends on, and not earlier
+/// than a change before it in its group, so that a group's plan order holds across waves.
+fn waves<'a>(changes: &[(usize, &'a Change)]) -> Vec<Vec<(usize, &'a Change)>> {
+    let n = changes.len();
+    let by_address: BTreeMap<&Address, Vec<usize>> =
+        changes.iter().enumerate().fold(BTreeMap::new(), |mut m, (i, (_, c))| {
+            m.entry(&c.address).or_insert_with(Vec::new).push(i);
+            m
+        });
+    let group_of = group_roots(changes);
+    let mut wave = vec![0usize; n];
+    // Dependencies and groups point backwards in a planner's plan; passes repeat until nothing moves, bounded so a
+    // cyclic hand-made plan cannot loop (its cycle then shares a wave, and the skip rule still holds).
+    for _ in 0..=n {
+        let mut moved = false;
+        let mut last_in_group: BTreeMap<usize, usize> = BTreeMap::new();
+        for i in 0..n {
+            let c = changes[i].1;
+            let mut w = wave[i];
+            for d in &c.depends_on {
+                for &j in by_address.get(d).into_iter().flatten() {
+                    if j != i {
+                        w = w.max(wave[j] + 1);
+                    }
+                }
+            }
+            if let Some(&prev) = last_in_group.get(&group_of[i]) {
+                w = w.max(wave[prev]);
+            }
+            last_in_group.insert(group_of[i], i);
+            if w != wave[i] && w <= n {
+                wave[i] = w;
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    let mut out: Vec<Vec<(usize, &Change)>> = Vec::new();
+    for (i, &w) in wave.iter().enumerate() {
+        if out.len() <= w {
+            out.resize_with(w + 1, Vec::new);
+        }
+        out[w].push(changes[i]);
+    }
+    out.retain(|w| !w.is_empty());
+    out
+}
+
 /// The changes that must run one after another, each group in plan order: changes of one object, and changes that
 /// share a flag in one environment (joined transitively).
-fn groups(plan: &Plan) -> Vec<Vec<(usize, &Change)>> {
-    let changes: Vec<(usize, &Change)> =
-        plan.changes.iter().enumerate().filter(|(_, c)| !c.requests.is_empty()).collect();
+fn groups<'a>(changes: &[(usize, &'a Change)]) -> Vec<Vec<(usize, &'a Change)>> {
+    let roots = group_roots(changes);
+    let mut out: BTreeMap<usize, Vec<(usize, &Change)>> = BTreeMap::new();
+    for (n, &(i, c)) in changes.iter().enumerate() {
+        out.entry(roots[n]).or_default().push((i, c));
+    }
+    out.into_values().collect()
+}
+
+/// For each change, a representative of its group (see [`groups`]).
+fn group_roots(changes: &[(usize, &Change)]) -> Vec<usize> {
     // Union-find over the changes, joined through the keys they touch.
     let mut parent: Vec<usize> = (0..changes.len()).collect();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
@@ -215,11 +289,7 @@ fn groups(plan: &Plan) -> Vec<Vec<(usize, &Change)>> {
             }
         }
     }
-    let mut out: BTreeMap<usize, Vec<(usize, &Change)>> = BTreeMap::new();
-    for (n, &(i, c)) in changes.iter().enumerate() {
-        out.entry(root(&mut parent, n)).or_default().push((i, c));
-    }
-    out.into_values().collect()
+    (0..changes.len()).map(|n| root(&mut parent, n)).collect()
 }
 
 /// The keys a change touches: its object, and each of its flags in its environment.
@@ -262,14 +332,32 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
         }
     }
 
-    async fn run_group(&self, group: Vec<(usize, &Change)>) -> Vec<(usize, ChangeOutcome)> {
+    async fn run_group(
+        &self,
+        group: Vec<(usize, &Change)>,
+        applied: &BTreeMap<Address, bool>,
+    ) -> Vec<(usize, ChangeOutcome)> {
         let mut out = Vec::with_capacity(group.len());
         // Objects whose earlier change failed: their later changes are not attempted.
         let mut failed: Vec<&Address> = Vec::new();
         for (i, change) in group {
             let blocked = failed
                 .contains(&&change.address)
-                .then(|| format!("not attempted: an earlier change of {} failed", change.address));
+                .then(|| format!("not attempted: an earlier change of {} failed", change.address))
+                .or_else(|| {
+                    let unmet: Vec<String> = change
+                        .depends_on
+                        .iter()
+                        .filter(|d| applied.get(*d) == Some(&false))
+                        .map(ToString::to_string)
+                        .collect();
+                    (!unmet.is_empty()).then(|| {
+                        format!(
+                            "not attempted: it depends on {}, which did not apply; apply again once it does",
+                            unmet.join(", ")
+                        )
+                    })
+                });
             let skip = blocked.or_else(|| {
                 self.auth_failed.load(Ordering::SeqCst).then(|| {
                     "not attempted: LaunchDarkly rejected the access token (401 before any request succeeded)"
@@ -426,7 +514,7 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
             let address = Address::Legacy { project: project.clone(), flag: flag.clone() };
             let version = match self.reread_retrying(&address).await? {
                 Object::Flag(Some(snap)) => snap.flag.environments.get(environment).map(|e| e.version.into()),
-                Object::Flag(None) | Object::Experiment(_) => None,
+                _ => None,
             };
             read.push((value, version));
         }
@@ -500,7 +588,10 @@ fn project_of(address: &Address) -> &str {
     match address {
         Address::Experiment { project, .. }
         | Address::Legacy { project, .. }
-        | Address::LegacyResults { project, .. } => project,
+        | Address::LegacyResults { project, .. }
+        | Address::Metric { project, .. }
+        | Address::MetricGroup { project, .. }
+        | Address::Settings { project } => project,
     }
 }
 

@@ -199,6 +199,7 @@ mod tests {
             requests,
             notes: Vec::new(),
             flags: Vec::new(),
+            depends_on: Vec::new(),
         }
     }
 

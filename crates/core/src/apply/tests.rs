@@ -313,6 +313,7 @@ fn change(address: Address, action: Action, requests: Vec<PlannedRequest>) -> Ch
         requests,
         notes: Vec::new(),
         flags: Vec::new(),
+        depends_on: Vec::new(),
     }
 }
 
@@ -730,7 +731,7 @@ proptest! {
                         prop_assert_eq!(&s.experiments["exp"]["currentIteration"]["status"], "running");
                     }
                     Address::Legacy { .. } => prop_assert_eq!(s.flag_patches, 1),
-                    Address::LegacyResults { .. } => prop_assert!(false, "the plan resets no results"),
+                    _ => prop_assert!(false, "the plan holds experiments and legacy flags only"),
                 }
             }
         }

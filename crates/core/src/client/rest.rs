@@ -162,6 +162,22 @@ impl<T: Transport> ObjectReads for T {
             Address::Legacy { project, flag } | Address::LegacyResults { project, flag, .. } => {
                 Ok(Object::Flag(get_flag(self, project, flag).await?))
             }
+            Address::Metric { project, key } => {
+                let got: Option<Metric> =
+                    read(self, &requests::get_metric(project, key), &format!("metric {project}/{key}")).await?;
+                Ok(Object::Metric(got.map(Box::new)))
+            }
+            Address::MetricGroup { project, key } => {
+                let resource = format!("metric group {project}/{key}");
+                let got: Option<MetricGroup> = read(self, &requests::get_metric_group(project, key), &resource).await?;
+                Ok(Object::MetricGroup(got.map(Box::new)))
+            }
+            Address::Settings { project } => {
+                let resource = format!("experimentation settings of project {project}");
+                let got: Option<ExperimentationSettings> =
+                    read(self, &requests::get_settings(project), &resource).await?;
+                Ok(Object::Settings(got.map(Box::new)))
+            }
         }
     }
 }

@@ -11,7 +11,10 @@ use std::borrow::Cow;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{ExperimentSpec, LegacyFlagExperimentsSpec, SpecSet, WorkspaceSpec};
+use super::{
+    ExperimentSpec, ExperimentationSettingsSpec, LegacyFlagExperimentsSpec, MetricGroupSpec, MetricSpec, SpecSet,
+    WorkspaceSpec,
+};
 
 /// A loaded document as it would be written, `kind` included, without copying the spec.
 #[derive(Serialize)]
@@ -20,6 +23,9 @@ enum Document<'a> {
     Experiment(&'a ExperimentSpec),
     LegacyFlagExperiments(&'a LegacyFlagExperimentsSpec),
     Workspace(&'a WorkspaceSpec),
+    Metric(&'a MetricSpec),
+    MetricGroup(&'a MetricGroupSpec),
+    ExperimentationSettings(&'a ExperimentationSettingsSpec),
 }
 
 /// `sha256:<hex>` over the BLAKE3 hashes of every document's compact JSON (canonical: the spec types write their
@@ -58,6 +64,19 @@ pub(crate) fn of(set: &SpecSet) -> String {
     for w in &set.workspaces {
         let projects: Vec<&str> = w.spec.projects.iter().map(|p| p.key.as_str()).collect();
         docs.push((["Workspace", "", ""], Cow::Owned(projects.join(",")), canonical(&Document::Workspace(&w.spec))));
+    }
+    for m in &set.metrics {
+        let s = &m.spec;
+        docs.push((["Metric", &s.project, &s.key], Cow::Borrowed(""), canonical(&Document::Metric(s))));
+    }
+    for g in &set.metric_groups {
+        let s = &g.spec;
+        docs.push((["MetricGroup", &s.project, &s.key], Cow::Borrowed(""), canonical(&Document::MetricGroup(s))));
+    }
+    for x in &set.settings {
+        let s = &x.spec;
+        let doc = canonical(&Document::ExperimentationSettings(s));
+        docs.push((["ExperimentationSettings", &s.project, ""], Cow::Borrowed(""), doc));
     }
     docs.sort_unstable();
     let mut hasher = Sha256::new();

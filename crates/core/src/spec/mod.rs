@@ -1,5 +1,8 @@
 //! Spec sources: the v1 model, where each document and field came from, and the one function that loads them.
 
+mod catalog;
+#[cfg(test)]
+mod catalog_tests;
 mod digest;
 mod discover;
 mod locations;
@@ -13,6 +16,10 @@ mod workspace;
 mod yaml;
 
 pub use crate::flag_map::{FlagMap, FlagMapIter};
+pub use catalog::{
+    AnalysisType, EventDefault, EventKind, ExperimentationSettingsSpec, GroupKind, GroupMember, MetricGroupSpec,
+    MetricSpec, SuccessCriteria, UnitAggregationType, UnitSpec, UrlMatcher,
+};
 pub use locations::FieldLocations;
 pub use model::*;
 
@@ -76,6 +83,10 @@ pub struct SpecSet {
     pub legacy: Vec<Located<LegacyFlagExperimentsSpec>>,
     /// The `kind: Workspace` documents: the declared scope. Each project appears in at most one entry of one.
     pub workspaces: Vec<Located<WorkspaceSpec>>,
+    pub metrics: Vec<Located<MetricSpec>>,
+    pub metric_groups: Vec<Located<MetricGroupSpec>>,
+    /// At most one per project.
+    pub settings: Vec<Located<ExperimentationSettingsSpec>>,
     /// What is valid but deserves a second look, such as a name holding a right-to-left override; in file order,
     /// then by line and column, like the errors of [`crate::Error::Spec`].
     pub warnings: Vec<Diagnostic>,
@@ -261,6 +272,21 @@ impl Loader {
                     workspace::workspace(&located, &mut self.diagnostics);
                     self.set.workspaces.push(located);
                 }
+                Ok(SpecDocument::Metric(spec)) => {
+                    let located = Located { spec, location, field_locations: values };
+                    catalog::metric(&located, &mut self.diagnostics);
+                    self.set.metrics.push(located);
+                }
+                Ok(SpecDocument::MetricGroup(spec)) => {
+                    let located = Located { spec, location, field_locations: values };
+                    catalog::metric_group(&located, &mut self.diagnostics);
+                    self.set.metric_groups.push(located);
+                }
+                Ok(SpecDocument::ExperimentationSettings(spec)) => {
+                    let located = Located { spec, location, field_locations: values };
+                    catalog::settings(&located, &mut self.diagnostics);
+                    self.set.settings.push(located);
+                }
                 // The shape check accepts only what the types accept; this is a safety net, not a path users see.
                 Err(e) => self.diagnostics.push(Diagnostic::at(
                     &location,
@@ -273,6 +299,7 @@ impl Loader {
 
     fn finish(mut self) -> Result<SpecSet, crate::Error> {
         rules::duplicates(&self.set.experiments, &self.set.legacy, &mut self.diagnostics);
+        catalog::duplicates(&self.set, &mut self.diagnostics);
         workspace::scope(&self.set, &mut self.diagnostics);
         let order: BTreeMap<String, usize> =
             self.set.files.iter().enumerate().map(|(i, f)| (f.display().to_string(), i)).collect();

@@ -20,6 +20,12 @@ pub enum SpecDocument {
     LegacyFlagExperiments(LegacyFlagExperimentsSpec),
     /// The managed scope: the projects and environments ldexp plans for, and what `--prune` may remove there.
     Workspace(WorkspaceSpec),
+    /// A metric, managed through the metrics API.
+    Metric(super::catalog::MetricSpec),
+    /// A metric group (a funnel or a standard group), managed through the metric groups API.
+    MetricGroup(super::catalog::MetricGroupSpec),
+    /// A project's randomization units.
+    ExperimentationSettings(super::catalog::ExperimentationSettingsSpec),
 }
 
 /// A new-model experiment in one or more environments.
@@ -428,10 +434,14 @@ pub struct WorkspaceProject {
 // instead of "unknown"; supporting one is a variant here and its removal from that list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-ldexp-planned" = ["metrics", "metricGroups", "holdouts", "layers"]))]
+#[schemars(extend("x-ldexp-planned" = ["holdouts", "layers"]))]
 pub enum Owned {
     /// Experiments: `--prune` archives the experiments of these environments that no spec declares.
     Experiments,
+    /// Metrics: `--prune` deletes the project's metrics that no spec declares and nothing uses.
+    Metrics,
+    /// Metric groups: `--prune` deletes the project's metric groups that no spec declares and nothing uses.
+    MetricGroups,
 }
 
 impl Owned {
@@ -439,6 +449,8 @@ impl Owned {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Experiments => "experiments",
+            Self::Metrics => "metrics",
+            Self::MetricGroups => "metricGroups",
         }
     }
 }

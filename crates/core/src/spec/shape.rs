@@ -22,10 +22,13 @@ pub(crate) struct Shape {
 }
 
 /// The kinds a document may have, with the fields that identify each when `kind` is missing.
-const KINDS: [(&str, &[&str]); 3] = [
+const KINDS: [(&str, &[&str]); 6] = [
     ("Experiment", &["iteration", "environment", "environments", "state"]),
     ("LegacyFlagExperiments", &["flag", "baseline"]),
     ("Workspace", &["projects"]),
+    ("Metric", &["eventKind", "eventKey", "isNumeric"]),
+    ("MetricGroup", &["groupKind"]),
+    ("ExperimentationSettings", &["randomizationUnits"]),
 ];
 
 /// The names of the kinds a document may have.

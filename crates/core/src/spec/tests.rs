@@ -126,7 +126,7 @@ fn a_directory_walk_skips_other_tools_yaml_and_keeps_near_misses() {
         diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>(),
         [format!(
             "{}:1:7: unknown kind `Experimnet`, did you mean `Experiment`? (hint: `kind` is `Experiment`, \
-             `LegacyFlagExperiments` or `Workspace`)",
+             `LegacyFlagExperiments`, `Workspace`, `Metric`, `MetricGroup` or `ExperimentationSettings`)",
             dir.path().join("typo.yaml").display()
         )]
     );
@@ -192,7 +192,7 @@ fn every_problem_of_a_run_is_reported_in_file_order() {
             "p.yaml:9:3: unknown field `primary_metric` in `iteration`, did you mean `primaryMetric`? (hint: rename \
          `primary_metric` to `primaryMetric`)",
             "p.yaml:14:7: unknown kind `Experimnet`, did you mean `Experiment`? (hint: `kind` is `Experiment`, \
-         `LegacyFlagExperiments` or `Workspace`)",
+         `LegacyFlagExperiments`, `Workspace`, `Metric`, `MetricGroup` or `ExperimentationSettings`)",
         ]
     );
 }
@@ -229,7 +229,10 @@ fn schema_describes_every_kind() {
         .iter()
         .filter_map(|v| v.pointer("/properties/kind/const").and_then(serde_json::Value::as_str))
         .collect();
-    assert_eq!(kinds, ["Experiment", "LegacyFlagExperiments", "Workspace"]);
+    assert_eq!(
+        kinds,
+        ["Experiment", "LegacyFlagExperiments", "Workspace", "Metric", "MetricGroup", "ExperimentationSettings"]
+    );
 }
 
 /// YAML-ish fragments that steer random input into mappings, lists, anchors and spec field names.

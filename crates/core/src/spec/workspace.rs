@@ -199,12 +199,12 @@ metrics:
     #[test]
     fn owned_kinds_of_later_versions_are_not_supported_yet() {
         assert_eq!(
-            problems(&WORKSPACE.replace("owns: [experiments]", "owns: [experiments, metricGroups, experimnts]")),
+            problems(&WORKSPACE.replace("owns: [experiments]", "owns: [experiments, holdouts, experimnts]")),
             [
-                "w.yaml:5:25: `projects[0].owns[1]` `metricGroups` is not supported yet (hint: ldexp supports only \
-                 `experiments` here so far: remove `metricGroups`)",
-                "w.yaml:5:39: `projects[0].owns[2]` must be one of `experiments`, found `experimnts`, did you mean \
-                 `experiments`? (hint: write `experiments`)",
+                "w.yaml:5:25: `projects[0].owns[1]` `holdouts` is not supported yet (hint: ldexp supports only \
+                 `experiments`, `metrics`, `metricGroups` here so far: remove `holdouts`)",
+                "w.yaml:5:35: `projects[0].owns[2]` must be one of `experiments`, `metrics`, `metricGroups`, found \
+                 `experimnts`, did you mean `experiments`? (hint: write `experiments`)",
             ]
         );
     }

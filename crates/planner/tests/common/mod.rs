@@ -21,6 +21,11 @@ pub(crate) fn specs(file: &str, text: &str) -> SpecSet {
             SpecDocument::Experiment(spec) => set.experiments.push(Located { spec, location, field_locations }),
             SpecDocument::LegacyFlagExperiments(spec) => set.legacy.push(Located { spec, location, field_locations }),
             SpecDocument::Workspace(spec) => set.workspaces.push(Located { spec, location, field_locations }),
+            SpecDocument::Metric(spec) => set.metrics.push(Located { spec, location, field_locations }),
+            SpecDocument::MetricGroup(spec) => set.metric_groups.push(Located { spec, location, field_locations }),
+            SpecDocument::ExperimentationSettings(spec) => {
+                set.settings.push(Located { spec, location, field_locations });
+            }
         }
     }
     set
