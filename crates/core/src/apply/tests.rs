@@ -742,3 +742,56 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_change_waits_for_its_dependencies_and_is_skipped_when_one_fails() {
+    let f = fake(&[]);
+    for k in ["b", "c"] {
+        f.state.lock().unwrap().experiments.insert(k.into(), json!({"key": k, "name": k, "_links": {}}));
+    }
+    // `c` depends on `a` (absent: its rename fails) and is never sent; `b` depends on `c`, which did not apply
+    // either, so it is skipped too; `d`, independent, still runs.
+    f.state.lock().unwrap().experiments.insert("d".into(), json!({"key": "d", "name": "d", "_links": {}}));
+    let mut c = rename("c", "C1");
+    c.depends_on = vec![addr("a")];
+    let mut b = rename("b", "B1");
+    b.depends_on = vec![addr("c")];
+    let p = plan(vec![rename("a", "A1"), c, b, rename("d", "D1")]);
+    let report = run(&p, &f, &ApplyOptions { concurrency: 1, ..opts() });
+    let sent = f.state.lock().unwrap().sent.clone();
+    assert!(sent.iter().all(|s| !s.contains("/c") && !s.contains("/b")), "dependents are never sent: {sent:?}");
+    let status: Vec<String> = report
+        .outcomes
+        .iter()
+        .map(|o| match &o.status {
+            OutcomeStatus::Skipped { reason } => reason.clone(),
+            other => format!("{other:?}").split_whitespace().next().unwrap_or_default().to_owned(),
+        })
+        .collect();
+    assert_eq!(
+        status,
+        [
+            "Failed",
+            "not attempted: it depends on experiment/p/production/a, which did not apply; apply again once it does",
+            "not attempted: it depends on experiment/p/production/c, which did not apply; apply again once it does",
+            "Applied",
+        ]
+    );
+}
+
+#[test]
+fn dependencies_order_the_waves_and_keep_each_group_in_plan_order() {
+    let f = fake(&[]);
+    for k in ["a", "b", "c"] {
+        f.state.lock().unwrap().experiments.insert(k.into(), json!({"key": k, "name": k, "_links": {}}));
+    }
+    // `a` waits for `c`, which comes after it in the plan; `a` then runs in a later wave all the same.
+    let mut a = rename("a", "A1");
+    a.depends_on = vec![addr("c")];
+    let p = plan(vec![a, rename("b", "B1"), rename("c", "C1")]);
+    let report = run(&p, &f, &ApplyOptions { concurrency: 4, ..opts() });
+    assert!(report.succeeded());
+    let sent = f.state.lock().unwrap().sent.clone();
+    let pos = |k: &str| sent.iter().position(|s| s.ends_with(&format!("/{k}"))).unwrap();
+    assert!(pos("c") < pos("a"), "{sent:?}");
+}
