@@ -47,10 +47,12 @@ pub(crate) fn slice<T>(items: &[T], limit: u64, offset: u64) -> impl Iterator<It
 }
 
 fn settings_json(project: &Project) -> Value {
-    let units: Vec<Value> = project
-        .settings
-        .randomization_units
-        .iter()
+    // The service answers the default unit first, whatever order the PUT sent (contract §8, [ext]); the rest keep
+    // their order.
+    let mut ordered: Vec<&UnitSetting> = project.settings.randomization_units.iter().collect();
+    ordered.sort_by_key(|u| !u.default);
+    let units: Vec<Value> = ordered
+        .into_iter()
         .map(|u| {
             json!({
                 "randomizationUnit": u.randomization_unit,
