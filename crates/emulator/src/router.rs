@@ -302,7 +302,7 @@ impl State {
             ("GET", Route::Metric { project, metric }) => metrics::get(self.project(&project)?, &metric),
             ("PATCH", Route::Metric { project, metric }) => {
                 json_patch_only(&ct, "patchMetric")?;
-                metrics::patch(&mut self.data, &project, &metric, &need(body, "JSON patch")?)
+                metrics::patch(&mut self.data, &project, &metric, &need(body, "patch")?)
             }
             ("DELETE", Route::Metric { project, metric }) => metrics::delete(&mut self.data, &project, &metric),
             ("GET", Route::MetricGroups { project }) => groups::list(self.project(&project)?, &req.query),
@@ -312,7 +312,7 @@ impl State {
             ("GET", Route::MetricGroup { project, group }) => groups::get(self.project(&project)?, &group),
             ("PATCH", Route::MetricGroup { project, group }) => {
                 json_patch_only(&ct, "patchMetricGroup")?;
-                groups::patch(&mut self.data, &project, &group, &need(body, "JSON patch")?)
+                groups::patch(&mut self.data, &project, &group, &need(body, "patch")?)
             }
             ("DELETE", Route::MetricGroup { project, group }) => groups::delete(&mut self.data, &project, &group),
             ("GET", Route::Settings { project }) => catalog::get_settings(self.project(&project)?),
