@@ -108,10 +108,19 @@ fn desired_units(
     out
 }
 
-/// Spec field names for the API's where they differ, so renderings and divergences speak the spec's language.
-fn spec_name(api: &str) -> &str {
+/// A metric's spec field names for the API's where they differ, so renderings and divergences speak the spec's
+/// language.
+fn metric_name(api: &str) -> &str {
     match api {
         "kind" => "eventKind",
+        other => other,
+    }
+}
+
+/// A metric group's spec field names for the API's.
+fn group_name(api: &str) -> &str {
+    match api {
+        "kind" => "groupKind",
         other => other,
     }
 }
@@ -256,6 +265,7 @@ fn diff(
     remote: &Map<String, Value>,
     creation_only: &[&str],
     what: &str,
+    spec_name: fn(&str) -> &str,
     locate: &dyn Fn(&str) -> SourceLocation,
     divergences: &mut Vec<Divergence>,
 ) -> Option<Vec<(String, Option<Value>, Value)>> {
@@ -304,7 +314,7 @@ fn guarded_patch(changed: &[(String, Option<Value>, Value)]) -> Value {
     Value::Array(ops)
 }
 
-fn field_changes(changed: &[(String, Option<Value>, Value)]) -> Vec<FieldChange> {
+fn field_changes(changed: &[(String, Option<Value>, Value)], spec_name: fn(&str) -> &str) -> Vec<FieldChange> {
     changed
         .iter()
         .map(|(k, old, new)| FieldChange {
@@ -333,20 +343,22 @@ fn metric(
         request.expect = vec![Expectation::CatalogFields { fields: desired.clone() }];
         let fields = desired
             .iter()
-            .map(|(k, v)| FieldChange { field: spec_name(k).to_owned(), before: None, after: Some(v.clone()) })
+            .map(|(k, v)| FieldChange { field: metric_name(k).to_owned(), before: None, after: Some(v.clone()) })
             .collect();
         return Some(change(address, Action::Create, None, fields, vec![request]));
     };
     let remote_fields = metric_fields(current);
     let locate = |f: &str| doc.location_of(f);
-    let changed = diff(&address, &desired, &remote_fields, &METRIC_CREATION_ONLY, "metric", &locate, divergences)?;
+    let changed =
+        diff(&address, &desired, &remote_fields, &METRIC_CREATION_ONLY, "metric", metric_name, &locate, divergences)?;
     if changed.is_empty() {
         return None;
     }
     let mut request = requests::patch_metric(&s.project, &s.key, &guarded_patch(&changed));
     request.expect =
         vec![Expectation::CatalogFields { fields: changed.iter().map(|(k, _, v)| (k.clone(), v.clone())).collect() }];
-    Some(change(address, Action::Update, Some(fingerprint(&remote_fields)), field_changes(&changed), vec![request]))
+    let fields = field_changes(&changed, metric_name);
+    Some(change(address, Action::Update, Some(fingerprint(&remote_fields)), fields, vec![request]))
 }
 
 fn group(
@@ -369,25 +381,29 @@ fn group(
         request.expect = vec![Expectation::CatalogFields { fields: desired.clone() }];
         let fields = desired
             .iter()
-            .map(|(k, v)| FieldChange { field: spec_name(k).to_owned(), before: None, after: Some(v.clone()) })
+            .map(|(k, v)| FieldChange { field: group_name(k).to_owned(), before: None, after: Some(v.clone()) })
             .collect();
         return Some(change(address, Action::Create, None, fields, vec![request]));
     };
     let remote_fields = group_fields(current);
-    let locate = |f: &str| doc.location_of(if f == "kind" { "groupKind" } else { f });
-    let changed = diff(&address, &desired, &remote_fields, &GROUP_CREATION_ONLY, "metric group", &locate, divergences)?;
+    let locate = |f: &str| doc.location_of(f);
+    let changed = diff(
+        &address,
+        &desired,
+        &remote_fields,
+        &GROUP_CREATION_ONLY,
+        "metric group",
+        group_name,
+        &locate,
+        divergences,
+    )?;
     if changed.is_empty() {
         return None;
     }
     let mut request = requests::patch_metric_group(&s.project, &s.key, &guarded_patch(&changed));
     request.expect =
         vec![Expectation::CatalogFields { fields: changed.iter().map(|(k, _, v)| (k.clone(), v.clone())).collect() }];
-    let mut fields = field_changes(&changed);
-    for f in &mut fields {
-        if f.field == "eventKind" {
-            f.field = "groupKind".into();
-        }
-    }
+    let fields = field_changes(&changed, group_name);
     Some(change(address, Action::Update, Some(fingerprint(&remote_fields)), fields, vec![request]))
 }
 

@@ -22,8 +22,9 @@ const SEED: &str = "remote.yaml";
 
 /// `examples/` of the repository as the binary carries it: the specs and the seed they plan against. (The CI
 /// workflows under `examples/ci/` are not part of the tour.)
-const BUNDLED: [(&str, &str); 5] = [
+const BUNDLED: [(&str, &str); 6] = [
     (SEED, include_str!("../../../../examples/remote.yaml")),
+    ("checkout-metrics.yaml", include_str!("../../../../examples/checkout-metrics.yaml")),
     ("checkout-button-placement.yaml", include_str!("../../../../examples/checkout-button-placement.yaml")),
     ("pricing-banner.yaml", include_str!("../../../../examples/pricing-banner.yaml")),
     ("search-ranking.yaml", include_str!("../../../../examples/search-ranking.yaml")),
@@ -115,12 +116,13 @@ async fn tour(args: &DemoArgs, g: &Globals) -> Result<ExitStatus> {
     super::write_stdout(&render::human::human(&plan, color))?;
     super::write_stdout(
         "\nHow to read it: `+` creates, `±` restarts (a new iteration; the running one stops collecting data), `~` \
-         patches, `-` stops or archives. Under each object: the fields that change, then the exact requests apply \
-         will send, in order. Save it with `ldexp plan --out plan.json` to apply exactly this later.\n",
+         patches, `-` stops, archives or deletes. Under each object: what it waits for (`after:`), the fields that \
+         change, then the exact requests apply will send, in order. Save it with `ldexp plan --out plan.json` to apply exactly this later.\n",
     )?;
 
     say("2. `ldexp apply --auto-approve`: send those requests. Objects run concurrently, except those that share a \
-         flag, which run in plan order; each object's steps in order.")?;
+         flag, which run in plan order, and those that wait for others (the metric, then the funnel, then the \
+         experiment that measures them); each object's steps in order.")?;
     let report = match execute(&plan, &client, connection.concurrency, connection.timeout).await {
         Execution::Finished(report) => report,
         Execution::Abandoned => anyhow::bail!("the demo was interrupted"),

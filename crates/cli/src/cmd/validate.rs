@@ -76,7 +76,8 @@ pub(crate) fn run(args: &ValidateArgs, globals: &Globals) -> Result<ExitStatus> 
     }
 }
 
-/// `3 files, 5 experiments, 1 legacy flag spec`, then `, 1 workspace` when there are any; a spec with
+/// `3 files, 5 experiments, 1 legacy flag spec`, then metrics, metric groups, settings and workspaces when there
+/// are any; a spec with
 /// `environments` counts once per environment.
 pub(crate) fn summary(set: &SpecSet) -> String {
     let experiments: usize = set.experiments.iter().map(|e| e.spec.target_environments().len()).sum();
@@ -86,8 +87,15 @@ pub(crate) fn summary(set: &SpecSet) -> String {
         plural(experiments, "experiment", "experiments"),
         plural(set.legacy.len(), "legacy flag spec", "legacy flag specs")
     );
-    if !set.workspaces.is_empty() {
-        s.push_str(&format!(", {}", plural(set.workspaces.len(), "workspace", "workspaces")));
+    for (n, one, many) in [
+        (set.metrics.len(), "metric", "metrics"),
+        (set.metric_groups.len(), "metric group", "metric groups"),
+        (set.settings.len(), "settings document", "settings documents"),
+        (set.workspaces.len(), "workspace", "workspaces"),
+    ] {
+        if n > 0 {
+            s.push_str(&format!(", {}", plural(n, one, many)));
+        }
     }
     s
 }

@@ -306,7 +306,8 @@ fn body_summary(body: Option<&Value>) -> Option<String> {
         let kinds: Vec<&str> = instr.iter().filter_map(|i| i.get("kind").and_then(Value::as_str)).collect();
         return Some(kinds.join(", "));
     }
-    if let Some(Value::Array(ops)) = body.get("patch") {
+    // A flag's patch is `{comment, patch: [...]}`; a metric's or a metric group's is the bare RFC 6902 array.
+    if let Some(ops) = body.get("patch").and_then(Value::as_array).or_else(|| body.as_array()) {
         let ops: Vec<String> = ops
             .iter()
             .map(|o| {

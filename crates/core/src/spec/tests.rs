@@ -24,6 +24,7 @@ fn the_examples_load() {
         names,
         [
             "../../examples/checkout-button-placement.yaml",
+            "../../examples/checkout-metrics.yaml",
             "../../examples/pricing-banner.yaml",
             "../../examples/search-ranking.yaml",
             "../../examples/signup-flow.yaml",
@@ -51,7 +52,7 @@ fn field_locations_point_at_values() {
     assert_eq!(spec.iteration.treatments[0].allocation_percent.value(), Some(50.0));
     assert_eq!(
         spec.iteration.metrics[2],
-        MetricRef::Detailed(MetricRefDetailed { key: "checkout-funnel".into(), group: true })
+        MetricRef::Detailed(MetricRefDetailed { key: "cart-funnel".into(), group: true })
     );
     assert_eq!(
         spec.analysis_config.as_ref().and_then(|a| a.bayesian_threshold.as_ref()).and_then(Percent::value),
