@@ -134,3 +134,97 @@ fn an_apply_killed_after_k_writes_leaves_a_plan_of_exactly_what_is_left() {
         assert!(plan(&mem, &specs).is_empty(), "k = {k}");
     }
 }
+
+/// Counts the requests a transport is asked to send.
+struct Counting<'a> {
+    inner: &'a InMemory,
+    sent: AtomicUsize,
+}
+
+impl Transport for Counting<'_> {
+    async fn execute(&self, request: &PlannedRequest, resource: &str) -> Result<Answer, Error> {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        self.inner.execute(request, resource).await
+    }
+}
+
+#[test]
+fn declaring_every_metric_adds_at_most_one_read() {
+    let mem = emulator();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let experiment = std::fs::read_to_string(root.join("examples/search-ranking.yaml")).unwrap();
+    let alone = load_str("x.yaml", &experiment).unwrap();
+    let metrics: Vec<String> =
+        ["checkout-conversion", "page-load-ms", "page-view", "search-clicks", "signup-completed"]
+            .iter()
+            .map(|k| format!("kind: Metric\nproject: demo\nkey: {k}\nname: {k}\neventKind: custom\neventKey: {k}\n"))
+            .collect();
+    let with = load_str("x.yaml", &format!("{experiment}\n---\n{}", metrics.join("---\n"))).unwrap();
+    let count = |specs: &SpecSet| {
+        let c = Counting { inner: &mem, sent: AtomicUsize::new(0) };
+        block_on(fetch_remote(&c, &Requirements::of(specs))).unwrap();
+        c.sent.load(Ordering::SeqCst)
+    };
+    // The metric list is read for the experiment anyway; the metrics' units add the settings read.
+    assert!(count(&with) <= count(&alone) + 1, "{} against {}", count(&with), count(&alone));
+}
+
+mod convergence {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A catalog spec set: a metric with random name, tags and units, a funnel over it sometimes, settings
+    /// sometimes, and the example experiment measuring the metric.
+    fn catalog() -> impl Strategy<Value = String> {
+        (
+            "[A-Z][a-z]{1,8}( [a-z]{1,6})?",
+            proptest::collection::vec("[a-z]{2,6}", 0..3),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(name, tags, device, group, settings)| {
+                let units = if device { "[user, device]" } else { "[user]" };
+                let mut docs = vec![format!(
+                    "kind: Metric\nproject: demo\nkey: add-to-cart\nname: {name}\neventKind: custom\neventKey: \
+                     add-to-cart\nisNumeric: false\nrandomizationUnits: {units}\ntags: [{}]\n",
+                    tags.join(", ")
+                )];
+                if group {
+                    docs.push(
+                        "kind: MetricGroup\nproject: demo\nkey: cart-funnel\nname: Cart\ngroupKind: funnel\nmetrics:\n  \
+                         - {key: page-view, nameInGroup: Viewed}\n  - {key: add-to-cart, nameInGroup: Added}\n\
+                         maintainerId: 569f183514f4432160000007\n"
+                            .to_owned(),
+                    );
+                }
+                if settings || device {
+                    docs.push(
+                        "kind: ExperimentationSettings\nproject: demo\nrandomizationUnits:\n  - {randomizationUnit: \
+                         user, default: true}\n  - {randomizationUnit: device}\n"
+                            .to_owned(),
+                    );
+                }
+                docs.join("---\n")
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Apply, then plan again: empty; and planning twice gives the same plan.
+        #[test]
+        fn catalog_specs_converge_and_plan_deterministically(first in catalog(), second in catalog()) {
+            let mem = emulator();
+            for text in [first, second] {
+                let specs = load_str("c.yaml", &text).unwrap();
+                let p = plan(&mem, &specs);
+                prop_assert_eq!(&p, &plan(&mem, &specs));
+                let report = block_on(apply(&p, &mem, &options()));
+                prop_assert!(report.succeeded(), "{:#?}", report);
+                prop_assert!(plan(&mem, &specs).is_empty());
+            }
+        }
+    }
+}
