@@ -1,158 +1,58 @@
-//! Read-mostly project catalog: metrics (list, single), metric groups (list, single), experimentation settings.
+//! The project catalog's shared pieces: paging of the metric and metric-group lists, the member a maintainer id
+//! stands for, and the experimentation settings (GET, PUT). Metrics live in `metrics.rs`, groups in `groups.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ldexp_core::api::ExperimentationSettingsPut;
 use serde_json::{Value, json};
 
-use crate::experiments::{group_members, page_links};
-use crate::model::{Data, GroupDef, MAINTAINER_ID, MetricDef, Project, UnitSetting, display_name};
+use crate::model::{Data, MAINTAINER_ID, Project, UnitSetting, display_name};
 use crate::wire::{Fail, Outcome, Response, link, self_links};
 
 /// Metric and metric-group lists cap `limit` at 50 (quirk 9).
 const MAX_LIMIT: u64 = 50;
 const DEFAULT_LIMIT: u64 = 20;
 
-fn member() -> Value {
+/// `MemberSummary` of the member `id`. The emulator knows one member (the personal token's); any other maintainer
+/// id is accepted, as experiments accept it, and shown as a placeholder member with that id.
+pub(crate) fn member(id: &str) -> Value {
+    if id == MAINTAINER_ID {
+        return json!({
+            "_links": { "self": link(format!("/api/v2/members/{MAINTAINER_ID}")) },
+            "_id": MAINTAINER_ID,
+            "firstName": "Ada",
+            "lastName": "Emulator",
+            "role": "admin",
+            "email": "ada@example.com",
+        });
+    }
     json!({
-        "_links": { "self": link(format!("/api/v2/members/{MAINTAINER_ID}")) },
-        "_id": MAINTAINER_ID,
-        "firstName": "Ada",
-        "lastName": "Emulator",
-        "role": "admin",
-        "email": "ada@example.com",
+        "_links": { "self": link(format!("/api/v2/members/{id}")) },
+        "_id": id,
+        "role": "writer",
+        "email": format!("member-{id}@example.com"),
     })
 }
 
-/// `MetricRep` / `MetricListingRep`.
-fn metric_json(project: &Project, m: &MetricDef) -> Value {
-    let mut v = json!({
-        "_id": m.id,
-        "_versionId": m.version_id,
-        "_version": 1,
-        "key": m.key,
-        "name": m.name,
-        "kind": m.kind,
-        "_links": {
-            "self": link(format!("/api/v2/metrics/{}/{}", project.key, m.key)),
-            "parent": link(format!("/api/v2/metrics/{}", project.key)),
-        },
-        "_site": { "href": format!("/{}/metrics/{}/details", project.key, m.key), "type": "text/html" },
-        "tags": m.tags,
-        "_creationDate": m.creation_date,
-        "maintainerId": MAINTAINER_ID,
-        "isNumeric": m.is_numeric,
-        "randomizationUnits": m.randomization_units,
-        "analysisType": "mean",
-        "dataSource": { "key": "launchdarkly", "_name": "LaunchDarkly" },
-        "archived": false,
-    });
-    let optional = [
-        ("eventKey", &m.event_key),
-        ("unitAggregationType", &m.unit_aggregation_type),
-        ("successCriteria", &m.success_criteria),
-        ("unit", &m.unit),
-        ("description", &m.description),
-    ];
-    for (k, val) in optional {
-        if let Some(s) = val {
-            v[k] = json!(s);
-        }
-    }
-    v
-}
-
 /// `limit` clamped to 1..=50 and `offset` to ≥ 0: these routes document no 400, so a bad value is corrected.
-fn page(query: &BTreeMap<String, String>) -> Outcome<(u64, u64)> {
+pub(crate) fn page(query: &BTreeMap<String, String>) -> (u64, u64) {
     let num = |k: &str| query.get(k).and_then(|v| v.trim().parse::<i64>().ok());
     let limit = num("limit").map_or(DEFAULT_LIMIT, |l| u64::try_from(l.clamp(1, 50)).unwrap_or(MAX_LIMIT));
     let offset = num("offset").map_or(0, |o| u64::try_from(o.max(0)).unwrap_or(0));
-    Ok((limit.min(MAX_LIMIT), offset))
+    (limit.min(MAX_LIMIT), offset)
 }
 
-fn slice<T>(items: &[T], limit: u64, offset: u64) -> impl Iterator<Item = &T> {
+pub(crate) fn slice<T>(items: &[T], limit: u64, offset: u64) -> impl Iterator<Item = &T> {
     items.iter().skip(usize::try_from(offset).unwrap_or(usize::MAX)).take(usize::try_from(limit).unwrap_or(usize::MAX))
 }
 
-/// `getMetrics`: `limit` (at most 50), `offset`, `totalCount`.
-pub(crate) fn list_metrics(project: &Project, query: &BTreeMap<String, String>) -> Outcome<Response> {
-    let (limit, offset) = page(query)?;
-    let items: Vec<Value> = slice(&project.metrics, limit, offset).map(|m| metric_json(project, m)).collect();
-    let total = project.metrics.len() as u64;
-    let path = format!("/api/v2/metrics/{}", project.key);
-    Ok(Response::json(
-        200,
-        json!({ "items": items, "totalCount": total, "_links": page_links(&path, query, limit, offset, total) }),
-    ))
-}
-
-/// `getMetric`.
-pub(crate) fn get_metric(project: &Project, key: &str) -> Outcome<Response> {
-    let m = project
-        .metric(key)
-        .ok_or_else(|| Fail::not_found(format!("Unknown metric key {key} in project {}", project.key)))?;
-    Ok(Response::json(200, metric_json(project, m)))
-}
-
-/// `MetricGroupRep`.
-fn group_json(project: &Project, g: &GroupDef) -> Value {
-    let metrics: Vec<Value> = group_members(project, g)
-        .into_iter()
-        .map(|m| serde_json::to_value(m).unwrap_or(Value::Null))
-        .map(|mut v| {
-            if let Some(def) = v.get("key").and_then(Value::as_str).and_then(|k| project.metric(k)) {
-                v["randomizationUnits"] = json!(def.randomization_units);
-            }
-            v
-        })
-        .collect();
-    let mut v = json!({
-        "_id": g.id,
-        "key": g.key,
-        "name": g.name,
-        "kind": g.kind,
-        "_links": {
-            "self": link(format!("/api/v2/projects/{}/metric-groups/{}", project.key, g.key)),
-            "parent": link(format!("/api/v2/projects/{}", project.key)),
-        },
-        "tags": g.tags,
-        "_creationDate": g.creation_date,
-        "_lastModified": g.creation_date,
-        "maintainer": { "member": member() },
-        "metrics": metrics,
-        "_version": 1,
-    });
-    if let Some(d) = &g.description {
-        v["description"] = json!(d);
-    }
-    v
-}
-
-/// `getMetricGroups`.
-pub(crate) fn list_groups(project: &Project, query: &BTreeMap<String, String>) -> Outcome<Response> {
-    let (limit, offset) = page(query)?;
-    let items: Vec<Value> = slice(&project.metric_groups, limit, offset).map(|g| group_json(project, g)).collect();
-    let total = project.metric_groups.len() as u64;
-    let path = format!("/api/v2/projects/{}/metric-groups", project.key);
-    Ok(Response::json(
-        200,
-        json!({ "items": items, "totalCount": total, "_links": page_links(&path, query, limit, offset, total) }),
-    ))
-}
-
-/// `getMetricGroup`.
-pub(crate) fn get_group(project: &Project, key: &str) -> Outcome<Response> {
-    let g = project
-        .group(key)
-        .ok_or_else(|| Fail::not_found(format!("Unknown metric group key {key} in project {}", project.key)))?;
-    Ok(Response::json(200, group_json(project, g)))
-}
-
 fn settings_json(project: &Project) -> Value {
-    let units: Vec<Value> = project
-        .settings
-        .randomization_units
-        .iter()
+    // The service answers the default unit first, whatever order the PUT sent (contract §8, [ext]); the rest keep
+    // their order.
+    let mut ordered: Vec<&UnitSetting> = project.settings.randomization_units.iter().collect();
+    ordered.sort_by_key(|u| !u.default);
+    let units: Vec<Value> = ordered
+        .into_iter()
         .map(|u| {
             json!({
                 "randomizationUnit": u.randomization_unit,

@@ -380,7 +380,10 @@ pub(crate) fn group_members(project: &Project, g: &GroupDef) -> Vec<MetricSummar
     g.metrics
         .iter()
         .filter_map(|k| project.metric(k))
-        .map(|m| MetricSummary { name_in_group: Some(m.name.clone()), ..metric_v2(project, m) })
+        .map(|m| MetricSummary {
+            name_in_group: Some(g.name_in_group(&m.key, &m.name).to_owned()),
+            ..metric_v2(project, m)
+        })
         .collect()
 }
 

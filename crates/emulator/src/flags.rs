@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use json_patch::{PatchErrorKind, PatchOperation};
+use json_patch::PatchOperation;
 use ldexp_core::api::FeatureFlag;
 use serde_json::{Value, json};
 
@@ -337,16 +337,7 @@ pub(crate) fn patch(
     let dry_run = query.get("dryRun").is_some_and(|v| v == "true");
     let mut doc = original.clone();
     match parse_body(body)? {
-        Body::Json(ops) => {
-            // Applied to a copy, so the unsafe (non-rolling-back) variant is all we need.
-            json_patch::patch_unsafe(&mut doc, &ops).map_err(|e| match e.kind {
-                PatchErrorKind::TestFailed => Fail::bad(format!(
-                    "Test operation {} failed: the value at `{}` does not match",
-                    e.operation, e.path
-                )),
-                _ => Fail::bad(format!("cannot apply the JSON patch: {e}")),
-            })?;
-        }
+        Body::Json(ops) => crate::patching::apply(&mut doc, &ops)?,
         Body::Merge(m) => json_patch::merge(&mut doc, &m),
     }
     if let Some(msg) = read_only_violation(original, &doc) {

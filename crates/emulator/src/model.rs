@@ -293,7 +293,7 @@ pub(crate) struct UnitSetting {
     pub default: bool,
 }
 
-/// A metric.
+/// A metric. Fields added after the first state documents default, so older documents still read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct MetricDef {
@@ -302,6 +302,11 @@ pub(crate) struct MetricDef {
     pub kind: String,
     pub id: String,
     pub version_id: String,
+    /// `_version`: 1 at creation, one more per patch that changes something.
+    #[serde(default = "first_version")]
+    pub version: i64,
+    #[serde(default = "default_maintainer")]
+    pub maintainer_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_key: Option<String>,
     pub is_numeric: bool,
@@ -313,12 +318,32 @@ pub(crate) struct MetricDef {
     pub unit: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// `mean` or `percentile`; `None` (older documents) reads as `mean`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentile_value: Option<i64>,
+    /// `MetricEventDefaultRep`, as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_default: Option<Value>,
+    /// Click metrics: the CSS selectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// Click and pageview metrics: `UrlPost` matchers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urls: Option<Vec<Value>>,
+    /// Custom metrics: the `EventFilter`, as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Value>,
+    /// `MetricDataSourceRefRep` without its read-only fields; `None` is LaunchDarkly's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_source: Option<Value>,
     pub randomization_units: Vec<String>,
     pub tags: Vec<String>,
     pub creation_date: i64,
 }
 
-/// A metric group.
+/// A metric group. Fields added after the first state documents default, so older documents still read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct GroupDef {
@@ -327,11 +352,38 @@ pub(crate) struct GroupDef {
     pub kind: String,
     pub id: String,
     pub version_id: String,
+    /// `_version`: 1 at creation, one more per patch that changes something.
+    #[serde(default = "first_version")]
+    pub version: i64,
+    #[serde(default = "default_maintainer")]
+    pub maintainer_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Metric keys, in step order.
     pub metrics: Vec<String>,
+    /// Metric key → `nameInGroup`; a metric without one shows its own name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub names_in_group: BTreeMap<String, String>,
     pub tags: Vec<String>,
     pub creation_date: i64,
+    /// `_lastModified`; `None` until the first change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<i64>,
+}
+
+impl GroupDef {
+    /// The name metric `key` carries inside this group.
+    pub(crate) fn name_in_group<'a>(&'a self, key: &str, metric_name: &'a str) -> &'a str {
+        self.names_in_group.get(key).map_or(metric_name, String::as_str)
+    }
+}
+
+fn first_version() -> i64 {
+    1
+}
+
+fn default_maintainer() -> String {
+    MAINTAINER_ID.to_owned()
 }
 
 /// `checkout-button` → `Checkout button`.
@@ -399,12 +451,26 @@ fn build_project(data: &mut Data, p: &SeedProject) -> Result<Project, EmulatorEr
         }
         let custom = m.kind == "custom";
         let is_numeric = custom && m.is_numeric.unwrap_or(false);
+        // A hand-written browser metric may leave out what a create must send; it then matches every page (and
+        // every click on it), so the metric still passes a patch's re-validation.
+        let browser = !custom;
+        let urls = m.urls.clone().or_else(|| browser.then(|| vec![json!({ "kind": "substring", "substring": "/" })]));
+        let selector = m.selector.clone().or_else(|| (m.kind == "click").then(|| "body".to_owned()));
         metrics.push(MetricDef {
             key: m.key.clone(),
             name: m.name.clone().unwrap_or_else(|| display_name(&m.key)),
             kind: m.kind.clone(),
             id: ids::object_id(&["metric", pk, &m.key]),
             version_id: ids::uuid(&["metric-version", pk, &m.key, "1"]),
+            version: 1,
+            maintainer_id: MAINTAINER_ID.to_owned(),
+            analysis_type: Some(m.analysis_type.clone().unwrap_or_else(|| "mean".to_owned())),
+            percentile_value: m.percentile_value,
+            event_default: m.event_default.clone(),
+            selector,
+            urls,
+            filters: None,
+            data_source: None,
             event_key: if custom { Some(m.event_key.clone().unwrap_or_else(|| m.key.clone())) } else { None },
             is_numeric,
             unit_aggregation_type: m.unit_aggregation_type.clone().or_else(|| is_numeric.then(|| "average".to_owned())),
@@ -439,10 +505,14 @@ fn build_project(data: &mut Data, p: &SeedProject) -> Result<Project, EmulatorEr
             kind: g.kind.clone(),
             id: ids::object_id(&["metric-group", pk, &g.key]),
             version_id: ids::uuid(&["metric-group-version", pk, &g.key, "1"]),
+            version: 1,
+            maintainer_id: MAINTAINER_ID.to_owned(),
             description: g.description.clone(),
             metrics: g.metrics.clone(),
+            names_in_group: BTreeMap::new(),
             tags: g.tags.clone(),
             creation_date: data.tick(),
+            last_modified: None,
         });
     }
 

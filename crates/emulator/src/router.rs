@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::model::{Caller, MAINTAINER_ID, Project, State};
 use crate::wire::{Fail, Outcome, Request, Response};
-use crate::{catalog, experiments, flags, ids, results};
+use crate::{catalog, experiments, flags, groups, ids, metrics, results};
 
 /// The dated API version ldexp pins on flag and metric calls.
 pub(crate) const DATED_API_VERSION: &str = "20240415";
@@ -146,6 +146,8 @@ impl Route {
             Route::Experiment { .. } => &["GET", "PATCH"],
             Route::Iterations { .. } => &["POST"],
             Route::Settings { .. } => &["GET", "PUT"],
+            Route::Metrics { .. } | Route::MetricGroups { .. } => &["GET", "POST"],
+            Route::Metric { .. } | Route::MetricGroup { .. } => &["GET", "PATCH", "DELETE"],
             Route::Flag { .. } => &["GET", "PATCH"],
             Route::LegacyReset { .. } => &["DELETE"],
             _ => &["GET"],
@@ -301,6 +303,22 @@ impl State {
                 }
                 flags::patch(&mut self.data, &project, &flag, &req.query, &need(body, "flag patch")?)
             }
+            ("POST", Route::Metrics { project }) => {
+                metrics::create(&mut self.data, caller, &project, &need(body, "metric")?)
+            }
+            ("PATCH", Route::Metric { project, metric }) => {
+                json_patch_only(&ct, "patchMetric")?;
+                metrics::patch(&mut self.data, &project, &metric, &need(body, "patch")?)
+            }
+            ("DELETE", Route::Metric { project, metric }) => metrics::delete(&mut self.data, &project, &metric),
+            ("POST", Route::MetricGroups { project }) => {
+                groups::create(&mut self.data, &project, &need(body, "metric group")?)
+            }
+            ("PATCH", Route::MetricGroup { project, group }) => {
+                json_patch_only(&ct, "patchMetricGroup")?;
+                groups::patch(&mut self.data, &project, &group, &need(body, "patch")?)
+            }
+            ("DELETE", Route::MetricGroup { project, group }) => groups::delete(&mut self.data, &project, &group),
             ("PUT", Route::Settings { project }) => {
                 catalog::put_settings(&mut self.data, &project, &need(body, "experimentation settings")?)
             }
@@ -328,10 +346,10 @@ impl State {
             }
             ("GET", Route::Flags { project }) => flags::list(self.project(&project)?, &req.path, &req.query),
             ("GET", Route::Flag { project, flag }) => flags::get(self.project(&project)?, &flag, &req.query),
-            ("GET", Route::Metrics { project }) => catalog::list_metrics(self.project(&project)?, &req.query),
-            ("GET", Route::Metric { project, metric }) => catalog::get_metric(self.project(&project)?, &metric),
-            ("GET", Route::MetricGroups { project }) => catalog::list_groups(self.project(&project)?, &req.query),
-            ("GET", Route::MetricGroup { project, group }) => catalog::get_group(self.project(&project)?, &group),
+            ("GET", Route::Metrics { project }) => metrics::list(self.project(&project)?, &req.query),
+            ("GET", Route::Metric { project, metric }) => metrics::get(self.project(&project)?, &metric),
+            ("GET", Route::MetricGroups { project }) => groups::list(self.project(&project)?, &req.query),
+            ("GET", Route::MetricGroup { project, group }) => groups::get(self.project(&project)?, &group),
             ("GET", Route::Settings { project }) => catalog::get_settings(self.project(&project)?),
             ("GET", Route::MetricResults { project, env, key, metric }) => {
                 results::metric(self.project(&project)?, &env, &key, &metric, &req.query)
@@ -384,6 +402,17 @@ fn parse_body(req: &Request, method: &str) -> Outcome<Option<Value>> {
             .map_err(|e| Fail::bad(format!("the request body is not valid JSON: {e}"))),
         _ => Ok(None),
     }
+}
+
+/// Refuses semantic patch instructions where the contract declares only a JSON patch body.
+fn json_patch_only(content_type: &str, operation: &str) -> Outcome<()> {
+    if content_type.contains("domain-model=launchdarkly.semanticpatch") {
+        return Err(Fail::bad(format!(
+            "{operation} takes a JSON patch (RFC 6902), not semantic patch instructions; send Content-Type: \
+             application/json"
+        )));
+    }
+    Ok(())
 }
 
 fn need(body: Option<Value>, what: &str) -> Outcome<Value> {

@@ -135,6 +135,20 @@ pub struct SeedMetric {
     pub randomization_units: Option<Vec<String>>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Click metrics: the CSS selectors (default `body`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// Click and pageview metrics: `UrlPost` matchers (default: one substring matcher on `/`, every page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urls: Option<Vec<Value>>,
+    /// `mean` (default) or `percentile`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentile_value: Option<i64>,
+    /// `{disabled, value}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_default: Option<Value>,
 }
 
 fn custom() -> String {

@@ -127,6 +127,12 @@ impl Fail {
     pub(crate) fn conflict(message: impl Into<String>) -> Self {
         Fail { status: 409, code: "optimistic_locking_error", message: message.into() }
     }
+    /// 409 `conflict`: the key of a new object is taken. The status is declared (`StatusConflictErrorRep`); the code
+    /// is an assumption ([inferred]): the schema only gives `optimistic_locking_error` as an example, and a retry
+    /// cannot fix a taken key, so the answer must not read as a race.
+    pub(crate) fn exists(message: impl Into<String>) -> Self {
+        Fail { status: 409, code: "conflict", message: message.into() }
+    }
     pub(crate) fn method_not_allowed(message: impl Into<String>) -> Self {
         Fail { status: 405, code: "method_not_allowed", message: message.into() }
     }

@@ -182,6 +182,33 @@ fn settings_round_trip_and_validate() {
 }
 
 #[test]
+fn settings_answer_the_default_unit_first_whatever_order_was_sent() {
+    let mut s = demo();
+    let path = "/api/v2/projects/demo/experimentation-settings";
+    let body = json!({ "randomizationUnits": [
+        { "randomizationUnit": "user", "default": false },
+        { "randomizationUnit": "organization", "default": true }
+    ] });
+    let units = |v: &Value| -> Vec<(String, bool)> {
+        v["randomizationUnits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| (u["randomizationUnit"].as_str().unwrap().to_owned(), u["default"].as_bool().unwrap()))
+            .collect()
+    };
+    let put = ok(s.handle(&req("PUT", path).header("content-type", "application/json").json(&body)));
+    let expected = [("organization".to_owned(), true), ("user".to_owned(), false)];
+    assert_eq!(units(&put), expected, "the PUT's answer is reordered too");
+    assert_eq!(units(&ok(get(&mut s, path))), expected);
+    // Still as strict as before: a duplicate is refused and nothing changes.
+    let twice = json!({ "randomizationUnits": [{ "randomizationUnit": "user" }, { "randomizationUnit": "user" }] });
+    let r = s.handle(&req("PUT", path).header("content-type", "application/json").json(&twice));
+    assert_eq!((r.status, r.message()), (400, Some("randomization unit `user` is listed twice")));
+    assert_eq!(units(&ok(get(&mut s, path))), expected);
+}
+
+#[test]
 fn results_are_synthetic_deterministic_and_follow_the_iteration() {
     let mut s = demo();
     let body = checkout_post(&mut s, "cb");

@@ -30,6 +30,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+#[path = "contract/catalog_writes.rs"]
+mod catalog_writes;
+
 /// The files this test needs, or why it cannot run.
 struct Setup {
     spec: PathBuf,
@@ -230,8 +233,9 @@ async fn pipe(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp:
 }
 
 /// The operations of the contract the client calls: v1's 18 and, from v2, the flag list `export` reads and the
-/// caller identity (which says whether creates need a `maintainerId`). The other v2 operations (metric and
-/// metric-group writes, holdouts, layers) ldexp never sends.
+/// caller identity (which says whether creates need a `maintainerId`). The other v2 operations ldexp never sends;
+/// of those, the metric and metric-group writes the emulator serves are exercised by `catalog_writes`, and holdouts
+/// and layers by nothing.
 const USED: [&str; 20] = [
     "createExperiment",
     "createIteration",
@@ -643,6 +647,7 @@ async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
     let c = client(tap_port, ldexp_emulator::DEFAULT_TOKEN);
     scenario(&c, &keys).await;
     error_answers(tap_port, &keys).await;
+    catalog_writes::run(&c, &client(emulator.addr.port(), ldexp_emulator::DEFAULT_TOKEN), &keys).await;
 
     let ops = Operations::load(&setup.spec);
     let (requests, responses) = tap.traffic();
@@ -667,7 +672,12 @@ async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
     );
     assert!(USED.iter().all(|u| all.contains(u)), "every operation the client calls is in the contract: {all:?}");
     let called: Vec<&str> = exercised.keys().copied().collect();
-    assert_eq!(called, USED, "the client's operations, each at least once; not called: {missing:?}");
+    let mut expected: Vec<&str> = USED.iter().chain(&catalog_writes::OPERATIONS).copied().collect();
+    expected.sort_unstable();
+    assert_eq!(
+        called, expected,
+        "the client's operations and the emulator's catalog writes, each at least once; not called: {missing:?}"
+    );
     assert_eq!(requests.len(), responses.len(), "every request got an answer");
     assert!(
         violations.is_empty() && log_violations.is_empty(),
@@ -675,7 +685,10 @@ async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
         violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
         log_violations.join("\n")
     );
-    let deliberate: BTreeMap<u16, usize> = [(400, 5), (401, 1), (403, 1), (404, 3), (409, 2)].into();
+    let mut deliberate: BTreeMap<u16, usize> = [(400, 5), (401, 1), (403, 1), (404, 3), (409, 2)].into();
+    for (status, n) in catalog_writes::DELIBERATE {
+        *deliberate.entry(status).or_default() += n;
+    }
     let errors: BTreeMap<u16, usize> = statuses.iter().filter(|(s, _)| **s >= 300).map(|(s, n)| (*s, *n)).collect();
     assert_eq!(errors, deliberate, "only the deliberate error answers: {statuses:?}");
 
