@@ -19,7 +19,7 @@ mod catalog;
 mod reads;
 
 pub use catalog::{export_group, export_metric, export_settings};
-pub use reads::{Fetched, fetch};
+pub use reads::{Fetched, Kinds, fetch};
 
 use std::collections::BTreeMap;
 
