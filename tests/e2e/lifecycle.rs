@@ -186,12 +186,23 @@ fn export_round_trips_to_an_empty_plan() {
     apply_and_converge(&ws, &em);
 
     // No `--flag banner`: no experiment uses `banner`, and its legacy experiments are found through the flag list.
+    // Every kind by default: the two experiments, the legacy experiments, the three metrics and the settings (the
+    // seed has no metric group).
     let run = ws.ldexp(&em, &["export", "--project", "shop", "--out", "exported"]);
     expect_code(&run, 0);
-    assert_eq!(run.stderr, "Wrote 3 file(s) to exported.\n");
-    assert!(ws.path().join("exported/experiments/production/checkout-color.yaml").is_file());
-    assert!(ws.path().join("exported/experiments/staging/draft-one.yaml").is_file());
-    assert!(ws.path().join("exported/legacy/banner.yaml").is_file());
+    assert_eq!(run.stderr, "Wrote 7 file(s) to exported.\n");
+    assert_eq!(
+        walk(&ws.path().join("exported")).into_iter().filter(|p| p.ends_with(".yaml")).collect::<Vec<_>>(),
+        [
+            "experimentation-settings.yaml",
+            "experiments/production/checkout-color.yaml",
+            "experiments/staging/draft-one.yaml",
+            "legacy/banner.yaml",
+            "metrics/clicks.yaml",
+            "metrics/purchases.yaml",
+            "metrics/revenue.yaml",
+        ]
+    );
     let plan = ws.ldexp(&em, &["plan", "--detailed-exitcode", "exported"]);
     expect_code(&plan, 0);
     assert!(plan.stdout.contains("No changes"), "{}", plan.stdout);
@@ -201,7 +212,7 @@ fn export_round_trips_to_an_empty_plan() {
     // Again into the same directory: identical files are left alone.
     let again = ws.ldexp(&em, &["export", "--project", "shop", "--out", "exported"]);
     expect_code(&again, 0);
-    assert_eq!(again.stderr, "Wrote 0 file(s) to exported; 3 already up to date.\n");
+    assert_eq!(again.stderr, "Wrote 0 file(s) to exported; 7 already up to date.\n");
 
     // A file edited locally is not overwritten without --force: its diff is shown and nothing at all is written,
     // not even a file that is missing.
@@ -221,7 +232,7 @@ fn export_round_trips_to_an_empty_plan() {
     assert!(!ws.path().join("exported/experiments/staging/draft-one.yaml").exists());
     let forced = ws.ldexp(&em, &["export", "--project", "shop", "--out", "exported", "--force"]);
     expect_code(&forced, 0);
-    assert_eq!(forced.stderr, "Wrote 2 file(s) to exported; 1 already up to date.\n");
+    assert_eq!(forced.stderr, "Wrote 2 file(s) to exported; 5 already up to date.\n");
     assert_eq!(std::fs::read_to_string(&banner).unwrap(), exported);
     assert!(ws.path().join("exported/experiments/staging/draft-one.yaml").is_file());
 

@@ -5,6 +5,7 @@
 
 mod chaos;
 mod demo;
+mod export;
 mod interrupt;
 mod lifecycle;
 mod limits;

@@ -12,10 +12,14 @@
 //! - fields equal to LaunchDarkly's defaults are omitted (`canReshuffleTraffic: true`, `randomizationUnit: user`,
 //!   `methodology: bayesian`, `dataSource: launchdarkly`); creation-only fields that are set are kept, since the
 //!   planner only compares what a spec sets.
+//!
+//! Metrics, metric groups and experimentation settings are exported by module `catalog`, under the same rule.
 
+mod catalog;
 mod reads;
 
-pub use reads::{Fetched, fetch};
+pub use catalog::{export_group, export_metric, export_settings};
+pub use reads::{Fetched, Kinds, fetch};
 
 use std::collections::BTreeMap;
 

@@ -1,15 +1,16 @@
-//! `ldexp export`: write spec YAML for the experiments (and legacy flag experiments) that already exist, one file
-//! per object, so a team can adopt ldexp; planning the written specs against the same remote is empty. Everything
-//! is read (`ldexp_core::export::fetch`) and rendered before anything is written, and files edited locally are not
+//! `ldexp export`: write spec YAML for what already exists (experiments, legacy flag experiments, metrics, metric
+//! groups and the experimentation settings, or the `--kinds` asked for), one file per object, so a team can adopt
+//! ldexp; planning the written specs against the same remote is empty. Everything is read
+//! (`ldexp_core::export::fetch`) and rendered before anything is written, and files edited locally are not
 //! overwritten without `--force`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use clap::Args;
-use ldexp_core::api::{Experiment, FeatureFlag};
-use ldexp_core::export::{export_experiment, export_legacy, fetch, to_yaml};
+use clap::{Args, ValueEnum};
+use ldexp_core::export::{
+    Fetched, Kinds, export_experiment, export_group, export_legacy, export_metric, export_settings, fetch, to_yaml,
+};
 use ldexp_core::spec::SpecDocument;
 
 use crate::cmd::{Connection, Globals};
@@ -32,6 +33,9 @@ pub(crate) struct ExportArgs {
     /// (repeatable); e.g. an archived flag, which the list leaves out.
     #[arg(long = "flag", value_name = "FLAG")]
     pub flags: Vec<String>,
+    /// What to export (comma-separated or repeated); every kind when omitted. A kind left out is not read.
+    #[arg(long = "kinds", value_name = "KIND", value_enum, value_delimiter = ',')]
+    pub kinds: Vec<Kind>,
     /// Directory to write into (created if needed).
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
@@ -45,6 +49,40 @@ pub(crate) struct ExportArgs {
     pub connection: Connection,
 }
 
+/// A kind of spec `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Kind {
+    /// `kind: Experiment`, one file per experiment: experiments/<environment>/<key>.yaml
+    Experiments,
+    /// `kind: LegacyFlagExperiments`, one file per flag with legacy experiments: legacy/<flag>.yaml
+    Legacy,
+    /// `kind: Metric`, one file per metric: metrics/<key>.yaml
+    Metrics,
+    /// `kind: MetricGroup`, one file per metric group: metric-groups/<key>.yaml
+    #[value(name = "metricGroups", alias = "metric-groups")]
+    MetricGroups,
+    /// `kind: ExperimentationSettings`: experimentation-settings.yaml
+    Settings,
+}
+
+/// The kinds named, or every kind when none is.
+fn kinds(named: &[Kind]) -> Kinds {
+    if named.is_empty() {
+        return Kinds::ALL;
+    }
+    let mut k = Kinds::NONE;
+    for kind in named {
+        match kind {
+            Kind::Experiments => k.experiments = true,
+            Kind::Legacy => k.legacy = true,
+            Kind::Metrics => k.metrics = true,
+            Kind::MetricGroups => k.metric_groups = true,
+            Kind::Settings => k.settings = true,
+        }
+    }
+    k
+}
+
 /// Runs `export`.
 pub(crate) fn run(args: &ExportArgs, g: &Globals) -> Result<ExitStatus> {
     crate::client::runtime()?.block_on(run_async(args, g))
@@ -53,16 +91,23 @@ pub(crate) fn run(args: &ExportArgs, g: &Globals) -> Result<ExitStatus> {
 async fn run_async(args: &ExportArgs, g: &Globals) -> Result<ExitStatus> {
     let client = crate::client::client(&args.connection)?;
     let p = &args.project;
-    let fetched = fetch(&client, p, &args.environments, &args.flags).await?;
+    let fetched = fetch(&client, p, &args.environments, &args.flags, kinds(&args.kinds)).await?;
     for key in &fetched.missing_flags {
         eprintln!("warning: flag {p}/{key} does not exist; experiments using it cannot be exported");
     }
-    let (files, problems) = files(p, &fetched.experiments, &fetched.flags, &args.schema);
+    let Rendered { files, problems, warnings } = files(p, &fetched, &args.schema);
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
     if !problems.is_empty() {
         for problem in &problems {
             eprintln!("error: {problem}");
         }
-        bail!("{} object(s) cannot be exported; nothing was written to {}", problems.len(), args.out.display());
+        bail!(
+            "{} object(s) cannot be exported; nothing was written to {} (--kinds can leave their kind out)",
+            problems.len(),
+            args.out.display()
+        );
     }
     let existing = writes::inspect(&args.out, &files)?;
     let edited: Vec<(&NewFile, &String)> = files
@@ -95,33 +140,57 @@ async fn run_async(args: &ExportArgs, g: &Globals) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// The files for `experiments` and the legacy experiments of `flags`, plus what could not be exported.
-pub(crate) fn files(
-    project: &str,
-    experiments: &[Experiment],
-    flags: &BTreeMap<String, FeatureFlag>,
-    schema: &str,
-) -> (Vec<NewFile>, Vec<String>) {
-    let mut out = Vec::new();
-    let mut problems = Vec::new();
-    for x in experiments {
-        match export_experiment(x, flags, project) {
-            Ok(spec) => out.push(NewFile {
-                path: Path::new("experiments").join(safe(&x.environment_key)).join(format!("{}.yaml", safe(&x.key))),
-                contents: to_yaml(&SpecDocument::Experiment(spec), schema),
-            }),
-            Err(e) => problems.push(e.to_string()),
+/// What export writes, what it cannot, and what the files cannot say.
+#[derive(Debug, Default)]
+pub(crate) struct Rendered {
+    pub files: Vec<NewFile>,
+    /// Objects that cannot be exported: any one fails the export.
+    pub problems: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// The files for the kinds `fetched` holds, plus what could not be exported.
+pub(crate) fn files(project: &str, fetched: &Fetched, schema: &str) -> Rendered {
+    let mut out = Rendered::default();
+    let mut file = |path: PathBuf, doc: Result<SpecDocument, ldexp_core::Error>| match doc {
+        Ok(doc) => out.files.push(NewFile { path, contents: to_yaml(&doc, schema) }),
+        Err(e) => out.problems.push(e.to_string()),
+    };
+    let yaml = |key: &str| format!("{}.yaml", safe(key));
+    for x in &fetched.experiments {
+        file(
+            Path::new("experiments").join(safe(&x.environment_key)).join(yaml(&x.key)),
+            export_experiment(x, &fetched.flags, project).map(SpecDocument::Experiment),
+        );
+    }
+    if fetched.kinds.legacy {
+        for (key, flag) in &fetched.flags {
+            if let Some(spec) = export_legacy(flag, project) {
+                file(Path::new("legacy").join(yaml(key)), Ok(SpecDocument::LegacyFlagExperiments(spec)));
+            }
         }
     }
-    for (key, flag) in flags {
-        if let Some(spec) = export_legacy(flag, project) {
-            out.push(NewFile {
-                path: Path::new("legacy").join(format!("{}.yaml", safe(key))),
-                contents: to_yaml(&SpecDocument::LegacyFlagExperiments(spec), schema),
-            });
-        }
+    let mut warnings = Vec::new();
+    for m in &fetched.metrics {
+        file(
+            Path::new("metrics").join(yaml(&m.key)),
+            export_metric(m, project, &mut warnings).map(SpecDocument::Metric),
+        );
     }
-    (out, problems)
+    for g in &fetched.metric_groups {
+        file(
+            Path::new("metric-groups").join(yaml(&g.key)),
+            export_group(g, project, &mut warnings).map(SpecDocument::MetricGroup),
+        );
+    }
+    if let Some(s) = &fetched.settings {
+        file(
+            PathBuf::from("experimentation-settings.yaml"),
+            export_settings(s, project).map(SpecDocument::ExperimentationSettings),
+        );
+    }
+    out.warnings = warnings;
+    out
 }
 
 /// A key as a file name: LaunchDarkly keys are `[A-Za-z0-9._-]`; anything else (or a leading dot) becomes `_`.
@@ -134,6 +203,32 @@ fn safe(key: &str) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ExportArgs,
+    }
+
+    fn parsed(argv: &[&str]) -> Result<Kinds, clap::Error> {
+        use clap::Parser;
+        let argv = ["export", "--project", "demo"].iter().chain(argv);
+        Cli::try_parse_from(argv).map(|c| kinds(&c.args.kinds))
+    }
+
+    #[test]
+    fn kinds_are_comma_separated_or_repeated_and_default_to_all() {
+        assert_eq!(parsed(&[]).unwrap(), Kinds::ALL);
+        let metrics = Kinds { metrics: true, ..Kinds::NONE };
+        assert_eq!(parsed(&["--kinds", "metrics"]).unwrap(), metrics);
+        let three = Kinds { metrics: true, metric_groups: true, settings: true, ..Kinds::NONE };
+        assert_eq!(parsed(&["--kinds", "metrics,metricGroups", "--kinds", "settings"]).unwrap(), three);
+        assert_eq!(parsed(&["--kinds=settings,metric-groups", "--kinds", "metrics"]).unwrap(), three);
+        let rest = Kinds { experiments: true, legacy: true, ..Kinds::NONE };
+        assert_eq!(parsed(&["--kinds", "legacy,experiments"]).unwrap(), rest);
+        let e = parsed(&["--kinds", "holdouts"]).unwrap_err().to_string();
+        assert!(e.contains("invalid value 'holdouts'") && e.contains("metricGroups"), "{e}");
+    }
 
     #[test]
     fn keys_cannot_escape_the_output_directory() {

@@ -1,37 +1,129 @@
-//! What `ldexp export` reads: the experiments of the project (of every environment, or of those named), then, at
-//! the same time, the flag list (legacy experiments live on flags no experiment may use) and every flag the
-//! experiments' iterations use or the user names, each with its environments' rules.
+//! What `ldexp export` reads, for the kinds asked for only: the experiments of the project (of every environment,
+//! or of those named), then, at the same time, the flag list (legacy experiments live on flags no experiment may
+//! use) and every flag the experiments' iterations use or the user names, each with its environments' rules; and,
+//! beside all of that, the metric list, the metric-group list and the experimentation settings.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::try_join_all;
 
 use crate::Error;
-use crate::api::{Experiment, FeatureFlag};
+use crate::api::{Experiment, ExperimentationSettings, FeatureFlag, Metric, MetricGroup};
 use crate::client::{ExportReads, PlanReads};
+
+/// What an export describes. A kind left out is neither read nor written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kinds {
+    /// `Experiment` specs: the experiment lists, and the flags their iterations use.
+    pub experiments: bool,
+    /// `LegacyFlagExperiments` specs: the flag list, and the flags named with `--flag`.
+    pub legacy: bool,
+    /// `Metric` specs: the metric list.
+    pub metrics: bool,
+    /// `MetricGroup` specs: the metric-group list.
+    pub metric_groups: bool,
+    /// The `ExperimentationSettings` spec: the settings.
+    pub settings: bool,
+}
+
+impl Kinds {
+    /// Every kind: what `ldexp export` writes unless told otherwise.
+    pub const ALL: Kinds =
+        Kinds { experiments: true, legacy: true, metrics: true, metric_groups: true, settings: true };
+    /// No kind; add the ones wanted.
+    pub const NONE: Kinds =
+        Kinds { experiments: false, legacy: false, metrics: false, metric_groups: false, settings: false };
+}
+
+impl Default for Kinds {
+    fn default() -> Self {
+        Kinds::ALL
+    }
+}
 
 /// The remote objects an export describes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Fetched {
+    /// The kinds read: the others are empty here, and not to be written.
+    pub kinds: Kinds,
     pub experiments: Vec<Experiment>,
     /// By key: each flag an experiment uses or the user named, read on its own (for its environments' rules), and
     /// each listed flag with legacy experiments (the list carries their `experiments` and variations).
     pub flags: BTreeMap<String, FeatureFlag>,
     /// Flags an experiment uses or the user named that do not exist, in key order.
     pub missing_flags: Vec<String>,
+    /// Every metric of the project, in LaunchDarkly's order.
+    pub metrics: Vec<Metric>,
+    /// Every metric group of the project, in LaunchDarkly's order.
+    pub metric_groups: Vec<MetricGroup>,
+    /// The project's experimentation settings, when `kinds.settings`.
+    pub settings: Option<ExperimentationSettings>,
 }
 
-/// Reads what exporting `project` needs: the experiments of `environments` (every environment when empty), and the
-/// flags they use plus `flags` (say, an archived flag, which the list leaves out). A project or environment that does
-/// not exist is an [`Error::NotFound`]; a missing flag is listed in [`Fetched::missing_flags`].
+/// The experiments, and the flags an export of experiments or legacy experiments needs.
+#[derive(Default)]
+struct Flagged {
+    experiments: Vec<Experiment>,
+    flags: BTreeMap<String, FeatureFlag>,
+    missing_flags: Vec<String>,
+}
+
+/// Reads what exporting `kinds` of `project` needs: the experiments of `environments` (every environment when
+/// empty), and the flags they use plus `flags` (say, an archived flag, which the list leaves out; read for legacy
+/// experiments only); the catalog's lists and settings. Each kind's reads run beside the others'. A project or
+/// environment that does not exist is an [`Error::NotFound`]; a missing flag is listed in
+/// [`Fetched::missing_flags`].
 pub async fn fetch<R: PlanReads + ExportReads>(
     reader: &R,
     project: &str,
     environments: &[String],
     flags: &[String],
+    kinds: Kinds,
 ) -> Result<Fetched, Error> {
     let no_project = || Error::NotFound { message: format!("project {project} does not exist") };
-    let experiments = if environments.is_empty() {
+    let flagged = async {
+        if kinds.experiments || kinds.legacy {
+            flagged(reader, project, environments, flags, kinds).await
+        } else {
+            Ok(Flagged::default())
+        }
+    };
+    let metrics = async {
+        if kinds.metrics { reader.list_metrics(project).await?.ok_or_else(no_project) } else { Ok(Vec::new()) }
+    };
+    let metric_groups = async {
+        if kinds.metric_groups {
+            reader.list_metric_groups(project).await?.ok_or_else(no_project)
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let settings = async {
+        if kinds.settings { reader.get_settings(project).await?.ok_or_else(no_project).map(Some) } else { Ok(None) }
+    };
+    let (flagged, metrics, metric_groups, settings) = futures::try_join!(flagged, metrics, metric_groups, settings)?;
+    Ok(Fetched {
+        kinds,
+        experiments: flagged.experiments,
+        flags: flagged.flags,
+        missing_flags: flagged.missing_flags,
+        metrics,
+        metric_groups,
+        settings,
+    })
+}
+
+async fn flagged<R: PlanReads + ExportReads>(
+    reader: &R,
+    project: &str,
+    environments: &[String],
+    flags: &[String],
+    kinds: Kinds,
+) -> Result<Flagged, Error> {
+    let no_project = || Error::NotFound { message: format!("project {project} does not exist") };
+    let experiments = if !kinds.experiments {
+        Vec::new()
+    } else if environments.is_empty() {
         reader.list_experiments_any_env(project).await?.ok_or_else(no_project)?
     } else {
         let lists = try_join_all(environments.iter().map(|env| reader.list_experiments(project, env))).await?;
@@ -43,7 +135,8 @@ pub async fn fetch<R: PlanReads + ExportReads>(
         }
         all
     };
-    let mut wanted: BTreeSet<&str> = flags.iter().map(String::as_str).collect();
+    let mut wanted: BTreeSet<&str> =
+        if kinds.legacy { flags.iter().map(String::as_str).collect() } else { BTreeSet::new() };
     for x in &experiments {
         for it in x.current_iteration.iter().chain(x.draft_iteration.iter()) {
             wanted.extend(it.flags.keys().map(String::as_str));
@@ -54,10 +147,10 @@ pub async fn fetch<R: PlanReads + ExportReads>(
     let envs: BTreeSet<&str> = experiments.iter().map(|x| x.environment_key.as_str()).collect();
     let keys: Vec<&str> = wanted.iter().copied().collect();
     let envs: Vec<&str> = envs.into_iter().collect();
-    let (listed, read) =
-        futures::try_join!(reader.list_flags(project), crate::fetch::read_flags(reader, project, &keys, &envs))?;
+    let listed =
+        async { if kinds.legacy { reader.list_flags(project).await?.ok_or_else(no_project) } else { Ok(Vec::new()) } };
+    let (listed, read) = futures::try_join!(listed, crate::fetch::read_flags(reader, project, &keys, &envs))?;
     let mut by_key: BTreeMap<String, FeatureFlag> = listed
-        .ok_or_else(no_project)?
         .into_iter()
         .filter(|f| !f.experiments.items.is_empty() && !wanted.contains(f.key.as_str()))
         .map(|f| (f.key.clone(), f))
@@ -71,7 +164,7 @@ pub async fn fetch<R: PlanReads + ExportReads>(
             None => missing_flags.push(key),
         }
     }
-    Ok(Fetched { experiments, flags: by_key, missing_flags })
+    Ok(Flagged { experiments, flags: by_key, missing_flags })
 }
 
 #[cfg(test)]
@@ -130,6 +223,13 @@ mod tests {
                 }
                 "/api/v2/flags/demo" => json!({"items": [legacy("f1", true), legacy("old", true),
                     legacy("plain", false)], "totalCount": 3, "_links": {}}),
+                "/api/v2/metrics/demo" => json!({"items": [{"key": "clicks", "kind": "custom", "eventKey": "c"}],
+                    "totalCount": 1, "_links": {}}),
+                "/api/v2/projects/demo/metric-groups" => json!({"items": [{"key": "funnel", "kind": "funnel"}],
+                    "totalCount": 1, "_links": {}}),
+                "/api/v2/projects/demo/experimentation-settings" => {
+                    json!({"randomizationUnits": [{"randomizationUnit": "user", "default": true}], "_links": {}})
+                }
                 "/api/v2/flags/demo/f1" | "/api/v2/flags/demo/f2" | "/api/v2/flags/demo/archived" => {
                     let key = r.path.rsplit('/').next().unwrap_or_default();
                     json!({"key": key, "_version": 3, "environments": {"production": {"on": true}}})
@@ -140,9 +240,19 @@ mod tests {
         }
     }
 
-    fn run(f: &Fake, environments: &[&str], flags: &[&str]) -> Result<Fetched, Error> {
+    fn run_kinds(f: &Fake, environments: &[&str], flags: &[&str], kinds: Kinds) -> Result<Fetched, Error> {
         let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        futures::executor::block_on(fetch(f, "demo", &owned(environments), &owned(flags)))
+        futures::executor::block_on(fetch(f, "demo", &owned(environments), &owned(flags), kinds))
+    }
+
+    fn run(f: &Fake, environments: &[&str], flags: &[&str]) -> Result<Fetched, Error> {
+        run_kinds(f, environments, flags, Kinds::ALL)
+    }
+
+    fn sorted(f: &Fake) -> Vec<String> {
+        let mut sent = f.sent.lock().unwrap().clone();
+        sent.sort();
+        sent
     }
 
     #[test]
@@ -160,20 +270,69 @@ mod tests {
         assert_eq!(fetched.flags["f2"].environments.keys().collect::<Vec<_>>(), ["production", "staging"]);
         assert_eq!(fetched.missing_flags, ["gone"]);
 
-        let mut sent = f.sent.lock().unwrap().clone();
-        assert_eq!(sent.remove(0), "/api/v2/projects/demo/experiments");
-        sent.sort();
+        assert_eq!(fetched.metrics.len(), 1);
+        assert_eq!(fetched.metric_groups.len(), 1);
+        assert!(fetched.settings.is_some());
+
+        let sent = f.sent.lock().unwrap().clone();
+        let flag_reads = sent.iter().position(|p| p.starts_with("/api/v2/flags/")).unwrap();
+        assert!(sent[..flag_reads].contains(&"/api/v2/projects/demo/experiments".to_owned()), "{sent:?}");
         assert_eq!(
-            sent,
+            sorted(&f),
             [
                 "/api/v2/flags/demo",
                 "/api/v2/flags/demo",
                 "/api/v2/flags/demo",
                 "/api/v2/flags/demo/archived",
-                "/api/v2/flags/demo/gone"
+                "/api/v2/flags/demo/gone",
+                "/api/v2/metrics/demo",
+                "/api/v2/projects/demo/experimentation-settings",
+                "/api/v2/projects/demo/experiments",
+                "/api/v2/projects/demo/metric-groups",
             ]
         );
-        assert!(f.in_flight.peak() >= 2, "the legacy list and the flags are read together");
+        assert!(f.in_flight.peak() >= 4, "the catalog is read beside the experiments, the flags beside each other");
+    }
+
+    #[test]
+    fn only_the_kinds_asked_for_are_read() {
+        let only = |set: fn(&mut Kinds)| {
+            let mut k = Kinds::NONE;
+            set(&mut k);
+            k
+        };
+        // Metrics alone: the metric list, and no experiment, flag, group or settings read.
+        let f = Fake::default();
+        let fetched = run_kinds(&f, &["production"], &["archived"], only(|k| k.metrics = true)).unwrap();
+        assert_eq!(sorted(&f), ["/api/v2/metrics/demo"]);
+        assert_eq!(fetched.metrics.iter().map(|m| m.key.as_str()).collect::<Vec<_>>(), ["clicks"]);
+        assert!(fetched.experiments.is_empty() && fetched.flags.is_empty() && fetched.metric_groups.is_empty());
+        assert_eq!((fetched.settings, fetched.kinds), (None, only(|k| k.metrics = true)));
+
+        // Groups and settings, read at once.
+        let f = Fake::default();
+        run_kinds(&f, &[], &[], only(|k| (k.metric_groups, k.settings) = (true, true))).unwrap();
+        assert_eq!(
+            sorted(&f),
+            ["/api/v2/projects/demo/experimentation-settings", "/api/v2/projects/demo/metric-groups"]
+        );
+        assert_eq!(f.in_flight.peak(), 2);
+
+        // Legacy alone: the flag list and the named flags, no experiment list.
+        let f = Fake::default();
+        let fetched = run_kinds(&f, &[], &["archived"], only(|k| k.legacy = true)).unwrap();
+        assert_eq!(sorted(&f), ["/api/v2/flags/demo", "/api/v2/flags/demo/archived"]);
+        assert_eq!(fetched.flags.keys().collect::<Vec<_>>(), ["archived", "f1", "old"]);
+
+        // Experiments alone: no flag list, and `--flag` (for legacy experiments) is not read.
+        let f = Fake::default();
+        let fetched = run_kinds(&f, &["production"], &["archived"], only(|k| k.experiments = true)).unwrap();
+        assert_eq!(sorted(&f), ["/api/v2/flags/demo/f1", "/api/v2/projects/demo/environments/production/experiments"]);
+        assert_eq!(fetched.flags.keys().collect::<Vec<_>>(), ["f1"]);
+
+        // A project that does not exist, whichever kind tells.
+        let e = futures::executor::block_on(fetch(&Fake::default(), "nope", &[], &[], only(|k| k.settings = true)));
+        assert_eq!(e.unwrap_err().to_string(), "project nope does not exist");
     }
 
     #[test]
@@ -186,7 +345,7 @@ mod tests {
         let e = run(&Fake::default(), &["production", "nowhere"], &[]).unwrap_err();
         assert!(matches!(&e, Error::NotFound { .. }), "{e:?}");
         assert_eq!(e.to_string(), "environment demo/nowhere does not exist");
-        let e = futures::executor::block_on(fetch(&Fake::default(), "nope", &[], &[])).unwrap_err();
+        let e = futures::executor::block_on(fetch(&Fake::default(), "nope", &[], &[], Kinds::ALL)).unwrap_err();
         assert_eq!(e.to_string(), "project nope does not exist");
     }
 }
