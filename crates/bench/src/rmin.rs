@@ -30,8 +30,9 @@ pub struct RMin {
     /// group and settings reads.
     pub v1: usize,
     /// The fewest requests `ldexp export` of the whole project can make: the any-environment listing's pages,
-    /// the flag list's pages (legacy experiments live on any flag), and the experiments' flags with their rules
-    /// (the lower of one GET each and the list's pages in every environment).
+    /// the flag list's pages (legacy experiments live on any flag), the experiments' flags with their rules
+    /// (the lower of one GET each and the list's pages in every environment), and the metric pages, the metric
+    /// group pages and the settings read (export writes those kinds too).
     pub export: usize,
 }
 
@@ -67,7 +68,10 @@ impl RMin {
                 experiment_flags.min(every_env)
             } else {
                 experiment_flags
-            };
+            }
+            + metric_pages
+            + metric_group_pages
+            + 1;
         RMin {
             export,
             experiment_pages,

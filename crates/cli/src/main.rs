@@ -48,7 +48,8 @@ enum Command {
     Apply(cmd::apply::ApplyArgs),
     /// Report where LaunchDarkly differs from the specs: exit 0 in sync, 2 on drift, 1 on error.
     Drift(cmd::drift::DriftArgs),
-    /// Write specs for experiments and legacy flag experiments that already exist.
+    /// Write specs for the experiments, legacy flag experiments, metrics, metric groups and experimentation settings
+    /// that already exist.
     Export(cmd::export::ExportArgs),
     /// Show experiment results per treatment, or legacy results; `results reset-legacy` resets legacy results.
     // Boxed: with its connection options twice (show and reset-legacy) it is twice the size of the others.

@@ -298,11 +298,26 @@ fn diff(
 
 /// The JSON patch of `changed`: a `test` of each old value (so a colleague's edit since the plan fails the patch
 /// instead of being overwritten), then the new value.
-fn guarded_patch(changed: &[(String, Option<Value>, Value)]) -> Value {
+///
+/// A metric group's representation is not its create body in two places, so the guards follow the
+/// representation: its members carry more than `{key, nameInGroup}` (each member's key and name are tested, one by
+/// one), and its maintainer is `maintainer.member`, with no `/maintainerId` to test (it is set with `add`).
+fn guarded_patch(changed: &[(String, Option<Value>, Value)], group: bool) -> Value {
     let mut ops = Vec::new();
     for (k, old, new) in changed {
         let path = format!("/{k}");
         match old {
+            Some(Value::Array(members)) if group && k == "metrics" => {
+                for (i, m) in members.iter().enumerate() {
+                    for field in ["key", "nameInGroup"] {
+                        if let Some(v) = m.get(field) {
+                            ops.push(json!({"op": "test", "path": format!("/metrics/{i}/{field}"), "value": v}));
+                        }
+                    }
+                }
+                ops.push(json!({"op": "replace", "path": path, "value": new}));
+            }
+            Some(_) if group && k == "maintainerId" => ops.push(json!({"op": "add", "path": path, "value": new})),
             Some(old) if !old.is_null() => {
                 ops.push(json!({"op": "test", "path": path, "value": old}));
                 ops.push(json!({"op": "replace", "path": path, "value": new}));
@@ -354,7 +369,7 @@ fn metric(
     if changed.is_empty() {
         return None;
     }
-    let mut request = requests::patch_metric(&s.project, &s.key, &guarded_patch(&changed));
+    let mut request = requests::patch_metric(&s.project, &s.key, &guarded_patch(&changed, false));
     request.expect =
         vec![Expectation::CatalogFields { fields: changed.iter().map(|(k, _, v)| (k.clone(), v.clone())).collect() }];
     let fields = field_changes(&changed, metric_name);
@@ -400,7 +415,7 @@ fn group(
     if changed.is_empty() {
         return None;
     }
-    let mut request = requests::patch_metric_group(&s.project, &s.key, &guarded_patch(&changed));
+    let mut request = requests::patch_metric_group(&s.project, &s.key, &guarded_patch(&changed, true));
     request.expect =
         vec![Expectation::CatalogFields { fields: changed.iter().map(|(k, _, v)| (k.clone(), v.clone())).collect() }];
     let fields = field_changes(&changed, group_name);

@@ -228,3 +228,38 @@ mod convergence {
         }
     }
 }
+
+#[test]
+fn a_group_s_members_and_maintainer_change_under_guards_that_match_its_representation() {
+    let mem = emulator();
+    let specs = specs();
+    assert!(block_on(apply(&plan(&mem, &specs), &mem, &options())).succeeded());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let metrics = std::fs::read_to_string(root.join("examples/checkout-metrics.yaml")).unwrap();
+    let edited = metrics
+        .replace("randomizationUnits: [user]", "randomizationUnits: [user, device]")
+        .replace("  - {key: page-view, nameInGroup: Viewed a page}\n", "")
+        .replace("nameInGroup: Checked out", "nameInGroup: Paid")
+        .replace("maintainerId: 569f183514f4432160000007", "maintainerId: 0000000000000000000000aa");
+    let settings = "kind: ExperimentationSettings\nproject: demo\nrandomizationUnits:\n  - {randomizationUnit: user, \
+                    default: true}\n  - {randomizationUnit: organization}\n  - {randomizationUnit: device}\n";
+    let specs = load_str("specs.yaml", &format!("{settings}---\n{edited}")).unwrap();
+    let p = plan(&mem, &specs);
+    let group = p.changes.iter().find(|c| c.address.to_string() == "metric-group/demo/cart-funnel").unwrap();
+    let ops: Vec<String> = group.requests[0]
+        .body
+        .as_ref()
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{} {}", o["op"].as_str().unwrap(), o["path"].as_str().unwrap()))
+        .collect();
+    assert!(
+        ops.contains(&"test /metrics/2/nameInGroup".to_owned()) && ops.contains(&"add /maintainerId".to_owned()),
+        "{ops:?}"
+    );
+    let report = block_on(apply(&p, &mem, &options()));
+    assert!(report.succeeded(), "{report:#?}");
+    assert!(plan(&mem, &specs).is_empty());
+}
