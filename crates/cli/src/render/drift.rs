@@ -146,7 +146,8 @@ pub(crate) fn human(report: &DriftReport, color: bool) -> String {
         super::human::divergences(&mut out, &report.divergences, p);
     }
     if !report.unmanaged.is_empty() {
-        let _ = writeln!(out, "{}", p.bold("Unmanaged experiments (in no spec; not counted as drift):"));
+        let title = super::markdown::unmanaged_title(&report.unmanaged);
+        let _ = writeln!(out, "{}", p.bold(&format!("{title} (in no spec; not counted as drift):")));
         for u in &report.unmanaged {
             let _ = writeln!(out, "  ? {} {} ({})", u.address, Value::String(u.name.clone()), u.state);
         }

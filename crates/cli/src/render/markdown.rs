@@ -68,13 +68,29 @@ pub(crate) fn markdown_within(plan: &Plan, limit: usize) -> String {
 pub(crate) fn unmanaged_part(intro: &str, unmanaged: &[Unmanaged]) -> Part {
     Part::new(
         "unmanaged rows",
-        &format!("### Unmanaged experiments\n\n{intro}\n\n| Object | Name | State |\n|---|---|---|\n"),
+        &format!("### {}\n\n{intro}\n\n| Object | Name | State |\n|---|---|---|\n", unmanaged_title(unmanaged)),
         unmanaged
             .iter()
             .map(|u| format!("| {} | {} | {} |\n", code(&u.address.to_string(), true), cell(&u.name), u.state))
             .collect(),
         "\n",
         |n| format!("| … | {n} more not shown | |\n"),
+    )
+}
+
+/// "Unmanaged experiments", or "Unmanaged objects, N metrics and M metric groups among them" when a Workspace's
+/// ownership of metrics lists those too: projects have hundreds, so their count is said up front.
+pub(crate) fn unmanaged_title(unmanaged: &[Unmanaged]) -> String {
+    use ldexp_core::plan::Address;
+    let metrics = unmanaged.iter().filter(|u| matches!(u.address, Address::Metric { .. })).count();
+    let groups = unmanaged.iter().filter(|u| matches!(u.address, Address::MetricGroup { .. })).count();
+    if metrics + groups == 0 {
+        return "Unmanaged experiments".to_owned();
+    }
+    format!(
+        "Unmanaged objects ({metrics} metric{}, {groups} metric group{} among them)",
+        if metrics == 1 { "" } else { "s" },
+        if groups == 1 { "" } else { "s" }
     )
 }
 
