@@ -5,14 +5,16 @@
 use crate::client::IdentityReads;
 use crate::plan::{Address, Method, Plan, Warning};
 
-/// The creates of `plan` whose body names no `maintainerId`.
+/// The experiment and metric creates of `plan` whose body names no `maintainerId`.
 pub fn creates_without_maintainer(plan: &Plan) -> Vec<&Address> {
     plan.changes
         .iter()
         .filter(|c| {
             c.requests.iter().any(|r| {
+                // Experiments and metrics default their maintainer to the token's member, which a service token does
+                // not have (contract §9.7; for metrics an assumption the emulator shares).
                 r.method == Method::Post
-                    && r.path.ends_with("/experiments")
+                    && (r.path.ends_with("/experiments") || r.path.starts_with("/api/v2/metrics/"))
                     && r.body.as_ref().is_some_and(|b| b.get("maintainerId").is_none_or(serde_json::Value::is_null))
             })
         })

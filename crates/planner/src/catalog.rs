@@ -387,6 +387,17 @@ fn group(
     let state = known_project(remote, &s.project, &address, &doc.location_of("project"), problems, divergences)?;
     let desired = s.managed_fields();
     let Some(current) = state.metric_groups.get(&s.key) else {
+        // `MetricGroupPost` requires a maintainer, whatever the token: without one the create is refused.
+        if s.maintainer_id.is_none() {
+            problems.push(
+                ProblemKind::Reference,
+                &doc.location_of("key"),
+                &address,
+                "LaunchDarkly requires `maintainerId` to create a metric group".to_owned(),
+                Some("add `maintainerId: <member id>` to the spec".to_owned()),
+            );
+            return None;
+        }
         let mut body = Map::new();
         body.insert("key".into(), json!(s.key));
         body.extend(desired.clone());

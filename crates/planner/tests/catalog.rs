@@ -187,3 +187,18 @@ fn a_delete_is_refused_while_an_experiment_uses_the_object() {
     let messages: Vec<String> = err.problems().iter().map(|p| format!("{}: {}", p.address, p.message)).collect();
     insta::assert_json_snapshot!(messages);
 }
+
+#[test]
+fn a_group_is_not_created_without_a_maintainer() {
+    let doc = UNIT_METRIC_GROUP.split("\n---\n").nth(2).unwrap().replace("\nmaintainerId: member-1", "");
+    let specs = specs("specs/catalog.yaml", &doc);
+    let err = plan(&specs, &remote(Vec::new())).unwrap_err();
+    let messages: Vec<String> =
+        err.problems().iter().map(|p| format!("{} {}: {}", p.location, p.address, p.message)).collect();
+    assert_eq!(
+        messages,
+        [
+            "specs/catalog.yaml:3:6 metric-group/demo/checkout-funnel: LaunchDarkly requires `maintainerId` to create a metric group"
+        ]
+    );
+}

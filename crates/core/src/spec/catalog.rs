@@ -153,8 +153,8 @@ pub struct MetricGroupSpec {
     pub group_kind: GroupKind,
     /// The members, in order: a funnel's steps in the order users pass them.
     pub metrics: Vec<GroupMember>,
-    /// Maintainer member id. LaunchDarkly requires one on create: without it, the token's member is sent, which a
-    /// service token does not have.
+    /// Maintainer member id. LaunchDarkly requires one to create a group, so `plan` refuses a create without it; a
+    /// group that exists (one a team maintains, say) may leave it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintainer_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
