@@ -34,8 +34,9 @@ fn project_state<'a>(remote: &'a RemoteState, project: &str) -> Option<&'a Proje
     remote.projects.get(project).and_then(Option::as_ref)
 }
 
-/// The catalog objects of `specs`, each as the remote one with the spec's fields laid over it.
-pub(crate) fn overlays(specs: &SpecSet, remote: &RemoteState) -> Overlays {
+/// The catalog objects of `specs`, each as the remote one with the spec's fields laid over it; with `prune`, the
+/// settings keep only the spec's units, as the plan's `PUT` will.
+pub(crate) fn overlays(specs: &SpecSet, remote: &RemoteState, prune: bool) -> Overlays {
     let mut out = Overlays::new();
     for m in &specs.metrics {
         let s = &m.spec;
@@ -73,7 +74,7 @@ pub(crate) fn overlays(specs: &SpecSet, remote: &RemoteState) -> Overlays {
             .and_then(|p| p.settings.as_ref())
             .map(|s| s.randomization_units.clone())
             .unwrap_or_default();
-        let units = desired_units(&x.spec.randomization_units, &remote_units, false)
+        let units = desired_units(&x.spec.randomization_units, &remote_units, prune)
             .into_iter()
             .map(|u| RandomizationUnit {
                 randomization_unit: u.randomization_unit,

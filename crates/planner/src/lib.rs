@@ -58,7 +58,7 @@ pub(crate) fn forbidden(address: Address, project: &str, why: &str, location: So
 
 /// Plans `specs` against `remote`. Every problem found is reported, not just the first.
 pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -> Result<Plan, PlanError> {
-    let overlays = catalog::overlays(specs, remote);
+    let overlays = catalog::overlays(specs, remote, options.prune);
     let index = index::build(remote, &overlays);
     let mut problems = error::Problems::default();
     let mut changes = Vec::new();
