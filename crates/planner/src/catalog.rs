@@ -257,6 +257,27 @@ fn known_project<'a>(
     state
 }
 
+/// The create of a metric or group: `key` and every managed field in the body, each field shown to the reviewer
+/// and expected back.
+fn create(
+    address: Address,
+    key: &str,
+    desired: Map<String, Value>,
+    spec_name: fn(&str) -> &str,
+    request: impl Fn(&Value) -> PlannedRequest,
+) -> Change {
+    let mut body = Map::new();
+    body.insert("key".into(), json!(key));
+    body.extend(desired.clone());
+    let mut request = request(&Value::Object(body));
+    let fields = desired
+        .iter()
+        .map(|(k, v)| FieldChange { field: spec_name(k).to_owned(), before: None, after: Some(v.clone()) })
+        .collect();
+    request.expect = vec![Expectation::CatalogFields { fields: desired }];
+    change(address, Action::Create, None, fields, vec![request])
+}
+
 /// The changed fields of a catalog object, with the creation-only ones refused as divergences. `None` when the
 /// object is refused.
 #[allow(clippy::too_many_arguments)]
@@ -352,16 +373,8 @@ fn metric(
     let state = known_project(remote, &s.project, &address, &doc.location_of("project"), problems, divergences)?;
     let desired = s.managed_fields();
     let Some(current) = state.metrics.get(&s.key) else {
-        let mut body = Map::new();
-        body.insert("key".into(), json!(s.key));
-        body.extend(desired.clone());
-        let mut request = requests::post_metric(&s.project, &Value::Object(body));
-        request.expect = vec![Expectation::CatalogFields { fields: desired.clone() }];
-        let fields = desired
-            .iter()
-            .map(|(k, v)| FieldChange { field: metric_name(k).to_owned(), before: None, after: Some(v.clone()) })
-            .collect();
-        return Some(change(address, Action::Create, None, fields, vec![request]));
+        let request = |body: &Value| requests::post_metric(&s.project, body);
+        return Some(create(address, &s.key, desired, metric_name, request));
     };
     let remote_fields = metric_fields(current);
     let locate = |f: &str| doc.location_of(f);
@@ -399,18 +412,11 @@ fn group(
             );
             return None;
         }
-        let mut body = Map::new();
-        body.insert("key".into(), json!(s.key));
-        body.extend(desired.clone());
-        // `MetricGroupPost` requires tags; no tags is an empty list.
-        body.entry("tags").or_insert_with(|| json!([]));
-        let mut request = requests::create_metric_group(&s.project, &Value::Object(body));
-        request.expect = vec![Expectation::CatalogFields { fields: desired.clone() }];
-        let fields = desired
-            .iter()
-            .map(|(k, v)| FieldChange { field: group_name(k).to_owned(), before: None, after: Some(v.clone()) })
-            .collect();
-        return Some(change(address, Action::Create, None, fields, vec![request]));
+        // `MetricGroupPost` requires tags; no tags is an empty list, sent and shown like any other field.
+        let mut desired = desired;
+        desired.entry("tags").or_insert_with(|| json!([]));
+        let request = |body: &Value| requests::create_metric_group(&s.project, body);
+        return Some(create(address, &s.key, desired, group_name, request));
     };
     let remote_fields = group_fields(current);
     let locate = |f: &str| doc.location_of(f);

@@ -2,12 +2,12 @@
 //! converges in one apply, and an apply killed after any number of writes leaves a plan of exactly what is left.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::Future;
 use std::path::Path;
-use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Waker};
 
+mod common;
+
+use common::block_on;
 use ldexp_core::Error;
 use ldexp_core::apply::{ApplyOptions, OutcomeStatus, apply};
 use ldexp_core::client::{Answer, Transport};
@@ -16,17 +16,6 @@ use ldexp_core::plan::{Method, Plan, PlannedRequest};
 use ldexp_core::remote::Requirements;
 use ldexp_core::spec::{SpecSet, load_str};
 use ldexp_emulator::{InMemory, Seed, State};
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    for _ in 0..100_000 {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-    panic!("the in-memory emulator did not complete");
-}
 
 fn emulator() -> InMemory {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

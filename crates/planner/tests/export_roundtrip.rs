@@ -4,10 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use ldexp_core::api::{Experiment, FeatureFlag, IterationRep};
 use ldexp_core::export::{
@@ -22,20 +19,11 @@ use ldexp_core::spec::{
 use ldexp_emulator::{InMemory, Seed, SeedMetric, SeedMetricGroup, State};
 use serde_json::json;
 
-const SCHEMA: &str = "../../schema/ldexp.schema.json";
+mod common;
 
-/// The in-memory emulator answers every read at once, so polling once with a no-op waker completes; a future that
-/// stays pending would mean a real wait, which this test must never do.
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    for _ in 0..1_000 {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-    panic!("the in-memory reader did not complete");
-}
+use common::block_on;
+
+const SCHEMA: &str = "../../schema/ldexp.schema.json";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

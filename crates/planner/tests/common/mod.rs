@@ -3,6 +3,9 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 
 use ldexp_core::api::{Experiment, ExperimentationSettings, Metric, MetricGroup};
 use ldexp_core::remote::{FlagSnapshot, ProjectState, RemoteState};
@@ -289,4 +292,17 @@ iteration:
         checkout-button: green
 {stop}"
     )
+}
+
+/// Runs a future over the in-memory emulator, which answers every request at once: polling with a no-op waker
+/// completes it, and a future that stays pending (a real wait, which these tests must never do) fails.
+pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..100_000 {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+    panic!("the in-memory emulator did not complete");
 }
