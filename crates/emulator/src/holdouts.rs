@@ -18,6 +18,10 @@
 //!   a service token must name `maintainerId` (as for experiments, contract §9.7); a taken key is a 400;
 //! - the list and the create declare no 404, so an unknown project or environment is a 400 there;
 //! - `baseExperiment` is a minimal `Experiment` (`type: holdout`, no iterations).
+//!
+//! The `LD-API-Version` gate (router) follows ldexp's `is_beta_route`, which does not ask `beta` of these routes
+//! although the contract tags them `Holdouts (beta)`: the emulator is more lenient than the contract here, on
+//! purpose, so that client and emulator agree until `is_beta_route` is settled.
 
 use std::collections::BTreeMap;
 
