@@ -240,3 +240,22 @@ fn holdouts_survive_the_state_document() {
     assert_eq!(back.to_json(), doc);
     assert_eq!(by_key(&mut back, "q4")["status"], "enabled");
 }
+
+#[test]
+fn a_metric_or_group_a_holdout_measures_cannot_be_deleted() {
+    let mut s = demo();
+    let mut body = q4();
+    body["metrics"] = json!([{ "key": "page-view" }, { "key": "checkout-funnel", "isGroup": true }]);
+    body["primarymetrickey"] = json!("page-view");
+    ok(post_holdout(&mut s, &body));
+    refused(
+        &mut s,
+        |s| s.handle(&req("DELETE", "/api/v2/metrics/demo/page-view")),
+        "holdout `q4` (environment `production`)",
+    );
+    refused(
+        &mut s,
+        |s| s.handle(&req("DELETE", "/api/v2/projects/demo/metric-groups/checkout-funnel")),
+        "holdout `q4` (environment `production`)",
+    );
+}
