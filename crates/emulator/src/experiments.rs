@@ -293,6 +293,9 @@ pub(crate) fn create(data: &mut Data, caller: Caller, pk: &str, env: &str, body:
     if caller == Caller::Service && post.maintainer_id.as_deref().is_none_or(|m| m.trim().is_empty()) {
         return Err(Fail::bad("maintainerId is required when the caller uses a service token"));
     }
+    if let Some(holdout) = post.holdout_id.as_deref() {
+        crate::holdouts::check_join(project, env, holdout)?;
+    }
     let iteration_raw = body.get("iteration").cloned().unwrap_or(Value::Null);
     let mut iteration = build_iteration(project, env, &iteration_raw)?;
     checks::flag_versions(project, env, &iteration)?;

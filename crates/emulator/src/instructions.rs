@@ -136,6 +136,7 @@ fn start(
     if !candidate.treatments.iter().any(|t| t.allocation_percent.value().is_some_and(|v| v > 0.0)) {
         return Err(Fail::bad("at least one treatment needs a non-zero allocationPercent"));
     }
+    crate::layers::check_start(project, env, &e.key)?;
     rollout::check_free(project, env, &e.key, candidate)?;
     // A restart ends the running iteration with no winner: its rules fall back to the baseline's variation, unless
     // the new iteration takes them over.

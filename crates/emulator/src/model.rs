@@ -254,6 +254,62 @@ pub(crate) struct Project {
     /// `flag/env/metric` → how many times the legacy results were reset.
     #[serde(default)]
     pub legacy_resets: BTreeMap<String, u32>,
+    /// Layer key → layer (`layers.rs`); left out of the document while empty, so older documents still read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub layers: BTreeMap<String, Layer>,
+    /// Environment key → holdout key → holdout (`holdouts.rs`); left out while empty, like `layers`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub holdouts: BTreeMap<String, BTreeMap<String, Holdout>>,
+}
+
+/// A layer: experiments in it get mutually exclusive traffic, each its reservation, per environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Layer {
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub created_at: i64,
+    /// Environment key → reservations, in the order they were first made.
+    #[serde(default)]
+    pub reservations: BTreeMap<String, Vec<Reservation>>,
+}
+
+/// One experiment's share of a layer's traffic in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Reservation {
+    pub experiment_key: String,
+    pub flag_key: String,
+    pub reservation_percent: i64,
+}
+
+/// A holdout in one environment. Which experiments are in it is not stored here: an experiment is in the holdout
+/// whose `_id` its `holdoutId` names, so the two can never disagree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Holdout {
+    pub id: String,
+    pub key: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub holdout_amount: String,
+    pub randomization_unit: String,
+    #[serde(default)]
+    pub attributes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_metric_key: Option<String>,
+    #[serde(default)]
+    pub metrics: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prerequisite_flag_key: Option<String>,
+    pub maintainer_id: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Set by `endHoldout`; final.
+    #[serde(default)]
+    pub ended: bool,
 }
 
 impl Project {
@@ -528,6 +584,8 @@ fn build_project(data: &mut Data, p: &SeedProject) -> Result<Project, EmulatorEr
         flags: BTreeMap::new(),
         experiments: BTreeMap::new(),
         legacy_resets: BTreeMap::new(),
+        layers: BTreeMap::new(),
+        holdouts: BTreeMap::new(),
     };
     for env in project.environments.keys() {
         project.experiments.insert(env.clone(), BTreeMap::new());

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::model::{Caller, MAINTAINER_ID, Project, State};
 use crate::wire::{Fail, Outcome, Request, Response};
-use crate::{catalog, experiments, flags, groups, ids, metrics, results};
+use crate::{catalog, experiments, flags, groups, holdouts, ids, layers, metrics, results};
 
 /// The dated API version ldexp pins on flag and metric calls.
 pub(crate) const DATED_API_VERSION: &str = "20240415";
@@ -33,6 +33,11 @@ pub(crate) enum Route {
     LegacyReset { project: String, flag: String, env: String, metric: String },
     Metrics { project: String },
     Metric { project: String, metric: String },
+    Layers { project: String },
+    Layer { project: String, layer: String },
+    Holdouts { project: String, env: String },
+    Holdout { project: String, env: String, key: String },
+    HoldoutById { project: String, env: String, id: String },
     CallerIdentity,
 }
 
@@ -78,6 +83,13 @@ impl Route {
             }
             ["metrics", p] => Route::Metrics { project: o(p) },
             ["metrics", p, m] => Route::Metric { project: o(p), metric: o(m) },
+            ["projects", p, "layers"] => Route::Layers { project: o(p) },
+            ["projects", p, "layers", l] => Route::Layer { project: o(p), layer: o(l) },
+            ["projects", p, "environments", e, "holdouts"] => Route::Holdouts { project: o(p), env: o(e) },
+            ["projects", p, "environments", e, "holdouts", k] => Route::Holdout { project: o(p), env: o(e), key: o(k) },
+            ["projects", p, "environments", e, "holdouts", "id", h] => {
+                Route::HoldoutById { project: o(p), env: o(e), id: o(h) }
+            }
             ["caller-identity"] => Route::CallerIdentity,
             _ => return None,
         })
@@ -113,6 +125,15 @@ impl Route {
             }
             Route::Metrics { .. } => "/api/v2/metrics/{projectKey}",
             Route::Metric { .. } => "/api/v2/metrics/{projectKey}/{metricKey}",
+            Route::Layers { .. } => "/api/v2/projects/{projectKey}/layers",
+            Route::Layer { .. } => "/api/v2/projects/{projectKey}/layers/{layerKey}",
+            Route::Holdouts { .. } => "/api/v2/projects/{projectKey}/environments/{environmentKey}/holdouts",
+            Route::Holdout { .. } => {
+                "/api/v2/projects/{projectKey}/environments/{environmentKey}/holdouts/{holdoutKey}"
+            }
+            Route::HoldoutById { .. } => {
+                "/api/v2/projects/{projectKey}/environments/{environmentKey}/holdouts/id/{holdoutId}"
+            }
             Route::CallerIdentity => "/api/v2/caller-identity",
         }
     }
@@ -134,7 +155,12 @@ impl Route {
             | Route::LegacyResults { project, .. }
             | Route::LegacyReset { project, .. }
             | Route::Metrics { project }
-            | Route::Metric { project, .. } => Some(project),
+            | Route::Metric { project, .. }
+            | Route::Layers { project }
+            | Route::Layer { project, .. }
+            | Route::Holdouts { project, .. }
+            | Route::Holdout { project, .. }
+            | Route::HoldoutById { project, .. } => Some(project),
             Route::CallerIdentity => None,
         }
     }
@@ -146,7 +172,11 @@ impl Route {
             Route::Experiment { .. } => &["GET", "PATCH"],
             Route::Iterations { .. } => &["POST"],
             Route::Settings { .. } => &["GET", "PUT"],
-            Route::Metrics { .. } | Route::MetricGroups { .. } => &["GET", "POST"],
+            Route::Metrics { .. } | Route::MetricGroups { .. } | Route::Layers { .. } | Route::Holdouts { .. } => {
+                &["GET", "POST"]
+            }
+            Route::Layer { .. } => &["PATCH"],
+            Route::Holdout { .. } => &["GET", "PATCH"],
             Route::Metric { .. } | Route::MetricGroup { .. } => &["GET", "PATCH", "DELETE"],
             Route::Flag { .. } => &["GET", "PATCH"],
             Route::LegacyReset { .. } => &["DELETE"],
@@ -284,12 +314,7 @@ impl State {
                 experiments::create(&mut self.data, caller, &project, &env, &need(body, "experiment")?)
             }
             ("PATCH", Route::Experiment { project, env, key }) => {
-                if !ct.contains("domain-model=launchdarkly.semanticpatch") {
-                    return Err(Fail::bad(
-                        "the body was read as a JSON patch: send Content-Type: application/json; \
-                         domain-model=launchdarkly.semanticpatch for semantic patch instructions",
-                    ));
-                }
+                semantic_only(&ct)?;
                 crate::instructions::patch(&mut self.data, &project, &env, &key, &need(body, "semantic patch")?)
             }
             ("POST", Route::Iterations { project, env, key }) => {
@@ -325,6 +350,18 @@ impl State {
                 groups::patch(&mut self.data, &project, &group, &need(body, "patch")?)
             }
             ("DELETE", Route::MetricGroup { project, group }) => groups::delete(&mut self.data, &project, &group),
+            ("POST", Route::Layers { project }) => layers::create(&mut self.data, &project, &need(body, "layer")?),
+            ("PATCH", Route::Layer { project, layer }) => {
+                semantic_only(&ct)?;
+                layers::patch(&mut self.data, &project, &layer, &need(body, "semantic patch")?)
+            }
+            ("POST", Route::Holdouts { project, env }) => {
+                holdouts::create(&mut self.data, caller, &project, &env, &need(body, "holdout")?)
+            }
+            ("PATCH", Route::Holdout { project, env, key }) => {
+                semantic_only(&ct)?;
+                holdouts::patch(&mut self.data, &project, &env, &key, &need(body, "semantic patch")?)
+            }
             (m, r) => self.dispatch_read(caller, m, r, req),
         }
     }
@@ -360,6 +397,12 @@ impl State {
             ("GET", Route::LegacyResults { project, flag, env, metric }) => {
                 results::legacy(self.project(&project)?, &flag, &env, &metric)
             }
+            ("GET", Route::Layers { project }) => layers::list(self.project(&project)?, &req.query),
+            ("GET", Route::Holdouts { project, env }) => holdouts::list(&self.data, &project, &env, &req.query),
+            ("GET", Route::Holdout { project, env, key }) => {
+                holdouts::get(&self.data, &project, &env, &key, &req.query)
+            }
+            ("GET", Route::HoldoutById { project, env, id }) => holdouts::get_by_id(&self.data, &project, &env, &id),
             ("GET", Route::CallerIdentity) => Ok(Response::json(200, caller_identity(caller))),
             (m, r) => Err(Fail::method_not_allowed(format!("{m} is not allowed on {}", r.pattern()))),
         }
@@ -402,6 +445,18 @@ fn parse_body(req: &Request, method: &str) -> Outcome<Option<Value>> {
             .map_err(|e| Fail::bad(format!("the request body is not valid JSON: {e}"))),
         _ => Ok(None),
     }
+}
+
+/// Refuses a body not marked as semantic patch instructions where the contract declares only those: without the
+/// marker LaunchDarkly reads the body as a JSON patch, which these operations do not take.
+fn semantic_only(content_type: &str) -> Outcome<()> {
+    if !content_type.contains("domain-model=launchdarkly.semanticpatch") {
+        return Err(Fail::bad(
+            "the body was read as a JSON patch: send Content-Type: application/json; \
+             domain-model=launchdarkly.semanticpatch for semantic patch instructions",
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses semantic patch instructions where the contract declares only a JSON patch body.

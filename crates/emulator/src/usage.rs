@@ -1,5 +1,5 @@
 //! Who uses a metric or a metric group: experiments (every iteration of every environment, archived or not), legacy
-//! flag experiments and metric groups. Deletes refuse while anything does, since the users would be left naming an
+//! flag experiments, metric groups and holdouts (ended or not). Deletes refuse while anything does, since the users would be left naming an
 //! object that no longer exists.
 
 use std::collections::BTreeSet;
@@ -28,6 +28,17 @@ fn experiments_where(project: &Project, uses: impl Fn(&IterationRep) -> bool) ->
     out
 }
 
+/// `holdout `K` (environment `E`)` for every holdout that measures `key`. A holdout keeps metric keys without
+/// saying which are groups, so a metric and a group that share a key both count as used (the stricter reading).
+fn holdouts_measuring(project: &Project, key: &str) -> impl Iterator<Item = String> {
+    project.holdouts.iter().flat_map(move |(env, holdouts)| {
+        holdouts
+            .values()
+            .filter(move |h| h.primary_metric_key.as_deref() == Some(key) || h.metrics.iter().any(|m| m == key))
+            .map(move |h| format!("holdout `{}` (environment `{env}`)", h.key))
+    })
+}
+
 fn is(m: &MetricSummary, key: &str, group: bool) -> bool {
     m.key == key && (m.is_group == Some(true)) == group
 }
@@ -50,6 +61,7 @@ pub(crate) fn metric_users(project: &Project, key: &str) -> Vec<String> {
     for g in project.metric_groups.iter().filter(|g| g.metrics.iter().any(|m| m == key)) {
         users.push(format!("metric group `{}`", g.key));
     }
+    users.extend(holdouts_measuring(project, key));
     users
 }
 
@@ -60,5 +72,7 @@ pub(crate) fn group_users(project: &Project, key: &str) -> Vec<String> {
             || it.primary_funnel.as_ref().is_some_and(|m| m.key == key)
             || it.primary_metric.as_ref().is_some_and(|m| is(m, key, true))
     };
-    experiments_where(project, in_iteration).into_iter().collect()
+    let mut users: Vec<String> = experiments_where(project, in_iteration).into_iter().collect();
+    users.extend(holdouts_measuring(project, key));
+    users
 }

@@ -32,6 +32,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 #[path = "contract/catalog_writes.rs"]
 mod catalog_writes;
+#[path = "contract/holdouts_layers.rs"]
+mod holdouts_layers;
 
 /// The files this test needs, or why it cannot run.
 struct Setup {
@@ -235,7 +237,7 @@ async fn pipe(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp:
 /// The operations of the contract the client calls: v1's 18 and, from v2, the flag list `export` reads and the
 /// caller identity (which says whether creates need a `maintainerId`). The other v2 operations ldexp never sends;
 /// of those, the metric and metric-group writes the emulator serves are exercised by `catalog_writes`, and holdouts
-/// and layers by nothing.
+/// and layers by `holdouts_layers`: every operation of the contract is exercised.
 const USED: [&str; 20] = [
     "createExperiment",
     "createIteration",
@@ -648,6 +650,7 @@ async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
     scenario(&c, &keys).await;
     error_answers(tap_port, &keys).await;
     catalog_writes::run(&c, &client(emulator.addr.port(), ldexp_emulator::DEFAULT_TOKEN), &keys).await;
+    holdouts_layers::run(&c, &keys).await;
 
     let ops = Operations::load(&setup.spec);
     let (requests, responses) = tap.traffic();
@@ -672,12 +675,14 @@ async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
     );
     assert!(USED.iter().all(|u| all.contains(u)), "every operation the client calls is in the contract: {all:?}");
     let called: Vec<&str> = exercised.keys().copied().collect();
-    let mut expected: Vec<&str> = USED.iter().chain(&catalog_writes::OPERATIONS).copied().collect();
+    let mut expected: Vec<&str> =
+        USED.iter().chain(&catalog_writes::OPERATIONS).chain(&holdouts_layers::OPERATIONS).copied().collect();
     expected.sort_unstable();
     assert_eq!(
         called, expected,
         "the client's operations and the emulator's catalog writes, each at least once; not called: {missing:?}"
     );
+    assert!(missing.is_empty(), "every operation of the contract is exercised; not called: {missing:?}");
     assert_eq!(requests.len(), responses.len(), "every request got an answer");
     assert!(
         violations.is_empty() && log_violations.is_empty(),
@@ -686,7 +691,7 @@ async fn the_client_and_the_emulator_conform_to_the_contract_through_prism() {
         log_violations.join("\n")
     );
     let mut deliberate: BTreeMap<u16, usize> = [(400, 5), (401, 1), (403, 1), (404, 3), (409, 2)].into();
-    for (status, n) in catalog_writes::DELIBERATE {
+    for (status, n) in catalog_writes::DELIBERATE.into_iter().chain(holdouts_layers::DELIBERATE) {
         *deliberate.entry(status).or_default() += n;
     }
     let errors: BTreeMap<u16, usize> = statuses.iter().filter(|(s, _)| **s >= 300).map(|(s, n)| (*s, *n)).collect();
