@@ -56,7 +56,7 @@ fn every_plan_the_binary_writes_matches_the_schema_and_other_versions_are_refuse
     let run = ws.ldexp(&em, &["apply", "--plan", "old.json", "--auto-approve", "specs"]);
     expect_code(&run, 1);
     assert!(
-        run.stderr.contains("has plan format 3, this ldexp reads format 4; plan again with this version"),
+        run.stderr.contains("has plan format 3, this ldexp reads format 5; plan again with this version"),
         "{}",
         run.stderr
     );

@@ -59,10 +59,11 @@ fn workspaces_declare_the_managed_scope() {
         problems_in(&[("a.yaml", WORKSPACE), ("b.yaml", other)]),
         one("b.yaml:4:11", "project `demo` is declared twice in a Workspace: first at a.yaml:3:10")
     );
-    assert_eq!(
-        problems(&edit(WORKSPACE, &[("owns: [experiments]", "owns: [layers]")])),
-        one("spec.yaml:5:12", "`projects[0].owns[0]` `layers` is not supported yet")
-    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("w.yaml"), edit(WORKSPACE, &[("owns: [experiments]", "owns: [layers, holdouts]")]))
+        .unwrap();
+    let (code, stdout, stderr) = ldexp(dir.path(), &["validate", "w.yaml"]);
+    assert_eq!(code, 0, "a Workspace may own layers and holdouts: {stdout}{stderr}");
 }
 
 #[test]

@@ -98,6 +98,8 @@ pub fn export_experiment(
             Some(d) => Some(parse_enum::<DataSource>(d).ok_or_else(|| fail(format!("unknown data source `{d}`")))?),
         },
         holdout_id: exp.holdout_id.clone(),
+        holdout: None,
+        layer: None,
         state: if exp.is_archived() { ExperimentState::Archived } else { class },
         iteration: iteration_spec(iteration, flags, env).map_err(fail)?,
         stop,

@@ -91,6 +91,7 @@ mod tests {
                 body: Some(body),
                 expect: Vec::new(),
                 bind: Vec::new(),
+                object: None,
             }],
             notes: Vec::new(),
             flags: Vec::new(),

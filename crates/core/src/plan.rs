@@ -19,7 +19,9 @@ use crate::spec::SourceLocation;
 
 /// The plan format this build reads and writes.
 // 3: requests may carry `bind` (fields filled in at send time); a build that ignored it would send stale values.
-pub const FORMAT_VERSION: u32 = 4;
+// 5: a request may name the `object` it writes (a layer's reservation in an experiment's change); a build that
+// ignored it would check the request's postconditions against the wrong object.
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The JSON Schema of a plan file (`ldexp plan --out`), generated from these types; committed as
 /// `schema/plan.schema.json`.
@@ -98,6 +100,8 @@ pub enum Address {
     Settings { project: String },
     Metric { project: String, key: String },
     MetricGroup { project: String, key: String },
+    Layer { project: String, key: String },
+    Holdout { project: String, environment: String, key: String },
     Experiment { project: String, environment: String, key: String },
     Legacy { project: String, flag: String },
     LegacyResults { project: String, flag: String, environment: String, metric: String },
@@ -109,6 +113,8 @@ impl fmt::Display for Address {
             Self::Settings { project } => write!(f, "experimentation-settings/{project}"),
             Self::Metric { project, key } => write!(f, "metric/{project}/{key}"),
             Self::MetricGroup { project, key } => write!(f, "metric-group/{project}/{key}"),
+            Self::Layer { project, key } => write!(f, "layer/{project}/{key}"),
+            Self::Holdout { project, environment, key } => write!(f, "holdout/{project}/{environment}/{key}"),
             Self::Experiment { project, environment, key } => write!(f, "experiment/{project}/{environment}/{key}"),
             Self::Legacy { project, flag } => write!(f, "legacy/{project}/{flag}"),
             Self::LegacyResults { project, flag, environment, metric } => {
@@ -127,9 +133,11 @@ impl JsonSchema for Address {
         schemars::json_schema!({
             "type": "string",
             "description": "`experimentation-settings/<project>`, `metric/<project>/<key>`, \
-                            `metric-group/<project>/<key>`, `experiment/<project>/<environment>/<key>`, \
+                            `metric-group/<project>/<key>`, `layer/<project>/<key>`, \
+                            `holdout/<project>/<environment>/<key>`, `experiment/<project>/<environment>/<key>`, \
                             `legacy/<project>/<flag>` or `legacy-results/<project>/<flag>/<environment>/<metric>`",
             "pattern": "^(experimentation-settings/[^/]+|metric/[^/]+/[^/]+|metric-group/[^/]+/[^/]+|\
+                        layer/[^/]+/[^/]+|holdout/[^/]+/[^/]+/[^/]+|\
                         experiment/[^/]+/[^/]+/[^/]+|legacy/[^/]+/[^/]+|legacy-results/[^/]+/[^/]+/[^/]+/[^/]+)$"
         })
     }
@@ -149,6 +157,10 @@ impl TryFrom<String> for Address {
             ["experimentation-settings", p] => Ok(Self::Settings { project: (*p).to_owned() }),
             ["metric", p, k] => Ok(Self::Metric { project: (*p).to_owned(), key: (*k).to_owned() }),
             ["metric-group", p, k] => Ok(Self::MetricGroup { project: (*p).to_owned(), key: (*k).to_owned() }),
+            ["layer", p, k] => Ok(Self::Layer { project: (*p).to_owned(), key: (*k).to_owned() }),
+            ["holdout", p, e, k] => {
+                Ok(Self::Holdout { project: (*p).to_owned(), environment: (*e).to_owned(), key: (*k).to_owned() })
+            }
             ["experiment", p, e, k] => {
                 Ok(Self::Experiment { project: (*p).to_owned(), environment: (*e).to_owned(), key: (*k).to_owned() })
             }
@@ -161,7 +173,8 @@ impl TryFrom<String> for Address {
             }),
             _ => Err(format!(
                 "`{s}` is not an address (experiment/<project>/<env>/<key>, legacy/<project>/<flag>, \
-                 metric/<project>/<key>, metric-group/<project>/<key> or experimentation-settings/<project>)"
+                 metric/<project>/<key>, metric-group/<project>/<key>, layer/<project>/<key>, \
+                 holdout/<project>/<env>/<key> or experimentation-settings/<project>)"
             )),
         }
     }
@@ -346,6 +359,10 @@ pub struct PlannedRequest {
     /// moves them. The body holds the value seen at plan time; everything else is sent exactly as planned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bind: Vec<Binding>,
+    /// The object this request writes, when it is not its change's: an experiment's reservation in a layer, or its
+    /// leaving a holdout. Its postconditions are checked against a fresh read of this object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<Address>,
 }
 
 impl PlannedRequest {
@@ -415,6 +432,9 @@ pub enum BoundValue {
     /// The flag's `environments.<environment>.version`, read just before sending: a start or stop earlier in the
     /// same apply moves it, and LaunchDarkly refuses a stale `flagConfigVersion`.
     FlagVersion { project: String, flag: String, environment: String },
+    /// The `_id` of the holdout with this key, read just before sending: a holdout created earlier in the same
+    /// apply has no id at plan time.
+    HoldoutId { project: String, environment: String, key: String },
 }
 
 impl fmt::Display for BoundValue {
@@ -423,6 +443,7 @@ impl fmt::Display for BoundValue {
             Self::FlagVersion { flag, environment, .. } => {
                 write!(f, "the version of flag `{flag}` in `{environment}` when sent")
             }
+            Self::HoldoutId { environment, key, .. } => write!(f, "the _id of holdout `{key}` in `{environment}`"),
         }
     }
 }
@@ -462,6 +483,16 @@ pub enum Expectation {
     Absent,
     /// The project's randomization units are these, compared as a set keyed by unit.
     RandomizationUnits { units: Vec<crate::api::RandomizationUnitInput> },
+    /// The layer reserves exactly this share for the experiment in the environment.
+    #[serde(rename_all = "camelCase")]
+    Reservation { environment: String, experiment: String, percent: i64 },
+    /// The layer holds no reservation for the experiment in the environment.
+    #[serde(rename_all = "camelCase")]
+    NoReservation { environment: String, experiment: String },
+    /// The holdout has ended.
+    HoldoutEnded,
+    /// The holdout does not hold the experiment.
+    NotInHoldout { experiment: String },
 }
 
 /// A difference between a spec and LaunchDarkly that no request can remove: a creation-only field, the winner of a

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::{Experiment, ExperimentationSettings, FeatureFlag, Metric, MetricGroup};
+use crate::api::{Experiment, ExperimentationSettings, FeatureFlag, Holdout, Layer, Metric, MetricGroup};
 use crate::json_text::JsonText;
 use crate::spec::SpecSet;
 
@@ -47,6 +47,21 @@ pub struct ProjectState {
     /// Experimentation settings, when fetched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<ExperimentationSettings>,
+    /// Layers by key, when read: `None` when no spec of the project mentions layers, and memberships are then
+    /// left alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<BTreeMap<String, Layer>>,
+    /// Environment key → its holdouts by key, for the environments whose holdouts were read (a declared holdout
+    /// merged with its detail).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub holdouts: BTreeMap<String, BTreeMap<String, Holdout>>,
+}
+
+impl ProjectState {
+    /// The holdout of `env` whose `_id` is `id`, when that environment's holdouts were read.
+    pub fn holdout_by_id(&self, env: &str, id: &str) -> Option<&Holdout> {
+        self.holdouts.get(env)?.values().find(|h| h.id == id)
+    }
 }
 
 /// A flag as fetched: the typed view for resolving references, and the raw JSON a JSON patch is checked against.
@@ -100,6 +115,14 @@ pub struct Requirements {
     pub metrics: BTreeSet<String>,
     /// Projects whose experimentation settings are needed (a spec names a randomization unit).
     pub settings: BTreeSet<String>,
+    /// Projects whose layers are needed: a spec declares a layer or puts an experiment in one, or a Workspace owns
+    /// layers.
+    pub layers: BTreeSet<String>,
+    /// `(project, environment)` pairs whose holdout lists are needed. Environments where an experiment of a spec
+    /// turns out to be in a holdout are read afterwards (it may have to leave it).
+    pub holdouts: BTreeSet<(String, String)>,
+    /// `(project, environment, key)` of every declared holdout: its detail holds what the list leaves out.
+    pub holdout_details: BTreeSet<(String, String, String)>,
 }
 
 impl Requirements {
@@ -120,6 +143,30 @@ impl Requirements {
             r.metrics.insert(s.project.clone());
             if s.iteration.randomization_unit.is_some() {
                 r.settings.insert(s.project.clone());
+            }
+            if s.layer.is_some() {
+                r.layers.insert(s.project.clone());
+            }
+            if s.holdout.is_some() {
+                for env in s.target_environments() {
+                    r.holdouts.insert((s.project.clone(), env.to_owned()));
+                }
+            }
+        }
+        for l in &specs.layers {
+            r.layers.insert(l.spec.project.clone());
+        }
+        for h in &specs.holdouts {
+            let s = &h.spec;
+            for env in s.target_environments() {
+                r.holdouts.insert((s.project.clone(), env.to_owned()));
+                r.holdout_details.insert((s.project.clone(), env.to_owned(), s.key.clone()));
+            }
+            // The metrics it measures and its randomization unit are checked against the project's.
+            r.metrics.insert(s.project.clone());
+            r.settings.insert(s.project.clone());
+            if let Some(f) = &s.prerequisite_flag {
+                r.flags.insert((s.project.clone(), f.clone()));
             }
         }
         for l in &specs.legacy {
@@ -153,6 +200,14 @@ impl Requirements {
                 if p.owns.iter().any(|o| matches!(o, crate::spec::Owned::Metrics | crate::spec::Owned::MetricGroups)) {
                     r.metrics.insert(p.key.clone());
                 }
+                if p.owns.contains(&crate::spec::Owned::Layers) {
+                    r.layers.insert(p.key.clone());
+                }
+                if p.owns.contains(&crate::spec::Owned::Holdouts) {
+                    for env in &p.environments {
+                        r.holdouts.insert((p.key.clone(), env.clone()));
+                    }
+                }
             }
         }
         r
@@ -166,6 +221,8 @@ impl Requirements {
             .chain(self.flags.iter().map(|(p, _)| p.clone()))
             .chain(self.metrics.iter().cloned())
             .chain(self.settings.iter().cloned())
+            .chain(self.layers.iter().cloned())
+            .chain(self.holdouts.iter().map(|(p, _)| p.clone()))
             .collect()
     }
 }

@@ -51,6 +51,7 @@ fn req(method: Method, path: String) -> PlannedRequest {
         body: None,
         expect: Vec::new(),
         bind: Vec::new(),
+        object: None,
     }
 }
 
@@ -312,15 +313,107 @@ pub fn reset_legacy_results(project: &str, flag: &str, env: &str, metric: &str) 
     )
 }
 
-/// Which `LD-API-Version` class a path belongs to: `beta` on the experiments, experimentation-settings,
-/// results and metric-group routes; the dated version on flags and metrics (contract §1, marked inferred).
+/// Page size for holdout lists.
+pub const HOLDOUT_PAGE: u64 = 50;
+
+/// `getLayers`: every layer of the project with its reservations in each environment (the operation takes no
+/// `limit`; the answer is one page).
+pub fn list_layers(project: &str) -> PlannedRequest {
+    req(Method::Get, format!("/api/v2/projects/{}/layers", segment(project)))
+}
+
+/// `createLayer`: `body` is a `LayerPost`.
+pub fn create_layer(project: &str, body: &Value) -> PlannedRequest {
+    with_body(req(Method::Post, format!("/api/v2/projects/{}/layers", segment(project))), CONTENT_TYPE_JSON, body)
+}
+
+/// `updateLayer`: `body` is a `LayerPatchInput` (a semantic patch; reservation instructions take the body's
+/// `environmentKey`).
+pub fn update_layer(project: &str, key: &str, body: &Value) -> PlannedRequest {
+    with_body(
+        req(Method::Patch, format!("/api/v2/projects/{}/layers/{}", segment(project), segment(key))),
+        CONTENT_TYPE_SEMANTIC_PATCH,
+        body,
+    )
+}
+
+/// `getAllHoldouts`: one page.
+pub fn list_holdouts(project: &str, env: &str, offset: u64) -> PlannedRequest {
+    q(
+        req(Method::Get, format!("{}/holdouts", pe(project, env))),
+        &[("limit", HOLDOUT_PAGE.to_string()), ("offset", offset.to_string())],
+    )
+}
+
+/// `getHoldout`: the detail (description, `holdoutAmount`, the experiments in it).
+pub fn get_holdout(project: &str, env: &str, key: &str) -> PlannedRequest {
+    req(Method::Get, format!("{}/holdouts/{}", pe(project, env), segment(key)))
+}
+
+/// `postHoldout`: `body` is a `HoldoutPostRequest` (lower-case field names).
+pub fn post_holdout(project: &str, env: &str, body: &Value) -> PlannedRequest {
+    with_body(req(Method::Post, format!("{}/holdouts", pe(project, env))), CONTENT_TYPE_JSON, body)
+}
+
+/// `patchHoldout`: `body` is a `HoldoutPatchInput` (a semantic patch).
+pub fn patch_holdout(project: &str, env: &str, key: &str, body: &Value) -> PlannedRequest {
+    with_body(
+        req(Method::Patch, format!("{}/holdouts/{}", pe(project, env), segment(key))),
+        CONTENT_TYPE_SEMANTIC_PATCH,
+        body,
+    )
+}
+
+/// Which `LD-API-Version` class a path belongs to: `beta` on the routes the contract tags beta (experiments and
+/// their results, experimentation settings, metric groups under `Metrics (beta)`, holdouts under
+/// `Holdouts (beta)`); the dated version on flags, metrics, layers (`Layers`) and caller identity (contract §1,
+/// marked inferred). Decided by path segment, so a key that contains `experiments` changes nothing.
 pub fn is_beta_route(path: &str) -> bool {
-    if path.starts_with("/api/v2/flags/") {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segs.as_slice() {
         // Legacy results live under /flags but are beta-era experiment routes; the flag itself is not.
-        return path.contains("/experiments/");
+        ["api", "v2", "flags", _, _, "experiments", ..] => true,
+        ["api", "v2", "projects", _, "environments", _, resource, ..] => {
+            matches!(*resource, "experiments" | "holdouts")
+        }
+        ["api", "v2", "projects", _, resource, ..] => {
+            matches!(*resource, "experiments" | "experimentation-settings" | "metric-groups")
+        }
+        _ => false,
     }
-    if path.starts_with("/api/v2/metrics/") {
-        return false;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beta_routes_are_told_by_segment() {
+        for beta in [
+            "/api/v2/projects/p/environments/e/experiments",
+            "/api/v2/projects/p/environments/e/experiments/k/metrics/m/results",
+            "/api/v2/projects/p/experiments",
+            "/api/v2/projects/p/experimentation-settings",
+            "/api/v2/projects/p/metric-groups/g",
+            "/api/v2/projects/p/environments/e/holdouts",
+            "/api/v2/projects/p/environments/e/holdouts/id/abc",
+            "/api/v2/flags/p/f/experiments/e/m",
+            "/api/v2/projects/p/environments/e/experiments?limit=2&offset=2",
+        ] {
+            assert!(is_beta_route(beta), "{beta} is beta");
+        }
+        for dated in [
+            "/api/v2/flags/p/f",
+            "/api/v2/flags/p",
+            "/api/v2/metrics/p/experiments",
+            "/api/v2/projects/p/layers",
+            "/api/v2/projects/p/layers/experiments-surface",
+            "/api/v2/caller-identity",
+        ] {
+            assert!(!is_beta_route(dated), "{dated} is dated");
+        }
+        assert!(is_beta_route(&list_holdouts("p", "e", 0).path));
+        assert!(!is_beta_route(&update_layer("p", "k", &Value::Null).path));
     }
-    path.contains("/experiments") || path.contains("/experimentation-settings") || path.contains("/metric-groups")
 }

@@ -17,6 +17,12 @@
 //! | `patchMetric` / `patchMetricGroup` | at least one patched field differs | every patched field has its new value |
 //! | `deleteMetric` / `deleteMetricGroup` | the object exists | it is absent |
 //! | `putExperimentationSettings` | the units differ as a set | they are the planned set |
+//! | `createLayer` / `postHoldout` | the object is absent | it exists with the planned name and description |
+//! | `updateLayer` / `patchHoldout` `updateName`, `updateDescription` | the value differs | the value |
+//! | `updateExperimentReservation` | the experiment's reservation in that environment is absent or another share | it is the planned share |
+//! | layer `removeExperiment` | the layer holds a reservation for the experiment there | it holds none |
+//! | `endHoldout` | the holdout has not ended | it has ended |
+//! | holdout `removeExperiment` | the holdout holds the experiment | it does not |
 //!
 //! The earlier requests of the same change never make a later one's postcondition true: a restore starts nothing, a new
 //! iteration is a draft and not the running one, and a stop does not archive. What the planner saw is what the applier
@@ -27,7 +33,7 @@
 //! Postconditions are checked against the pending and running slots, never "any iteration": a stopped iteration, or a
 //! colleague's draft, with an equal design is exactly the state in which a looser check would lie.
 
-use crate::api::{Experiment, ExperimentationSettings, IterationStatus, Metric, MetricGroup};
+use crate::api::{Experiment, ExperimentationSettings, Holdout, IterationStatus, Layer, Metric, MetricGroup};
 use crate::catalog;
 use crate::design::legacy_equivalent;
 use crate::plan::Expectation;
@@ -41,6 +47,8 @@ pub enum Object {
     Metric(Option<Box<Metric>>),
     MetricGroup(Option<Box<MetricGroup>>),
     Settings(Option<Box<ExperimentationSettings>>),
+    Layer(Option<Box<Layer>>),
+    Holdout(Option<Box<Holdout>>),
 }
 
 /// The verdict on a request's postconditions.
@@ -83,6 +91,10 @@ fn check_one(e: &Expectation, object: &Object) -> Result<(), String> {
                 Err("the randomization units differ from the planned ones".to_owned())
             }
         }
+        (e, Object::Layer(None)) => Err(format!("the layer does not exist ({})", name(e))),
+        (e, Object::Layer(Some(l))) => check_layer(e, l),
+        (e, Object::Holdout(None)) => Err(format!("the holdout does not exist ({})", name(e))),
+        (e, Object::Holdout(Some(h))) => check_holdout(e, h),
         (e, Object::Metric(_) | Object::MetricGroup(_) | Object::Settings(_)) => {
             Err(format!("{} does not apply to a metric, metric group or settings", name(e)))
         }
@@ -117,7 +129,35 @@ fn name(e: &Expectation) -> &'static str {
         Expectation::CatalogFields { .. } => "expected the planned fields",
         Expectation::Absent => "expected it deleted",
         Expectation::RandomizationUnits { .. } => "expected the planned randomization units",
+        Expectation::Reservation { .. } => "expected the planned reservation",
+        Expectation::NoReservation { .. } => "expected no reservation",
+        Expectation::HoldoutEnded => "expected it ended",
+        Expectation::NotInHoldout { .. } => "expected the experiment out of the holdout",
     }
+}
+
+fn check_layer(e: &Expectation, l: &Layer) -> Result<(), String> {
+    let holds = match e {
+        Expectation::Name { value } => &l.name == value,
+        Expectation::Description { value } => l.description.as_deref().unwrap_or("") == value,
+        Expectation::Reservation { environment, experiment, percent } => {
+            l.reservation(environment, experiment).is_some_and(|r| r.reservation_percent == *percent)
+        }
+        Expectation::NoReservation { environment, experiment } => l.reservation(environment, experiment).is_none(),
+        _ => return Err(format!("{} does not apply to a layer", name(e))),
+    };
+    if holds { Ok(()) } else { Err(format!("layer {}: {}", l.key, name(e))) }
+}
+
+fn check_holdout(e: &Expectation, h: &Holdout) -> Result<(), String> {
+    let holds = match e {
+        Expectation::Name { value } => h.name() == value,
+        Expectation::Description { value } => h.description() == value,
+        Expectation::HoldoutEnded => h.is_ended(),
+        Expectation::NotInHoldout { experiment } => !h.holds(experiment),
+        _ => return Err(format!("{} does not apply to a holdout", name(e))),
+    };
+    if holds { Ok(()) } else { Err(format!("holdout {}: {}", h.key(), name(e))) }
 }
 
 fn fields_hold(
@@ -148,7 +188,11 @@ fn check_experiment(e: &Expectation, x: &Experiment) -> Result<(), String> {
         Expectation::FlagExperiments { .. }
         | Expectation::CatalogFields { .. }
         | Expectation::Absent
-        | Expectation::RandomizationUnits { .. } => false,
+        | Expectation::RandomizationUnits { .. }
+        | Expectation::Reservation { .. }
+        | Expectation::NoReservation { .. }
+        | Expectation::HoldoutEnded
+        | Expectation::NotInHoldout { .. } => false,
     };
     if holds { Ok(()) } else { Err(format!("experiment {}: {}", x.key, name(e))) }
 }

@@ -80,6 +80,7 @@ async fn the_snapshot_takes_one_request_per_page_all_concurrent() {
         flag_environments: [pair("demo", "production"), pair("demo", "staging"), pair("demo", "qa")].into(),
         metrics: ["demo".to_owned(), "gone".to_owned()].into(),
         settings: ["demo".to_owned()].into(),
+        ..Requirements::default()
     };
     let state = fetch_remote(&client, &req).await.unwrap();
 

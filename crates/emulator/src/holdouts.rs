@@ -19,9 +19,8 @@
 //! - the list and the create declare no 404, so an unknown project or environment is a 400 there;
 //! - `baseExperiment` is a minimal `Experiment` (`type: holdout`, no iterations).
 //!
-//! The `LD-API-Version` gate (router) follows ldexp's `is_beta_route`, which does not ask `beta` of these routes
-//! although the contract tags them `Holdouts (beta)`: the emulator is more lenient than the contract here, on
-//! purpose, so that client and emulator agree until `is_beta_route` is settled.
+//! The `LD-API-Version` gate (router) follows ldexp's `is_beta_route`, which asks `beta` of these routes as the
+//! contract's `Holdouts (beta)` tag says: a call without it is a 403, as for every beta resource.
 
 use std::collections::BTreeMap;
 

@@ -232,7 +232,7 @@ fn change(
 }
 
 /// The project's state, or `None` after reporting why there is none: no permission, or no such project.
-fn known_project<'a>(
+pub(crate) fn known_project<'a>(
     remote: &'a RemoteState,
     project: &str,
     address: &Address,

@@ -94,7 +94,10 @@ pub(crate) fn divergences(spec: &Located<ExperimentSpec>, remote: &Experiment, a
     if want != have.unwrap_or("launchdarkly") {
         differ("dataSource", "dataSource", want.into(), have.unwrap_or("launchdarkly").into());
     }
-    if s.holdout_id.as_ref() != remote.holdout_id.as_ref() {
+    // Only a `holdoutId` the spec writes is compared here: `holdout` (a key) and leaving a holdout are `org`'s.
+    if let Some(id) = &s.holdout_id
+        && Some(id) != remote.holdout_id.as_ref()
+    {
         differ("holdoutId", "holdoutId", json!(s.holdout_id), json!(remote.holdout_id));
     }
     let unset = AnalysisConfig::default();

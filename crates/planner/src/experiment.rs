@@ -773,9 +773,10 @@ pub(crate) fn semantic_patch(
         Address::Legacy { project, flag } | Address::LegacyResults { project, flag, .. } => {
             (project.as_str(), "", flag.as_str())
         }
-        Address::Metric { project, key } | Address::MetricGroup { project, key } => {
+        Address::Metric { project, key } | Address::MetricGroup { project, key } | Address::Layer { project, key } => {
             (project.as_str(), "", key.as_str())
         }
+        Address::Holdout { project, environment, key } => (project.as_str(), environment.as_str(), key.as_str()),
         Address::Settings { project } => (project.as_str(), "", ""),
     };
     let body = ExperimentPatch { comment: Some(format!("ldexp: {verb} {address}")), instructions };

@@ -11,6 +11,7 @@ mod fields;
 mod index;
 mod legacy;
 mod order;
+mod org;
 mod resolve;
 mod shared;
 mod unmanaged;
@@ -73,6 +74,19 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
     // What an experiment change waits for: the catalog changes (not deletes) of the objects it uses.
     let catalog_ready: std::collections::BTreeSet<&Address> =
         catalog.changes.iter().filter(|c| c.action != Action::Delete).map(|c| &c.address).collect();
+    let mut pending = org::Pending::default();
+    let mut org_planned = org::plan(specs, remote, options.prune, &mut problems, &mut divergences, &mut pending);
+    org::check_totals(specs, remote, options.prune, &mut problems);
+    for h in &specs.holdouts {
+        org::check_holdout_refs(h, index.get(h.spec.project.as_str()).and_then(Option::as_ref), &mut problems);
+        for c in org_planned.changes.iter_mut().filter(|c| c.action == Action::Create) {
+            if matches!(&c.address, Address::Holdout { project, key, .. } if *project == h.spec.project && *key == h.spec.key)
+            {
+                c.depends_on = org::holdout_needs(&h.spec, &catalog_ready);
+            }
+        }
+    }
+    let mut shifts: std::collections::BTreeMap<Address, Vec<org::Shift>> = std::collections::BTreeMap::new();
 
     for spec in &specs.experiments {
         let s = &spec.spec;
@@ -125,8 +139,27 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
                 ),
                 _ => {}
             }
-            if let Some(mut change) = experiment::plan(&target, &mut problems, &mut warnings, &mut divergences) {
-                change.depends_on = catalog::needed_by(s, &catalog_ready);
+            let membership = org::membership(
+                spec,
+                env,
+                &target.address,
+                target.remote,
+                remote,
+                &pending,
+                &mut problems,
+                &mut divergences,
+            );
+            let planned = experiment::plan(&target, &mut problems, &mut warnings, &mut divergences).map(|mut c| {
+                c.depends_on = catalog::needed_by(s, &catalog_ready);
+                c
+            });
+            // A refused experiment gets nothing, its layers and holdouts included.
+            if divergences.iter().any(|d| d.refuses && d.address == target.address) {
+                continue;
+            }
+            let moved = membership.shifts.clone();
+            if let Some(change) = org::attach(planned, &target.address, membership) {
+                shifts.insert(change.address.clone(), moved);
                 changes.push(change);
             }
         }
@@ -159,6 +192,7 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
     }
     let mut unmanaged = unmanaged::collect(specs, remote, options.prune, &mut changes, &mut warnings);
     unmanaged.extend(catalog.unmanaged);
+    unmanaged.extend(std::mem::take(&mut org_planned.unmanaged));
     let archived: Vec<&Address> = changes.iter().filter(|c| c.action == Action::Archive).map(|c| &c.address).collect();
     runners.unmanaged(&unmanaged, &archived, remote);
     runners.check(&mut problems);
@@ -170,10 +204,11 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
     // The catalog first, in address order (settings, metrics, groups), and its deletes last, groups before the
     // metrics they held: the order the dependencies allow, shown as the reviewer reads it.
     let (mut deletes, mut created): (Vec<Change>, Vec<Change>) =
-        catalog.changes.into_iter().partition(|c| c.action == Action::Delete);
+        catalog.changes.into_iter().chain(org_planned.changes).partition(|c| c.action == Action::Delete);
     created.sort_by(|a, b| a.address.cmp(&b.address));
     deletes.sort_by(|a, b| b.address.cmp(&a.address));
-    let changes: Vec<Change> = created.into_iter().chain(changes).chain(deletes).collect();
+    let mut changes: Vec<Change> = created.into_iter().chain(changes).chain(deletes).collect();
+    org::order(&mut changes, &shifts);
     warnings.sort_by(|a, b| (&a.address, &a.message).cmp(&(&b.address, &b.message)));
     divergences.sort_by(|a, b| (&a.address, &a.location, &a.field).cmp(&(&b.address, &b.location, &b.field)));
     let summary = Summary::of(&changes, unmanaged.len());

@@ -190,6 +190,8 @@ fn experiment_spec(e: &Exp) -> ExperimentSpec {
         analysis_config: None,
         data_source: None,
         holdout_id: None,
+        holdout: None,
+        layer: None,
         state: e.state,
         iteration: IterationSpec {
             hypothesis: if e.hypothesis { "h1".into() } else { "h2".into() },
@@ -331,7 +333,7 @@ fn apply(emu: &InMemory, plan: &Plan, limit: usize) -> Result<(), TestCaseError>
 
 /// The value a bound field takes from the emulator now.
 fn flag_version(emu: &InMemory, v: &ldexp_core::plan::BoundValue) -> Option<serde_json::Value> {
-    let ldexp_core::plan::BoundValue::FlagVersion { project, flag, environment } = v;
+    let ldexp_core::plan::BoundValue::FlagVersion { project, flag, environment } = v else { return None };
     let Object::Flag(Some(snap)) = read(emu, &Address::Legacy { project: project.clone(), flag: flag.clone() }) else {
         return None;
     };
@@ -378,7 +380,10 @@ fn plannable(emu: &InMemory, mut specs: SpecSet, options: &PlanOptions) -> (Spec
                     .map(|p| match &p.address {
                         Address::Experiment { key, .. } => key.clone(),
                         Address::Legacy { flag, .. } | Address::LegacyResults { flag, .. } => flag.clone(),
-                        Address::Metric { key, .. } | Address::MetricGroup { key, .. } => key.clone(),
+                        Address::Metric { key, .. }
+                        | Address::MetricGroup { key, .. }
+                        | Address::Layer { key, .. }
+                        | Address::Holdout { key, .. } => key.clone(),
                         Address::Settings { project } => project.clone(),
                     })
                     .collect();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use ldexp_core::client::{IdentityReads, PlanReads};
+use ldexp_core::client::{IdentityReads, OrgReads, PlanReads};
 use ldexp_core::plan::Plan;
 use ldexp_core::remote::Requirements;
 use ldexp_planner::PlanOptions;
@@ -143,7 +143,7 @@ pub(crate) fn read_plan(path: &Path) -> Result<Plan> {
 }
 
 /// Loads the specs, fetches what they need (with a spinner on a terminal) and plans.
-pub(crate) async fn fresh_plan<R: PlanReads + IdentityReads>(
+pub(crate) async fn fresh_plan<R: PlanReads + OrgReads + IdentityReads>(
     client: &R,
     paths: &[PathBuf],
     prune: bool,

@@ -8,11 +8,13 @@
 
 mod lenient;
 mod links;
+mod org;
 mod results;
 
 pub use crate::percent::Percent;
 pub use lenient::Millis;
 pub use links::ItemLinks;
+pub use org::*;
 pub use results::*;
 
 use std::collections::BTreeMap;

@@ -464,7 +464,7 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
                     return Step::Failed(error);
                 }
                 self.emit(ApplyEvent::Verifying { address: &change.address, step });
-                match self.check(&change.address, request).await {
+                match self.check(request.object.as_ref().unwrap_or(&change.address), request).await {
                     Ok(Check::Satisfied) => return Step::Done { recovered: true },
                     Ok(Check::Unsatisfied(why)) => {
                         tracing::debug!("{resource}: request {} had not taken effect: {}", step + 1, why.join("; "));
@@ -510,13 +510,27 @@ impl<C: ObjectReads + Writer> Ctx<'_, C> {
     async fn bind(&self, request: &PlannedRequest, resource: &str) -> Result<PlannedRequest, Error> {
         let mut read: Vec<(&BoundValue, Option<serde_json::Value>)> = Vec::with_capacity(request.bind.len());
         for Binding { value, .. } in &request.bind {
-            let BoundValue::FlagVersion { project, flag, environment } = value;
-            let address = Address::Legacy { project: project.clone(), flag: flag.clone() };
-            let version = match self.reread_retrying(&address).await? {
-                Object::Flag(Some(snap)) => snap.flag.environments.get(environment).map(|e| e.version.into()),
-                _ => None,
+            let got = match value {
+                BoundValue::FlagVersion { project, flag, environment } => {
+                    let address = Address::Legacy { project: project.clone(), flag: flag.clone() };
+                    match self.reread_retrying(&address).await? {
+                        Object::Flag(Some(snap)) => snap.flag.environments.get(environment).map(|e| e.version.into()),
+                        _ => None,
+                    }
+                }
+                BoundValue::HoldoutId { project, environment, key } => {
+                    let address = Address::Holdout {
+                        project: project.clone(),
+                        environment: environment.clone(),
+                        key: key.clone(),
+                    };
+                    match self.reread_retrying(&address).await? {
+                        Object::Holdout(Some(h)) if !h.id.is_empty() => Some(h.id.clone().into()),
+                        _ => None,
+                    }
+                }
             };
-            read.push((value, version));
+            read.push((value, got));
         }
         let value_of = |v: &BoundValue| read.iter().find(|(w, _)| *w == v).and_then(|(_, x)| x.clone());
         request.with_bound(value_of).map_err(|why| Error::NotFound {
@@ -591,6 +605,8 @@ fn project_of(address: &Address) -> &str {
         | Address::LegacyResults { project, .. }
         | Address::Metric { project, .. }
         | Address::MetricGroup { project, .. }
+        | Address::Layer { project, .. }
+        | Address::Holdout { project, .. }
         | Address::Settings { project } => project,
     }
 }

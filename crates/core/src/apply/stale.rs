@@ -184,6 +184,7 @@ mod tests {
             body: Some(body),
             expect: Vec::new(),
             bind: Vec::new(),
+            object: None,
         }
     }
 

@@ -261,6 +261,7 @@ fn request(method: Method, path: String, body: Value, expect: Vec<Expectation>) 
         body: Some(body),
         expect,
         bind: Vec::new(),
+        object: None,
     }
 }
 

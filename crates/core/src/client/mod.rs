@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use crate::Error;
 use crate::api::{
-    Experiment, ExperimentResults, ExperimentationSettings, FeatureFlag, LegacyResults, Metric, MetricGroup,
-    MetricGroupResults,
+    Experiment, ExperimentResults, ExperimentationSettings, FeatureFlag, Holdout, Layer, LegacyResults, Metric,
+    MetricGroup, MetricGroupResults,
 };
 use crate::plan::{Address, PlannedRequest};
 use crate::remote::FlagSnapshot;
@@ -113,6 +113,27 @@ pub trait PlanReads: Sync {
         env: &str,
         offset: u64,
     ) -> impl Future<Output = Result<Option<FlagPage>, Error>> + Send;
+}
+
+/// The reads of layers and holdouts, for plans and exports. A 404 is `Ok(None)`.
+pub trait OrgReads: Sync {
+    /// `getLayers`: every layer of a project, with its reservations.
+    fn list_layers(&self, project: &str) -> impl Future<Output = Result<Option<Vec<Layer>>, Error>> + Send;
+
+    /// `getAllHoldouts`: every holdout of one environment, all pages (keys, names, statuses, experiments).
+    fn list_holdouts(
+        &self,
+        project: &str,
+        environment: &str,
+    ) -> impl Future<Output = Result<Option<Vec<Holdout>>, Error>> + Send;
+
+    /// `getHoldout`: one holdout's detail (description, `holdoutAmount`, the experiments in it).
+    fn get_holdout(
+        &self,
+        project: &str,
+        environment: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Holdout>, Error>> + Send;
 }
 
 /// One page of whole flags, as the list answers them.

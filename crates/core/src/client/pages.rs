@@ -15,8 +15,8 @@ use super::Transport;
 use super::rest::{decode, read};
 use crate::Error;
 use crate::api::{
-    Experiment, ExperimentCollection, FeatureFlag, FeatureFlagCollection, Links, Metric, MetricCollection, MetricGroup,
-    MetricGroupCollection,
+    Experiment, ExperimentCollection, FeatureFlag, FeatureFlagCollection, Holdout, HoldoutCollection, Links, Metric,
+    MetricCollection, MetricGroup, MetricGroupCollection,
 };
 use crate::plan::{Method, PlannedRequest};
 
@@ -50,6 +50,7 @@ collection!(ExperimentCollection, Experiment);
 collection!(MetricCollection, Metric);
 collection!(MetricGroupCollection, MetricGroup);
 collection!(FeatureFlagCollection, FeatureFlag);
+collection!(HoldoutCollection, Holdout);
 
 /// Every page of a collection. With a total on the first page, the pages it announces are fetched concurrently
 /// from their offsets (one GET per page); without one, `_links.next` is followed.
@@ -187,6 +188,7 @@ pub(crate) fn relative_link(href: &str, resource: &str) -> Result<PlannedRequest
         body: None,
         expect: Vec::new(),
         bind: Vec::new(),
+        object: None,
     })
 }
 

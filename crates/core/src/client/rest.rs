@@ -7,11 +7,11 @@ use serde_json::Value;
 
 use super::pages::{list_all, list_in_order};
 use super::token::REDACTED;
-use super::{CatalogReads, ExportReads, ObjectReads, PlanReads, ResultsReads, Transport, Writer};
+use super::{CatalogReads, ExportReads, ObjectReads, OrgReads, PlanReads, ResultsReads, Transport, Writer};
 use crate::api::{
     ErrorBody, Experiment, ExperimentCollection, ExperimentResults, ExperimentationSettings, FeatureFlag,
-    FeatureFlagCollection, LegacyResults, Metric, MetricCollection, MetricGroup, MetricGroupCollection,
-    MetricGroupResults,
+    FeatureFlagCollection, Holdout, HoldoutCollection, Layer, LayerCollection, LegacyResults, Metric, MetricCollection,
+    MetricGroup, MetricGroupCollection, MetricGroupResults,
 };
 use crate::plan::{Address, Method, PlannedRequest};
 use crate::remote::FlagSnapshot;
@@ -136,6 +136,24 @@ impl<T: Transport> PlanReads for T {
     }
 }
 
+impl<T: Transport> OrgReads for T {
+    async fn list_layers(&self, project: &str) -> Result<Option<Vec<Layer>>, Error> {
+        let resource = format!("layers of project {project}");
+        let got: Option<LayerCollection> = read(self, &requests::list_layers(project), &resource).await?;
+        Ok(got.map(|c| c.items))
+    }
+
+    async fn list_holdouts(&self, project: &str, environment: &str) -> Result<Option<Vec<Holdout>>, Error> {
+        let resource = format!("holdouts of {project}/{environment}");
+        list_all::<T, HoldoutCollection>(self, |o| requests::list_holdouts(project, environment, o), &resource).await
+    }
+
+    async fn get_holdout(&self, project: &str, environment: &str, key: &str) -> Result<Option<Holdout>, Error> {
+        let resource = format!("holdout {project}/{environment}/{key}");
+        read(self, &requests::get_holdout(project, environment, key), &resource).await
+    }
+}
+
 /// A flag-list page kept as JSON: a plan keeps each flag's whole representation (see [`FlagSnapshot`]).
 #[derive(serde::Deserialize)]
 struct RawFlagPage {
@@ -171,6 +189,13 @@ impl<T: Transport> ObjectReads for T {
                 let resource = format!("metric group {project}/{key}");
                 let got: Option<MetricGroup> = read(self, &requests::get_metric_group(project, key), &resource).await?;
                 Ok(Object::MetricGroup(got.map(Box::new)))
+            }
+            Address::Layer { project, key } => {
+                let layers = self.list_layers(project).await?.unwrap_or_default();
+                Ok(Object::Layer(layers.into_iter().find(|l| l.key == *key).map(Box::new)))
+            }
+            Address::Holdout { project, environment, key } => {
+                Ok(Object::Holdout(self.get_holdout(project, environment, key).await?.map(Box::new)))
             }
             Address::Settings { project } => {
                 let resource = format!("experimentation settings of project {project}");

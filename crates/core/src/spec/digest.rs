@@ -12,8 +12,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{
-    ExperimentSpec, ExperimentationSettingsSpec, LegacyFlagExperimentsSpec, MetricGroupSpec, MetricSpec, SpecSet,
-    WorkspaceSpec,
+    ExperimentSpec, ExperimentationSettingsSpec, HoldoutSpec, LayerSpec, LegacyFlagExperimentsSpec, MetricGroupSpec,
+    MetricSpec, SpecSet, WorkspaceSpec,
 };
 
 /// A loaded document as it would be written, `kind` included, without copying the spec.
@@ -26,6 +26,8 @@ enum Document<'a> {
     Metric(&'a MetricSpec),
     MetricGroup(&'a MetricGroupSpec),
     ExperimentationSettings(&'a ExperimentationSettingsSpec),
+    Layer(&'a LayerSpec),
+    Holdout(&'a HoldoutSpec),
 }
 
 /// `sha256:<hex>` over the BLAKE3 hashes of every document's compact JSON (canonical: the spec types write their
@@ -77,6 +79,15 @@ pub(crate) fn of(set: &SpecSet) -> String {
         let s = &x.spec;
         let doc = canonical(&Document::ExperimentationSettings(s));
         docs.push((["ExperimentationSettings", &s.project, ""], Cow::Borrowed(""), doc));
+    }
+    for l in &set.layers {
+        let s = &l.spec;
+        docs.push((["Layer", &s.project, &s.key], Cow::Borrowed(""), canonical(&Document::Layer(s))));
+    }
+    for h in &set.holdouts {
+        let s = &h.spec;
+        let envs = Cow::Owned(s.target_environments().join(","));
+        docs.push((["Holdout", &s.project, &s.key], envs, canonical(&Document::Holdout(s))));
     }
     docs.sort_unstable();
     let mut hasher = Sha256::new();

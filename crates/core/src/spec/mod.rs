@@ -7,6 +7,7 @@ mod digest;
 mod discover;
 mod locations;
 mod model;
+mod org;
 mod rules;
 mod shape;
 #[cfg(test)]
@@ -22,6 +23,7 @@ pub use catalog::{
 };
 pub use locations::FieldLocations;
 pub use model::*;
+pub use org::{HoldoutSpec, HoldoutState, LayerRef, LayerSpec};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -87,6 +89,8 @@ pub struct SpecSet {
     pub metric_groups: Vec<Located<MetricGroupSpec>>,
     /// At most one per project.
     pub settings: Vec<Located<ExperimentationSettingsSpec>>,
+    pub layers: Vec<Located<LayerSpec>>,
+    pub holdouts: Vec<Located<HoldoutSpec>>,
     /// What is valid but deserves a second look, such as a name holding a right-to-left override; in file order,
     /// then by line and column, like the errors of [`crate::Error::Spec`].
     pub warnings: Vec<Diagnostic>,
@@ -260,6 +264,7 @@ impl Loader {
                 Ok(SpecDocument::Experiment(spec)) => {
                     let located = Located { spec, location, field_locations: values };
                     rules::experiment(&located, &keys, &mut self.diagnostics);
+                    org::experiment(&located, &mut self.diagnostics);
                     self.set.experiments.push(located);
                 }
                 Ok(SpecDocument::LegacyFlagExperiments(spec)) => {
@@ -287,6 +292,16 @@ impl Loader {
                     catalog::settings(&located, &mut self.diagnostics);
                     self.set.settings.push(located);
                 }
+                Ok(SpecDocument::Layer(spec)) => {
+                    let located = Located { spec, location, field_locations: values };
+                    org::layer(&located, &mut self.diagnostics);
+                    self.set.layers.push(located);
+                }
+                Ok(SpecDocument::Holdout(spec)) => {
+                    let located = Located { spec, location, field_locations: values };
+                    org::holdout(&located, &mut self.diagnostics);
+                    self.set.holdouts.push(located);
+                }
                 // The shape check accepts only what the types accept; this is a safety net, not a path users see.
                 Err(e) => self.diagnostics.push(Diagnostic::at(
                     &location,
@@ -300,6 +315,7 @@ impl Loader {
     fn finish(mut self) -> Result<SpecSet, crate::Error> {
         rules::duplicates(&self.set.experiments, &self.set.legacy, &mut self.diagnostics);
         catalog::duplicates(&self.set, &mut self.diagnostics);
+        org::duplicates(&self.set, &mut self.diagnostics);
         workspace::scope(&self.set, &mut self.diagnostics);
         let order: BTreeMap<String, usize> =
             self.set.files.iter().enumerate().map(|(i, f)| (f.display().to_string(), i)).collect();

@@ -26,6 +26,10 @@ pub enum SpecDocument {
     MetricGroup(super::catalog::MetricGroupSpec),
     /// A project's randomization units.
     ExperimentationSettings(super::catalog::ExperimentationSettingsSpec),
+    /// A layer: experiments in it get mutually exclusive traffic.
+    Layer(super::org::LayerSpec),
+    /// A holdout: users held out of every experiment in it.
+    Holdout(super::org::HoldoutSpec),
 }
 
 /// A new-model experiment in one or more environments.
@@ -62,9 +66,17 @@ pub struct ExperimentSpec {
     /// Where the metric data comes from. Creation-only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_source: Option<DataSource>,
-    /// Holdout this experiment belongs to. Creation-only.
+    /// The `_id` of a holdout no spec declares, this experiment belongs to. Creation-only. Prefer `holdout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holdout_id: Option<String>,
+    /// The key of the holdout (in each environment of the spec) this experiment is created in. Creation-only:
+    /// an experiment can leave its holdout (remove the field) but never join one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<String>,
+    /// The layer this experiment reserves traffic in, in each environment of the spec. Without it, the
+    /// experiment is in no layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<super::org::LayerRef>,
     /// The lifecycle state ldexp drives the experiment to.
     pub state: ExperimentState,
     /// The design of the current iteration.
@@ -434,7 +446,6 @@ pub struct WorkspaceProject {
 // instead of "unknown"; supporting one is a variant here and its removal from that list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-ldexp-planned" = ["holdouts", "layers"]))]
 pub enum Owned {
     /// Experiments: `--prune` archives the experiments of these environments that no spec declares.
     Experiments,
@@ -442,6 +453,11 @@ pub enum Owned {
     Metrics,
     /// Metric groups: `--prune` deletes the project's metric groups that no spec declares and nothing uses.
     MetricGroups,
+    /// Holdouts: `--prune` ends the holdouts of these environments that no spec declares.
+    Holdouts,
+    /// Layers: `--prune` empties the project's layers that no spec declares of their reservations (LaunchDarkly
+    /// cannot delete a layer), and removes from declared layers the reservations of experiments no spec declares.
+    Layers,
 }
 
 impl Owned {
@@ -451,6 +467,8 @@ impl Owned {
             Self::Experiments => "experiments",
             Self::Metrics => "metrics",
             Self::MetricGroups => "metricGroups",
+            Self::Holdouts => "holdouts",
+            Self::Layers => "layers",
         }
     }
 }

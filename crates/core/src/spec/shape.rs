@@ -22,13 +22,15 @@ pub(crate) struct Shape {
 }
 
 /// The kinds a document may have, with the fields that identify each when `kind` is missing.
-const KINDS: [(&str, &[&str]); 6] = [
+const KINDS: [(&str, &[&str]); 8] = [
     ("Experiment", &["iteration", "environment", "environments", "state"]),
     ("LegacyFlagExperiments", &["flag", "baseline"]),
     ("Workspace", &["projects"]),
     ("Metric", &["eventKind", "eventKey", "isNumeric"]),
     ("MetricGroup", &["groupKind"]),
     ("ExperimentationSettings", &["randomizationUnits"]),
+    ("Layer", &[]),
+    ("Holdout", &["holdoutAmount"]),
 ];
 
 /// The names of the kinds a document may have.

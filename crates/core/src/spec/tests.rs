@@ -127,7 +127,8 @@ fn a_directory_walk_skips_other_tools_yaml_and_keeps_near_misses() {
         diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>(),
         [format!(
             "{}:1:7: unknown kind `Experimnet`, did you mean `Experiment`? (hint: `kind` is `Experiment`, \
-             `LegacyFlagExperiments`, `Workspace`, `Metric`, `MetricGroup` or `ExperimentationSettings`)",
+             `LegacyFlagExperiments`, `Workspace`, `Metric`, `MetricGroup`, `ExperimentationSettings`, `Layer` or \
+             `Holdout`)",
             dir.path().join("typo.yaml").display()
         )]
     );
@@ -193,7 +194,8 @@ fn every_problem_of_a_run_is_reported_in_file_order() {
             "p.yaml:9:3: unknown field `primary_metric` in `iteration`, did you mean `primaryMetric`? (hint: rename \
          `primary_metric` to `primaryMetric`)",
             "p.yaml:14:7: unknown kind `Experimnet`, did you mean `Experiment`? (hint: `kind` is `Experiment`, \
-         `LegacyFlagExperiments`, `Workspace`, `Metric`, `MetricGroup` or `ExperimentationSettings`)",
+         `LegacyFlagExperiments`, `Workspace`, `Metric`, `MetricGroup`, `ExperimentationSettings`, `Layer` or \
+             `Holdout`)",
         ]
     );
 }
@@ -232,7 +234,16 @@ fn schema_describes_every_kind() {
         .collect();
     assert_eq!(
         kinds,
-        ["Experiment", "LegacyFlagExperiments", "Workspace", "Metric", "MetricGroup", "ExperimentationSettings"]
+        [
+            "Experiment",
+            "LegacyFlagExperiments",
+            "Workspace",
+            "Metric",
+            "MetricGroup",
+            "ExperimentationSettings",
+            "Layer",
+            "Holdout"
+        ]
     );
 }
 

@@ -112,6 +112,14 @@ pub(crate) fn scope(set: &SpecSet, out: &mut Vec<Diagnostic>) {
             (None, None) => {}
         }
     }
+    for doc in &set.holdouts {
+        let h = &doc.spec;
+        let what = format!("holdout `{}`", h.key);
+        for (j, env) in h.target_environments().into_iter().enumerate() {
+            let field = if h.environment.is_some() { "environment".to_owned() } else { format!("environments[{j}]") };
+            check(&h.project, env, doc.location_of(&field), &what);
+        }
+    }
     for doc in &set.legacy {
         let l = &doc.spec;
         for (i, m) in l.metrics.iter().enumerate() {
@@ -197,15 +205,11 @@ metrics:
     }
 
     #[test]
-    fn owned_kinds_of_later_versions_are_not_supported_yet() {
+    fn owned_kinds_are_spelt_as_the_spec_reference_says() {
         assert_eq!(
-            problems(&WORKSPACE.replace("owns: [experiments]", "owns: [experiments, holdouts, experimnts]")),
-            [
-                "w.yaml:5:25: `projects[0].owns[1]` `holdouts` is not supported yet (hint: ldexp supports only \
-                 `experiments`, `metrics`, `metricGroups` here so far: remove `holdouts`)",
-                "w.yaml:5:35: `projects[0].owns[2]` must be one of `experiments`, `metrics`, `metricGroups`, found \
-                 `experimnts`, did you mean `experiments`? (hint: write `experiments`)",
-            ]
+            problems(&WORKSPACE.replace("owns: [experiments]", "owns: [experiments, holdouts, layers, experimnts]")),
+            ["w.yaml:5:43: `projects[0].owns[3]` must be one of `experiments`, `metrics`, `metricGroups`, \
+                 `holdouts`, `layers`, found `experimnts`, did you mean `experiments`? (hint: write `experiments`)",]
         );
     }
 

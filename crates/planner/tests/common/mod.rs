@@ -29,6 +29,8 @@ pub(crate) fn specs(file: &str, text: &str) -> SpecSet {
             SpecDocument::ExperimentationSettings(spec) => {
                 set.settings.push(Located { spec, location, field_locations });
             }
+            SpecDocument::Layer(spec) => set.layers.push(Located { spec, location, field_locations }),
+            SpecDocument::Holdout(spec) => set.holdouts.push(Located { spec, location, field_locations }),
         }
     }
     set
@@ -167,6 +169,7 @@ pub(crate) fn remote(experiments: Vec<Experiment>) -> RemoteState {
             }))
             .unwrap(),
         ),
+        ..ProjectState::default()
     };
     RemoteState { projects: [("demo".to_owned(), Some(project))].into_iter().collect(), ..RemoteState::default() }
 }
