@@ -22,3 +22,4 @@ mod stale;
 mod support;
 mod tty;
 mod validate;
+mod views;

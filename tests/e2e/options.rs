@@ -54,6 +54,8 @@ fn connection_options_are_offered_only_by_commands_that_call_launchdarkly() {
         &["export", "--help"],
         &["results", "--help"],
         &["results", "reset-legacy", "--help"],
+        &["list", "experiments", "--help"],
+        &["show", "--help"],
     ] {
         let h = help(args);
         for option in CONNECTION {

@@ -54,6 +54,10 @@ enum Command {
     /// Show experiment results per treatment, or legacy results; `results reset-legacy` resets legacy results.
     // Boxed: with its connection options twice (show and reset-legacy) it is twice the size of the others.
     Results(Box<cmd::results::ResultsArgs>),
+    /// List objects in LaunchDarkly, filtered by LaunchDarkly itself: `list experiments`.
+    List(cmd::list::ListArgs),
+    /// Print one object's remote state as the spec YAML that describes it, then an experiment's status.
+    Show(cmd::show::ShowArgs),
     /// A narrated tour on a throwaway in-process emulator: plan, apply, plan again, drift. No credentials needed.
     Demo(cmd::demo::DemoArgs),
     /// Print shell completions.
@@ -80,6 +84,8 @@ fn main() -> ExitCode {
         Command::Drift(args) => cmd::drift::run(args, &cli.globals),
         Command::Export(args) => cmd::export::run(args, &cli.globals),
         Command::Results(args) => cmd::results::run(args, &cli.globals),
+        Command::List(args) => cmd::list::run(args, &cli.globals),
+        Command::Show(args) => cmd::show::run(args, &cli.globals),
         Command::Demo(args) => cmd::demo::run(args, &cli.globals),
         Command::Completions(args) => cmd::completions::run(args, &mut <Cli as clap::CommandFactory>::command()),
         Command::Emulator(args) => client::runtime()

@@ -26,5 +26,6 @@ pub mod spec;
 #[cfg(test)]
 mod testing;
 pub mod verify;
+pub mod views;
 
 pub use error::{ApiError, Error};

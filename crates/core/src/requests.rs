@@ -94,6 +94,34 @@ pub fn list_experiments_any_env(project: &str, offset: u64) -> PlannedRequest {
     )
 }
 
+/// `expand` for a listing (`ldexp list experiments`): the draft gives the status and flags of an experiment never
+/// started, the previous iterations their count; treatments and metrics are not shown.
+pub const LIST_EXPAND: &str = "draftIteration,previousIterations";
+
+/// `getExperiments` in `env`, or `getExperimentsAnyEnv` without one: one page of the experiments that LaunchDarkly
+/// selects with `filter`'s `filter` and `lifecycleState` query parameters.
+pub fn list_experiments_where(
+    project: &str,
+    env: Option<&str>,
+    filter: &crate::views::ExperimentFilter,
+    offset: u64,
+) -> PlannedRequest {
+    let path = match env {
+        Some(env) => format!("{}/experiments", pe(project, env)),
+        None => format!("/api/v2/projects/{}/experiments", segment(project)),
+    };
+    let mut pairs = vec![
+        ("limit", EXPERIMENT_PAGE.to_string()),
+        ("offset", offset.to_string()),
+        ("expand", LIST_EXPAND.to_owned()),
+        ("lifecycleState", filter.lifecycle_state().to_owned()),
+    ];
+    if let Some(f) = filter.filter_param() {
+        pairs.push(("filter", f));
+    }
+    q(req(Method::Get, path), &pairs)
+}
+
 /// `getExperiment`.
 pub fn get_experiment(project: &str, env: &str, key: &str) -> PlannedRequest {
     q(

@@ -457,3 +457,84 @@ async fn the_flag_list_is_read_page_by_page_until_a_short_page_or_no_next_link()
     assert!(c.list_flags("nope").await.unwrap().is_none());
     assert_eq!(mock.requests().len(), 2);
 }
+
+#[tokio::test]
+async fn a_filtered_experiment_list_sends_the_filter_and_follows_next_links_with_it() {
+    use ldexp_core::api::IterationStatus;
+    use ldexp_core::client::ListReads;
+    use ldexp_core::views::ExperimentFilter;
+
+    let item = |i: usize| {
+        json!({"key": format!("x{i:02}"), "name": "x", "_maintainerId": "m", "_creationDate": 1,
+               "environmentKey": "production", "_links": {}})
+    };
+    // No total: the client goes by `_links.next`, which carries the query on, as LaunchDarkly's does.
+    let mock = Mock::start(move |c: &Captured, _| {
+        let query = c.raw_query.as_deref().unwrap_or_default();
+        let body = match c.path.as_str() {
+            "/api/v2/projects/demo/experiments" if query.contains("offset=50") => {
+                json!({"items": (50..53).map(item).collect::<Vec<_>>(), "_links": {}})
+            }
+            "/api/v2/projects/demo/experiments" => {
+                let next = format!("/api/v2/projects/demo/experiments?{}", query.replace("offset=0", "offset=50"));
+                json!({"items": (0..50).map(item).collect::<Vec<_>>(), "_links": {"next": {"href": next}}})
+            }
+            "/api/v2/projects/demo/environments/staging/experiments" => json!({"items": [], "_links": {}}),
+            _ => return Reply::json(404, json!({"code": "not_found", "message": "Unknown environment"})),
+        };
+        Reply::json(200, body)
+    })
+    .await;
+    let c = mock.client();
+    let filter = ExperimentFilter {
+        status: Some(IterationStatus::Running),
+        flag: Some("checkout-button".into()),
+        metric: None,
+        archived: true,
+    };
+    assert_eq!(c.list_experiments_where("demo", None, &filter).await.unwrap().unwrap().len(), 53);
+    assert!(
+        c.list_experiments_where("demo", Some("staging"), &ExperimentFilter::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(c.list_experiments_where("demo", Some("nowhere"), &filter).await.unwrap().is_none());
+
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 4);
+    let expected = |offset: &str, filter: Option<&str>, lifecycle: &str| {
+        let mut pairs = vec![
+            ("limit", "50"),
+            ("offset", offset),
+            ("expand", "draftIteration,previousIterations"),
+            ("lifecycleState", lifecycle),
+        ];
+        pairs.extend(filter.map(|f| ("filter", f)));
+        q(&pairs)
+    };
+    let filtered = Some("status:running,flagKey:checkout-button");
+    assert_eq!(reqs[0].query(), expected("0", filtered, "archived"), "{}", reqs[0].line());
+    assert_eq!(
+        reqs[1].query(),
+        expected("50", filtered, "archived"),
+        "the next link keeps the filter: {}",
+        reqs[1].line()
+    );
+    assert_eq!(reqs[2].query(), expected("0", None, "active"), "{}", reqs[2].line());
+    assert_eq!(reqs[2].path, "/api/v2/projects/demo/environments/staging/experiments");
+    // The filter's `:` and `,` travel form-encoded; servers decode them.
+    assert!(
+        reqs[0]
+            .raw_query
+            .as_deref()
+            .unwrap_or_default()
+            .contains("filter=status%3Arunning%2CflagKey%3Acheckout-button"),
+        "{}",
+        reqs[0].line()
+    );
+    for r in &reqs {
+        assert_headers(r, "beta");
+    }
+}

@@ -144,7 +144,8 @@ pub async fn run(args: EmulatorArgs) -> Result<(), EmulatorError> {
     // Best effort: the address on stdout is what callers need; this line is for people watching.
     let _ = writeln!(
         err,
-        "ldexp emulator: admin routes at {0}/_emulator/state, /_emulator/stats, /_emulator/reset",
+        "ldexp emulator: admin routes at {0}/_emulator/state, /_emulator/stats, /_emulator/requests, \
+         /_emulator/reset",
         server.url()
     );
     drop(err);

@@ -1,6 +1,6 @@
 //! The HTTP server: an axum router over [`State::read`] (reads, in parallel) and [`State::handle`] (writes), with
-//! latency, rate limits and injected faults (see [`crate::limits`]), request statistics, and the loopback-only
-//! admin routes under `/_emulator/`.
+//! latency, rate limits and injected faults (see [`crate::limits`]), request statistics and a log of the latest
+//! requests, and the loopback-only admin routes under `/_emulator/`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -142,8 +142,35 @@ struct Shared {
     initial: State,
     config: ServerConfig,
     stats: Mutex<Stats>,
+    requests: Mutex<RequestLog>,
     windows: Mutex<Windows>,
     rng: Mutex<SmallRng>,
+}
+
+/// How many API requests `GET /_emulator/requests` keeps: enough for any test's scenario, bounded for benchmarks
+/// that send hundreds of thousands.
+const REQUEST_LOG: usize = 1000;
+
+/// One API request as `GET /_emulator/requests` shows it: method, path and decoded query. Headers are left out,
+/// the token among them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct Logged {
+    method: String,
+    path: String,
+    query: BTreeMap<String, String>,
+}
+
+/// The latest API requests, oldest first.
+#[derive(Debug, Default)]
+struct RequestLog(std::collections::VecDeque<Logged>);
+
+impl RequestLog {
+    fn push(&mut self, req: &Request) {
+        if self.0.len() == REQUEST_LOG {
+            self.0.pop_front();
+        }
+        self.0.push_back(Logged { method: req.method.clone(), path: req.path.clone(), query: req.query.clone() });
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -243,11 +270,13 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, EmulatorError>
         rng: Mutex::new(SmallRng::seed_from_u64(config.fault_seed)),
         config,
         stats: Mutex::new(Stats::default()),
+        requests: Mutex::new(RequestLog::default()),
         windows: Mutex::new(Windows::default()),
     });
     let app = Router::new()
         .route("/_emulator/state", get(admin_state).put(admin_put_state))
         .route("/_emulator/stats", get(admin_stats))
+        .route("/_emulator/requests", get(admin_requests))
         .route("/_emulator/reset", post(admin_reset))
         .fallback(api)
         // State documents of large benchmark accounts exceed axum's 2 MB default.
@@ -389,6 +418,7 @@ async fn api(
         *stats.by_route.entry(key.clone().unwrap_or_else(|| format!("{} (no route)", req.method))).or_insert(0) += 1;
         stats.total
     };
+    lock(&shared.requests).push(&req);
     // The latency is the time the service takes to answer, its own work included, so the request is handled at
     // once and its answer held until then: the emulator's CPU hides inside the latency as the service's does.
     let answer_at = tokio::time::Instant::now() + Duration::from_millis(shared.config.latency_ms);
@@ -499,6 +529,17 @@ async fn admin_stats(AxState(shared): AxState<Arc<Shared>>, ConnectInfo(peer): C
     }
     let stats = lock(&shared.stats).clone();
     to_http(Response::json(200, serde_json::to_value(stats).unwrap_or(Value::Null)))
+}
+
+async fn admin_requests(
+    AxState(shared): AxState<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> AxResponse {
+    if let Some(r) = loopback_only(peer) {
+        return r;
+    }
+    let requests: Vec<Logged> = lock(&shared.requests).0.iter().cloned().collect();
+    to_http(Response::json(200, json!({ "requests": requests })))
 }
 
 async fn admin_reset(AxState(shared): AxState<Arc<Shared>>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> AxResponse {

@@ -91,6 +91,37 @@ async fn api_and_admin_routes() {
 }
 
 #[tokio::test]
+async fn the_request_log_shows_each_api_request_with_its_decoded_query_and_no_header() {
+    let server = start(|_| {}).await;
+    let path = "/api/v2/projects/demo/experiments?filter=status%3Arunning%2CflagKey%3Acheckout-button&limit=5";
+    assert_eq!(api(&server, reqwest::Method::GET, path, None).await.unwrap().status(), 200);
+    assert_eq!(api(&server, reqwest::Method::GET, "/api/v2/metrics/demo", None).await.unwrap().status(), 200);
+    admin(&server, reqwest::Method::GET, "/_emulator/stats", None).await;
+    let log = admin(&server, reqwest::Method::GET, "/_emulator/requests", None).await;
+    assert_eq!(
+        log,
+        json!({"requests": [
+            {"method": "GET", "path": "/api/v2/projects/demo/experiments",
+             "query": {"filter": "status:running,flagKey:checkout-button", "limit": "5"}},
+            {"method": "GET", "path": "/api/v2/metrics/demo", "query": {}},
+        ]}),
+        "oldest first, admin calls left out"
+    );
+    assert!(!log.to_string().contains(TOKEN));
+
+    // Bounded: the latest thousand.
+    for i in 0..1005 {
+        let r = api(&server, reqwest::Method::GET, &format!("/api/v2/metrics/demo?offset={i}"), None).await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let log = admin(&server, reqwest::Method::GET, "/_emulator/requests", None).await;
+    let offsets: Vec<&str> =
+        log["requests"].as_array().unwrap().iter().filter_map(|r| r["query"]["offset"].as_str()).collect();
+    assert_eq!((offsets.len(), offsets.first().copied(), offsets.last().copied()), (1000, Some("5"), Some("1004")));
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn rate_limits_answer_429_with_the_documented_headers() {
     let server = start(|c| c.rate_limit = Some(2)).await;
     let path = "/api/v2/metrics/demo";

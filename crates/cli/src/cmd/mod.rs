@@ -6,9 +6,11 @@ pub(crate) mod completions;
 pub(crate) mod demo;
 pub(crate) mod drift;
 pub(crate) mod export;
+pub(crate) mod list;
 pub(crate) mod plan;
 pub(crate) mod results;
 pub(crate) mod schema;
+pub(crate) mod show;
 pub(crate) mod validate;
 
 use std::io::IsTerminal;
@@ -42,9 +44,9 @@ pub(crate) struct Globals {
     pub color: ColorChoice,
 }
 
-/// How to reach LaunchDarkly, for the commands that call it (`plan`, `apply`, `drift`, `export`, `results`). The
-/// token is read only from `LD_ACCESS_TOKEN`. Environment values are hidden in the help: one is the token's
-/// neighbour, and `[env: NAME=]` would read as if the variable were set to nothing.
+/// How to reach LaunchDarkly, for the commands that call it (`plan`, `apply`, `drift`, `export`, `results`, `list`,
+/// `show`). The token is read only from `LD_ACCESS_TOKEN`. Environment values are hidden in the help: one is the
+/// token's neighbour, and `[env: NAME=]` would read as if the variable were set to nothing.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Connection")]
 pub(crate) struct Connection {

@@ -209,6 +209,20 @@ pub trait ExportReads: Sync {
     fn list_flags(&self, project: &str) -> impl Future<Output = Result<Option<Vec<FeatureFlag>>, Error>> + Send;
 }
 
+/// The read of `ldexp list experiments` ([`views::list_experiments`](crate::views::list_experiments)): experiments
+/// LaunchDarkly itself selects.
+pub trait ListReads: Sync {
+    /// `getExperiments` in `environment`, or `getExperimentsAnyEnv` when it is `None`, with `filter`'s `filter` and
+    /// `lifecycleState` ([`requests::list_experiments_where`](crate::requests::list_experiments_where)); every
+    /// page, with the draft and previous iterations expanded. `None` when the project or environment does not exist.
+    fn list_experiments_where(
+        &self,
+        project: &str,
+        environment: Option<&str>,
+        filter: &crate::views::ExperimentFilter,
+    ) -> impl Future<Output = Result<Option<Vec<Experiment>>, Error>> + Send;
+}
+
 /// Metrics and metric groups one at a time, by key. No command needs them (plans read the lists); the benchmark's
 /// per-resource baseline and the contract check do.
 pub trait CatalogReads: Sync {

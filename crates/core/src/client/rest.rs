@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::pages::{list_all, list_in_order};
 use super::token::REDACTED;
-use super::{CatalogReads, ExportReads, ObjectReads, OrgReads, PlanReads, ResultsReads, Transport, Writer};
+use super::{CatalogReads, ExportReads, ListReads, ObjectReads, OrgReads, PlanReads, ResultsReads, Transport, Writer};
 use crate::api::{
     ErrorBody, Experiment, ExperimentCollection, ExperimentResults, ExperimentationSettings, FeatureFlag,
     FeatureFlagCollection, Holdout, HoldoutCollection, Layer, LayerCollection, LegacyResults, Metric, MetricCollection,
@@ -255,6 +255,22 @@ impl<T: Transport> ExportReads for T {
         let resource = format!("flags of project {project}");
         let page = |o| requests::list_flags(project, o);
         list_in_order::<T, FeatureFlagCollection>(self, page, requests::FLAG_PAGE, &resource).await
+    }
+}
+
+impl<T: Transport> ListReads for T {
+    async fn list_experiments_where(
+        &self,
+        project: &str,
+        environment: Option<&str>,
+        filter: &crate::views::ExperimentFilter,
+    ) -> Result<Option<Vec<Experiment>>, Error> {
+        let resource = match environment {
+            Some(env) => format!("experiments of {project}/{env}"),
+            None => format!("experiments of project {project}"),
+        };
+        let page = |o| requests::list_experiments_where(project, environment, filter, o);
+        list_all::<T, ExperimentCollection>(self, page, &resource).await
     }
 }
 
