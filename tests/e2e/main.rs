@@ -11,6 +11,7 @@ mod lifecycle;
 mod limits;
 mod lost_responses;
 mod options;
+mod org;
 mod plan_format;
 mod readme;
 mod recipes;

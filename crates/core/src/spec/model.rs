@@ -234,7 +234,7 @@ pub enum CorrectionScope {
 #[derive(JsonSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]
-enum Decimal {
+pub(super) enum Decimal {
     /// A YAML number.
     Number(f64),
     /// A numeric string.

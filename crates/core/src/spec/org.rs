@@ -56,7 +56,10 @@ pub struct HoldoutSpec {
     /// The attributes results can be sliced by. Creation-only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attributes: Option<Vec<String>>,
-    /// The share of traffic held out, in percent (above 0, at most 100). Creation-only.
+    /// The share of traffic held out, in percent (above 0, at most 100); a number or numeric string.
+    /// Creation-only.
+    #[serde(with = "crate::percent::as_number")]
+    #[schemars(with = "super::model::Decimal")]
     pub holdout_amount: Percent,
     /// The primary metric's key. Creation-only; needed to create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
