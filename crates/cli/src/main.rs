@@ -25,9 +25,13 @@ use crate::exit::ExitStatus;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `ldexp --version`: the version and the git commit the binary was built from (`unknown` outside a git checkout;
+/// see build.rs), so a CI log or a bug report says exactly which code ran.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("LDEXP_GIT_COMMIT"), ")");
+
 /// Declarative, idempotent sync of LaunchDarkly experiments from YAML specs.
 #[derive(Debug, Parser)]
-#[command(name = "ldexp", version, about, propagate_version = true)]
+#[command(name = "ldexp", version = VERSION, about, propagate_version = true)]
 struct Cli {
     #[command(flatten)]
     globals: Globals,
