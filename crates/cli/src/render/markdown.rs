@@ -18,7 +18,7 @@ use super::{
 /// Output length is always strictly below this (GitHub's comment and issue body limit).
 pub(crate) const LIMIT: usize = 65_536;
 
-/// What a plan leaves free under [`LIMIT`] for the text a sticky comment wraps it in: the GitHub Action's hidden
+/// What a plan or drift report leaves free under [`LIMIT`] for the text the GitHub Action wraps it in: the hidden
 /// marker naming the spec folder, its heading and its footer (action/comment.sh), so the comment still fits.
 pub(crate) const COMMENT_RESERVE: usize = 1_024;
 
