@@ -54,7 +54,7 @@ echo "== pre-commit try-repo . ldexp-validate"
 work="$scratch/specs"
 mkdir -p "$work/experiments"
 cp examples/checkout-button-placement.yaml "$work/experiments/good.yaml"
-# The same spec with a misspelt field on line 9, column 3.
+# The same spec with a misspelt field; the hook must point at its line and column.
 sed 's/^  primaryMetric:/  primary_metric:/' examples/checkout-button-placement.yaml >"$work/experiments/bad.yaml"
 bad_line=$(grep -n '^  primary_metric:' "$work/experiments/bad.yaml" | cut -d: -f1)
 # Outside experiments/: not a spec, so the hook's `files` leaves it alone.
