@@ -3,6 +3,7 @@
 // Figures for the closing notes are printed by the tests themselves.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod action;
 mod chaos;
 mod demo;
 mod export;

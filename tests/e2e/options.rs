@@ -168,3 +168,23 @@ fn an_os_error_is_printed_once() {
     assert_eq!(occurrences(&stderr, "(os error 21)"), 1, "{stderr}");
     assert!(stderr.starts_with("error: cannot read the plan plan.json: Is a directory"), "{stderr}");
 }
+
+/// `ldexp --version` names the commit the binary was built from, as git names HEAD of this checkout (build.rs), or
+/// `unknown` when the sources are not a git checkout; subcommands answer the same.
+#[test]
+fn version_names_the_git_commit() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(&root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success() && root.join(".git").exists())
+        .map_or_else(|| "unknown".to_owned(), |o| text(&o.stdout).trim().to_owned());
+    let version = format!("{} (commit {head})\n", env!("CARGO_PKG_VERSION"));
+    for (args, name) in [(&["--version"][..], "ldexp"), (&["-V"], "ldexp"), (&["plan", "--version"], "ldexp-plan")] {
+        let out = run(&root, args, &[]);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), format!("{name} {version}"), "{args:?}");
+    }
+}

@@ -1,4 +1,5 @@
-//! The GitHub Actions recipes in `examples/ci/` and the configurable `LD-API-Version` headers.
+//! The GitHub Actions recipes in `examples/ci/` (their use of the ldexp action against its `action.yml`) and the
+//! configurable `LD-API-Version` headers.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -49,8 +50,50 @@ fn help_of(subcommand: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The ldexp action's metadata (`action.yml` at the repository root).
+fn action() -> Value {
+    let text = std::fs::read_to_string(recipes_dir().join("../../action.yml")).unwrap();
+    serde_yaml::from_str(&text).unwrap()
+}
+
+fn keys(map: &Value) -> BTreeSet<String> {
+    map.as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().to_owned()).collect()
+}
+
+/// The steps of a workflow that use the ldexp action, as (step id, `with:`).
+fn action_steps(workflow: &Value) -> Vec<(Option<String>, Value)> {
+    let mut out = Vec::new();
+    for (_, job) in workflow["jobs"].as_mapping().unwrap() {
+        for step in job["steps"].as_sequence().unwrap() {
+            let Some(uses) = step.get("uses").and_then(Value::as_str) else { continue };
+            if let Some(version) = uses.strip_prefix("ldexp/ldexp@") {
+                // The recipes install the release they document.
+                assert_eq!(version, format!("v{}", env!("CARGO_PKG_VERSION")), "{uses}");
+                out.push((step.get("id").and_then(Value::as_str).map(str::to_owned), step["with"].clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Every `steps.<id>.outputs.<name>` the workflow's text reads.
+fn outputs_read(text: &str) -> Vec<(String, String)> {
+    text.match_indices("steps.")
+        .filter_map(|(at, _)| {
+            let rest = &text[at + "steps.".len()..];
+            let (id, rest) = rest.split_once(".outputs.")?;
+            let name: String =
+                rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+            (id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')).then(|| (id.to_owned(), name))
+        })
+        .collect()
+}
+
 #[test]
 fn every_recipe_is_a_workflow_whose_ldexp_commands_exist() {
+    let action = action();
+    let inputs = keys(&action["inputs"]);
+    let outputs = keys(&action["outputs"]);
     let mut seen = BTreeSet::new();
     for name in ["plan.yml", "apply.yml", "drift.yml"] {
         let wf = load(name);
@@ -75,26 +118,55 @@ fn every_recipe_is_a_workflow_whose_ldexp_commands_exist() {
             }
             seen.insert(sub);
         }
+        let steps = action_steps(&wf);
+        assert!(!steps.is_empty(), "{name}: the recipes start from the ldexp action");
+        let mut ids = BTreeSet::new();
+        for (id, with) in steps {
+            ids.extend(id);
+            for input in keys(&with) {
+                assert!(inputs.contains(&input), "{name}: the action has no input {input:?}");
+            }
+            let sub = with["command"].as_str().unwrap().to_owned();
+            let help = help_of(&sub);
+            for flag in with.get("args").and_then(Value::as_str).unwrap_or("").split_whitespace() {
+                assert!(!flag.starts_with("--") || help.contains(flag), "{name}: `ldexp {sub}` has no option {flag}");
+            }
+            seen.insert(sub);
+        }
+        let text = std::fs::read_to_string(recipes_dir().join(name)).unwrap();
+        for (id, output) in outputs_read(&text) {
+            if ids.contains(&id) {
+                assert!(outputs.contains(&output), "{name}: the action has no output {output:?}");
+            }
+        }
     }
-    let expected: BTreeSet<String> = ["validate", "plan", "apply", "drift"].iter().map(|s| (*s).to_owned()).collect();
+    let expected: BTreeSet<String> = ["plan", "apply", "drift"].iter().map(|s| (*s).to_owned()).collect();
     assert_eq!(seen, expected);
 }
 
 #[test]
 fn recipes_react_to_the_documented_exit_codes() {
-    let plan = serde_yaml::to_string(&load("plan.yml")).unwrap();
-    assert!(plan.contains("--detailed-exitcode") && plan.contains("--format markdown"));
-    assert!(plan.contains("gh pr comment"), "the PR recipe posts the plan as a comment");
-    let apply = serde_yaml::to_string(&load("apply.yml")).unwrap();
+    let plan = load("plan.yml");
+    assert_eq!(plan["permissions"]["pull-requests"].as_str(), Some("write"), "the sticky comment needs it");
+    assert!(plan["on"].get("pull_request").is_some());
+    let apply = load("apply.yml");
+    let apply_text = serde_yaml::to_string(&apply).unwrap();
     assert!(
-        apply.contains("--plan plan.json") && apply.contains("-eq 3"),
-        "apply uses the saved plan and explains a stale one"
+        apply_text.contains("steps.plan.outputs.plan-file") && apply_text.contains("--plan plan.json"),
+        "the plan job saves the plan file, and apply applies exactly it"
     );
-    assert_eq!(load("apply.yml")["jobs"]["apply"]["needs"].as_str(), Some("plan"));
+    assert_eq!(apply["jobs"]["apply"]["needs"].as_str(), Some("plan"));
+    assert_eq!(apply["jobs"]["apply"]["environment"].as_str(), Some("launchdarkly"));
     let drift = load("drift.yml");
     assert!(drift["on"]["schedule"].as_sequence().is_some_and(|s| !s.is_empty()), "drift runs on a schedule");
     let drift_text = serde_yaml::to_string(&drift).unwrap();
-    assert!(drift_text.contains("== '2'") && drift_text.contains("gh issue create"), "drift opens an issue on exit 2");
+    assert!(
+        drift_text.contains("steps.drift.outputs.exitcode == '2'") && drift_text.contains("gh issue create"),
+        "drift opens an issue on exit 2"
+    );
+    // The action fails the job on an error and on a stale plan, not on changes or drift.
+    let action_text = std::fs::read_to_string(recipes_dir().join("../../action.yml")).unwrap();
+    assert!(action_text.contains("if: steps.ldexp.outputs.exitcode != '0' && steps.ldexp.outputs.exitcode != '2'"));
 }
 
 #[test]

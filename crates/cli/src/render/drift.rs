@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::human::Paint;
-use super::markdown::{LIMIT, Part, cell, code, divergences_part, fit, unmanaged_part, warnings_part};
+use super::markdown::{COMMENT_RESERVE, LIMIT, Part, cell, code, divergences_part, fit, unmanaged_part, warnings_part};
 use super::{clip, is_text_field, is_unchanged, marker, risk_sentence, show_value, text_diff, to_pretty_json};
 
 /// Everything that differs between the remote and the specs.
@@ -173,9 +173,10 @@ pub(crate) fn json(report: &DriftReport) -> String {
     to_pretty_json(report)
 }
 
-/// The report as markdown (for an issue opened by a nightly job), always shorter than 65,536 characters.
+/// The report as markdown (for an issue opened by a nightly job), always shorter than 65,536 characters with room
+/// to spare for the heading the GitHub Action puts on it ([`COMMENT_RESERVE`]).
 pub(crate) fn markdown(report: &DriftReport) -> String {
-    markdown_within(report, LIMIT)
+    markdown_within(report, LIMIT - COMMENT_RESERVE)
 }
 
 /// Longest value shown in a markdown cell; the JSON report has every value whole.
@@ -329,7 +330,7 @@ mod tests {
             })
             .collect();
         let out = markdown(&DriftReport::from_plan(&plan));
-        assert!(out.len() < LIMIT);
+        assert!(out.len() < LIMIT - COMMENT_RESERVE);
         assert!(
             out.contains("of 3000 drifted objects. Run `ldexp drift --format json` to see everything.\n"),
             "{}",

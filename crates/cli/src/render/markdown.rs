@@ -18,9 +18,13 @@ use super::{
 /// Output length is always strictly below this (GitHub's comment and issue body limit).
 pub(crate) const LIMIT: usize = 65_536;
 
-/// The plan as a markdown PR comment, always shorter than [`LIMIT`].
+/// What a plan or drift report leaves free under [`LIMIT`] for the text the GitHub Action wraps it in: the hidden
+/// marker naming the spec folder, its heading and its footer (action/comment.sh), so the comment still fits.
+pub(crate) const COMMENT_RESERVE: usize = 1_024;
+
+/// The plan as a markdown PR comment, always shorter than [`LIMIT`] less [`COMMENT_RESERVE`].
 pub(crate) fn markdown(plan: &Plan) -> String {
-    markdown_within(plan, LIMIT)
+    markdown_within(plan, LIMIT - COMMENT_RESERVE)
 }
 
 pub(crate) fn markdown_within(plan: &Plan, limit: usize) -> String {
@@ -388,8 +392,8 @@ mod tests {
     fn a_huge_plan_drops_details_from_the_end_and_says_so() {
         let plan = huge_plan(300);
         let out = markdown(&plan);
-        assert!(out.len() < LIMIT, "{} bytes", out.len());
-        assert!(out.len() > LIMIT - 3_000, "the cut should use the space: {} bytes", out.len());
+        assert!(out.len() < LIMIT - COMMENT_RESERVE, "{} bytes", out.len());
+        assert!(out.len() > LIMIT - COMMENT_RESERVE - 3_000, "the cut should use the space: {} bytes", out.len());
         assert!(out.starts_with("## ldexp plan\n\n**Plan: "), "{}", &out[..200]);
         // Every table row, unmanaged row and warning survives; only details go, and from the end.
         assert_eq!(out.matches("| `experiment/demo/production/exp-").count(), 300);
@@ -410,7 +414,7 @@ mod tests {
     fn a_gigantic_plan_also_cuts_table_rows_and_stays_under_the_limit() {
         let plan = huge_plan(5_000);
         let out = markdown(&plan);
-        assert!(out.len() < LIMIT, "{} bytes", out.len());
+        assert!(out.len() < LIMIT - COMMENT_RESERVE, "{} bytes", out.len());
         assert!(!out.contains("<details>"));
         assert!(out.contains("more not shown | | |\n"));
         assert!(out.contains("the last 5000 of 5000 change details"));

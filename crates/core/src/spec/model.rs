@@ -245,7 +245,7 @@ pub(super) enum Decimal {
 #[derive(JsonSchema)]
 #[schemars(transparent)]
 #[allow(dead_code)]
-struct NumericString(#[schemars(regex(pattern = r"^\s*-?[0-9]+(\.[0-9]+)?\s*$"))] String);
+pub(super) struct NumericString(#[schemars(regex(pattern = r"^\s*-?[0-9]+(\.[0-9]+)?\s*$"))] String);
 
 /// Whether `s` matches the numeric-string pattern of the schema: `^\s*-?[0-9]+(\.[0-9]+)?\s*$`.
 pub(crate) fn is_numeric_text(s: &str) -> bool {
