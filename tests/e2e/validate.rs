@@ -641,7 +641,7 @@ fn the_examples_are_valid() {
     let (code, stdout, stderr) = ldexp(&root(), &["validate", "examples"]);
     assert_eq!(
         (code, stdout.as_str(), stderr.as_str()),
-        (0, "5 files, 4 experiments, 1 legacy flag spec, 1 metric, 1 metric group: valid\n", "")
+        (0, "6 files, 4 experiments, 1 legacy flag spec, 1 metric, 1 metric group, 1 layer: valid\n", "")
     );
 }
 

@@ -22,9 +22,10 @@ const SEED: &str = "remote.yaml";
 
 /// `examples/` of the repository as the binary carries it: the specs and the seed they plan against. (The CI
 /// workflows under `examples/ci/` are not part of the tour.)
-const BUNDLED: [(&str, &str); 6] = [
+const BUNDLED: [(&str, &str); 7] = [
     (SEED, include_str!("../../../../examples/remote.yaml")),
     ("checkout-metrics.yaml", include_str!("../../../../examples/checkout-metrics.yaml")),
+    ("checkout-layers.yaml", include_str!("../../../../examples/checkout-layers.yaml")),
     ("checkout-button-placement.yaml", include_str!("../../../../examples/checkout-button-placement.yaml")),
     ("pricing-banner.yaml", include_str!("../../../../examples/pricing-banner.yaml")),
     ("search-ranking.yaml", include_str!("../../../../examples/search-ranking.yaml")),

@@ -90,6 +90,8 @@ pub(crate) fn summary(set: &SpecSet) -> String {
     for (n, one, many) in [
         (set.metrics.len(), "metric", "metrics"),
         (set.metric_groups.len(), "metric group", "metric groups"),
+        (set.layers.len(), "layer", "layers"),
+        (set.holdouts.len(), "holdout", "holdouts"),
         (set.settings.len(), "settings document", "settings documents"),
         (set.workspaces.len(), "workspace", "workspaces"),
     ] {
