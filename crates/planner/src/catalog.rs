@@ -622,23 +622,33 @@ impl Users {
 /// The catalog changes an experiment spec's change waits for: its metrics and groups, and its project's settings
 /// when they change (a unit must exist before an iteration randomizes by it).
 pub(crate) fn needed_by(spec: &ldexp_core::spec::ExperimentSpec, ready: &BTreeSet<&Address>) -> Vec<Address> {
-    let project = &spec.project;
-    let mut out = Vec::new();
     let it = &spec.iteration;
     // The primary metric may be a metric or a group: both are looked for, as for every key.
     let keys = it.metrics.iter().map(|m| m.key()).chain(std::iter::once(it.primary_metric.as_str()));
+    needs(&spec.project, keys, it.randomization_unit.is_some(), ready)
+}
+
+/// The catalog changes of `ready` that something measuring `keys` (each a metric or a group) waits for, and the
+/// project's settings when it names a randomization unit and they change.
+pub(crate) fn needs<'k>(
+    project: &str,
+    keys: impl Iterator<Item = &'k str>,
+    names_unit: bool,
+    ready: &BTreeSet<&Address>,
+) -> Vec<Address> {
+    let mut out = Vec::new();
     for key in keys {
         for a in [
-            Address::Metric { project: project.clone(), key: key.to_owned() },
-            Address::MetricGroup { project: project.clone(), key: key.to_owned() },
+            Address::Metric { project: project.to_owned(), key: key.to_owned() },
+            Address::MetricGroup { project: project.to_owned(), key: key.to_owned() },
         ] {
             if ready.contains(&a) && !out.contains(&a) {
                 out.push(a);
             }
         }
     }
-    let settings = Address::Settings { project: project.clone() };
-    if it.randomization_unit.is_some() && ready.contains(&settings) {
+    let settings = Address::Settings { project: project.to_owned() };
+    if names_unit && ready.contains(&settings) {
         out.push(settings);
     }
     out.sort();

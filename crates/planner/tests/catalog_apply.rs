@@ -29,11 +29,14 @@ fn specs() -> SpecSet {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let metrics = std::fs::read_to_string(root.join("examples/checkout-metrics.yaml")).unwrap();
     let experiment = std::fs::read_to_string(root.join("examples/checkout-button-placement.yaml")).unwrap();
+    // The experiment reserves traffic in the examples' layer: a crash between its create, its reservation and its
+    // start must resume too.
+    let layer = std::fs::read_to_string(root.join("examples/checkout-layers.yaml")).unwrap();
     let settings = "kind: ExperimentationSettings\nproject: demo\nrandomizationUnits:\n  - {randomizationUnit: user, \
                     default: true}\n  - {randomizationUnit: organization}\n  - {randomizationUnit: device}\n";
     // The metric allows the unit the settings add, so it waits for them.
     let metrics = metrics.replace("randomizationUnits: [user]", "randomizationUnits: [user, device]");
-    load_str("specs.yaml", &format!("{settings}---\n{metrics}\n---\n{experiment}")).unwrap()
+    load_str("specs.yaml", &format!("{settings}---\n{metrics}\n---\n{layer}\n---\n{experiment}")).unwrap()
 }
 
 fn plan(mem: &InMemory, specs: &SpecSet) -> Plan {
@@ -78,6 +81,7 @@ fn the_chain_is_applied_in_dependency_order_and_converges() {
             "experimentation-settings/demo",
             "metric/demo/add-to-cart",
             "metric-group/demo/cart-funnel",
+            "layer/demo/checkout-surface",
             "experiment/demo/production/checkout-button-placement"
         ]
     );
@@ -90,7 +94,7 @@ fn the_chain_is_applied_in_dependency_order_and_converges() {
 fn an_apply_killed_after_k_writes_leaves_a_plan_of_exactly_what_is_left() {
     let specs = specs();
     let total: usize = plan(&emulator(), &specs).changes.iter().map(|c| c.requests.len()).sum();
-    assert_eq!(total, 5, "settings, metric, group, experiment create and start");
+    assert_eq!(total, 7, "settings, metric, group, layer, experiment create, its reservation and its start");
     for k in 0..=total {
         let mem = emulator();
         let first = plan(&mem, &specs);

@@ -444,25 +444,8 @@ fn holdout_change(
 /// Which experiment specs use a metric as a holdout's metric too: holdouts measure metrics, so a metric change
 /// they need goes first.
 pub(crate) fn holdout_needs(spec: &HoldoutSpec, ready: &BTreeSet<&Address>) -> Vec<Address> {
-    let p = &spec.project;
-    let mut out = Vec::new();
     let keys = spec.metrics.iter().flatten().map(|m| m.key()).chain(spec.primary_metric.as_deref());
-    for key in keys {
-        for a in [
-            Address::Metric { project: p.clone(), key: key.to_owned() },
-            Address::MetricGroup { project: p.clone(), key: key.to_owned() },
-        ] {
-            if ready.contains(&a) && !out.contains(&a) {
-                out.push(a);
-            }
-        }
-    }
-    let settings = Address::Settings { project: p.clone() };
-    if spec.randomization_unit.is_some() && ready.contains(&settings) {
-        out.push(settings);
-    }
-    out.sort();
-    out
+    crate::catalog::needs(&spec.project, keys, spec.randomization_unit.is_some(), ready)
 }
 
 /// The references of a holdout to check against what the plan leaves: its metrics and unit.
