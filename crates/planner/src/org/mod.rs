@@ -342,7 +342,9 @@ fn holdout_change(
         let mut r = requests::post_holdout(&s.project, env, &body);
         r.expect =
             vec![Expectation::Name { value: s.name.clone() }, Expectation::Description { value: description.clone() }];
-        let spec_value = serde_json::to_value(s).unwrap_or_default();
+        let mut spec_value = serde_json::to_value(s).unwrap_or_default();
+        // Shown as sent: a percentage is a string on the wire.
+        spec_value["holdoutAmount"] = json!(s.holdout_amount.to_string());
         let fields = [
             "name",
             "description",
