@@ -24,6 +24,7 @@ fn the_examples_load() {
         names,
         [
             "../../examples/checkout-button-placement.yaml",
+            "../../examples/checkout-layers.yaml",
             "../../examples/checkout-metrics.yaml",
             "../../examples/pricing-banner.yaml",
             "../../examples/search-ranking.yaml",
@@ -66,7 +67,7 @@ fn multi_document_files_and_the_digest() {
     let two = format!("{EXAMPLE}\n---\n# comment only documents are skipped\n---\n{legacy}");
     let set = load_str("two.yaml", &two).unwrap();
     assert_eq!((set.experiments.len(), set.legacy.len()), (1, 1));
-    assert_eq!(set.legacy[0].location.to_string(), "two.yaml:41:1");
+    assert_eq!(set.legacy[0].location.to_string(), "two.yaml:43:1");
     assert_eq!(set.legacy[0].spec.baseline, VariationRef::Number(0.into()));
     let other = load_str("two.yaml", &two.replace("flag: f", "flag: g")).unwrap();
     assert_ne!(set.digest, other.digest);

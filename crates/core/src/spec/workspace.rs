@@ -255,7 +255,7 @@ metrics:
                 "w.yaml:13:28: experiment `checkout-button-placement` targets environment `qa`, which the Workspace \
                  does not declare for project `shop` (hint: the Workspace entry at w.yaml:3:10 manages `production`, \
                  `staging`: add `qa` to its `environments`, or target one of those)",
-                "w.yaml:52:32: legacy metric `clicks` of flag `banner` targets environment `qa`, which the Workspace \
+                "w.yaml:54:32: legacy metric `clicks` of flag `banner` targets environment `qa`, which the Workspace \
                  does not declare for project `shop` (hint: the Workspace entry at w.yaml:3:10 manages `production`, \
                  `staging`: add `qa` to its `environments`, or target one of those)",
             ]
