@@ -93,9 +93,9 @@ fn export_kinds_comma_separated_and_repeated_write_the_settings_and_legacy_exper
     let plan = ws.ldexp(&em, &["plan", "--detailed-exitcode", "x"]);
     expect_code(&plan, 0);
 
-    let bad = ws.ldexp(&em, &["export", "--project", "shop", "--kinds", "holdouts"]);
+    let bad = ws.ldexp(&em, &["export", "--project", "shop", "--kinds", "segments"]);
     expect_code(&bad, 1);
-    assert!(bad.stderr.contains("invalid value 'holdouts' for '--kinds <KIND>'"), "{}", bad.stderr);
+    assert!(bad.stderr.contains("invalid value 'segments' for '--kinds <KIND>'"), "{}", bad.stderr);
     ws.assert_no_canary();
 }
 

@@ -13,12 +13,15 @@
 //!   `methodology: bayesian`, `dataSource: launchdarkly`); creation-only fields that are set are kept, since the
 //!   planner only compares what a spec sets.
 //!
-//! Metrics, metric groups and experimentation settings are exported by module `catalog`, under the same rule.
+//! Metrics, metric groups and experimentation settings are exported by module `catalog`, layers, holdouts and an
+//! experiment's place in them by module `org`, under the same rule.
 
 mod catalog;
+mod org;
 mod reads;
 
 pub use catalog::{export_group, export_metric, export_settings};
+pub use org::{export_holdout, export_layer, place};
 pub use reads::{Fetched, Kinds, fetch};
 
 use std::collections::BTreeMap;

@@ -1,6 +1,6 @@
 //! Export round trip: for several remote states of the emulator, `export` → YAML files → `spec::load` → `plan`
 //! against the same remote is empty (no change, no warning, nothing unmanaged). Experiments, legacy experiments,
-//! metrics, metric groups and the experimentation settings are all exported.
+//! metrics, metric groups, the experimentation settings, layers and holdouts are all exported.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use ldexp_core::api::{Experiment, FeatureFlag, IterationRep};
 use ldexp_core::export::{
-    Kinds, export_experiment, export_group, export_legacy, export_metric, export_settings, fetch, to_yaml,
+    Kinds, export_experiment, export_group, export_holdout, export_layer, export_legacy, export_metric,
+    export_settings, fetch, place, to_yaml,
 };
 use ldexp_core::fetch::fetch_remote;
 use ldexp_core::plan::Plan;
@@ -134,7 +135,8 @@ fn iterations(e: &Experiment) -> impl Iterator<Item = &IterationRep> {
 fn export_all(mem: &InMemory) -> BTreeMap<String, SpecDocument> {
     let mut docs = BTreeMap::new();
     for p in &seed().projects {
-        let catalog = Kinds { metrics: true, metric_groups: true, settings: true, ..Kinds::NONE };
+        let catalog =
+            Kinds { metrics: true, metric_groups: true, settings: true, layers: true, holdouts: true, ..Kinds::NONE };
         let fetched = block_on(fetch(mem, &p.key, &[], &[], catalog)).unwrap();
         let mut warnings = Vec::new();
         for m in &fetched.metrics {
@@ -149,6 +151,15 @@ fn export_all(mem: &InMemory) -> BTreeMap<String, SpecDocument> {
         let spec = export_settings(settings, &p.key).unwrap_or_else(|err| panic!("{err}"));
         docs.insert(format!("{}-settings.yaml", p.key), SpecDocument::ExperimentationSettings(spec));
         assert!(warnings.is_empty(), "{warnings:?}");
+        for l in &fetched.layers {
+            docs.insert(format!("{}-layer-{}.yaml", p.key, l.key), SpecDocument::Layer(export_layer(l, &p.key)));
+        }
+        for (env, holdouts) in &fetched.holdouts {
+            for h in holdouts {
+                let spec = export_holdout(h, &p.key, env).unwrap_or_else(|err| panic!("{err}"));
+                docs.insert(format!("{}-{env}-holdout-{}.yaml", p.key, h.key()), SpecDocument::Holdout(spec));
+            }
+        }
         let mut flags: BTreeMap<String, FeatureFlag> = BTreeMap::new();
         for f in &p.flags {
             let snap = block_on(ldexp_core::client::PlanReads::get_flag(mem, &p.key, &f.key)).unwrap().unwrap();
@@ -162,7 +173,9 @@ fn export_all(mem: &InMemory) -> BTreeMap<String, SpecDocument> {
                     .flat_map(|it| it.flags.keys())
                     .filter_map(|k| flags.get(k).map(|f| (k.clone(), f.clone())))
                     .collect();
-                let spec = export_experiment(&e, &needed, &p.key).unwrap_or_else(|err| panic!("{err}"));
+                let mut spec = export_experiment(&e, &needed, &p.key).unwrap_or_else(|err| panic!("{err}"));
+                let holdouts = fetched.holdouts.get(env.key()).map_or(&[][..], Vec::as_slice);
+                place(&mut spec, &fetched.layers, holdouts).unwrap_or_else(|err| panic!("{err}"));
                 docs.insert(format!("{}-{}-{}.yaml", p.key, env.key(), e.key), SpecDocument::Experiment(spec));
             }
         }
@@ -459,4 +472,76 @@ fn changed_legacy_experiments_round_trip() {
         docs.values().filter(|d| matches!(d, SpecDocument::LegacyFlagExperiments(_))).collect();
     assert!(legacy.iter().any(|d| matches!(d, SpecDocument::LegacyFlagExperiments(l)
         if l.metrics.iter().any(|m| m.key == "signup-completed"))));
+}
+
+#[test]
+fn layers_and_holdouts_round_trip() {
+    let mem = emulator();
+    let mut docs = assert_round_trip("org-seed", &mem);
+    let layer: ldexp_core::spec::LayerSpec =
+        serde_yaml::from_str("project: demo\nkey: checkout-layer\nname: Checkout layer\ndescription: Exclusive.\n")
+            .unwrap();
+    let holdout: ldexp_core::spec::HoldoutSpec = serde_yaml::from_str(
+        "project: demo\nenvironment: production\nkey: global-holdout\nname: Global holdout\n\
+         description: Ten percent see nothing new.\nrandomizationUnit: user\nholdoutAmount: 10\n\
+         primaryMetric: checkout-conversion\nmetrics: [checkout-conversion]\n",
+    )
+    .unwrap();
+    docs.insert("demo-layer.yaml".into(), SpecDocument::Layer(layer));
+    docs.insert("demo-holdout.yaml".into(), SpecDocument::Holdout(holdout));
+    // A new draft in the holdout (an experiment joins one only at creation), on a rule of its own.
+    let (name, base) = docs
+        .iter()
+        .find_map(|(n, d)| match d {
+            SpecDocument::Experiment(e) if e.environment.as_deref() == Some("production") => {
+                Some((n.clone(), e.clone()))
+            }
+            _ => None,
+        })
+        .expect("the seed has an experiment in production");
+    let mut held = base.clone();
+    held.key = format!("{}-held", base.key);
+    held.name = format!("{} (held)", base.name);
+    held.state = ExperimentState::Draft;
+    held.stop = None;
+    held.holdout = Some("global-holdout".into());
+    held.holdout_id = None;
+    for (_, f) in held.iteration.flags.iter_mut() {
+        f.rule = Some("copy-draft".into());
+        f.rule_id = None;
+    }
+    docs.insert(name.replace(".yaml", "-held.yaml"), SpecDocument::Experiment(held.clone()));
+    // The layer holds both: the seeded experiment and the new one.
+    for e in experiments_mut(&mut docs) {
+        if e.key == base.key || e.key == held.key {
+            let reservation_percent = if e.key == base.key { 30 } else { 40 };
+            e.layer = Some(ldexp_core::spec::LayerRef { key: "checkout-layer".into(), reservation_percent });
+        }
+    }
+    converge("org", &mem, &docs);
+
+    let mut docs = assert_round_trip("org", &mem);
+    let layers: Vec<_> = docs.values().filter(|d| matches!(d, SpecDocument::Layer(_))).collect();
+    assert!(
+        matches!(layers.as_slice(), [SpecDocument::Layer(l)]
+        if l.key == "checkout-layer" && l.description.as_deref() == Some("Exclusive.")),
+        "{layers:?}"
+    );
+    let holdouts: Vec<_> = docs.values().filter(|d| matches!(d, SpecDocument::Holdout(_))).collect();
+    assert!(
+        matches!(holdouts.as_slice(), [SpecDocument::Holdout(h)]
+        if h.key == "global-holdout" && h.environment.as_deref() == Some("production")
+            && h.holdout_amount.value() == Some(10.0) && h.randomization_unit.is_none()),
+        "{holdouts:?}"
+    );
+    let mut placed: Vec<(String, Option<u8>, Option<String>)> = experiments_mut(&mut docs)
+        .filter(|e| e.layer.is_some() || e.holdout.is_some())
+        .map(|e| (e.key.clone(), e.layer.as_ref().map(|l| l.reservation_percent), e.holdout.clone()))
+        .collect();
+    placed.sort();
+    assert_eq!(
+        placed,
+        [(base.key.clone(), Some(30), None), (held.key.clone(), Some(40), Some("global-holdout".into()))]
+    );
+    assert!(experiments_mut(&mut docs).all(|e| e.holdout_id.is_none()), "holdoutId became holdout:");
 }

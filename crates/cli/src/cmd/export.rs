@@ -1,5 +1,5 @@
 //! `ldexp export`: write spec YAML for what already exists (experiments, legacy flag experiments, metrics, metric
-//! groups and the experimentation settings, or the `--kinds` asked for), one file per object, so a team can adopt
+//! groups, the experimentation settings, layers and holdouts, or the `--kinds` asked for), one file per object, so a team can adopt
 //! ldexp; planning the written specs against the same remote is empty. Everything is read
 //! (`ldexp_core::export::fetch`) and rendered before anything is written, and files edited locally are not
 //! overwritten without `--force`.
@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use ldexp_core::export::{
-    Fetched, Kinds, export_experiment, export_group, export_legacy, export_metric, export_settings, fetch, to_yaml,
+    Fetched, Kinds, export_experiment, export_group, export_holdout, export_layer, export_legacy, export_metric,
+    export_settings, fetch, place, to_yaml,
 };
 use ldexp_core::spec::SpecDocument;
 
@@ -63,6 +64,10 @@ pub(crate) enum Kind {
     MetricGroups,
     /// `kind: ExperimentationSettings`: experimentation-settings.yaml
     Settings,
+    /// `kind: Layer`, one file per layer: layers/<key>.yaml
+    Layers,
+    /// `kind: Holdout`, one file per holdout: holdouts/<environment>/<key>.yaml
+    Holdouts,
 }
 
 /// The kinds named, or every kind when none is.
@@ -78,6 +83,8 @@ fn kinds(named: &[Kind]) -> Kinds {
             Kind::Metrics => k.metrics = true,
             Kind::MetricGroups => k.metric_groups = true,
             Kind::Settings => k.settings = true,
+            Kind::Layers => k.layers = true,
+            Kind::Holdouts => k.holdouts = true,
         }
     }
     k
@@ -160,7 +167,13 @@ pub(crate) fn files(project: &str, fetched: &Fetched, schema: &str) -> Rendered 
     for x in &fetched.experiments {
         file(
             Path::new("experiments").join(safe(&x.environment_key)).join(yaml(&x.key)),
-            export_experiment(x, &fetched.flags, project).map(SpecDocument::Experiment),
+            export_experiment(x, &fetched.flags, project)
+                .and_then(|mut spec| {
+                    let holdouts = fetched.holdouts.get(&x.environment_key).map_or(&[][..], Vec::as_slice);
+                    place(&mut spec, &fetched.layers, holdouts)?;
+                    Ok(spec)
+                })
+                .map(SpecDocument::Experiment),
         );
     }
     if fetched.kinds.legacy {
@@ -188,6 +201,21 @@ pub(crate) fn files(project: &str, fetched: &Fetched, schema: &str) -> Rendered 
             PathBuf::from("experimentation-settings.yaml"),
             export_settings(s, project).map(SpecDocument::ExperimentationSettings),
         );
+    }
+    if fetched.kinds.layers {
+        for l in &fetched.layers {
+            file(Path::new("layers").join(yaml(&l.key)), Ok(SpecDocument::Layer(export_layer(l, project))));
+        }
+    }
+    if fetched.kinds.holdouts {
+        for (env, holdouts) in &fetched.holdouts {
+            for h in holdouts {
+                file(
+                    Path::new("holdouts").join(safe(env)).join(yaml(h.key())),
+                    export_holdout(h, project, env).map(SpecDocument::Holdout),
+                );
+            }
+        }
     }
     out.warnings = warnings;
     out
@@ -226,8 +254,10 @@ mod tests {
         assert_eq!(parsed(&["--kinds=settings,metric-groups", "--kinds", "metrics"]).unwrap(), three);
         let rest = Kinds { experiments: true, legacy: true, ..Kinds::NONE };
         assert_eq!(parsed(&["--kinds", "legacy,experiments"]).unwrap(), rest);
-        let e = parsed(&["--kinds", "holdouts"]).unwrap_err().to_string();
-        assert!(e.contains("invalid value 'holdouts'") && e.contains("metricGroups"), "{e}");
+        let org = Kinds { layers: true, holdouts: true, ..Kinds::NONE };
+        assert_eq!(parsed(&["--kinds", "layers,holdouts"]).unwrap(), org);
+        let e = parsed(&["--kinds", "segments"]).unwrap_err().to_string();
+        assert!(e.contains("invalid value 'segments'") && e.contains("metricGroups"), "{e}");
     }
 
     #[test]

@@ -1,15 +1,17 @@
 //! What `ldexp export` reads, for the kinds asked for only: the experiments of the project (of every environment,
 //! or of those named), then, at the same time, the flag list (legacy experiments live on flags no experiment may
 //! use) and every flag the experiments' iterations use or the user names, each with its environments' rules; and,
-//! beside all of that, the metric list, the metric-group list and the experimentation settings.
+//! beside all of that, the metric list, the metric-group list, the experimentation settings and the layer list;
+//! then the holdouts of each environment exported (named, or else those with experiments or layer reservations),
+//! each list item with its detail.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::try_join_all;
 
 use crate::Error;
-use crate::api::{Experiment, ExperimentationSettings, FeatureFlag, Metric, MetricGroup};
-use crate::client::{ExportReads, PlanReads};
+use crate::api::{Experiment, ExperimentationSettings, FeatureFlag, Holdout, Layer, Metric, MetricGroup};
+use crate::client::{ExportReads, OrgReads, PlanReads};
 
 /// What an export describes. A kind left out is neither read nor written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,15 +26,34 @@ pub struct Kinds {
     pub metric_groups: bool,
     /// The `ExperimentationSettings` spec: the settings.
     pub settings: bool,
+    /// `Layer` specs: the layer list (read for experiments too, for their `layer:`).
+    pub layers: bool,
+    /// `Holdout` specs: each environment's holdouts and their details (read for experiments too, for their
+    /// `holdout:`).
+    pub holdouts: bool,
 }
 
 impl Kinds {
     /// Every kind: what `ldexp export` writes unless told otherwise.
-    pub const ALL: Kinds =
-        Kinds { experiments: true, legacy: true, metrics: true, metric_groups: true, settings: true };
+    pub const ALL: Kinds = Kinds {
+        experiments: true,
+        legacy: true,
+        metrics: true,
+        metric_groups: true,
+        settings: true,
+        layers: true,
+        holdouts: true,
+    };
     /// No kind; add the ones wanted.
-    pub const NONE: Kinds =
-        Kinds { experiments: false, legacy: false, metrics: false, metric_groups: false, settings: false };
+    pub const NONE: Kinds = Kinds {
+        experiments: false,
+        legacy: false,
+        metrics: false,
+        metric_groups: false,
+        settings: false,
+        layers: false,
+        holdouts: false,
+    };
 }
 
 impl Default for Kinds {
@@ -58,6 +79,11 @@ pub struct Fetched {
     pub metric_groups: Vec<MetricGroup>,
     /// The project's experimentation settings, when `kinds.settings`.
     pub settings: Option<ExperimentationSettings>,
+    /// Every layer of the project, when layers or experiments are exported.
+    pub layers: Vec<Layer>,
+    /// Environment key → its holdouts (each list item merged with its detail), when holdouts or experiments are
+    /// exported.
+    pub holdouts: BTreeMap<String, Vec<Holdout>>,
 }
 
 /// The experiments, and the flags an export of experiments or legacy experiments needs.
@@ -73,7 +99,7 @@ struct Flagged {
 /// experiments only); the catalog's lists and settings. Each kind's reads run beside the others'. A project or
 /// environment that does not exist is an [`Error::NotFound`]; a missing flag is listed in
 /// [`Fetched::missing_flags`].
-pub async fn fetch<R: PlanReads + ExportReads>(
+pub async fn fetch<R: PlanReads + ExportReads + OrgReads>(
     reader: &R,
     project: &str,
     environments: &[String],
@@ -101,7 +127,20 @@ pub async fn fetch<R: PlanReads + ExportReads>(
     let settings = async {
         if kinds.settings { reader.get_settings(project).await?.ok_or_else(no_project).map(Some) } else { Ok(None) }
     };
-    let (flagged, metrics, metric_groups, settings) = futures::try_join!(flagged, metrics, metric_groups, settings)?;
+    let layers = async {
+        if kinds.layers || kinds.experiments {
+            reader.list_layers(project).await?.ok_or_else(no_project)
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let (flagged, metrics, metric_groups, settings, layers) =
+        futures::try_join!(flagged, metrics, metric_groups, settings, layers)?;
+    let holdouts = if kinds.holdouts || kinds.experiments {
+        holdouts(reader, project, environments, &flagged.experiments, &layers).await?
+    } else {
+        BTreeMap::new()
+    };
     Ok(Fetched {
         kinds,
         experiments: flagged.experiments,
@@ -110,7 +149,46 @@ pub async fn fetch<R: PlanReads + ExportReads>(
         metrics,
         metric_groups,
         settings,
+        layers,
+        holdouts,
     })
+}
+
+/// The holdouts of each environment named, or (none named: there is no environment list to read) of each
+/// environment with an experiment or a layer reservation; every holdout with its detail, read at once.
+async fn holdouts<R: PlanReads + OrgReads>(
+    reader: &R,
+    project: &str,
+    environments: &[String],
+    experiments: &[Experiment],
+    layers: &[Layer],
+) -> Result<BTreeMap<String, Vec<Holdout>>, Error> {
+    let envs: Vec<String> = if environments.is_empty() {
+        // Experiments are listed only when exported; holdouts alone still need the environments they live in.
+        let listed = if experiments.is_empty() {
+            reader.list_experiments_any_env(project).await?.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let mut envs: BTreeSet<String> = experiments.iter().chain(&listed).map(|x| x.environment_key.clone()).collect();
+        envs.extend(layers.iter().flat_map(|l| l.environments.keys().cloned()));
+        envs.into_iter().collect()
+    } else {
+        environments.to_vec()
+    };
+    let lists = try_join_all(envs.iter().map(|env| reader.list_holdouts(project, env))).await?;
+    let mut out = BTreeMap::new();
+    for (env, list) in envs.iter().zip(lists) {
+        let list =
+            list.ok_or_else(|| Error::NotFound { message: format!("environment {project}/{env} does not exist") })?;
+        let details = try_join_all(list.iter().map(|h| reader.get_holdout(project, env, h.key()))).await?;
+        let merged = list.into_iter().zip(details).map(|(h, d)| match d {
+            Some(d) => h.merged(d),
+            None => h,
+        });
+        out.insert(env.clone(), merged.collect());
+    }
+    Ok(out)
 }
 
 async fn flagged<R: PlanReads + ExportReads>(
@@ -230,6 +308,19 @@ mod tests {
                 "/api/v2/projects/demo/experimentation-settings" => {
                     json!({"randomizationUnits": [{"randomizationUnit": "user", "default": true}], "_links": {}})
                 }
+                "/api/v2/projects/demo/layers" => json!({"items": [{"key": "checkout", "name": "Checkout",
+                    "environments": {"production": {"reservations": [{"experimentKey": "a", "flagKey": "f1",
+                    "reservationPercent": 40}]}}}], "totalCount": 1, "_links": {}}),
+                "/api/v2/projects/demo/environments/production/holdouts" => json!({"items": [{"_id": "h-1",
+                    "key": "hold", "name": "Hold", "status": "running", "experiments": [{"key": "a"}]}],
+                    "total_count": 1, "_links": {}}),
+                "/api/v2/projects/demo/environments/staging/holdouts" => {
+                    json!({"items": [], "total_count": 0, "_links": {}})
+                }
+                "/api/v2/projects/demo/environments/production/holdouts/hold" => {
+                    json!({"_id": "h-1", "status": "running", "holdoutAmount": "10", "description": "Ten",
+                           "baseExperiment": {"key": "hold", "name": "Hold"}})
+                }
                 "/api/v2/flags/demo/f1" | "/api/v2/flags/demo/f2" | "/api/v2/flags/demo/archived" => {
                     let key = r.path.rsplit('/').next().unwrap_or_default();
                     json!({"key": key, "_version": 3, "environments": {"production": {"on": true}}})
@@ -286,11 +377,20 @@ mod tests {
                 "/api/v2/flags/demo/archived",
                 "/api/v2/flags/demo/gone",
                 "/api/v2/metrics/demo",
+                "/api/v2/projects/demo/environments/production/holdouts",
+                "/api/v2/projects/demo/environments/production/holdouts/hold",
+                "/api/v2/projects/demo/environments/staging/holdouts",
                 "/api/v2/projects/demo/experimentation-settings",
                 "/api/v2/projects/demo/experiments",
+                "/api/v2/projects/demo/layers",
                 "/api/v2/projects/demo/metric-groups",
             ]
         );
+        // Each environment's holdouts, with their detail, and the layers.
+        let hold = &fetched.holdouts["production"];
+        assert_eq!((hold[0].key(), hold[0].description(), hold[0].id.as_str()), ("hold", "Ten", "h-1"));
+        assert!(fetched.holdouts["staging"].is_empty());
+        assert_eq!(fetched.layers.iter().map(|l| l.key.as_str()).collect::<Vec<_>>(), ["checkout"]);
         assert!(f.in_flight.peak() >= 4, "the catalog is read beside the experiments, the flags beside each other");
     }
 
@@ -327,8 +427,29 @@ mod tests {
         // Experiments alone: no flag list, and `--flag` (for legacy experiments) is not read.
         let f = Fake::default();
         let fetched = run_kinds(&f, &["production"], &["archived"], only(|k| k.experiments = true)).unwrap();
-        assert_eq!(sorted(&f), ["/api/v2/flags/demo/f1", "/api/v2/projects/demo/environments/production/experiments"]);
+        assert_eq!(
+            sorted(&f),
+            [
+                "/api/v2/flags/demo/f1",
+                "/api/v2/projects/demo/environments/production/experiments",
+                "/api/v2/projects/demo/environments/production/holdouts",
+                "/api/v2/projects/demo/environments/production/holdouts/hold",
+                "/api/v2/projects/demo/layers",
+            ],
+            "the layers and holdouts place the experiments"
+        );
         assert_eq!(fetched.flags.keys().collect::<Vec<_>>(), ["f1"]);
+
+        // Holdouts alone, with no environment named: the environments with experiments, then their holdouts.
+        let f = Fake::default();
+        let fetched = run_kinds(&f, &[], &[], only(|k| k.holdouts = true)).unwrap();
+        assert_eq!(fetched.holdouts.keys().collect::<Vec<_>>(), ["production", "staging"]);
+        assert!(fetched.experiments.is_empty() && fetched.layers.is_empty());
+
+        // Layers alone: the layer list.
+        let f = Fake::default();
+        run_kinds(&f, &[], &[], only(|k| k.layers = true)).unwrap();
+        assert_eq!(sorted(&f), ["/api/v2/projects/demo/layers"]);
 
         // A project that does not exist, whichever kind tells.
         let e = futures::executor::block_on(fetch(&Fake::default(), "nope", &[], &[], only(|k| k.settings = true)));
