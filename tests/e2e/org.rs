@@ -78,6 +78,18 @@ fn a_layer_whose_experiments_leave_and_join() {
     apply_and_converge(&ws, &em);
     assert_eq!(reservations(&em), [("exp-b".to_owned(), 30), ("exp-c".to_owned(), 30)]);
 
+    // A colleague moves exp-c's reservation in the UI: drift reports it, and apply moves it back.
+    let body = r#"{"environmentKey":"production","instructions":[{"kind":"updateExperimentReservation","experimentKey":"exp-c","reservationPercent":20}]}"#;
+    let semantic = "application/json; domain-model=launchdarkly.semanticpatch";
+    let (status, answer) =
+        em.http("PATCH", "/api/v2/projects/shop/layers/checkout-surface", Some(semantic), Some(body));
+    assert_eq!(status, 200, "{answer}");
+    let drift = ws.ldexp(&em, &["drift", "specs"]);
+    expect_code(&drift, 2);
+    assert!(drift.stdout.contains("exp-c") && drift.stdout.contains("layer.checkout-surface"), "{}", drift.stdout);
+    apply_and_converge(&ws, &em);
+    assert_eq!(reservations(&em), [("exp-b".to_owned(), 30), ("exp-c".to_owned(), 30)]);
+
     // Raising exp-c past what the layer has left is refused at plan time, with nothing sent.
     ws.write("specs/c.yaml", &in_layer(&c, 80));
     let refused = ws.ldexp(&em, &["plan", "specs"]);
@@ -93,7 +105,32 @@ fn a_layer_whose_experiments_leave_and_join() {
     ws.write("specs/b.yaml", &in_layer(&archived, 30));
     apply_and_converge(&ws, &em);
     assert_eq!(reservations(&em), [("exp-c".to_owned(), 30)]);
+    exported_plans_empty(&ws, &em, "checkout-surface.yaml");
     ws.assert_no_canary();
+}
+
+/// Exports the project and plans the export: empty, with the layer or holdout written as `file`.
+#[track_caller]
+fn exported_plans_empty(ws: &Workspace, em: &Emulator, file: &str) {
+    let export = ws.ldexp(em, &["export", "--project", "shop", "--out", "exported"]);
+    expect_code(&export, 0);
+    let written: Vec<String> = walk(&ws.path().join("exported"));
+    assert!(written.iter().any(|f| f.ends_with(file)), "{written:?}");
+    let plan = ws.ldexp(em, &["plan", "--detailed-exitcode", "exported"]);
+    expect_code(&plan, 0);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
 }
 
 #[test]
@@ -122,5 +159,6 @@ fn a_holdout_created_joined_and_ended() {
     let back = ws.ldexp(&em, &["plan", "specs"]);
     expect_code(&back, 1);
     assert!(back.stderr.contains("ending a holdout is final"), "{}", back.stderr);
+    exported_plans_empty(&ws, &em, "q4-holdout.yaml");
     ws.assert_no_canary();
 }
