@@ -581,6 +581,14 @@ impl Users {
                 add(&m.key, format!("metric group spec {}", g.spec.key));
             }
         }
+        // LaunchDarkly refuses to delete what a holdout measures. A holdout's representation does not show its
+        // metrics, so only the declared holdouts are known here.
+        for h in specs.holdouts.iter().filter(|h| h.spec.project == project) {
+            let keys = h.spec.metrics.iter().flatten().map(|m| m.key()).chain(h.spec.primary_metric.as_deref());
+            for k in keys {
+                add(k, format!("holdout spec {}", h.spec.key));
+            }
+        }
         Users { by_key }
     }
 

@@ -282,3 +282,18 @@ projects:
     insta::assert_snapshot!(outline(&pruned).join("\n"));
     assert!(pruned.changes.iter().any(|c| c.action == Action::Stop));
 }
+
+#[test]
+fn prune_does_not_delete_a_metric_a_declared_holdout_measures() {
+    let text = format!(
+        "kind: Workspace\nprojects:\n  - key: demo\n    environments: [production]\n    owns: [metrics]\n---\n{}",
+        HOLDOUT.replace("checkout-completed", "revenue")
+    );
+    let remote = with_org(remote(vec![]), vec![], vec![holdout("created", &[])]);
+    let err = plan_with(&specs("specs/org.yaml", &text), &remote, &PlanOptions { prune: true }).unwrap_err();
+    let messages: Vec<&str> = err.problems().iter().map(|p| p.message.as_str()).collect();
+    assert!(
+        messages.iter().any(|m| m.contains("cannot delete metric `revenue`") && m.contains("holdout spec q4-holdout")),
+        "{messages:?}"
+    );
+}
