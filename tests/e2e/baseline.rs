@@ -80,6 +80,7 @@ fn drift_pending_and_conflict_in_one_run() {
     expect_code(&pending, 0);
     assert!(pending.stdout.contains("1 pending change (merged, not yet applied)"), "{}", pending.stdout);
     assert!(pending.stdout.contains("Pending ("), "{}", pending.stdout);
+    assert!(pending.stdout.contains("`ldexp apply` applies them."), "{}", pending.stdout);
     // Without a baseline, drift works as before: any difference exits 2.
     expect_code(&ws.ldexp(&em, &["drift", "specs"]), 2);
 
@@ -129,6 +130,8 @@ fn drift_pending_and_conflict_in_one_run() {
     for heading in ["### Drift", "### Conflicts", "### Pending"] {
         assert!(md.stdout.contains(heading), "{heading}: {}", md.stdout);
     }
+    assert!(md.stdout.contains("| Remote | Baseline | Spec |"), "{}", md.stdout);
+    assert!(md.stdout.contains("`\"Experiment both-moved\"`"), "{}", md.stdout);
 
     // The baseline as a folder: the deployed specs, checked out elsewhere.
     let dir = tempfile::tempdir().unwrap();

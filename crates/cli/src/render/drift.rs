@@ -226,6 +226,8 @@ pub(crate) fn human(report: &DriftReport, color: bool) -> String {
     let _ = writeln!(out, "{}", p.bold(&report.summary_line()));
     if report.needs_attention() {
         let _ = writeln!(out, "Run `ldexp plan` to see the requests that would fix it.");
+    } else if report.baseline.as_ref().is_some_and(|b| b.pending > 0) {
+        let _ = writeln!(out, "`ldexp apply` applies them.");
     }
     out
 }

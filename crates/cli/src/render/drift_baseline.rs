@@ -187,9 +187,15 @@ pub(crate) fn markdown_parts(report: &DriftReport) -> Vec<Part> {
                     return rows;
                 }
                 for f in &d.fields {
+                    // A conflict also shows the baseline's value: it is neither side's.
+                    let baseline = if class == Class::Conflict {
+                        format!(" {} |", code(&clip(&show_value(f.baseline.as_ref()), CELL), true))
+                    } else {
+                        String::new()
+                    };
                     let _ = writeln!(
                         rows,
-                        "| {obj} | {} | {} | {} | {} |",
+                        "| {obj} | {} | {} | {} |{baseline} {} |",
                         d.fix,
                         code(&f.field, true),
                         code(&clip(&show_value(f.remote.as_ref()), CELL), true),
@@ -202,8 +208,16 @@ pub(crate) fn markdown_parts(report: &DriftReport) -> Vec<Part> {
         if rows.is_empty() {
             continue;
         }
-        let header =
-            format!("### {title}\n\n{meaning}.\n\n| Object | Fix | Field | Remote | Spec |\n|---|---|---|---|---|\n");
+        let columns = if class == Class::Conflict {
+            "| Object | Fix | Field | Remote | Baseline | Spec |\n|---|---|---|---|---|---|\n"
+        } else {
+            "| Object | Fix | Field | Remote | Spec |\n|---|---|---|---|---|\n"
+        };
+        let mut meaning = meaning.to_owned();
+        if let Some(first) = meaning.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        let header = format!("### {title}\n\n{meaning}.\n\n{columns}");
         let what = match class {
             Class::Drift => "drifted objects",
             Class::Conflict => "conflicting objects",
