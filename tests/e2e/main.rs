@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod action;
+mod baseline;
 mod chaos;
 mod demo;
 mod export;

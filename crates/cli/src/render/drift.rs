@@ -30,6 +30,35 @@ pub(crate) struct DriftReport {
     pub divergences: Vec<Divergence>,
     pub unmanaged: Vec<Unmanaged>,
     pub warnings: Vec<Warning>,
+    /// With `--baseline`: what the baseline is and how many differences fall in each class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineSummary>,
+    /// With `--baseline`: the class of each of `divergences`, in the same order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub divergence_classes: Vec<Class>,
+}
+
+/// Whether the remote, the spec or both moved away from the baseline (the spec set as last applied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Class {
+    /// The remote moved away from the baseline; the spec did not change.
+    Drift,
+    /// Both the remote and the spec moved, to different values.
+    Conflict,
+    /// The spec changed since the baseline; the remote still has the baseline's value (merged, not yet applied).
+    Pending,
+}
+
+/// The baseline a report was classified against, and the count of differences in each class.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BaselineSummary {
+    /// The git revision or folder given.
+    pub reference: String,
+    pub drift: usize,
+    pub pending: usize,
+    pub conflict: usize,
 }
 
 /// One object whose remote state differs from its spec.
@@ -44,6 +73,9 @@ pub(crate) struct DriftedObject {
     /// False when the object is missing remotely (the fix creates it).
     pub remote_exists: bool,
     pub fields: Vec<FieldDrift>,
+    /// With `--baseline`, for an object classified whole (missing remotely, or a change without fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<Class>,
 }
 
 /// One field that differs; a side that has no value is omitted.
@@ -55,6 +87,12 @@ pub(crate) struct FieldDrift {
     pub remote: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spec: Option<Value>,
+    /// With `--baseline`: the field's class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<Class>,
+    /// With `--baseline`, for a conflict: the value the baseline has (neither the remote's nor the spec's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Value>,
 }
 
 impl DriftReport {
@@ -73,8 +111,15 @@ impl DriftReport {
                     .fields
                     .iter()
                     .filter(|f| !is_unchanged(f))
-                    .map(|f| FieldDrift { field: f.field.clone(), remote: f.before.clone(), spec: f.after.clone() })
+                    .map(|f| FieldDrift {
+                        field: f.field.clone(),
+                        remote: f.before.clone(),
+                        spec: f.after.clone(),
+                        class: None,
+                        baseline: None,
+                    })
                     .collect(),
+                class: None,
             })
             .collect();
         DriftReport {
@@ -85,11 +130,25 @@ impl DriftReport {
             divergences: plan.divergences.clone(),
             unmanaged: plan.unmanaged.clone(),
             warnings: plan.warnings.clone(),
+            baseline: None,
+            divergence_classes: Vec::new(),
+        }
+    }
+
+    /// True when `drift` should exit 2: anything differs, except that with a baseline only drift and conflicts
+    /// count (pending changes are merged specs waiting for `apply`, not a problem).
+    pub(crate) fn needs_attention(&self) -> bool {
+        match &self.baseline {
+            Some(b) => b.drift + b.conflict > 0,
+            None => !self.in_sync,
         }
     }
 
     /// The closing sentence of every rendering.
     pub(crate) fn summary_line(&self) -> String {
+        if let Some(b) = &self.baseline {
+            return super::drift_baseline::summary_line(b);
+        }
         let mut objects: Vec<&Address> =
             self.drifted.iter().map(|d| &d.address).chain(self.divergences.iter().map(|d| &d.address)).collect();
         objects.sort();
@@ -113,7 +172,10 @@ pub(crate) fn human(report: &DriftReport, color: bool) -> String {
     const IND: &str = "      ";
     let p = Paint(color);
     let mut out = String::new();
-    for d in &report.drifted {
+    if report.baseline.is_some() {
+        super::drift_baseline::human_groups(&mut out, report, p);
+    }
+    for d in report.drifted.iter().filter(|_| report.baseline.is_none()) {
         let _ = writeln!(out, "  {} {} (fix: {})", p.action_marker(d.fix), p.bold(&d.address.to_string()), d.fix);
         for r in &d.risks {
             let _ = writeln!(out, "{IND}{}", p.alert(&format!("! fixing it: {}", risk_sentence(d.fix, r))));
@@ -162,8 +224,10 @@ pub(crate) fn human(report: &DriftReport, color: bool) -> String {
         out.push('\n');
     }
     let _ = writeln!(out, "{}", p.bold(&report.summary_line()));
-    if !report.in_sync {
+    if report.needs_attention() {
         let _ = writeln!(out, "Run `ldexp plan` to see the requests that would fix it.");
+    } else if report.baseline.as_ref().is_some_and(|b| b.pending > 0) {
+        let _ = writeln!(out, "`ldexp apply` applies them.");
     }
     out
 }
@@ -195,7 +259,9 @@ fn markdown_within(report: &DriftReport, limit: usize) -> String {
     if !report.warnings.is_empty() {
         parts.push(warnings_part(&report.warnings));
     }
-    if !report.drifted.is_empty() {
+    if report.baseline.is_some() {
+        parts.extend(super::drift_baseline::markdown_parts(report));
+    } else if !report.drifted.is_empty() {
         let rows = report
             .drifted
             .iter()

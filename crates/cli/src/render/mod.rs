@@ -22,6 +22,7 @@
 //! `+` create, `~` update / start / patch-legacy, `-` stop / archive, `±` restart / restore.
 
 pub(crate) mod drift;
+pub(crate) mod drift_baseline;
 #[cfg(test)]
 pub(crate) mod golden;
 pub(crate) mod human;
