@@ -14,6 +14,7 @@ mod lost_responses;
 mod options;
 mod org;
 mod plan_format;
+mod pull;
 mod readme;
 mod recipes;
 mod refusals;
