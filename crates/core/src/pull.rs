@@ -393,7 +393,9 @@ impl<'a> Source<'a> {
             return Err("LaunchDarkly's list is empty".to_owned());
         }
         let indent = " ".repeat(pos.column.saturating_sub(1));
-        let text = rendered.iter().map(|r| format!("- {r}")).collect::<Vec<_>>().join(&format!("\n{indent}"));
+        // A file with CRLF line ends keeps them.
+        let eol = if self.text[start..end].contains("\r\n") || self.text.contains("\r\n") { "\r\n" } else { "\n" };
+        let text = rendered.iter().map(|r| format!("- {r}")).collect::<Vec<_>>().join(&format!("{eol}{indent}"));
         Ok(Edit { start, end, text, field: String::new(), pos })
     }
 }

@@ -129,3 +129,36 @@ fn a_byte_order_mark_is_kept_and_positions_count_after_it() {
     let pulled = pull_text("before.yaml", &text, &remote_of(BEFORE, ui_edits)).unwrap();
     assert_eq!(pulled.text, format!("\u{feff}{AFTER}"));
 }
+
+#[test]
+fn a_value_shared_through_a_merge_key_is_not_rewritten_for_one_experiment() {
+    // Both experiments take their name from the anchor: rewriting it for one would rename the other too.
+    let text = "kind: Experiment\nproject: p\nenvironment: e\nkey: a\n<<: &s {name: Shared}\nstate: draft\niteration: &it\n  \
+                hypothesis: h\n  primaryMetric: m\n  metrics: [m]\n  flags: {f: {rule: fallthrough}}\n  treatments:\n    \
+                - {name: A, baseline: true, allocationPercent: 100, variations: {f: x}}\n---\nkind: Experiment\n\
+                project: p\nenvironment: e\nkey: b\n<<: *s\nstate: draft\niteration: *it\n";
+    let remote = remote_of(text, |_| {});
+    let remote = |s: &ExperimentSpec| {
+        remote(s).map(|r| {
+            r.map(|mut r| {
+                if r.key == "a" {
+                    r.name = "Renamed".to_owned();
+                }
+                r
+            })
+        })
+    };
+    let pulled = pull_text("shared.yaml", text, &remote).unwrap();
+    assert_eq!(pulled.text, text);
+    assert_eq!(pulled.changes, []);
+    assert_eq!(pulled.skipped.len(), 1, "{:?}", pulled.skipped);
+    assert!(pulled.skipped[0].reason.contains("the rewrite would change another experiment"), "{:?}", pulled.skipped);
+}
+
+#[test]
+fn crlf_line_ends_are_kept() {
+    let text = BEFORE.replace('\n', "\r\n");
+    let pulled = pull_text("before.yaml", &text, &remote_of(BEFORE, ui_edits)).unwrap();
+    assert_eq!(pulled.skipped, []);
+    assert_eq!(pulled.text, AFTER.replace('\n', "\r\n"));
+}
