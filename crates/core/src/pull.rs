@@ -49,9 +49,9 @@ pub struct Skip {
     pub reason: String,
 }
 
-/// What [`pull_text`] asks of the remote for each experiment spec: `Ok(None)` when the remote has no such object
-/// (nothing to pull), `Err(reason)` when its remote spec cannot be had.
-pub type RemoteSpec<'a> = dyn Fn(&ExperimentSpec) -> Result<Option<ExperimentSpec>, String> + 'a;
+/// What [`pull_text`] asks of the remote for each experiment spec: the remote's spec in each environment the spec
+/// targets where the experiment exists (none: nothing to pull), or `Err(reason)` when one cannot be had.
+pub type RemoteSpec<'a> = dyn Fn(&ExperimentSpec) -> Result<Vec<ExperimentSpec>, String> + 'a;
 
 /// The label of an experiment spec in reports.
 pub fn object_of(spec: &ExperimentSpec) -> String {
@@ -92,22 +92,36 @@ pub fn pull_text(name: &str, text: &str, remote: &RemoteSpec<'_>) -> Result<Pull
             continue;
         };
         let wanted = match remote(&located.spec) {
-            Ok(Some(w)) => w,
-            Ok(None) => continue,
+            Ok(w) => w,
             Err(reason) => {
                 skipped.push(skip(reason));
                 continue;
             }
         };
-        let (local, want) = (to_json(&located.spec), to_json(&wanted));
-        let mut found = Vec::new();
-        match walk(&src, &doc.root, &local, &want, "", &mut found) {
-            Ok(()) if found.is_empty() => {}
-            Ok(()) => {
-                edits.push((i, found));
-                remotes.push((i, want));
+        let local = to_json(&located.spec);
+        // One remote spec per environment the spec targets; a spec for several is pulled only when they agree.
+        let mut per_env: Vec<(J, Vec<Edit>)> = Vec::new();
+        let mut failed = None;
+        for w in &wanted {
+            let want = to_json(w);
+            let mut found = Vec::new();
+            match walk(&src, &doc.root, &local, &want, "", &mut found) {
+                Ok(()) => per_env.push((want, found)),
+                Err(reason) => failed = failed.or(Some(reason)),
             }
-            Err(reason) => skipped.push(skip(reason)),
+        }
+        let key = |es: &[Edit]| es.iter().map(|e| (e.start, e.end, e.text.clone())).collect::<Vec<_>>();
+        if let Some(reason) = failed {
+            skipped.push(skip(reason));
+        } else if per_env.windows(2).any(|w| key(&w[0].1) != key(&w[1].1)) {
+            skipped.push(skip(
+                "its environments differ from each other in LaunchDarkly, and one spec writes them all; edit it by \
+                 hand (`ldexp export` writes each environment's spec)"
+                    .to_owned(),
+            ));
+        } else if let Some((want, found)) = per_env.into_iter().next().filter(|(_, f)| !f.is_empty()) {
+            edits.push((i, found));
+            remotes.push((i, want));
         }
     }
     let unchanged = || PulledFile { text: text.to_owned(), changes: Vec::new(), skipped: Vec::new() };

@@ -102,21 +102,17 @@ async fn run_async(args: &PullArgs, g: &Globals) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// The spec that describes the remote experiment `spec` names, as export would write it; `Ok(None)` when there is
-/// none.
-fn remote_spec(remote: &RemoteState, spec: &ExperimentSpec) -> Result<Option<ExperimentSpec>, String> {
-    let Some(env) = spec.environment.as_deref() else {
-        return Err("it targets several environments (`environments:`), and pull reads one environment per spec; \
-                    edit it by hand"
-            .to_owned());
-    };
-    let Some(Some(project)) = remote.projects.get(&spec.project) else { return Ok(None) };
-    let Some(exp) = project.environments.get(env).and_then(Option::as_ref).and_then(|e| e.get(&spec.key)) else {
-        return Ok(None);
-    };
+/// The specs that describe the remote experiment `spec` names, as export would write them: one per environment the
+/// spec targets where the experiment exists.
+fn remote_spec(remote: &RemoteState, spec: &ExperimentSpec) -> Result<Vec<ExperimentSpec>, String> {
+    let Some(Some(project)) = remote.projects.get(&spec.project) else { return Ok(Vec::new()) };
+    let envs: Vec<&String> = spec.environment.iter().chain(spec.environments.iter().flatten()).collect();
     let flags: BTreeMap<String, _> =
         project.flags.iter().filter_map(|(k, f)| f.as_ref().map(|f| (k.clone(), f.flag.clone()))).collect();
-    export_experiment(exp, &flags, &spec.project).map(Some).map_err(|e| e.to_string())
+    envs.into_iter()
+        .filter_map(|env| project.environments.get(env).and_then(Option::as_ref).and_then(|e| e.get(&spec.key)))
+        .map(|exp| export_experiment(exp, &flags, &spec.project).map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// Plans the rewritten files against the same remote state, and warns for each pulled experiment whose plan still

@@ -10,14 +10,14 @@ const AFTER: &str = include_str!("golden/after.yaml");
 fn remote_of(
     text: &str,
     change: impl Fn(&mut ExperimentSpec),
-) -> impl Fn(&ExperimentSpec) -> Result<Option<ExperimentSpec>, String> {
+) -> impl Fn(&ExperimentSpec) -> Result<Vec<ExperimentSpec>, String> {
     let set = load_str("before.yaml", text).expect("the golden file loads");
     move |spec: &ExperimentSpec| {
         let mut remote = set.experiments.iter().find(|l| l.spec.key == spec.key).map(|l| l.spec.clone());
         if let Some(r) = remote.as_mut().filter(|r| r.key == "checkout-color") {
             change(r);
         }
-        Ok(remote)
+        Ok(remote.into_iter().collect())
     }
 }
 
@@ -97,11 +97,13 @@ fn block_lists_stay_block_lists_and_quoted_strings_stay_quoted() {
     let remote = remote_of(text, |_| {});
     let remote = |s: &ExperimentSpec| {
         remote(s).map(|r| {
-            r.map(|mut r| {
-                r.name = "123".to_owned();
-                r.tags = Some(vec!["x".to_owned(), "yes".to_owned(), "z".to_owned()]);
-                r
-            })
+            r.into_iter()
+                .map(|mut r| {
+                    r.name = "123".to_owned();
+                    r.tags = Some(vec!["x".to_owned(), "yes".to_owned(), "z".to_owned()]);
+                    r
+                })
+                .collect()
         })
     };
     let pulled = pull_text("k.yaml", text, &remote).unwrap();
@@ -114,7 +116,7 @@ fn block_lists_stay_block_lists_and_quoted_strings_stay_quoted() {
 
 #[test]
 fn no_remote_object_and_no_difference_change_nothing() {
-    let none = |_: &ExperimentSpec| Ok(None);
+    let none = |_: &ExperimentSpec| Ok(Vec::new());
     let pulled = pull_text("before.yaml", BEFORE, &none).unwrap();
     assert_eq!((pulled.text.as_str(), pulled.changes.len()), (BEFORE, 0));
     let same = pull_text("before.yaml", BEFORE, &remote_of(BEFORE, |_| {})).unwrap();
@@ -140,12 +142,14 @@ fn a_value_shared_through_a_merge_key_is_not_rewritten_for_one_experiment() {
     let remote = remote_of(text, |_| {});
     let remote = |s: &ExperimentSpec| {
         remote(s).map(|r| {
-            r.map(|mut r| {
-                if r.key == "a" {
-                    r.name = "Renamed".to_owned();
-                }
-                r
-            })
+            r.into_iter()
+                .map(|mut r| {
+                    if r.key == "a" {
+                        r.name = "Renamed".to_owned();
+                    }
+                    r
+                })
+                .collect()
         })
     };
     let pulled = pull_text("shared.yaml", text, &remote).unwrap();
@@ -161,4 +165,23 @@ fn crlf_line_ends_are_kept() {
     let pulled = pull_text("before.yaml", &text, &remote_of(BEFORE, ui_edits)).unwrap();
     assert_eq!(pulled.skipped, []);
     assert_eq!(pulled.text, AFTER.replace('\n', "\r\n"));
+}
+
+#[test]
+fn a_spec_for_several_environments_is_pulled_only_when_they_agree() {
+    let text = BEFORE.replacen("environment: production", "environments: [production, staging]", 1);
+    let remote = remote_of(&text, ui_edits);
+    let both = |s: &ExperimentSpec| remote(s).map(|r| r.iter().chain(&r).cloned().collect());
+    let pulled = pull_text("multi.yaml", &text, &both).unwrap();
+    assert_eq!(pulled.skipped, []);
+    assert_eq!(pulled.text, AFTER.replacen("environment: production", "environments: [production, staging]", 1));
+    let differ = |s: &ExperimentSpec| {
+        let first = remote(s)?;
+        let mut second = first.clone();
+        second.iter_mut().for_each(|r| r.name = "Elsewhere".to_owned());
+        Ok(first.into_iter().chain(second).collect())
+    };
+    let pulled = pull_text("multi.yaml", &text, &differ).unwrap();
+    assert_eq!((pulled.text.as_str(), pulled.changes.len()), (text.as_str(), 0));
+    assert!(pulled.skipped[0].reason.contains("its environments differ from each other"), "{:?}", pulled.skipped);
 }
