@@ -261,7 +261,9 @@ fn walk(src: &Source, node: &Node, local: &J, want: &J, path: &str, out: &mut Ve
             "{here} changed shape in LaunchDarkly; edit it by hand (`ldexp export` writes the remote's spec)"
         )),
         (_, w) => {
-            let edit = src.scalar(node, w).map_err(|why| format!("{here} cannot be rewritten in place: {why}"))?;
+            let edit = src.scalar(node, w).map_err(|why| {
+                format!("{here} cannot be rewritten in place: {why}; write LaunchDarkly's value by hand")
+            })?;
             out.push(Edit { field: path.to_owned(), ..edit });
             Ok(())
         }

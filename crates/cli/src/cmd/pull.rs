@@ -125,7 +125,8 @@ fn still_differs(pulled: &[(PathBuf, String, PulledFile)], remote: &RemoteState)
     for change in plan.changes.iter().filter(|c| !c.requests.is_empty()) {
         if let Address::Experiment { project, environment, key } = &change.address {
             let object = format!("experiment/{project}/{environment}/{key}");
-            if objects.contains(&object) {
+            // A spec for several environments is labelled with `*` for its environment.
+            if objects.contains(&object) || objects.contains(&format!("experiment/{project}/*/{key}")) {
                 eprintln!(
                     "warning: {object} still differs from LaunchDarkly after pull (a field the spec does not write, or \
                      one pull cannot express); see `ldexp plan`"
