@@ -15,6 +15,7 @@ mod lost_responses;
 mod options;
 mod org;
 mod plan_format;
+mod pull;
 mod readme;
 mod recipes;
 mod refusals;

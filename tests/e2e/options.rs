@@ -52,6 +52,7 @@ fn connection_options_are_offered_only_by_commands_that_call_launchdarkly() {
         &["apply", "--help"],
         &["drift", "--help"],
         &["export", "--help"],
+        &["pull", "--help"],
         &["results", "--help"],
         &["results", "reset-legacy", "--help"],
         &["list", "experiments", "--help"],

@@ -51,6 +51,8 @@ enum Command {
     /// Write specs for the experiments, legacy flag experiments, metrics, metric groups and experimentation settings
     /// that already exist.
     Export(cmd::export::ExportArgs),
+    /// Rewrite the values experiment specs write to LaunchDarkly's, in place, keeping comments and formatting.
+    Pull(cmd::pull::PullArgs),
     /// Show experiment results per treatment, or legacy results; `results reset-legacy` resets legacy results.
     // Boxed: with its connection options twice (show and reset-legacy) it is twice the size of the others.
     Results(Box<cmd::results::ResultsArgs>),
@@ -88,6 +90,7 @@ where
         Command::Apply(args) => cmd::apply::run(args, &cli.globals),
         Command::Drift(args) => cmd::drift::run(args, &cli.globals),
         Command::Export(args) => cmd::export::run(args, &cli.globals),
+        Command::Pull(args) => cmd::pull::run(args, &cli.globals),
         Command::Results(args) => cmd::results::run(args, &cli.globals),
         Command::List(args) => cmd::list::run(args, &cli.globals),
         Command::Show(args) => cmd::show::run(args, &cli.globals),

@@ -19,6 +19,7 @@ pub mod json_text;
 pub mod managed;
 pub mod percent;
 pub mod plan;
+pub mod pull;
 pub mod remote;
 pub mod requests;
 pub mod results;

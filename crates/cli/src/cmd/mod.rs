@@ -8,6 +8,7 @@ pub(crate) mod drift;
 pub(crate) mod export;
 pub(crate) mod list;
 pub(crate) mod plan;
+pub(crate) mod pull;
 pub(crate) mod results;
 pub(crate) mod schema;
 pub(crate) mod show;
@@ -44,7 +45,7 @@ pub(crate) struct Globals {
     pub color: ColorChoice,
 }
 
-/// How to reach LaunchDarkly, for the commands that call it (`plan`, `apply`, `drift`, `export`, `results`, `list`,
+/// How to reach LaunchDarkly, for the commands that call it (`plan`, `apply`, `drift`, `export`, `pull`, `results`, `list`,
 /// `show`). The token is read only from `LD_ACCESS_TOKEN`. Environment values are hidden in the help: one is the
 /// token's neighbour, and `[env: NAME=]` would read as if the variable were set to nothing.
 #[derive(Debug, Clone, Args)]

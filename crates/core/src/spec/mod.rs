@@ -14,7 +14,7 @@ mod shape;
 mod tests;
 mod warnings;
 mod workspace;
-mod yaml;
+pub(crate) mod yaml;
 
 pub use crate::flag_map::{FlagMap, FlagMapIter};
 pub use catalog::{
@@ -153,6 +153,16 @@ pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<SpecSet, crate::Error> {
 pub fn load_str(name: &str, text: &str) -> Result<SpecSet, crate::Error> {
     let mut loader = Loader::new();
     loader.add(PathBuf::from(name), text.as_bytes(), true);
+    loader.finish()
+}
+
+/// Loads specs from texts held in memory, each as if read from its path by a directory walk: `pull` plans the files
+/// it would write before writing them.
+pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<SpecSet, crate::Error> {
+    let mut loader = Loader::new();
+    for (path, text) in sources {
+        loader.add(path.clone(), text.as_bytes(), false);
+    }
     loader.finish()
 }
 

@@ -78,7 +78,7 @@ impl Node {
 
     /// The node as JSON, for deserialising into the spec types once its shape has been checked.
     /// Non-finite floats have no JSON form and become `null`; the shape check rejects them before this.
-    pub(super) fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as J;
         match &self.value {
             Value::Null => J::Null,
@@ -256,7 +256,7 @@ fn is_str_tag(tag: &Option<Tag>) -> bool {
 }
 
 /// Resolves a plain scalar with the YAML 1.2 core schema.
-fn resolve_plain(s: &str) -> Value {
+pub(crate) fn resolve_plain(s: &str) -> Value {
     match s {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
