@@ -161,8 +161,10 @@ fn recipes_react_to_the_documented_exit_codes() {
     assert!(drift["on"]["schedule"].as_sequence().is_some_and(|s| !s.is_empty()), "drift runs on a schedule");
     let drift_text = serde_yaml::to_string(&drift).unwrap();
     assert!(
-        drift_text.contains("steps.drift.outputs.exitcode == '2'") && drift_text.contains("gh issue create"),
-        "drift opens an issue on exit 2"
+        drift_text.contains("steps.drift.outputs.exitcode == '2'")
+            && drift_text.contains("ldexp pull experiments")
+            && drift_text.contains("gh pr create"),
+        "drift pulls LaunchDarkly's values and opens a pull request on exit 2"
     );
     // The action fails the job on an error and on a stale plan, not on changes or drift.
     let action_text = std::fs::read_to_string(recipes_dir().join("../../action.yml")).unwrap();
