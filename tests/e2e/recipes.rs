@@ -140,7 +140,7 @@ fn every_recipe_is_a_workflow_whose_ldexp_commands_exist() {
             }
         }
     }
-    let expected: BTreeSet<String> = ["plan", "apply", "drift"].iter().map(|s| (*s).to_owned()).collect();
+    let expected: BTreeSet<String> = ["plan", "apply", "drift", "pull"].iter().map(|s| (*s).to_owned()).collect();
     assert_eq!(seen, expected);
 }
 
