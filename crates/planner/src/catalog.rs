@@ -209,7 +209,7 @@ pub(crate) fn plan(
     out
 }
 
-fn change(
+pub(crate) fn change(
     address: Address,
     action: Action,
     remote_fingerprint: Option<String>,

@@ -139,6 +139,8 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
                 ),
                 _ => {}
             }
+            // Only what this target adds can refuse it: a scan of these, not of every divergence so far.
+            let divergences_before = divergences.len();
             let membership = org::membership(
                 spec,
                 env,
@@ -154,7 +156,7 @@ pub fn plan_with(specs: &SpecSet, remote: &RemoteState, options: &PlanOptions) -
                 c
             });
             // A refused experiment gets nothing, its layers and holdouts included.
-            if divergences.iter().any(|d| d.refuses && d.address == target.address) {
+            if divergences[divergences_before..].iter().any(|d| d.refuses && d.address == target.address) {
                 continue;
             }
             let moved = membership.shifts.clone();

@@ -54,20 +54,9 @@ fn holdout<'a>(remote: &'a RemoteState, project: &str, env: &str, key: &str) -> 
     state(remote, project)?.holdouts.get(env)?.get(key)
 }
 
+/// A change with no fingerprint yet: the catalog's constructor, which the callers complete.
 fn change(address: Address, action: Action, fields: Vec<FieldChange>, requests: Vec<PlannedRequest>) -> Change {
-    Change {
-        address,
-        action,
-        risks: Vec::new(),
-        remote_fingerprint: None,
-        before: None,
-        after: None,
-        fields,
-        requests,
-        notes: Vec::new(),
-        flags: Vec::new(),
-        depends_on: Vec::new(),
-    }
+    crate::catalog::change(address, action, None, fields, requests)
 }
 
 fn field(name: &str, before: Option<Value>, after: Option<Value>) -> FieldChange {
