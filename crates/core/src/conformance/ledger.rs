@@ -1,0 +1,133 @@
+//! The cleanup ledger of a conformance run: what the probes created and what they borrowed, recorded before the
+//! write that creates it is sent (so an answer lost on the way still gets cleaned up), and the cleanup that
+//! archives the one and checks the other, run whatever the probes did.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::Target;
+use crate::Error;
+use crate::api::{ExperimentPatch, Instruction};
+use crate::client::{Transport, decode};
+use crate::plan::PlannedRequest;
+use crate::requests;
+
+/// Fields of a flag environment that change with every write, whoever makes it; the rest is its targeting, which
+/// must be the same after a run as before.
+const VOLATILE: [&str; 2] = ["version", "lastModified"];
+
+/// What a run created and borrowed.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    /// Keys of experiments a probe created (or tried to) in the target environment.
+    created: Vec<String>,
+    /// The borrowed flag's environment as it was before any probe, versions removed.
+    flag_before: Option<Value>,
+}
+
+/// What cleanup did, and what it could not do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Cleanup {
+    /// Everything the run leaves behind, one line each (experiments cannot be deleted, only archived).
+    pub left_behind: Vec<String>,
+    /// Whether the borrowed flag's targeting was read again and found as it was.
+    pub flag_verified: bool,
+    /// What cleanup could not undo or check; a run with any is an error.
+    pub problems: Vec<String>,
+}
+
+impl Ledger {
+    /// Reads the flag the probes may use and keeps its targeting in the target environment. Fails when the flag
+    /// or the environment is not there: no probe should run without a snapshot to compare against.
+    pub async fn borrow_flag<T: Transport>(&mut self, t: &T, target: &Target) -> Result<(), Error> {
+        let env = targeting(t, target).await?.ok_or_else(|| Error::NotFound {
+            message: format!("flag {}/{} has no environment {}", target.project, target.flag, target.environment),
+        })?;
+        self.flag_before = Some(env);
+        Ok(())
+    }
+
+    /// Records an experiment key before the create is sent.
+    pub fn created(&mut self, key: &str) {
+        if !self.created.iter().any(|k| k == key) {
+            self.created.push(key.to_owned());
+        }
+    }
+
+    /// Archives what the probes created and checks the borrowed flag. Never fails: what it cannot do is listed.
+    pub async fn clean<T: Transport>(&self, t: &T, target: &Target) -> Cleanup {
+        let mut out = Cleanup::default();
+        for key in &self.created {
+            let name = format!("experiment {}/{}/{key}", target.project, target.environment);
+            match archive(t, target, key).await {
+                Ok(true) => out.left_behind.push(format!("{name} (archived)")),
+                Ok(false) => {}
+                Err(e) => out.problems.push(format!("{name} could not be archived: {e}")),
+            }
+        }
+        if let Some(before) = &self.flag_before {
+            let name = format!("flag {}/{} in {}", target.project, target.flag, target.environment);
+            match targeting(t, target).await {
+                Ok(Some(after)) if after == *before => out.flag_verified = true,
+                Ok(Some(after)) => out.problems.push(format!(
+                    "{name}: targeting differs from before the run: {}",
+                    changed_fields(before, &after).join(", ")
+                )),
+                Ok(None) => out.problems.push(format!("{name}: the flag or environment is gone")),
+                Err(e) => out.problems.push(format!("{name} could not be read again: {e}")),
+            }
+        }
+        out
+    }
+}
+
+/// The flag's environment without its versions; `None` when the flag or the environment does not exist.
+async fn targeting<T: Transport>(t: &T, target: &Target) -> Result<Option<Value>, Error> {
+    let req = requests::get_flag(&target.project, &target.flag);
+    let resource = format!("flag {}/{}", target.project, target.flag);
+    let flag: Option<Value> = get(t, &req, &resource).await?;
+    Ok(flag.and_then(|mut f| f.get_mut("environments")?.get_mut(&target.environment).map(Value::take)).map(
+        |mut env| {
+            if let Some(o) = env.as_object_mut() {
+                for k in VOLATILE {
+                    o.remove(k);
+                }
+            }
+            env
+        },
+    ))
+}
+
+/// Archives one probe experiment unless it already is. `Ok(false)` when it does not exist (the create failed).
+pub(super) async fn archive<T: Transport>(t: &T, target: &Target, key: &str) -> Result<bool, Error> {
+    let (project, env) = (&target.project, &target.environment);
+    let resource = format!("experiment {project}/{env}/{key}");
+    let current: Option<Value> = get(t, &requests::get_experiment(project, env, key), &resource).await?;
+    let Some(current) = current else { return Ok(false) };
+    if current.get("archivedDate").is_some_and(|d| !d.is_null()) {
+        return Ok(true);
+    }
+    let patch = ExperimentPatch {
+        comment: Some("ldexp conformance: archive the probe experiment".to_owned()),
+        instructions: vec![Instruction::ArchiveExperiment],
+    };
+    let req = requests::patch_experiment(project, env, key, &patch);
+    let answer = t.execute(&req, &resource).await?;
+    decode::<T, Value>(t, req.method, &req.path, &resource, &answer)?;
+    Ok(true)
+}
+
+/// A GET decoded as JSON; `None` on 404.
+pub(super) async fn get<T: Transport>(t: &T, req: &PlannedRequest, resource: &str) -> Result<Option<Value>, Error> {
+    let answer = t.execute(req, resource).await?;
+    decode::<T, Value>(t, req.method, &req.path, resource, &answer)
+}
+
+/// The top-level fields that differ between two flag environments, for the message.
+fn changed_fields(before: &Value, after: &Value) -> Vec<String> {
+    let (Some(b), Some(a)) = (before.as_object(), after.as_object()) else { return vec!["(not objects)".to_owned()] };
+    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter().filter(|k| b.get(*k) != a.get(*k)).map(|k| k.to_string()).collect()
+}
