@@ -3,6 +3,7 @@
 
 pub(crate) mod apply;
 pub(crate) mod completions;
+pub(crate) mod conformance;
 pub(crate) mod demo;
 pub(crate) mod drift;
 pub(crate) mod export;
