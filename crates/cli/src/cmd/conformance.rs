@@ -60,8 +60,8 @@ async fn conformance(args: &ConformanceArgs, g: &Globals) -> Result<ExitStatus> 
     let mut dated_connection = args.connection.clone();
     DATED_VERSION.clone_into(&mut dated_connection.api_version_beta);
     let dated = crate::client::client(&dated_connection)?;
-    let seconds = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
-    let target = Target::new(&args.project, &args.environment, &args.flag, seconds);
+    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
+    let target = Target::new(&args.project, &args.environment, &args.flag, u64::try_from(millis).unwrap_or(u64::MAX));
     // On stderr, so that `--format json` keeps stdout a single document.
     if !g.quiet || !args.yes {
         eprintln!("{}", plan_text(&target));

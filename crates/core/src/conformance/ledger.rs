@@ -27,6 +27,7 @@ pub struct Ledger {
 
 /// What cleanup did, and what it could not do.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Cleanup {
     /// Everything the run leaves behind, one line each (experiments cannot be deleted, only archived).
     pub left_behind: Vec<String>,
@@ -52,6 +53,11 @@ impl Ledger {
         if !self.created.iter().any(|k| k == key) {
             self.created.push(key.to_owned());
         }
+    }
+
+    /// Drops a key whose create was refused: the experiment under it, if any, is not this run's to archive.
+    pub fn refused(&mut self, key: &str) {
+        self.created.retain(|k| k != key);
     }
 
     /// Archives what the probes created and checks the borrowed flag. Never fails: what it cannot do is listed.

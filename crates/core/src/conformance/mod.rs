@@ -125,13 +125,14 @@ pub struct Target {
 }
 
 impl Target {
-    /// A target whose probe experiments are keyed `ldexp-conformance-<unix seconds>`.
-    pub fn new(project: &str, environment: &str, flag: &str, unix_seconds: u64) -> Target {
+    /// A target whose probe experiments are keyed `ldexp-conformance-<unix milliseconds>`: milliseconds, so that two
+    /// runs in one second (a CI matrix, say) do not collide.
+    pub fn new(project: &str, environment: &str, flag: &str, unix_millis: u64) -> Target {
         Target {
             project: project.to_owned(),
             environment: environment.to_owned(),
             flag: flag.to_owned(),
-            prefix: format!("{KEY_PREFIX}{unix_seconds}"),
+            prefix: format!("{KEY_PREFIX}{unix_millis}"),
         }
     }
 }

@@ -265,6 +265,10 @@ async fn create_iteration<T: Transport>(t: &T, target: &Target, ledger: &mut Led
         Err(e) => return could_not(e.to_string()),
     };
     if !(200..300).contains(&answer.status) {
+        // A 5xx may still have created it; anything else did not, and a key taken by someone else stays theirs.
+        if answer.status < 500 {
+            ledger.refused(&key);
+        }
         return could_not(format!("the create was refused: {}", seen(t, &answer)));
     }
     let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
