@@ -89,6 +89,7 @@ fn every_probe_holds_against_the_emulator_and_the_flag_is_left_as_it_was() {
     let markdown = conformance(&ws, &em, &["--format", "markdown"]);
     expect_code(&markdown, 0);
     assert!(markdown.stdout.starts_with("| § | Rule | Statement | Verdict |"), "{}", markdown.stdout);
+    ws.assert_no_canary();
 }
 
 #[test]
@@ -107,8 +108,10 @@ fn a_create_answered_as_current_iteration_still_holds() {
 fn an_emulator_that_misreports_total_count_differs() {
     let em = Emulator::start(&["--misreport-total-count"]);
     let ws = Workspace::new();
-    let run = conformance(&ws, &em, &["--format", "json"]);
+    // Trace logs too: every request and answer is logged, and the token must not be among them.
+    let run = conformance(&ws, &em, &["--format", "json", "-vv"]);
     expect_code(&run, 2);
+    assert!(run.stderr.contains("TRACE") || run.stderr.contains("DEBUG"), "no logs: {}", run.stderr);
     let v = verdicts(&run);
     assert!(v.contains(&("total-count".to_owned(), "differs".to_owned())), "{}", run.stdout);
     assert!(v.iter().filter(|(_, verdict)| verdict == "differs").count() == 1, "{}", run.stdout);
