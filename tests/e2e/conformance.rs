@@ -128,3 +128,49 @@ fn without_yes_and_without_a_terminal_nothing_is_sent() {
     assert!(run.stderr.contains("pass --yes"), "{}", run.stderr);
     assert_eq!(em.state_text(), before);
 }
+
+#[test]
+fn ctrl_c_still_archives_the_probe_experiment_and_checks_the_flag() {
+    const LIST: &str = "/api/v2/projects/shop/environments/production/experiments?lifecycleState=active,archived";
+    // Slow enough that the probe experiment exists well before the run ends.
+    let em = Emulator::start(&["--latency-ms", "300"]);
+    let ws = Workspace::new();
+    let before = targeting(&em);
+    let child = ws
+        .command(
+            &em,
+            &["conformance", "--project", "shop", "--environment", "production", "--flag", "checkout-button", "--yes"],
+        )
+        .spawn()
+        .expect("spawn conformance");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, body) = em.http("GET", LIST, None, None);
+        if body.contains("ldexp-conformance-") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the probe experiment never appeared: {body}");
+    }
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    crate::support::assert_no_canary(&run);
+    expect_code(&run, 130);
+    assert!(run.stderr.contains("Interrupted: cleaning up"), "{}", run.stderr);
+    assert!(run.stdout.contains("(archived)"), "{}", run.stdout);
+    let (_, body) = em.http("GET", LIST, None, None);
+    let list: Value = serde_json::from_str(&body).unwrap();
+    let probe = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["key"].as_str().is_some_and(|k| k.starts_with("ldexp-conformance-")))
+        .expect("the probe experiment");
+    assert!(!probe["archivedDate"].is_null(), "not archived: {probe}");
+    assert_eq!(targeting(&em), before);
+}
