@@ -164,6 +164,9 @@ fn human(report: &Report) -> String {
 fn cleanup_lines(report: &Report) -> String {
     let c = &report.cleanup;
     let mut out = String::from("\nCleanup:\n");
+    if !c.restored.is_empty() {
+        out.push_str(&format!("  put the flag's {} back as they were\n", c.restored.join(", ")));
+    }
     if c.flag_verified {
         out.push_str("  the flag's targeting is as it was before the run (versions aside)\n");
     }

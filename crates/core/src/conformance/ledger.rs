@@ -1,13 +1,13 @@
 //! The cleanup ledger of a conformance run: what the probes created and what they borrowed, recorded before the
 //! write that creates it is sent (so an answer lost on the way still gets cleaned up), and the cleanup that
-//! archives the one and checks the other, run whatever the probes did.
+//! archives the one and checks (and if need be restores) the other, run whatever the probes did.
 
 use serde::Serialize;
 use serde_json::Value;
 
 use super::Target;
 use crate::Error;
-use crate::api::{ExperimentPatch, Instruction};
+use crate::api::{ExperimentPatch, Instruction, PatchWithComment};
 use crate::client::{Transport, decode};
 use crate::plan::PlannedRequest;
 use crate::requests;
@@ -31,8 +31,11 @@ pub struct Ledger {
 pub struct Cleanup {
     /// Everything the run leaves behind, one line each (experiments cannot be deleted, only archived).
     pub left_behind: Vec<String>,
-    /// Whether the borrowed flag's targeting was read again and found as it was.
+    /// Whether the borrowed flag's targeting was read again and found as it was (after restoring, if it had to be).
     pub flag_verified: bool,
+    /// The fields of the flag's environment that differed after the probes and were patched back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restored: Vec<String>,
     /// What cleanup could not undo or check; a run with any is an error.
     pub problems: Vec<String>,
 }
@@ -73,18 +76,78 @@ impl Ledger {
         }
         if let Some(before) = &self.flag_before {
             let name = format!("flag {}/{} in {}", target.project, target.flag, target.environment);
-            match targeting(t, target).await {
-                Ok(Some(after)) if after == *before => out.flag_verified = true,
-                Ok(Some(after)) => out.problems.push(format!(
-                    "{name}: targeting differs from before the run: {}",
-                    changed_fields(before, &after).join(", ")
-                )),
-                Ok(None) => out.problems.push(format!("{name}: the flag or environment is gone")),
-                Err(e) => out.problems.push(format!("{name} could not be read again: {e}")),
+            match restore(t, target, before).await {
+                Ok(FlagAfter::Unchanged) => out.flag_verified = true,
+                Ok(FlagAfter::Restored(fields)) => {
+                    out.flag_verified = true;
+                    out.restored = fields;
+                }
+                Ok(FlagAfter::StillDiffers(fields)) => {
+                    out.problems.push(format!("{name}: targeting differs from before the run: {}", fields.join(", ")))
+                }
+                Ok(FlagAfter::Gone) => out.problems.push(format!("{name}: the flag or environment is gone")),
+                Err(e) => out.problems.push(format!("{name} could not be checked or restored: {e}")),
             }
         }
         out
     }
+}
+
+/// What became of the borrowed flag.
+enum FlagAfter {
+    /// As it was: nothing sent.
+    Unchanged,
+    /// It differed in these fields, was patched back and read again as it was.
+    Restored(Vec<String>),
+    /// It still differs in these fields (read-only ones, or a patch that did not take).
+    StillDiffers(Vec<String>),
+    /// The flag or its environment is gone.
+    Gone,
+}
+
+/// Reads the flag's environment again and, where it differs from `before`, patches each changed field back (one
+/// JSON patch), then reads it once more to verify. Fields starting with `_` are LaunchDarkly's own and cannot be
+/// written; a difference there is reported, not patched.
+async fn restore<T: Transport>(t: &T, target: &Target, before: &Value) -> Result<FlagAfter, Error> {
+    let Some(after) = targeting(t, target).await? else { return Ok(FlagAfter::Gone) };
+    if after == *before {
+        return Ok(FlagAfter::Unchanged);
+    }
+    if !before.is_object() || !after.is_object() {
+        return Ok(FlagAfter::StillDiffers(vec!["(not objects)".to_owned()]));
+    }
+    let fields = changed_fields(before, &after);
+    let base = format!("/environments/{}", pointer(&target.environment));
+    let ops: Vec<Value> = fields
+        .iter()
+        .filter(|f| !f.starts_with('_'))
+        .map(|f| match before.get(f.as_str()) {
+            Some(v) => serde_json::json!({"op": "add", "path": format!("{base}/{}", pointer(f)), "value": v}),
+            None => serde_json::json!({"op": "remove", "path": format!("{base}/{}", pointer(f))}),
+        })
+        .collect();
+    if !ops.is_empty() {
+        let patch = serde_json::from_value(Value::Array(ops))
+            .map_err(|e| Error::Decode { resource: "flag restore patch".to_owned(), reason: e.to_string() })?;
+        let body = PatchWithComment {
+            comment: Some("ldexp conformance: restore the targeting as it was before the run".to_owned()),
+            patch,
+        };
+        let req = requests::patch_flag(&target.project, &target.flag, &body);
+        let resource = format!("flag {}/{}", target.project, target.flag);
+        let answer = t.execute(&req, &resource).await?;
+        decode::<T, Value>(t, req.method, &req.path, &resource, &answer)?;
+    }
+    match targeting(t, target).await? {
+        None => Ok(FlagAfter::Gone),
+        Some(again) if again == *before => Ok(FlagAfter::Restored(fields)),
+        Some(again) => Ok(FlagAfter::StillDiffers(changed_fields(before, &again))),
+    }
+}
+
+/// One JSON-pointer segment (RFC 6901).
+fn pointer(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
 }
 
 /// The flag's environment without its versions; `None` when the flag or the environment does not exist.

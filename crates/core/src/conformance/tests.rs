@@ -98,20 +98,56 @@ fn a_run_reports_each_rule_and_cleanup_checks_the_flag() {
     assert!(!t.seen.lock().unwrap().iter().any(|r| r.starts_with("POST")));
 }
 
+/// A flag held in memory: GET answers it, a JSON patch applies to it (unless `read_only`).
+struct FlagStore {
+    flag: Mutex<Value>,
+    read_only: bool,
+}
+
+impl Transport for FlagStore {
+    async fn execute(&self, request: &PlannedRequest, _resource: &str) -> Result<Answer, Error> {
+        let mut flag = self.flag.lock().unwrap();
+        if request.method.as_str() == "PATCH" && !self.read_only {
+            let body = request.body.clone().unwrap();
+            let patch: json_patch::Patch = serde_json::from_value(body["patch"].clone()).unwrap();
+            json_patch::patch(&mut flag, &patch).unwrap();
+        }
+        Ok(Answer { status: 200, body: serde_json::to_vec(&*flag).unwrap() })
+    }
+}
+
 #[test]
-fn a_flag_whose_targeting_changed_is_a_cleanup_problem() {
+fn cleanup_puts_the_flags_targeting_back_and_verifies_it() {
+    let store = FlagStore { flag: Mutex::new(flag()), read_only: false };
     let mut ledger = Ledger::default();
-    let before = Canned::default().on("GET /api/v2/flags/p/f", 200, flag());
-    futures::executor::block_on(ledger.borrow_flag(&before, &target())).unwrap();
-    let mut changed = flag();
-    changed["environments"]["e"]["version"] = json!(4);
-    let only_version = Canned::default().on("GET /api/v2/flags/p/f", 200, changed.clone());
-    assert!(futures::executor::block_on(ledger.clean(&only_version, &target())).flag_verified);
-    changed["environments"]["e"]["on"] = json!(false);
-    let after = Canned::default().on("GET /api/v2/flags/p/f", 200, changed);
-    let cleanup = futures::executor::block_on(ledger.clean(&after, &target()));
+    futures::executor::block_on(ledger.borrow_flag(&store, &target())).unwrap();
+    // Only the version moved: as it was, nothing to restore.
+    store.flag.lock().unwrap()["environments"]["e"]["version"] = json!(4);
+    let cleanup = futures::executor::block_on(ledger.clean(&store, &target()));
+    assert!(cleanup.flag_verified && cleanup.restored.is_empty(), "{cleanup:?}");
+    // A probe turned the flag off, added a field and a rule: all put back.
+    {
+        let mut f = store.flag.lock().unwrap();
+        f["environments"]["e"]["on"] = json!(false);
+        f["environments"]["e"]["rules"] = json!([{"_id": "r", "variation": 1}]);
+        f["environments"]["e"]["offVariation"] = json!(1);
+    }
+    let cleanup = futures::executor::block_on(ledger.clean(&store, &target()));
+    assert!(cleanup.flag_verified, "{cleanup:?}");
+    assert_eq!(cleanup.restored, vec!["offVariation", "on", "rules"]);
+    assert_eq!(store.flag.lock().unwrap()["environments"]["e"]["on"], json!(true));
+    assert!(store.flag.lock().unwrap()["environments"]["e"].get("offVariation").is_none());
+}
+
+#[test]
+fn a_flag_that_cannot_be_put_back_is_a_cleanup_problem() {
+    let store = FlagStore { flag: Mutex::new(flag()), read_only: true };
+    let mut ledger = Ledger::default();
+    futures::executor::block_on(ledger.borrow_flag(&store, &target())).unwrap();
+    store.flag.lock().unwrap()["environments"]["e"]["on"] = json!(false);
+    let cleanup = futures::executor::block_on(ledger.clean(&store, &target()));
     assert!(!cleanup.flag_verified);
-    assert!(cleanup.problems[0].contains("on"), "{:?}", cleanup.problems);
+    assert!(cleanup.problems[0].contains("targeting differs from before the run: on"), "{:?}", cleanup.problems);
 }
 
 #[test]
