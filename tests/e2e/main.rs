@@ -6,6 +6,7 @@
 mod action;
 mod baseline;
 mod chaos;
+mod conformance;
 mod demo;
 mod export;
 mod interrupt;

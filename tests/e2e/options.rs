@@ -57,6 +57,7 @@ fn connection_options_are_offered_only_by_commands_that_call_launchdarkly() {
         &["results", "reset-legacy", "--help"],
         &["list", "experiments", "--help"],
         &["show", "--help"],
+        &["conformance", "--help"],
     ] {
         let h = help(args);
         for option in CONNECTION {

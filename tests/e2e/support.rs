@@ -39,10 +39,15 @@ pub(crate) struct Emulator {
 impl Emulator {
     /// Starts `ldexp emulator --port 0 --seed <seed>` plus `extra` flags, accepting the canary token.
     pub(crate) fn start(extra: &[&str]) -> Emulator {
+        Emulator::start_seeded(&seed_path(), extra)
+    }
+
+    /// Like [`Emulator::start`], from another seed file.
+    pub(crate) fn start_seeded(seed: &Path, extra: &[&str]) -> Emulator {
         let mut child = Command::new(BIN)
             .arg("emulator")
             .args(["--port", "0", "--seed"])
-            .arg(seed_path())
+            .arg(seed)
             .args(extra)
             .env("LDEXP_EMULATOR_TOKEN", canary())
             .stdin(Stdio::null())

@@ -60,6 +60,9 @@ enum Command {
     List(cmd::list::ListArgs),
     /// Print one object's remote state as the spec YAML that describes it, then an experiment's status.
     Show(cmd::show::ShowArgs),
+    /// Check that LaunchDarkly (or an emulator) behaves as ldexp assumes: one probe per rule of the contract's §9
+    /// that can be checked without harm. Exit 0 when every probe holds or could not run, 2 when one differs.
+    Conformance(cmd::conformance::ConformanceArgs),
     /// A narrated tour on a throwaway in-process emulator: plan, apply, plan again, drift. No credentials needed.
     Demo(cmd::demo::DemoArgs),
     /// Print shell completions.
@@ -94,6 +97,7 @@ where
         Command::Results(args) => cmd::results::run(args, &cli.globals),
         Command::List(args) => cmd::list::run(args, &cli.globals),
         Command::Show(args) => cmd::show::run(args, &cli.globals),
+        Command::Conformance(args) => cmd::conformance::run(args, &cli.globals),
         Command::Demo(args) => cmd::demo::run(args, &cli.globals),
         Command::Completions(args) => cmd::completions::run(args, &mut <Cli as clap::CommandFactory>::command()),
         Command::Emulator(args) => client::runtime()

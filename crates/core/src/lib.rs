@@ -7,6 +7,7 @@ pub mod api;
 pub mod apply;
 pub mod catalog;
 pub mod client;
+pub mod conformance;
 pub mod design;
 pub mod digest;
 pub mod display;

@@ -3,6 +3,7 @@
 
 pub(crate) mod apply;
 pub(crate) mod completions;
+pub(crate) mod conformance;
 pub(crate) mod demo;
 pub(crate) mod drift;
 pub(crate) mod export;
@@ -46,7 +47,7 @@ pub(crate) struct Globals {
 }
 
 /// How to reach LaunchDarkly, for the commands that call it (`plan`, `apply`, `drift`, `export`, `pull`, `results`, `list`,
-/// `show`). The token is read only from `LD_ACCESS_TOKEN`. Environment values are hidden in the help: one is the
+/// `show`, `conformance`). The token is read only from `LD_ACCESS_TOKEN`. Environment values are hidden in the help: one is the
 /// token's neighbour, and `[env: NAME=]` would read as if the variable were set to nothing.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Connection")]

@@ -40,6 +40,7 @@ pub use config::{
 pub use gate::route_key;
 #[cfg(feature = "http")]
 pub use http::HttpClient;
+pub(crate) use rest::decode;
 pub use token::{AccessToken, REDACTED, TOKEN_ENV};
 
 /// A final HTTP answer: whatever status arrived once the transport stopped retrying.

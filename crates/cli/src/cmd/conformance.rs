@@ -1,0 +1,200 @@
+//! `ldexp conformance` (issue #18): says what it will do and leave behind, asks (unless `--yes`), runs the probes of
+//! `ldexp_core::conformance` against `LD_BASE_URL`, cleans up even on Ctrl-C, and prints one line per rule as
+//! text, JSON or markdown. Exit 0 when nothing differs, 2 when a rule differs, 1 on an error or a failed cleanup.
+
+use std::io::IsTerminal;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Result, bail};
+use clap::{Args, ValueEnum};
+use ldexp_core::conformance::{Ledger, Outcome, Report, Target, Verdict, plan_text, probe_all};
+use serde::Serialize;
+
+use crate::cmd::{Connection, Globals};
+use crate::exit::ExitStatus;
+use crate::render::markdown;
+
+/// The dated version whose acceptance on experiment routes one probe checks (contract §1).
+const DATED_VERSION: &str = "20240415";
+
+/// `ldexp conformance`.
+#[derive(Debug, Args)]
+pub(crate) struct ConformanceArgs {
+    /// Project key the probes run in.
+    #[arg(long)]
+    pub project: String,
+    /// Environment the probes run in.
+    #[arg(long)]
+    pub environment: String,
+    /// A flag with at least two variations that the probes may use; its targeting is checked unchanged afterwards.
+    #[arg(long)]
+    pub flag: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: ConformanceFormat,
+    /// Do not ask for confirmation (required without a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// Output format of `conformance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ConformanceFormat {
+    /// One line per rule, then the cleanup.
+    Human,
+    /// `{"project", "environment", "flag", "rules": [{"rule", "section", "statement", "verdict", "seen"|"why"|"note"}], "cleanup": {...}}`.
+    Json,
+    /// A GitHub markdown table, then the cleanup.
+    Markdown,
+}
+
+/// Runs `conformance`.
+pub(crate) fn run(args: &ConformanceArgs, g: &Globals) -> Result<ExitStatus> {
+    crate::client::runtime()?.block_on(conformance(args, g))
+}
+
+async fn conformance(args: &ConformanceArgs, g: &Globals) -> Result<ExitStatus> {
+    let client = crate::client::client(&args.connection)?;
+    let mut dated_connection = args.connection.clone();
+    DATED_VERSION.clone_into(&mut dated_connection.api_version_beta);
+    let dated = crate::client::client(&dated_connection)?;
+    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
+    let target = Target::new(&args.project, &args.environment, &args.flag, u64::try_from(millis).unwrap_or(u64::MAX));
+    // On stderr, so that `--format json` keeps stdout a single document.
+    if !g.quiet || !args.yes {
+        eprintln!("{}", plan_text(&target));
+    }
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("refusing to run without confirmation: stdin is not a terminal; pass --yes");
+        }
+        if !super::apply::confirm("Run these probes? [y/N] ")? {
+            eprintln!("Cancelled; nothing was sent.");
+            return Ok(ExitStatus::Failure);
+        }
+    }
+    let mut ledger = Ledger::default();
+    ledger.borrow_flag(&client, &target).await?;
+    // The probes are dropped on Ctrl-C; the ledger stays here, so cleanup still archives what they created.
+    let probing = probe_all(&client, Some(&dated), &target, &mut ledger);
+    let (outcomes, interrupted) = tokio::select! {
+        outcomes = probing => (outcomes, false),
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("\nInterrupted: cleaning up before exiting.");
+            (Vec::new(), true)
+        }
+    };
+    let cleanup = ledger.clean(&client, &target).await;
+    let report = Report { outcomes, cleanup };
+    let text = match args.format {
+        ConformanceFormat::Human => human(&report),
+        ConformanceFormat::Json => crate::render::to_pretty_json(&Document::of(args, &report)),
+        ConformanceFormat::Markdown => markdown_text(&report),
+    };
+    super::write_stdout(&text)?;
+    Ok(if interrupted {
+        ExitStatus::Interrupted
+    } else if report.cleanup_failed() {
+        ExitStatus::Failure
+    } else if report.differs() {
+        ExitStatus::Changes
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// The JSON document.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Document<'a> {
+    project: &'a str,
+    environment: &'a str,
+    flag: &'a str,
+    rules: Vec<Rule<'a>>,
+    cleanup: &'a ldexp_core::conformance::Cleanup,
+}
+
+/// One rule in the JSON document: its section and statement, then the outcome (whose `rule` is the rule's id).
+#[derive(Debug, Serialize)]
+struct Rule<'a> {
+    section: &'static str,
+    statement: &'static str,
+    #[serde(flatten)]
+    outcome: &'a Outcome,
+}
+
+impl<'a> Document<'a> {
+    fn of(args: &'a ConformanceArgs, report: &'a Report) -> Self {
+        Document {
+            project: &args.project,
+            environment: &args.environment,
+            flag: &args.flag,
+            rules: report
+                .outcomes
+                .iter()
+                .map(|o| Rule { section: o.rule.section(), statement: o.rule.statement(), outcome: o })
+                .collect(),
+            cleanup: &report.cleanup,
+        }
+    }
+}
+
+/// `holds`, `differs: <seen>` or `could not run: <why>`, with the note after a holding verdict.
+fn verdict_text(o: &Outcome) -> String {
+    match (&o.verdict, &o.note) {
+        (Verdict::Holds, Some(note)) => format!("holds ({note})"),
+        (Verdict::Holds, None) => "holds".to_owned(),
+        (Verdict::Differs { seen }, _) => format!("differs: {seen}"),
+        (Verdict::CouldNotRun { why }, _) => format!("could not run: {why}"),
+    }
+}
+
+fn human(report: &Report) -> String {
+    let mut out = String::new();
+    for o in &report.outcomes {
+        out.push_str(&format!("§{:<5} {:<29} {}\n", o.rule.section(), o.rule.id(), verdict_text(o)));
+        out.push_str(&format!("       {}\n", o.rule.statement()));
+    }
+    out.push_str(&cleanup_lines(report));
+    out
+}
+
+fn cleanup_lines(report: &Report) -> String {
+    let c = &report.cleanup;
+    let mut out = String::from("\nCleanup:\n");
+    if !c.restored.is_empty() {
+        out.push_str(&format!("  put the flag's {} back as they were\n", c.restored.join(", ")));
+    }
+    if c.flag_verified {
+        out.push_str("  the flag's targeting is as it was before the run (versions aside)\n");
+    }
+    for p in &c.problems {
+        out.push_str(&format!("  problem: {p}\n"));
+    }
+    if c.left_behind.is_empty() {
+        out.push_str("  nothing left behind\n");
+    } else {
+        out.push_str("Left behind:\n");
+        for l in &c.left_behind {
+            out.push_str(&format!("  {l}\n"));
+        }
+    }
+    out
+}
+
+fn markdown_text(report: &Report) -> String {
+    let mut out = String::from("| § | Rule | Statement | Verdict |\n|---|---|---|---|\n");
+    for o in &report.outcomes {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            o.rule.section(),
+            markdown::code(o.rule.id(), true),
+            markdown::cell(o.rule.statement()),
+            markdown::cell(&verdict_text(o))
+        ));
+    }
+    out.push_str(&cleanup_lines(report));
+    out
+}

@@ -1,0 +1,202 @@
+//! The cleanup ledger of a conformance run: what the probes created and what they borrowed, recorded before the
+//! write that creates it is sent (so an answer lost on the way still gets cleaned up), and the cleanup that
+//! archives the one and checks (and if need be restores) the other, run whatever the probes did.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::Target;
+use crate::Error;
+use crate::api::{ExperimentPatch, Instruction, PatchWithComment};
+use crate::client::{Transport, decode};
+use crate::plan::PlannedRequest;
+use crate::requests;
+
+/// Fields of a flag environment that change with every write, whoever makes it; the rest is its targeting, which
+/// must be the same after a run as before.
+const VOLATILE: [&str; 2] = ["version", "lastModified"];
+
+/// What a run created and borrowed.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    /// Keys of experiments a probe created (or tried to) in the target environment.
+    created: Vec<String>,
+    /// The borrowed flag's environment as it was before any probe, versions removed.
+    flag_before: Option<Value>,
+}
+
+/// What cleanup did, and what it could not do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cleanup {
+    /// Everything the run leaves behind, one line each (experiments cannot be deleted, only archived).
+    pub left_behind: Vec<String>,
+    /// Whether the borrowed flag's targeting was read again and found as it was (after restoring, if it had to be).
+    pub flag_verified: bool,
+    /// The fields of the flag's environment that differed after the probes and were patched back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restored: Vec<String>,
+    /// What cleanup could not undo or check; a run with any is an error.
+    pub problems: Vec<String>,
+}
+
+impl Ledger {
+    /// Reads the flag the probes may use and keeps its targeting in the target environment. Fails when the flag
+    /// or the environment is not there: no probe should run without a snapshot to compare against.
+    pub async fn borrow_flag<T: Transport>(&mut self, t: &T, target: &Target) -> Result<(), Error> {
+        let env = targeting(t, target).await?.ok_or_else(|| Error::NotFound {
+            message: format!("flag {}/{} has no environment {}", target.project, target.flag, target.environment),
+        })?;
+        self.flag_before = Some(env);
+        Ok(())
+    }
+
+    /// Records an experiment key before the create is sent.
+    pub fn created(&mut self, key: &str) {
+        if !self.created.iter().any(|k| k == key) {
+            self.created.push(key.to_owned());
+        }
+    }
+
+    /// Drops a key whose create was refused: the experiment under it, if any, is not this run's to archive.
+    pub fn refused(&mut self, key: &str) {
+        self.created.retain(|k| k != key);
+    }
+
+    /// Archives what the probes created and checks the borrowed flag. Never fails: what it cannot do is listed.
+    pub async fn clean<T: Transport>(&self, t: &T, target: &Target) -> Cleanup {
+        let mut out = Cleanup::default();
+        for key in &self.created {
+            let name = format!("experiment {}/{}/{key}", target.project, target.environment);
+            match archive(t, target, key).await {
+                Ok(true) => out.left_behind.push(format!("{name} (archived)")),
+                Ok(false) => {}
+                Err(e) => out.problems.push(format!("{name} could not be archived: {e}")),
+            }
+        }
+        if let Some(before) = &self.flag_before {
+            let name = format!("flag {}/{} in {}", target.project, target.flag, target.environment);
+            match restore(t, target, before).await {
+                Ok(FlagAfter::Unchanged) => out.flag_verified = true,
+                Ok(FlagAfter::Restored(fields)) => {
+                    out.flag_verified = true;
+                    out.restored = fields;
+                }
+                Ok(FlagAfter::StillDiffers(fields)) => {
+                    out.problems.push(format!("{name}: targeting differs from before the run: {}", fields.join(", ")))
+                }
+                Ok(FlagAfter::Gone) => out.problems.push(format!("{name}: the flag or environment is gone")),
+                Err(e) => out.problems.push(format!("{name} could not be checked or restored: {e}")),
+            }
+        }
+        out
+    }
+}
+
+/// What became of the borrowed flag.
+enum FlagAfter {
+    /// As it was: nothing sent.
+    Unchanged,
+    /// It differed in these fields, was patched back and read again as it was.
+    Restored(Vec<String>),
+    /// It still differs in these fields (read-only ones, or a patch that did not take).
+    StillDiffers(Vec<String>),
+    /// The flag or its environment is gone.
+    Gone,
+}
+
+/// Reads the flag's environment again and, where it differs from `before`, patches each changed field back (one
+/// JSON patch), then reads it once more to verify. Fields starting with `_` are LaunchDarkly's own and cannot be
+/// written; a difference there is reported, not patched.
+async fn restore<T: Transport>(t: &T, target: &Target, before: &Value) -> Result<FlagAfter, Error> {
+    let Some(after) = targeting(t, target).await? else { return Ok(FlagAfter::Gone) };
+    if after == *before {
+        return Ok(FlagAfter::Unchanged);
+    }
+    if !before.is_object() || !after.is_object() {
+        return Ok(FlagAfter::StillDiffers(vec!["(not objects)".to_owned()]));
+    }
+    let fields = changed_fields(before, &after);
+    let base = format!("/environments/{}", pointer(&target.environment));
+    let ops: Vec<Value> = fields
+        .iter()
+        .filter(|f| !f.starts_with('_'))
+        .map(|f| match before.get(f.as_str()) {
+            Some(v) => serde_json::json!({"op": "add", "path": format!("{base}/{}", pointer(f)), "value": v}),
+            None => serde_json::json!({"op": "remove", "path": format!("{base}/{}", pointer(f))}),
+        })
+        .collect();
+    if !ops.is_empty() {
+        let patch = serde_json::from_value(Value::Array(ops))
+            .map_err(|e| Error::Decode { resource: "flag restore patch".to_owned(), reason: e.to_string() })?;
+        let body = PatchWithComment {
+            comment: Some("ldexp conformance: restore the targeting as it was before the run".to_owned()),
+            patch,
+        };
+        let req = requests::patch_flag(&target.project, &target.flag, &body);
+        let resource = format!("flag {}/{}", target.project, target.flag);
+        let answer = t.execute(&req, &resource).await?;
+        decode::<T, Value>(t, req.method, &req.path, &resource, &answer)?;
+    }
+    match targeting(t, target).await? {
+        None => Ok(FlagAfter::Gone),
+        Some(again) if again == *before => Ok(FlagAfter::Restored(fields)),
+        Some(again) => Ok(FlagAfter::StillDiffers(changed_fields(before, &again))),
+    }
+}
+
+/// One JSON-pointer segment (RFC 6901).
+fn pointer(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+/// The flag's environment without its versions; `None` when the flag or the environment does not exist.
+async fn targeting<T: Transport>(t: &T, target: &Target) -> Result<Option<Value>, Error> {
+    let req = requests::get_flag(&target.project, &target.flag);
+    let resource = format!("flag {}/{}", target.project, target.flag);
+    let flag: Option<Value> = get(t, &req, &resource).await?;
+    Ok(flag.and_then(|mut f| f.get_mut("environments")?.get_mut(&target.environment).map(Value::take)).map(
+        |mut env| {
+            if let Some(o) = env.as_object_mut() {
+                for k in VOLATILE {
+                    o.remove(k);
+                }
+            }
+            env
+        },
+    ))
+}
+
+/// Archives one probe experiment unless it already is. `Ok(false)` when it does not exist (the create failed).
+pub(super) async fn archive<T: Transport>(t: &T, target: &Target, key: &str) -> Result<bool, Error> {
+    let (project, env) = (&target.project, &target.environment);
+    let resource = format!("experiment {project}/{env}/{key}");
+    let current: Option<Value> = get(t, &requests::get_experiment(project, env, key), &resource).await?;
+    let Some(current) = current else { return Ok(false) };
+    if current.get("archivedDate").is_some_and(|d| !d.is_null()) {
+        return Ok(true);
+    }
+    let patch = ExperimentPatch {
+        comment: Some("ldexp conformance: archive the probe experiment".to_owned()),
+        instructions: vec![Instruction::ArchiveExperiment],
+    };
+    let req = requests::patch_experiment(project, env, key, &patch);
+    let answer = t.execute(&req, &resource).await?;
+    decode::<T, Value>(t, req.method, &req.path, &resource, &answer)?;
+    Ok(true)
+}
+
+/// A GET decoded as JSON; `None` on 404.
+pub(super) async fn get<T: Transport>(t: &T, req: &PlannedRequest, resource: &str) -> Result<Option<Value>, Error> {
+    let answer = t.execute(req, resource).await?;
+    decode::<T, Value>(t, req.method, &req.path, resource, &answer)
+}
+
+/// The top-level fields that differ between two flag environments, for the message.
+fn changed_fields(before: &Value, after: &Value) -> Vec<String> {
+    let (Some(b), Some(a)) = (before.as_object(), after.as_object()) else { return vec!["(not objects)".to_owned()] };
+    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter().filter(|k| b.get(*k) != a.get(*k)).map(|k| k.to_string()).collect()
+}
