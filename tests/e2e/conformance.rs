@@ -1,13 +1,36 @@
-//! `ldexp conformance` end to end against the emulator: every probe holds (the settings order once the project has
-//! two units), an emulator switched to differ on purpose is reported as differing with exit 2, the borrowed flag is
-//! the same before and after (versions aside), the probe experiment is left archived, and every run is checked for
-//! the canary token (`Workspace::ldexp`).
+//! `ldexp conformance` end to end against the emulator: every probe holds against a faithful one; an emulator told
+//! to break one rule (`--differ <rule>`, for each rule) is reported as differing in that rule and no other, with
+//! exit 2; the borrowed flag (and every other flag) is byte-identical before and after, versions aside; the probe
+//! experiments are left archived and stopped, the throwaway metric deleted; Ctrl-C in the middle still cleans up;
+//! and every run is checked for the canary token (`Workspace::ldexp`).
 
 use serde_json::Value;
 
 use crate::support::{Emulator, Run, Workspace, expect_code, seed_path};
 
 const FLAG_PATH: &str = "/api/v2/flags/shop/checkout-button";
+const LIST: &str =
+    "/api/v2/projects/shop/environments/production/experiments?lifecycleState=active,archived&expand=currentIteration";
+
+/// Rate limits, so that the emulator sends `X-Ratelimit-*` headers as the live service does (the
+/// `rate-limit-headers` probe looks for them); high enough never to refuse.
+const LIMITS: [&str; 4] = ["--rate-limit", "1000", "--rate-limit-global", "10000"];
+
+/// Every rule id, as `ldexp_core::conformance::Rule::id` spells them.
+const RULES: [&str; 12] = [
+    "caller-identity",
+    "dated-version-on-experiments",
+    "settings-units-order",
+    "create-iteration",
+    "flag-rewrite",
+    "held-rule",
+    "stale-flag-version",
+    "fixed-flags",
+    "restart-justification",
+    "metric-unit",
+    "total-count",
+    "rate-limit-headers",
+];
 
 fn conformance(ws: &Workspace, em: &Emulator, extra: &[&str]) -> Run {
     let mut args =
@@ -27,16 +50,46 @@ fn verdicts(run: &Run) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The borrowed flag's production environment without its versions.
-fn targeting(em: &Emulator) -> Value {
-    let (status, body) = em.http("GET", FLAG_PATH, None, None);
+/// A flag's JSON as served, with every version and modification time blanked: what must be byte-identical
+/// before and after a run.
+fn flag_text(em: &Emulator, key: &str) -> String {
+    let (status, body) = em.http("GET", &format!("/api/v2/flags/shop/{key}"), None, None);
     assert_eq!(status, 200, "{body}");
-    let mut flag: Value = serde_json::from_str(&body).unwrap();
-    let mut env = flag["environments"]["production"].take();
-    let o = env.as_object_mut().unwrap();
-    o.remove("version");
-    o.remove("lastModified");
-    env
+    let mut out = body;
+    for field in ["\"version\":", "\"_version\":", "\"lastModified\":"] {
+        let mut from = 0;
+        while let Some(at) = out[from..].find(field) {
+            let start = from + at + field.len();
+            let end = start + out[start..].find(|c: char| !c.is_ascii_digit()).unwrap_or(out.len() - start);
+            out.replace_range(start..end, "N");
+            from = start;
+        }
+    }
+    out
+}
+
+/// The probe experiments in production as listed: `(key, archived, current iteration status)`.
+fn probe_experiments(em: &Emulator) -> Vec<(String, bool, String)> {
+    let (status, body) = em.http("GET", LIST, None, None);
+    assert_eq!(status, 200, "{body}");
+    let list: Value = serde_json::from_str(&body).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| {
+            let key = x["key"].as_str().filter(|k| k.starts_with("ldexp-conformance-"))?;
+            let status = x["currentIteration"]["status"].as_str().unwrap_or("(none)");
+            Some((key.to_owned(), !x["archivedDate"].is_null(), status.to_owned()))
+        })
+        .collect()
+}
+
+/// No probe metric is left in the project.
+fn assert_no_probe_metric(em: &Emulator) {
+    let (status, body) = em.http("GET", "/api/v2/metrics/shop?limit=50", None, None);
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("ldexp-conformance-"), "a probe metric is left: {body}");
 }
 
 /// The usual seed, with `organization` as a context kind of `shop`, so that settings may name it.
@@ -61,26 +114,45 @@ fn two_units(em: &Emulator) {
     assert_eq!(status, 200, "{text}");
 }
 
-#[test]
-fn every_probe_holds_against_the_emulator_and_the_flag_is_left_as_it_was() {
-    let ws = Workspace::new();
-    let em = Emulator::start_seeded(&seed_with_organization(&ws), &[]);
+/// An emulator as the probes need it: two units (so that their order and a metric on the other can be seen), rate
+/// limits (so that their headers are sent), plus `extra` flags.
+fn emulator(ws: &Workspace, extra: &[&str]) -> Emulator {
+    let mut args: Vec<&str> = LIMITS.to_vec();
+    args.extend_from_slice(extra);
+    let em = Emulator::start_seeded(&seed_with_organization(ws), &args);
     two_units(&em);
-    let before = targeting(&em);
+    em
+}
+
+#[test]
+fn every_probe_holds_against_the_emulator_and_the_flags_are_left_as_they_were() {
+    let ws = Workspace::new();
+    let em = emulator(&ws, &[]);
+    let (before, other_before) = (flag_text(&em, "checkout-button"), flag_text(&em, "banner"));
     let run = conformance(&ws, &em, &["--format", "json"]);
     expect_code(&run, 0);
-    for (rule, verdict) in verdicts(&run) {
+    let v = verdicts(&run);
+    assert_eq!(v.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>(), RULES, "{}", run.stdout);
+    for (rule, verdict) in v {
         assert_eq!(verdict, "holds", "{rule}: {}", run.stdout);
     }
-    assert_eq!(targeting(&em), before, "the borrowed flag's targeting changed");
+    // The run rewrote the flag (start, stop) and put it back: byte for byte, versions aside.
+    assert_eq!(flag_text(&em, "checkout-button"), before);
+    assert_eq!(flag_text(&em, "banner"), other_before);
+    assert_ne!(targeting_version(&em), 1, "the probes never changed the flag");
     let doc: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(doc["cleanup"]["flagVerified"], Value::Bool(true), "{}", run.stdout);
-    let left = doc["cleanup"]["leftBehind"].as_array().unwrap();
-    assert_eq!(left.len(), 1, "{}", run.stdout);
-    let left = left[0].as_str().unwrap();
-    assert!(left.contains("ldexp-conformance-") && left.ends_with("(archived)"), "{left}");
+    assert_eq!(doc["cleanup"]["restored"], serde_json::json!(["rules"]), "{}", run.stdout);
+    let left: Vec<&str> = doc["cleanup"]["leftBehind"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(left.len(), 2, "{}", run.stdout);
+    assert!(left[0].ends_with("-lifecycle (archived)") && left[1].ends_with("-held (archived)"), "{left:?}");
+    // What the service refused was never created; what it created is archived and stopped.
+    let probes = probe_experiments(&em);
+    assert_eq!(probes.len(), 2, "{probes:?}");
+    assert!(probes.iter().all(|(_, archived, status)| *archived && status != "running"), "{probes:?}");
+    assert_no_probe_metric(&em);
     // What it would do went to stderr, so stdout stays one JSON document.
-    assert!(run.stderr.contains("will create experiment ldexp-conformance-"), "{}", run.stderr);
+    assert!(run.stderr.contains("What it writes, in order:"), "{}", run.stderr);
 
     let human = conformance(&ws, &em, &[]);
     expect_code(&human, 0);
@@ -89,32 +161,95 @@ fn every_probe_holds_against_the_emulator_and_the_flag_is_left_as_it_was() {
     let markdown = conformance(&ws, &em, &["--format", "markdown"]);
     expect_code(&markdown, 0);
     assert!(markdown.stdout.starts_with("| § | Rule | Statement | Verdict |"), "{}", markdown.stdout);
+    assert_eq!(flag_text(&em, "checkout-button"), before);
     ws.assert_no_canary();
+}
+
+fn targeting_version(em: &Emulator) -> i64 {
+    let (_, body) = em.http("GET", FLAG_PATH, None, None);
+    let flag: Value = serde_json::from_str(&body).unwrap();
+    flag["environments"]["production"]["version"].as_i64().unwrap_or_default()
+}
+
+/// For each rule, an emulator that breaks it on purpose: that rule differs, saying what was seen, and no other
+/// rule does; the run exits 2 and still leaves the flag as it found it.
+#[test]
+fn an_emulator_that_breaks_one_rule_is_reported_in_that_rule_alone() {
+    for rule in RULES {
+        let ws = Workspace::new();
+        let em = emulator(&ws, &["--differ", rule]);
+        let before = flag_text(&em, "checkout-button");
+        let run = conformance(&ws, &em, &["--format", "json"]);
+        expect_code(&run, 2);
+        let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+        for r in doc["rules"].as_array().unwrap() {
+            let (id, verdict) = (r["rule"].as_str().unwrap(), r["verdict"].as_str().unwrap());
+            if id == rule {
+                assert_eq!(verdict, "differs", "--differ {rule}: {}", run.stdout);
+                assert!(r["seen"].as_str().is_some_and(|s| !s.is_empty()), "--differ {rule}: {r}");
+            } else {
+                assert_ne!(verdict, "differs", "--differ {rule} made {id} differ too: {}", run.stdout);
+            }
+        }
+        assert_eq!(doc["cleanup"]["problems"], serde_json::json!([]), "--differ {rule}: {}", run.stdout);
+        assert_eq!(flag_text(&em, "checkout-button"), before, "--differ {rule}");
+        let probes = probe_experiments(&em);
+        assert!(probes.iter().all(|(_, archived, status)| *archived && status != "running"), "{rule}: {probes:?}");
+        assert_no_probe_metric(&em);
+        ws.assert_no_canary();
+    }
 }
 
 #[test]
 fn a_create_answered_as_current_iteration_still_holds() {
-    let em = Emulator::start(&["--create-as-current"]);
     let ws = Workspace::new();
+    let em = emulator(&ws, &["--create-as-current"]);
     let run = conformance(&ws, &em, &[]);
     expect_code(&run, 0);
     assert!(run.stdout.contains("holds (answered as currentIteration, status not_started)"), "{}", run.stdout);
-    // One unit only: the order cannot be seen, which is said and does not fail the run.
-    let line = run.stdout.lines().find(|l| l.contains("settings-units-order")).unwrap_or_default();
-    assert!(line.contains(" could not run: "), "{}", run.stdout);
 }
 
 #[test]
-fn an_emulator_that_misreports_total_count_differs() {
-    let em = Emulator::start(&["--misreport-total-count"]);
+fn what_a_project_cannot_show_could_not_run_and_does_not_fail_the_run() {
+    // One unit, no rate limits: the order and the metric on another unit cannot be seen, and the headers are
+    // missing, which is a difference (the live service always sends them).
+    let em = Emulator::start(&[]);
     let ws = Workspace::new();
-    // Trace logs too: every request and answer is logged, and the token must not be among them.
-    let run = conformance(&ws, &em, &["--format", "json", "-vv"]);
+    let run = conformance(&ws, &em, &["--format", "json"]);
     expect_code(&run, 2);
-    assert!(run.stderr.contains("TRACE") || run.stderr.contains("DEBUG"), "no logs: {}", run.stderr);
     let v = verdicts(&run);
-    assert!(v.contains(&("total-count".to_owned(), "differs".to_owned())), "{}", run.stdout);
-    assert!(v.iter().filter(|(_, verdict)| verdict == "differs").count() == 1, "{}", run.stdout);
+    for (rule, expected) in [
+        ("settings-units-order", "could-not-run"),
+        ("metric-unit", "could-not-run"),
+        ("rate-limit-headers", "differs"),
+        ("held-rule", "holds"),
+    ] {
+        assert!(v.contains(&(rule.to_owned(), expected.to_owned())), "{rule}: {}", run.stdout);
+    }
+    assert!(run.stdout.contains("has one randomization unit"), "{}", run.stdout);
+}
+
+#[test]
+fn a_service_token_without_a_maintainer_cannot_write_and_says_why() {
+    let ws = Workspace::new();
+    let service = format!("{}-service", crate::support::canary());
+    let em = emulator(&ws, &["--service-token", &service]);
+    let before = em.state_text();
+    let mut cmd = ws.command(
+        &em,
+        &["conformance", "--project", "shop", "--environment", "production", "--flag", "checkout-button", "--yes"],
+    );
+    let out = cmd.env("LD_ACCESS_TOKEN", &service).output().expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains(&service) && !String::from_utf8_lossy(&out.stderr).contains(&service));
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let line = stdout.lines().find(|l| l.contains("flag-rewrite")).unwrap_or_default();
+    assert!(
+        line.contains("could not run: the token is a service token") && line.contains("--maintainer-id"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("serviceToken: true"), "{stdout}");
+    assert_eq!(em.state_text(), before, "a run that could not write wrote");
 }
 
 #[test]
@@ -129,13 +264,14 @@ fn without_yes_and_without_a_terminal_nothing_is_sent() {
     assert_eq!(em.state_text(), before);
 }
 
+/// Interrupted while the lifecycle experiment runs, with the flag's rule turned into its rollout: only cleanup can
+/// stop it, archive it and put the rule back.
 #[test]
-fn ctrl_c_still_archives_the_probe_experiment_and_checks_the_flag() {
-    const LIST: &str = "/api/v2/projects/shop/environments/production/experiments?lifecycleState=active,archived";
-    // Slow enough that the probe experiment exists well before the run ends.
-    let em = Emulator::start(&["--latency-ms", "300"]);
+fn ctrl_c_while_an_experiment_runs_still_stops_it_archives_it_and_restores_the_flag() {
     let ws = Workspace::new();
-    let before = targeting(&em);
+    // Slow enough that the run is caught with its experiment running.
+    let em = emulator(&ws, &["--latency-ms", "150"]);
+    let before = flag_text(&em, "checkout-button");
     let child = ws
         .command(
             &em,
@@ -143,14 +279,11 @@ fn ctrl_c_still_archives_the_probe_experiment_and_checks_the_flag() {
         )
         .spawn()
         .expect("spawn conformance");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let (_, body) = em.http("GET", LIST, None, None);
-        if body.contains("ldexp-conformance-") {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the probe experiment never appeared: {body}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !probe_experiments(&em).iter().any(|(_, _, status)| status == "running") {
+        assert!(std::time::Instant::now() < deadline, "no probe experiment ever ran");
     }
+    assert_ne!(flag_text(&em, "checkout-button"), before, "the start did not rewrite the flag");
     let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
     assert!(status.success());
     let out = child.wait_with_output().expect("wait");
@@ -162,15 +295,10 @@ fn ctrl_c_still_archives_the_probe_experiment_and_checks_the_flag() {
     crate::support::assert_no_canary(&run);
     expect_code(&run, 130);
     assert!(run.stderr.contains("Interrupted: cleaning up"), "{}", run.stderr);
-    assert!(run.stdout.contains("(archived)"), "{}", run.stdout);
-    let (_, body) = em.http("GET", LIST, None, None);
-    let list: Value = serde_json::from_str(&body).unwrap();
-    let probe = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["key"].as_str().is_some_and(|k| k.starts_with("ldexp-conformance-")))
-        .expect("the probe experiment");
-    assert!(!probe["archivedDate"].is_null(), "not archived: {probe}");
-    assert_eq!(targeting(&em), before);
+    assert!(run.stdout.contains("-lifecycle (archived)"), "{}", run.stdout);
+    let probes = probe_experiments(&em);
+    assert!(!probes.is_empty() && probes.iter().all(|(_, a, s)| *a && s != "running"), "{probes:?}");
+    assert_eq!(flag_text(&em, "checkout-button"), before);
+    assert_no_probe_metric(&em);
+    ws.assert_no_canary();
 }

@@ -29,6 +29,9 @@ pub(crate) struct ConformanceArgs {
     /// A flag with at least two variations that the probes may use; its targeting is checked unchanged afterwards.
     #[arg(long)]
     pub flag: String,
+    /// The member id the probes' creates name as maintainer; needed with a service token (contract §9.7).
+    #[arg(long, value_name = "ID")]
+    pub maintainer_id: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: ConformanceFormat,
@@ -61,7 +64,9 @@ async fn conformance(args: &ConformanceArgs, g: &Globals) -> Result<ExitStatus> 
     DATED_VERSION.clone_into(&mut dated_connection.api_version_beta);
     let dated = crate::client::client(&dated_connection)?;
     let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
-    let target = Target::new(&args.project, &args.environment, &args.flag, u64::try_from(millis).unwrap_or(u64::MAX));
+    let mut target =
+        Target::new(&args.project, &args.environment, &args.flag, u64::try_from(millis).unwrap_or(u64::MAX));
+    target.maintainer_id.clone_from(&args.maintainer_id);
     // On stderr, so that `--format json` keeps stdout a single document.
     if !g.quiet || !args.yes {
         eprintln!("{}", plan_text(&target));

@@ -13,7 +13,7 @@ use url::Url;
 use super::config::ClientConfig;
 use super::gate::{RouteGates, route_key};
 use super::retry::{AdaptiveLimit, backoff, rate_limit_delay, told_wait};
-use super::{AccessToken, Answer, Transport};
+use super::{AccessToken, Answer, RateLimitSeen, Transport};
 use crate::Error;
 use crate::plan::{Method, PlannedRequest};
 use crate::requests::is_beta_route;
@@ -42,6 +42,8 @@ struct Inner {
     limit: AdaptiveLimit,
     gates: RouteGates,
     sent: AtomicU64,
+    /// Answers received, and those carrying the route's, the account's and the reset header.
+    headers_seen: [AtomicU64; 4],
 }
 
 impl fmt::Debug for HttpClient {
@@ -106,6 +108,7 @@ impl HttpClient {
                 limit,
                 gates: RouteGates::default(),
                 sent: AtomicU64::new(0),
+                headers_seen: Default::default(),
             }),
         })
     }
@@ -176,6 +179,7 @@ impl HttpClient {
             };
             let status = response.status().as_u16();
             let headers = response.headers().clone();
+            self.count_headers(&headers);
             // 429 means not processed, so every method may go again. A wait the server names is bounded by the
             // total time this request has been rate-limited (a long line drains window by window; a stuck route
             // still fails); a guessed wait (no usable header) also counts against max_retries.
@@ -277,6 +281,18 @@ impl HttpClient {
             }
             inner.limit.on_success();
             return Ok(Answer { status, body });
+        }
+    }
+
+    fn count_headers(&self, headers: &HeaderMap) {
+        let seen = &self.inner.headers_seen;
+        seen[0].fetch_add(1, Ordering::Relaxed);
+        for (i, name) in
+            [RATELIMIT_ROUTE_REMAINING, RATELIMIT_GLOBAL_REMAINING, RATELIMIT_RESET].into_iter().enumerate()
+        {
+            if headers.contains_key(name) {
+                seen[i + 1].fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -461,6 +477,11 @@ impl Transport for HttpClient {
 
     fn token(&self) -> Option<&AccessToken> {
         Some(&self.inner.config.token)
+    }
+
+    fn rate_limit_seen(&self) -> Option<RateLimitSeen> {
+        let n = |i: usize| self.inner.headers_seen[i].load(Ordering::Relaxed);
+        Some(RateLimitSeen { answers: n(0), route: n(1), global: n(2), reset: n(3) })
     }
 }
 

@@ -71,6 +71,25 @@ pub trait Transport: Sync {
     fn token(&self) -> Option<&AccessToken> {
         None
     }
+
+    /// How many answers so far carried each `X-Ratelimit-*` header; `None` for a transport that sees no headers.
+    /// Only `ldexp conformance` asks (contract §9.12); the client's own pacing reads the headers as they come.
+    fn rate_limit_seen(&self) -> Option<RateLimitSeen> {
+        None
+    }
+}
+
+/// Counts of answers carrying each rate-limit header, as [`Transport::rate_limit_seen`] reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimitSeen {
+    /// Answers received, 429s included.
+    pub answers: u64,
+    /// Of those, the ones with `X-Ratelimit-Route-Remaining`.
+    pub route: u64,
+    /// With `X-Ratelimit-Global-Remaining`.
+    pub global: u64,
+    /// With `X-Ratelimit-Reset`.
+    pub reset: u64,
 }
 
 /// The reads a plan needs ([`fetch_remote`](crate::fetch::fetch_remote)). A 404 is `Ok(None)`: the caller decides

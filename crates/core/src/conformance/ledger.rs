@@ -21,6 +21,11 @@ const VOLATILE: [&str; 2] = ["version", "lastModified"];
 pub struct Ledger {
     /// Keys of experiments a probe created (or tried to) in the target environment.
     created: Vec<String>,
+    /// Keys of those a probe started (or tried to): cleanup stops any still running before it touches the flag,
+    /// since a running iteration holds its rule (§9.2) and a restore would be refused.
+    started: Vec<String>,
+    /// Keys of metrics a probe created (or tried to) and has not deleted yet.
+    metrics: Vec<String>,
     /// The borrowed flag's environment as it was before any probe, versions removed.
     flag_before: Option<Value>,
 }
@@ -44,7 +49,7 @@ impl Ledger {
     /// Reads the flag the probes may use and keeps its targeting in the target environment. Fails when the flag
     /// or the environment is not there: no probe should run without a snapshot to compare against.
     pub async fn borrow_flag<T: Transport>(&mut self, t: &T, target: &Target) -> Result<(), Error> {
-        let env = targeting(t, target).await?.ok_or_else(|| Error::NotFound {
+        let (env, _) = targeting(t, target).await?.ok_or_else(|| Error::NotFound {
             message: format!("flag {}/{} has no environment {}", target.project, target.flag, target.environment),
         })?;
         self.flag_before = Some(env);
@@ -58,20 +63,53 @@ impl Ledger {
         }
     }
 
+    /// Records an experiment key before its iteration start is sent.
+    pub fn started(&mut self, key: &str) {
+        if !self.started.iter().any(|k| k == key) {
+            self.started.push(key.to_owned());
+        }
+    }
+
+    /// Records a metric key before the create is sent.
+    pub fn metric(&mut self, key: &str) {
+        if !self.metrics.iter().any(|k| k == key) {
+            self.metrics.push(key.to_owned());
+        }
+    }
+
+    /// Drops a metric that is gone (deleted by its probe, or never created).
+    pub fn metric_gone(&mut self, key: &str) {
+        self.metrics.retain(|k| k != key);
+    }
+
     /// Drops a key whose create was refused: the experiment under it, if any, is not this run's to archive.
     pub fn refused(&mut self, key: &str) {
         self.created.retain(|k| k != key);
     }
 
-    /// Archives what the probes created and checks the borrowed flag. Never fails: what it cannot do is listed.
+    /// Stops what the probes left running, archives what they created, deletes their metrics, and puts back and
+    /// checks the borrowed flag, in that order. Never fails: what it cannot do is listed.
     pub async fn clean<T: Transport>(&self, t: &T, target: &Target) -> Cleanup {
         let mut out = Cleanup::default();
+        for key in &self.started {
+            let name = format!("experiment {}/{}/{key}", target.project, target.environment);
+            if let Err(e) = stop_if_running(t, target, key).await {
+                out.problems.push(format!("{name} could not be stopped: {e}"));
+            }
+        }
         for key in &self.created {
             let name = format!("experiment {}/{}/{key}", target.project, target.environment);
             match archive(t, target, key).await {
                 Ok(true) => out.left_behind.push(format!("{name} (archived)")),
                 Ok(false) => {}
                 Err(e) => out.problems.push(format!("{name} could not be archived: {e}")),
+            }
+        }
+        for key in &self.metrics {
+            let name = format!("metric {}/{key}", target.project);
+            match delete_metric(t, target, key).await {
+                Ok(()) => {}
+                Err(e) => out.problems.push(format!("{name} could not be deleted: {e}")),
             }
         }
         if let Some(before) = &self.flag_before {
@@ -109,7 +147,7 @@ enum FlagAfter {
 /// JSON patch), then reads it once more to verify. Fields starting with `_` are LaunchDarkly's own and cannot be
 /// written; a difference there is reported, not patched.
 async fn restore<T: Transport>(t: &T, target: &Target, before: &Value) -> Result<FlagAfter, Error> {
-    let Some(after) = targeting(t, target).await? else { return Ok(FlagAfter::Gone) };
+    let Some((after, version)) = targeting(t, target).await? else { return Ok(FlagAfter::Gone) };
     if after == *before {
         return Ok(FlagAfter::Unchanged);
     }
@@ -118,6 +156,9 @@ async fn restore<T: Transport>(t: &T, target: &Target, before: &Value) -> Result
     }
     let fields = changed_fields(before, &after);
     let base = format!("/environments/{}", pointer(&target.environment));
+    // Guarded by the version just read: a colleague's edit since then is theirs, and is reported rather than
+    // overwritten.
+    let guard = version.map(|v| serde_json::json!({"op": "test", "path": format!("{base}/version"), "value": v}));
     let ops: Vec<Value> = fields
         .iter()
         .filter(|f| !f.starts_with('_'))
@@ -127,6 +168,7 @@ async fn restore<T: Transport>(t: &T, target: &Target, before: &Value) -> Result
         })
         .collect();
     if !ops.is_empty() {
+        let ops: Vec<Value> = guard.into_iter().chain(ops).collect();
         let patch = serde_json::from_value(Value::Array(ops))
             .map_err(|e| Error::Decode { resource: "flag restore patch".to_owned(), reason: e.to_string() })?;
         let body = PatchWithComment {
@@ -140,8 +182,8 @@ async fn restore<T: Transport>(t: &T, target: &Target, before: &Value) -> Result
     }
     match targeting(t, target).await? {
         None => Ok(FlagAfter::Gone),
-        Some(again) if again == *before => Ok(FlagAfter::Restored(fields)),
-        Some(again) => Ok(FlagAfter::StillDiffers(changed_fields(before, &again))),
+        Some((again, _)) if again == *before => Ok(FlagAfter::Restored(fields)),
+        Some((again, _)) => Ok(FlagAfter::StillDiffers(changed_fields(before, &again))),
     }
 }
 
@@ -150,21 +192,61 @@ fn pointer(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
 
-/// The flag's environment without its versions; `None` when the flag or the environment does not exist.
-async fn targeting<T: Transport>(t: &T, target: &Target) -> Result<Option<Value>, Error> {
+/// The flag's environment without its versions, and its version; `None` when the flag or the environment does
+/// not exist.
+async fn targeting<T: Transport>(t: &T, target: &Target) -> Result<Option<(Value, Option<i64>)>, Error> {
     let req = requests::get_flag(&target.project, &target.flag);
     let resource = format!("flag {}/{}", target.project, target.flag);
     let flag: Option<Value> = get(t, &req, &resource).await?;
     Ok(flag.and_then(|mut f| f.get_mut("environments")?.get_mut(&target.environment).map(Value::take)).map(
         |mut env| {
+            let version = env.get("version").and_then(Value::as_i64);
             if let Some(o) = env.as_object_mut() {
                 for k in VOLATILE {
                     o.remove(k);
                 }
             }
-            env
+            (env, version)
         },
     ))
+}
+
+/// Stops the experiment's running iteration, if it has one, naming its first treatment the winner: the flag is put
+/// back by the restore that follows, so which variation the stop serves does not matter.
+async fn stop_if_running<T: Transport>(t: &T, target: &Target, key: &str) -> Result<(), Error> {
+    let (project, env) = (&target.project, &target.environment);
+    let resource = format!("experiment {project}/{env}/{key}");
+    let Some(current) = get(t, &requests::get_experiment(project, env, key), &resource).await? else { return Ok(()) };
+    let iteration = current.get("currentIteration");
+    if iteration.and_then(|i| i.get("status")).and_then(Value::as_str) != Some("running") {
+        return Ok(());
+    }
+    let winner =
+        iteration.and_then(|i| i.get("treatments")?.as_array()?.first()?.get("_id")?.as_str()).map(str::to_owned);
+    let patch = ExperimentPatch {
+        comment: Some("ldexp conformance: stop the probe experiment".to_owned()),
+        instructions: vec![Instruction::StopIteration {
+            winning_treatment_id: winner,
+            winning_reason: Some("ldexp conformance cleanup".to_owned()),
+        }],
+    };
+    let req = requests::patch_experiment(project, env, key, &patch);
+    let answer = t.execute(&req, &resource).await?;
+    decode::<T, Value>(t, req.method, &req.path, &resource, &answer)?;
+    Ok(())
+}
+
+/// Deletes a probe metric; one already gone is fine.
+async fn delete_metric<T: Transport>(t: &T, target: &Target, key: &str) -> Result<(), Error> {
+    let resource = format!("metric {}/{key}", target.project);
+    let req = requests::delete_metric(&target.project, key);
+    let answer = t.execute(&req, &resource).await?;
+    // 204 has no body to decode.
+    if answer.status == 404 || (200..300).contains(&answer.status) {
+        return Ok(());
+    }
+    decode::<T, Value>(t, req.method, &req.path, &resource, &answer)?;
+    Ok(())
 }
 
 /// Archives one probe experiment unless it already is. `Ok(false)` when it does not exist (the create failed).

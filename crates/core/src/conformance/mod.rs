@@ -7,6 +7,7 @@
 
 mod ledger;
 mod probes;
+mod writes;
 
 use serde::Serialize;
 
@@ -15,13 +16,18 @@ use crate::client::Transport;
 
 pub use ledger::{Cleanup, Ledger};
 
+/// A verdict with what the probe saw besides.
+type Found = (Verdict, Option<String>);
+
 /// The key prefix of every experiment a run creates: `ldexp-conformance-<timestamp>`, so that what a run leaves
 /// behind (archived; experiments cannot be deleted) is recognisable and never clashes with a user's key.
 pub const KEY_PREFIX: &str = "ldexp-conformance-";
 
-/// One behaviour a probe checks. Only rules with a probe are listed; the rest of #18's list is in
-/// docs/conformance-todo.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// One behaviour a probe checks: every rule of contract §9 that can be probed without harm, and two from §1 and §8.
+/// Not probed: §9.8 (401 for a project the token's role does not cover) needs a second, narrower token; §9.11 (a
+/// 409 a retry cannot fix) has no request that reliably provokes it; §9.13 (legacy experiments) is about old
+/// contracts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Rule {
     /// §9.7: caller identity tells the token's kind.
@@ -32,29 +38,58 @@ pub enum Rule {
     SettingsUnitsOrder,
     /// §9.9: a create answers its iteration as a not-started draft or current iteration.
     CreateIteration,
+    /// §9.1: start turns the rule into an experiment rollout, stop makes it serve the winner; each bumps the version.
+    FlagRewrite,
+    /// §9.2: a second start on a rule a running experiment holds is a 409.
+    HeldRule,
+    /// §9.3: a stale `flagConfigVersion` is a 409, on a create and on a new iteration.
+    StaleFlagVersion,
+    /// §9.4: a new iteration with another set of flags is a 400.
+    FixedFlags,
+    /// §9.5: a restart after a stop without `changeJustification` is a 400.
+    RestartJustification,
+    /// §9.6: an experiment whose metric does not list its unit is a 400.
+    MetricUnit,
     /// §9.10: `total_count` under `lifecycleState=active,archived` counts what the pages hold.
     TotalCount,
+    /// §9.12: answers carry the route's and the account-wide `X-Ratelimit-*-Remaining` headers.
+    RateLimitHeaders,
 }
 
 impl Rule {
-    /// Every rule with a probe, in the order they run: reads first, then the one that writes. `TotalCount` runs
-    /// after the create so that at least one archived experiment (the probe's own) is there to be counted.
-    pub const ALL: [Rule; 5] = [
+    /// Every rule with a probe, in the order they run and are reported: reads first, then the lifecycle of one
+    /// experiment on the borrowed flag (create to restart), the throwaway metric, and last what needs the others
+    /// done: `TotalCount` counts the archived probe experiments, `RateLimitHeaders` looks at every answer so far.
+    pub const ALL: [Rule; 12] = [
         Rule::CallerIdentity,
         Rule::DatedVersionOnExperiments,
         Rule::SettingsUnitsOrder,
         Rule::CreateIteration,
+        Rule::FlagRewrite,
+        Rule::HeldRule,
+        Rule::StaleFlagVersion,
+        Rule::FixedFlags,
+        Rule::RestartJustification,
+        Rule::MetricUnit,
         Rule::TotalCount,
+        Rule::RateLimitHeaders,
     ];
 
-    /// A stable id for JSON output and scripts.
+    /// A stable id for JSON output, scripts and the emulator's `--differ` switch.
     pub fn id(self) -> &'static str {
         match self {
             Rule::CallerIdentity => "caller-identity",
             Rule::DatedVersionOnExperiments => "dated-version-on-experiments",
             Rule::SettingsUnitsOrder => "settings-units-order",
             Rule::CreateIteration => "create-iteration",
+            Rule::FlagRewrite => "flag-rewrite",
+            Rule::HeldRule => "held-rule",
+            Rule::StaleFlagVersion => "stale-flag-version",
+            Rule::FixedFlags => "fixed-flags",
+            Rule::RestartJustification => "restart-justification",
+            Rule::MetricUnit => "metric-unit",
             Rule::TotalCount => "total-count",
+            Rule::RateLimitHeaders => "rate-limit-headers",
         }
     }
 
@@ -65,7 +100,14 @@ impl Rule {
             Rule::DatedVersionOnExperiments => "1",
             Rule::SettingsUnitsOrder => "8",
             Rule::CreateIteration => "9.9",
+            Rule::FlagRewrite => "9.1",
+            Rule::HeldRule => "9.2",
+            Rule::StaleFlagVersion => "9.3",
+            Rule::FixedFlags => "9.4",
+            Rule::RestartJustification => "9.5",
+            Rule::MetricUnit => "9.6",
             Rule::TotalCount => "9.10",
+            Rule::RateLimitHeaders => "9.12",
         }
     }
 
@@ -80,13 +122,34 @@ impl Rule {
             Rule::CreateIteration => {
                 "createExperiment answers its iteration not started, as draftIteration or currentIteration"
             }
+            Rule::FlagRewrite => {
+                "starting turns the rule into an experiment rollout, stopping makes it serve the winner; each bumps \
+                 the flag's version"
+            }
+            Rule::HeldRule => "starting on a rule another running experiment holds is refused with 409",
+            Rule::StaleFlagVersion => {
+                "a stale flagConfigVersion is refused with 409, on createExperiment and on createIteration"
+            }
+            Rule::FixedFlags => "a new iteration that names another set of flags is refused with 400",
+            Rule::RestartJustification => "restarting a stopped experiment without changeJustification is refused",
+            Rule::MetricUnit => "an experiment whose metric does not list its randomization unit is refused with 400",
             Rule::TotalCount => "total_count under lifecycleState=active,archived counts every item the pages hold",
+            Rule::RateLimitHeaders => {
+                "answers carry X-Ratelimit-Route-Remaining and the account-wide X-Ratelimit-Global-Remaining"
+            }
         }
     }
 
-    /// Whether the probe writes (creates something). The confirmation lists these.
+    /// Whether the probe writes. The confirmation lists these.
     pub fn writes(self) -> bool {
-        matches!(self, Rule::CreateIteration)
+        !matches!(
+            self,
+            Rule::CallerIdentity
+                | Rule::DatedVersionOnExperiments
+                | Rule::SettingsUnitsOrder
+                | Rule::TotalCount
+                | Rule::RateLimitHeaders
+        )
     }
 }
 
@@ -122,6 +185,8 @@ pub struct Target {
     pub flag: String,
     /// This run's experiment key prefix, `ldexp-conformance-<timestamp>`.
     pub prefix: String,
+    /// The member that creates name as maintainer; a service token must give one (contract §9.7).
+    pub maintainer_id: Option<String>,
 }
 
 impl Target {
@@ -133,6 +198,7 @@ impl Target {
             environment: environment.to_owned(),
             flag: flag.to_owned(),
             prefix: format!("{KEY_PREFIX}{unix_millis}"),
+            maintainer_id: None,
         }
     }
 }
@@ -158,21 +224,26 @@ impl Report {
 
 /// What a run will do and leave behind, for the confirmation prompt.
 pub fn plan_text(target: &Target) -> String {
-    let mut out = format!(
-        "ldexp conformance will run {} probes in {}/{}:\n",
-        Rule::ALL.len(),
-        target.project,
-        target.environment
-    );
+    let (p, e, f, prefix) = (&target.project, &target.environment, &target.flag, &target.prefix);
+    let mut out = format!("ldexp conformance will run {} probes in {p}/{e}:\n", Rule::ALL.len());
     for rule in Rule::ALL {
         let kind = if rule.writes() { "writes" } else { "reads " };
         out.push_str(&format!("  {kind} §{:<5} {}\n", rule.section(), rule.statement()));
     }
     out.push_str(&format!(
-        "It will create experiment {}-create on flag {} (not started, so the flag is unchanged) and archive it; \
-         experiments cannot be deleted, so it stays behind, archived.\nThe flag's targeting in {} is read before \
-         and compared after.\n",
-        target.prefix, target.flag, target.environment
+        "\nWhat it writes, in order:\n\
+         - experiment {prefix}-lifecycle on the first targeting rule of flag {f}: created, started (the rule becomes \
+         an experiment rollout for a moment), stopped (the rule serves the winner), given new iterations, one \
+         restart refused (if it is not, stopped again), archived;\n\
+         - experiments {prefix}-held, {prefix}-stale and {prefix}-unit: created where LaunchDarkly allows it, never \
+         left running, archived;\n\
+         - metric {prefix}-metric (a custom metric on a randomization unit that is not the default): created, then \
+         deleted;\n\
+         - another flag of {p}, if there is one, is named in an iteration that should be refused; it is only read.\n\
+         Cleanup runs even on Ctrl-C: it stops any probe experiment still running, archives them all, deletes the \
+         metric, puts back the targeting of {f} in {e} as it was before the run (versions aside, guarded by a test \
+         of the version so a colleague's edit meanwhile is not overwritten) and reads it again to verify.\n\
+         Left behind: the archived experiments (experiments cannot be deleted) and new versions of {f}.\n"
     ));
     out
 }
@@ -198,11 +269,21 @@ pub async fn probe_all<T: Transport>(
     target: &Target,
     ledger: &mut Ledger,
 ) -> Vec<Outcome> {
-    let mut outcomes = Vec::with_capacity(Rule::ALL.len());
-    for rule in Rule::ALL {
-        let (verdict, note) = probes::probe(rule, transport, dated, target, ledger).await;
-        outcomes.push(Outcome { rule, verdict, note });
-    }
+    let mut found: Vec<(Rule, Found)> = Vec::with_capacity(Rule::ALL.len());
+    found.push((Rule::CallerIdentity, probes::caller_identity(transport).await));
+    let dated_found = match dated {
+        Some(d) => probes::dated_version(d, target).await,
+        None => probes::could_not("no client with the dated LD-API-Version was given"),
+    };
+    found.push((Rule::DatedVersionOnExperiments, dated_found));
+    found.push((Rule::SettingsUnitsOrder, probes::settings_units_order(transport, target).await));
+    found.extend(writes::lifecycle(transport, target, ledger).await);
+    found.push((Rule::MetricUnit, writes::metric_unit(transport, target, ledger).await));
+    found.push((Rule::TotalCount, probes::total_count(transport, target).await));
+    found.push((Rule::RateLimitHeaders, probes::rate_limit_headers(transport)));
+    let mut outcomes: Vec<Outcome> =
+        found.into_iter().map(|(rule, (verdict, note))| Outcome { rule, verdict, note }).collect();
+    outcomes.sort_by_key(|o| Rule::ALL.iter().position(|r| *r == o.rule));
     outcomes
 }
 

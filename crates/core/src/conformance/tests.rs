@@ -51,7 +51,7 @@ fn every_rule_has_an_id_a_section_and_a_statement() {
         assert!(!rule.id().is_empty() && !rule.section().is_empty() && !rule.statement().is_empty());
     }
     assert!(target().prefix.starts_with(KEY_PREFIX));
-    assert!(plan_text(&target()).contains("ldexp-conformance-1-create"));
+    assert!(plan_text(&target()).contains("ldexp-conformance-1-lifecycle"));
 }
 
 #[test]
