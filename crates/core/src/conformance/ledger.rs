@@ -159,12 +159,30 @@ async fn restore<T: Transport>(t: &T, target: &Target, before: &Value) -> Result
     // Guarded by the version just read: a colleague's edit since then is theirs, and is reported rather than
     // overwritten.
     let guard = version.map(|v| serde_json::json!({"op": "test", "path": format!("{base}/version"), "value": v}));
-    let ops: Vec<Value> = fields
-        .iter()
-        .filter(|f| !f.starts_with('_'))
-        .map(|f| match before.get(f.as_str()) {
-            Some(v) => serde_json::json!({"op": "add", "path": format!("{base}/{}", pointer(f)), "value": v}),
-            None => serde_json::json!({"op": "remove", "path": format!("{base}/{}", pointer(f))}),
+    // The smallest patch from now back to then (json-patch's diff), so that a rule the start rewrote gets its
+    // `variation` back and loses its `rollout`, and nothing else in it (its `_id` above all) is sent. LaunchDarkly's
+    // own top-level fields (`_…`) cannot be written: a difference there is reported, not patched.
+    let writable = |v: &Value| -> Value {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.retain(|k, _| !k.starts_with('_'));
+        }
+        v
+    };
+    let diff = serde_json::to_value(json_patch::diff(&writable(&after), &writable(before)))
+        .map_err(|e| Error::Decode { resource: "flag restore patch".to_owned(), reason: e.to_string() })?;
+    let ops: Vec<Value> = diff
+        .as_array()
+        .into_iter()
+        .flatten()
+        .cloned()
+        .map(|mut op| {
+            for field in ["path", "from"] {
+                if let Some(p) = op.get(field).and_then(Value::as_str).map(|p| format!("{base}{p}")) {
+                    op[field] = Value::String(p);
+                }
+            }
+            op
         })
         .collect();
     if !ops.is_empty() {
@@ -213,7 +231,7 @@ async fn targeting<T: Transport>(t: &T, target: &Target) -> Result<Option<(Value
 
 /// Stops the experiment's running iteration, if it has one, naming its first treatment the winner: the flag is put
 /// back by the restore that follows, so which variation the stop serves does not matter.
-async fn stop_if_running<T: Transport>(t: &T, target: &Target, key: &str) -> Result<(), Error> {
+pub(super) async fn stop_if_running<T: Transport>(t: &T, target: &Target, key: &str) -> Result<(), Error> {
     let (project, env) = (&target.project, &target.environment);
     let resource = format!("experiment {project}/{env}/{key}");
     let Some(current) = get(t, &requests::get_experiment(project, env, key), &resource).await? else { return Ok(()) };

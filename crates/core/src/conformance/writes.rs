@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::ledger::{Ledger, archive, get};
+use super::ledger::{Ledger, archive, get, stop_if_running};
 use super::probes::{could_not, differs, judge_created, seen, settings, units};
 use super::{Found, Rule, Target, Verdict};
 use crate::api::{
@@ -363,6 +363,10 @@ async fn held_rule<T: Transport>(t: &T, target: &Target, ledger: &mut Ledger, in
         Ok(a) => a,
         Err(e) => return could_not(e),
     };
+    if answer.status == 409 {
+        // Refused even earlier than at its start: the rule holds all the more.
+        return (Verdict::Holds, Some(format!("the create was already refused: {}", seen(t, &answer))));
+    }
     if !ok(&answer) {
         return could_not(format!("the create of {key} was refused: {}", seen(t, &answer)));
     }
@@ -372,8 +376,7 @@ async fn held_rule<T: Transport>(t: &T, target: &Target, ledger: &mut Ledger, in
         Ok(a) if a.status == 409 => (Verdict::Holds, Some(seen(t, &a))),
         Ok(a) if ok(&a) => {
             // Two experiments on one rule: stop this one now rather than leave it to cleanup.
-            let stop = Instruction::StopIteration { winning_treatment_id: None, winning_reason: None };
-            let _ = patch(t, target, &key, stop).await;
+            let _ = stop_if_running(t, target, &key).await;
             differs(format!("status {}: the second start was accepted", a.status))
         }
         Ok(a) => differs(seen(t, &a)),
@@ -497,8 +500,7 @@ async fn restart<T: Transport>(t: &T, target: &Target, ing: &Ingredients, lifecy
         Err(e) => could_not(e),
         Ok(a) if a.status == 400 => (Verdict::Holds, Some(seen(t, &a))),
         Ok(a) if ok(&a) => {
-            let stop = Instruction::StopIteration { winning_treatment_id: None, winning_reason: None };
-            let _ = patch(t, target, lifecycle, stop).await;
+            let _ = stop_if_running(t, target, lifecycle).await;
             differs(format!("status {}: the restart was accepted without a changeJustification", a.status))
         }
         Ok(a) => differs(seen(t, &a)),
