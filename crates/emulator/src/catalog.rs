@@ -46,11 +46,17 @@ pub(crate) fn slice<T>(items: &[T], limit: u64, offset: u64) -> impl Iterator<It
     items.iter().skip(usize::try_from(offset).unwrap_or(usize::MAX)).take(usize::try_from(limit).unwrap_or(usize::MAX))
 }
 
-fn settings_json(project: &Project) -> Value {
+/// The settings as the service shows them. With `default_last` (`--differ settings-units-order`) the default unit
+/// comes last instead of first.
+fn settings_json(project: &Project, default_last: bool) -> Value {
     // The service answers the default unit first, whatever order the PUT sent (contract §8, [ext]); the rest keep
     // their order.
     let mut ordered: Vec<&UnitSetting> = project.settings.randomization_units.iter().collect();
-    ordered.sort_by_key(|u| !u.default);
+    if default_last {
+        ordered.sort_by_key(|u| u.default);
+    } else {
+        ordered.sort_by_key(|u| !u.default);
+    }
     let units: Vec<Value> = ordered
         .into_iter()
         .map(|u| {
@@ -71,13 +77,14 @@ fn settings_json(project: &Project) -> Value {
     })
 }
 
-/// `getExperimentationSettings`.
-pub(crate) fn get_settings(project: &Project) -> Outcome<Response> {
-    Ok(Response::json(200, settings_json(project)))
+/// `getExperimentationSettings`; `default_last` as in [`settings_json`].
+pub(crate) fn get_settings(project: &Project, default_last: bool) -> Outcome<Response> {
+    Ok(Response::json(200, settings_json(project, default_last)))
 }
 
-/// `putExperimentationSettings`: units must be known context kinds, at most one default, no duplicates.
-pub(crate) fn put_settings(data: &mut Data, pk: &str, body: &Value) -> Outcome<Response> {
+/// `putExperimentationSettings`: units must be known context kinds, at most one default, no duplicates. The
+/// answer is ordered as `getExperimentationSettings` orders it (`default_last`).
+pub(crate) fn put_settings(data: &mut Data, pk: &str, body: &Value, default_last: bool) -> Outcome<Response> {
     let project = data.projects.get(pk).ok_or_else(|| Fail::not_found(format!("Unknown project key {pk}")))?;
     let put: ExperimentationSettingsPut = serde_json::from_value(body.clone())
         .map_err(|e| Fail::bad(format!("invalid experimentation settings: {e}")))?;
@@ -107,5 +114,5 @@ pub(crate) fn put_settings(data: &mut Data, pk: &str, body: &Value) -> Outcome<R
     }
     let project = data.projects.get_mut(pk).ok_or_else(|| Fail::not_found(format!("Unknown project key {pk}")))?;
     project.settings.randomization_units = units;
-    Ok(Response::json(200, settings_json(project)))
+    Ok(Response::json(200, settings_json(project, default_last)))
 }

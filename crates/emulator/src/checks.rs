@@ -7,13 +7,37 @@ use std::collections::BTreeSet;
 use ldexp_core::api::{Experiment, IterationRep};
 use serde_json::Value;
 
+use crate::deviation::Deviation;
 use crate::model::Project;
 use crate::wire::{Fail, Outcome};
+
+/// Every refusal of this module for iteration `it` of a create (`exp` is `None`) or of `createIteration` on
+/// `exp`, in the service's order: the 400s, then the 409. A rule in `differ` is not checked (`--differ`).
+pub(crate) fn iteration(
+    project: &Project,
+    env: &str,
+    exp: Option<&Experiment>,
+    it: &IterationRep,
+    differ: &BTreeSet<Deviation>,
+) -> Outcome<()> {
+    if !differ.contains(&Deviation::MetricUnit) {
+        metrics_fit_unit(project, it)?;
+    }
+    if let Some(exp) = exp
+        && !differ.contains(&Deviation::FixedFlags)
+    {
+        fixed_flags(exp, it)?;
+    }
+    if !differ.contains(&Deviation::StaleFlagVersion) {
+        flag_versions(project, env, it)?;
+    }
+    Ok(())
+}
 
 /// 409 when a `flagConfigVersion` of `it` is not its flag's current `environments.<env>.version`. Whether
 /// LaunchDarkly rejects a stale version is unconfirmed (§9.3, inferred); a planner that binds the version at send
 /// time passes either way. Checked after every 400, since a 409 invites a re-read and a retry.
-pub(crate) fn flag_versions(project: &Project, env: &str, it: &IterationRep) -> Outcome<()> {
+fn flag_versions(project: &Project, env: &str, it: &IterationRep) -> Outcome<()> {
     for (fk, rep) in &it.flags {
         let Some(flag) = project.flags.get(fk) else { continue };
         let current = flag.pointer(&format!("/environments/{env}/version")).and_then(Value::as_i64).unwrap_or(0);
@@ -37,7 +61,7 @@ fn list(set: &BTreeSet<&str>) -> String {
 }
 
 /// 400 when `it` names other flags than the experiment's first iteration: an experiment's flags are fixed.
-pub(crate) fn fixed_flags(exp: &Experiment, it: &IterationRep) -> Outcome<()> {
+fn fixed_flags(exp: &Experiment, it: &IterationRep) -> Outcome<()> {
     let first = exp.previous_iterations.first().or(exp.current_iteration.as_deref()).or(exp.draft_iteration.as_deref());
     let Some(first) = first else { return Ok(()) };
     let (was, now) = (keys(first), keys(it));
@@ -54,7 +78,7 @@ pub(crate) fn fixed_flags(exp: &Experiment, it: &IterationRep) -> Outcome<()> {
 }
 
 /// 400 when a metric of `it`, or a member of one of its metric groups, does not list the iteration's unit.
-pub(crate) fn metrics_fit_unit(project: &Project, it: &IterationRep) -> Outcome<()> {
+fn metrics_fit_unit(project: &Project, it: &IterationRep) -> Outcome<()> {
     let Some(unit) = it.randomization_unit.as_deref() else { return Ok(()) };
     let refuse = |metric: &str, group: Option<&str>, units: &[String]| {
         let within = group.map(|g| format!(" (in metric group `{g}`)")).unwrap_or_default();

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use crate::deviation::Deviation;
 use crate::model::DEFAULT_TOKEN;
 use crate::server::{ServerConfig, serve};
 use crate::{EmulatorError, Seed};
@@ -64,6 +65,10 @@ pub struct EmulatorArgs {
     /// Seed of the fault draws.
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub fault_seed: u64,
+    /// Breaks one service rule on purpose (an id of `ldexp conformance`'s probes), to show that its probe reports
+    /// "differs". Repeatable. Hidden: it is for testing ldexp itself, never for standing in for LaunchDarkly.
+    #[arg(long, value_name = "RULE", hide = true)]
+    pub differ: Vec<Deviation>,
 }
 
 // Hand-written so the token never reaches a log line.
@@ -87,6 +92,7 @@ impl fmt::Debug for EmulatorArgs {
             .field("fault_409", &self.fault_409)
             .field("fault_drop", &self.fault_drop)
             .field("fault_seed", &self.fault_seed)
+            .field("differ", &self.differ)
             .finish()
     }
 }
@@ -112,6 +118,7 @@ impl EmulatorArgs {
             fault_drop: self.fault_drop,
             fault_seed: self.fault_seed,
             seed,
+            differ: self.differ.iter().copied().collect(),
         })
     }
 }
@@ -134,7 +141,9 @@ fn scoped_tokens(values: &[String]) -> Result<BTreeMap<String, BTreeSet<String>>
 
 /// Runs the emulator: prints `http://HOST:PORT` as stdout's first line, then serves until SIGINT or SIGTERM.
 pub async fn run(args: EmulatorArgs) -> Result<(), EmulatorError> {
-    let server = serve(args.config()?).await?;
+    let config = args.config()?;
+    let notice = Deviation::notice(&config.differ);
+    let server = serve(config).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", server.url())
         .and_then(|()| out.flush())
@@ -148,6 +157,10 @@ pub async fn run(args: EmulatorArgs) -> Result<(), EmulatorError> {
          /_emulator/reset",
         server.url()
     );
+    if let Some(notice) = notice {
+        // Best effort too, but printed whenever it applies: such an emulator must never pass for a faithful one.
+        let _ = writeln!(err, "{notice}");
+    }
     drop(err);
     wait_for_signal().await?;
     server.shutdown().await;

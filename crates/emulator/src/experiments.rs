@@ -10,6 +10,7 @@ use ldexp_core::api::{
 };
 use serde_json::{Value, json};
 
+use crate::deviation::Deviation;
 use crate::model::{Caller, Data, GroupDef, MAINTAINER_ID, MetricDef, Project};
 use crate::router::{csv, query_u64};
 use crate::wire::{Fail, Outcome, Response, link};
@@ -268,7 +269,15 @@ fn check_key(key: &str) -> Outcome<()> {
 }
 
 /// `createExperiment`: the iteration becomes the draft, or a `not_started` current iteration when the state says so.
-pub(crate) fn create(data: &mut Data, caller: Caller, pk: &str, env: &str, body: &Value) -> Outcome<Response> {
+/// `differ` names the service rules broken on purpose (`--differ`).
+pub(crate) fn create(
+    data: &mut Data,
+    caller: Caller,
+    pk: &str,
+    env: &str,
+    body: &Value,
+    differ: &BTreeSet<Deviation>,
+) -> Outcome<Response> {
     let project = data.projects.get(pk).ok_or_else(|| Fail::not_found(format!("Unknown project key {pk}")))?;
     env_exists(project, env)?;
     let post: ExperimentPost =
@@ -298,7 +307,7 @@ pub(crate) fn create(data: &mut Data, caller: Caller, pk: &str, env: &str, body:
     }
     let iteration_raw = body.get("iteration").cloned().unwrap_or(Value::Null);
     let mut iteration = build_iteration(project, env, &iteration_raw)?;
-    checks::flag_versions(project, env, &iteration)?;
+    checks::iteration(project, env, None, &iteration, differ)?;
     let experiment_type = body.get("type").and_then(Value::as_str).unwrap_or("experiment").to_owned();
     let now = data.tick();
     let serial = data.next_serial();
@@ -326,16 +335,31 @@ pub(crate) fn create(data: &mut Data, caller: Caller, pk: &str, env: &str, body:
     }
     let project = data.projects.get_mut(pk).ok_or_else(|| Fail::not_found(format!("Unknown project key {pk}")))?;
     project.experiments.entry(env.to_owned()).or_default().insert(exp.key.clone(), exp.clone());
-    Ok(Response::json(201, render(project, &exp, Expand::ALL)))
+    let mut answer = render(project, &exp, Expand::ALL);
+    if differ.contains(&Deviation::CreateIteration)
+        && let Some(o) = answer.as_object_mut()
+    {
+        // Only this answer hides the new iteration (contract §9.9); the stored experiment keeps it.
+        o.remove("draftIteration");
+        o.remove("currentIteration");
+    }
+    Ok(Response::json(201, answer))
 }
 
-/// `createIteration`: the new iteration replaces any draft; the current iteration is untouched.
-pub(crate) fn create_iteration(data: &mut Data, pk: &str, env: &str, key: &str, body: &Value) -> Outcome<Response> {
+/// `createIteration`: the new iteration replaces any draft; the current iteration is untouched. `differ` as in
+/// [`create`].
+pub(crate) fn create_iteration(
+    data: &mut Data,
+    pk: &str,
+    env: &str,
+    key: &str,
+    body: &Value,
+    differ: &BTreeSet<Deviation>,
+) -> Outcome<Response> {
     let project = data.projects.get(pk).ok_or_else(|| Fail::not_found(format!("Unknown project key {pk}")))?;
     let exp = find(project, env, key)?;
     let mut iteration = build_iteration(project, env, body)?;
-    checks::fixed_flags(exp, &iteration)?;
-    checks::flag_versions(project, env, &iteration)?;
+    checks::iteration(project, env, Some(exp), &iteration, differ)?;
     let now = data.tick();
     let serial = data.next_serial();
     finalize_iteration(&mut iteration, pk, env, key, serial, now);
@@ -434,7 +458,8 @@ pub(crate) fn find_rule<'a>(flag: &'a Value, env: &str, rule_id: &str) -> Option
         .find(|r| r.get("_id").and_then(Value::as_str) == Some(rule_id))
 }
 
-/// Validates an `IterationInput` against the project and builds the `not_started` iteration (no ids yet).
+/// Validates an `IterationInput` against the project and builds the `not_started` iteration (no ids yet). The
+/// service's refusals beyond the schema are [`checks::iteration`]'s.
 pub(crate) fn build_iteration(project: &Project, env: &str, raw: &Value) -> Outcome<IterationRep> {
     let pk = project.key.as_str();
     let input: IterationInput =
@@ -599,7 +624,6 @@ pub(crate) fn build_iteration(project: &Project, env: &str, raw: &Value) -> Outc
         )));
     }
     it.randomization_unit = Some(unit);
-    checks::metrics_fit_unit(project, &it)?;
     it.attributes = input.attributes.clone().unwrap_or_default();
     it.can_reshuffle_traffic = Some(input.can_reshuffle_traffic.unwrap_or(true));
     it.reallocation_frequency_millis = raw.get("reallocationFrequencyMillis").and_then(Value::as_i64);

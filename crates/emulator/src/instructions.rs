@@ -1,16 +1,27 @@
 //! `patchExperiment`: the six semantic-patch instructions, validated together and applied atomically, with the
 //! flag changes starting and stopping make (`rollout.rs`).
 
+use std::collections::BTreeSet;
+
 use ldexp_core::api::{Experiment, ExperimentPatch, Instruction, IterationRep, IterationStatus, Millis};
 use serde_json::Value;
 
+use crate::deviation::Deviation;
 use crate::experiments::{Expand, find, render};
 use crate::model::{Data, Project};
 use crate::rollout::{self, FlagEdits};
 use crate::wire::{Fail, Outcome, Response};
 
 /// Applies every instruction to a copy of the experiment; the copy replaces the original only if all succeed.
-pub(crate) fn patch(data: &mut Data, pk: &str, env: &str, key: &str, body: &Value) -> Outcome<Response> {
+/// `differ` names the service rules broken on purpose (`--differ`).
+pub(crate) fn patch(
+    data: &mut Data,
+    pk: &str,
+    env: &str,
+    key: &str,
+    body: &Value,
+    differ: &BTreeSet<Deviation>,
+) -> Outcome<Response> {
     let project = data.projects.get(pk).ok_or_else(|| Fail::not_found(format!("Unknown project key {pk}")))?;
     let original = find(project, env, key)?;
     let patch: ExperimentPatch =
@@ -23,7 +34,7 @@ pub(crate) fn patch(data: &mut Data, pk: &str, env: &str, key: &str, body: &Valu
     let mut next = original.clone();
     let mut edits = FlagEdits::new(project);
     for (i, ins) in patch.instructions.iter().enumerate() {
-        apply(project, env, &mut next, &mut edits, ins, now)
+        apply(project, env, &mut next, &mut edits, ins, now, differ)
             .map_err(|f| Fail { message: format!("instruction {i} ({}): {}", kind(ins), f.message), ..f })?;
     }
     let flags = edits.into_changed();
@@ -36,7 +47,11 @@ pub(crate) fn patch(data: &mut Data, pk: &str, env: &str, key: &str, body: &Valu
     if let Some(slot) = project.experiments.get_mut(env).and_then(|m| m.get_mut(key)) {
         *slot = next.clone();
     }
-    project.flags.extend(flags);
+    // Under `--differ flag-rewrite` the flags keep their targeting and version (contract §9.1); which rules the
+    // running iterations hold is read from the experiments, so that bookkeeping stays.
+    if !differ.contains(&Deviation::FlagRewrite) {
+        project.flags.extend(flags);
+    }
     Ok(Response::json(200, render(project, &next, Expand::ALL)))
 }
 
@@ -58,6 +73,7 @@ fn apply(
     edits: &mut FlagEdits<'_>,
     ins: &Instruction,
     now: i64,
+    differ: &BTreeSet<Deviation>,
 ) -> Outcome<()> {
     match ins {
         Instruction::UpdateName { value } => {
@@ -74,7 +90,7 @@ fn apply(
         }
         Instruction::RestoreExperiment => e.archived_date = None,
         Instruction::StartIteration { change_justification } => {
-            start(project, env, e, edits, change_justification.as_deref(), now)?;
+            start(project, env, e, edits, change_justification.as_deref(), now, differ)?;
         }
         Instruction::StopIteration { winning_treatment_id, winning_reason } => {
             stop(e, winning_treatment_id.as_deref(), winning_reason.as_deref(), now)?;
@@ -93,6 +109,7 @@ fn start(
     edits: &mut FlagEdits<'_>,
     justification: Option<&str>,
     now: i64,
+    differ: &BTreeSet<Deviation>,
 ) -> Outcome<()> {
     if e.archived_date.is_some() {
         return Err(Fail::bad("the experiment is archived; restore it before starting an iteration"));
@@ -112,7 +129,7 @@ fn start(
     }
     let ran_before = current_status == Some(IterationStatus::Stopped)
         || e.previous_iterations.iter().any(|p| p.status != IterationStatus::NotStarted);
-    if unjustified && ran_before {
+    if unjustified && ran_before && !differ.contains(&Deviation::RestartJustification) {
         return Err(Fail::bad(
             "changeJustification is required to start an iteration of an experiment that has already run one",
         ));
@@ -137,7 +154,9 @@ fn start(
         return Err(Fail::bad("at least one treatment needs a non-zero allocationPercent"));
     }
     crate::layers::check_start(project, env, &e.key)?;
-    rollout::check_free(project, env, &e.key, candidate)?;
+    if !differ.contains(&Deviation::HeldRule) {
+        rollout::check_free(project, env, &e.key, candidate)?;
+    }
     // A restart ends the running iteration with no winner: its rules fall back to the baseline's variation, unless
     // the new iteration takes them over.
     if let Some(running) = e.current_iteration.as_deref().filter(|c| c.status == IterationStatus::Running)

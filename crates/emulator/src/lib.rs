@@ -8,6 +8,7 @@
 mod catalog;
 mod checks;
 pub mod cli;
+mod deviation;
 mod experiments;
 mod flags;
 mod groups;
@@ -31,6 +32,7 @@ mod wire;
 
 use std::path::PathBuf;
 
+pub use deviation::Deviation;
 pub use inmemory::InMemory;
 pub use model::{DEFAULT_TOKEN, State};
 pub use router::is_read;

@@ -22,6 +22,9 @@ pub(crate) struct Limits {
     pub global: Option<u32>,
     /// 429s carry no rate-limit headers and no `Retry-After`.
     pub bare: bool,
+    /// Answers report the account-wide window in `X-Ratelimit-Global-Remaining` (contract §9.12); off only under
+    /// `--differ rate-limit-headers`.
+    pub global_header: bool,
 }
 
 /// One 10 s window, starting with its first request.
@@ -70,8 +73,22 @@ pub(crate) enum Verdict {
     },
 }
 
+/// The header that reports the account-wide window.
+const GLOBAL_REMAINING: &str = "x-ratelimit-global-remaining";
+
 /// Counts one request of route `key` at `now` (epoch ms) against the route's and the account-wide windows.
 pub(crate) fn check(limits: Limits, windows: &mut Windows, key: &str, now: u64) -> Verdict {
+    let mut verdict = count(limits, windows, key, now);
+    if !limits.global_header {
+        // The window still counts and refuses; only its header is missing, which is what a probe must notice.
+        match &mut verdict {
+            Verdict::Pass(headers) | Verdict::Refused { headers, .. } => headers.remove(GLOBAL_REMAINING),
+        };
+    }
+    verdict
+}
+
+fn count(limits: Limits, windows: &mut Windows, key: &str, now: u64) -> Verdict {
     let route = limits.route.map(|n| (n, windows.routes.entry(key.to_owned()).or_insert_with(|| Window::new(now))));
     let route = route.map(|(n, w)| (n, w.current(now)));
     let global = limits.global.map(|n| (n, windows.global.get_or_insert_with(|| Window::new(now)).current(now)));
@@ -88,7 +105,7 @@ pub(crate) fn check(limits: Limits, windows: &mut Windows, key: &str, now: u64) 
         }
         if let Some((n, w)) = global {
             w.count += 1;
-            headers.insert("x-ratelimit-global-remaining".to_owned(), (n - w.count).to_string());
+            headers.insert(GLOBAL_REMAINING.to_owned(), (n - w.count).to_string());
             reset = reset.max(w.end());
         }
         if reset > 0 {
@@ -117,7 +134,7 @@ pub(crate) fn check(limits: Limits, windows: &mut Windows, key: &str, now: u64) 
             retry |= w.rejected % 2 == 1;
             which.push(format!("the account-wide window ({n} requests per 10 s)"));
         }
-        headers.insert("x-ratelimit-global-remaining".to_owned(), (n - w.count.min(n)).to_string());
+        headers.insert(GLOBAL_REMAINING.to_owned(), (n - w.count.min(n)).to_string());
     }
     headers.insert("x-ratelimit-reset".to_owned(), reset.to_string());
     if retry {
@@ -171,7 +188,7 @@ mod tests {
 
     #[test]
     fn both_windows_count_and_either_refuses() {
-        let limits = Limits { route: Some(3), global: Some(2), bare: false };
+        let limits = Limits { route: Some(3), global: Some(2), bare: false, global_header: true };
         let mut w = Windows::default();
         let Verdict::Pass(h) = check(limits, &mut w, ROUTE, 1_000) else { panic!("first passes") };
         assert_eq!(h["x-ratelimit-route-remaining"], "2");
@@ -193,11 +210,23 @@ mod tests {
 
     #[test]
     fn bare_429s_carry_no_headers() {
-        let limits = Limits { route: Some(1), global: None, bare: true };
+        let limits = Limits { route: Some(1), global: None, bare: true, global_header: true };
         let mut w = Windows::default();
         assert!(matches!(check(limits, &mut w, ROUTE, 0), Verdict::Pass(h) if h.contains_key("x-ratelimit-reset")));
         let Verdict::Refused { headers, message, global } = check(limits, &mut w, ROUTE, 1) else { panic!() };
         assert!(headers.is_empty() && !global);
         assert!(message.contains(&format!("the window of `{ROUTE}`")), "{message}");
+    }
+
+    #[test]
+    fn without_the_global_header_the_global_window_still_counts_and_refuses() {
+        let limits = Limits { route: Some(5), global: Some(1), bare: false, global_header: false };
+        let mut w = Windows::default();
+        let Verdict::Pass(h) = check(limits, &mut w, ROUTE, 1_000) else { panic!("first passes") };
+        assert!(!h.contains_key(GLOBAL_REMAINING));
+        assert_eq!((h["x-ratelimit-route-remaining"].as_str(), h["x-ratelimit-reset"].as_str()), ("4", "11000"));
+        let Verdict::Refused { headers, global, .. } = check(limits, &mut w, ROUTE, 2_000) else { panic!() };
+        assert!(global && !headers.contains_key(GLOBAL_REMAINING));
+        assert_eq!(headers["x-ratelimit-reset"], "11000");
     }
 }

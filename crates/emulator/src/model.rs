@@ -8,6 +8,7 @@ use ldexp_core::api::{Experiment, LegacyExperiments};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::deviation::Deviation;
 use crate::seed::{Seed, SeedFlag, SeedProject};
 use crate::wire::link;
 use crate::{EmulatorError, ids};
@@ -34,6 +35,9 @@ pub struct State {
     /// `total_count` of experiment lists that ask for archived experiments counts only the active ones
     /// (`--misreport-total-count`); not part of [`State::to_json`], like the tokens.
     misreport_total_count: bool,
+    /// Service rules this emulator breaks on purpose (`--differ`, for testing `ldexp conformance`); not part of
+    /// [`State::to_json`], so a reset or a state document keeps them.
+    pub(crate) differ: BTreeSet<Deviation>,
     /// Requests handled, for deterministic error `id`s; not part of [`State::to_json`].
     pub(crate) requests: u64,
 }
@@ -49,6 +53,7 @@ impl fmt::Debug for State {
             .field("scoped_tokens", &self.scoped_tokens.values().collect::<Vec<_>>())
             .field("create_as_current", &self.data.options.create_as_current)
             .field("misreport_total_count", &self.misreport_total_count)
+            .field("differ", &self.differ)
             .finish()
     }
 }
@@ -81,6 +86,7 @@ impl State {
             service_token: None,
             scoped_tokens: BTreeMap::new(),
             misreport_total_count: false,
+            differ: BTreeSet::new(),
             requests: 0,
         }
     }
@@ -114,9 +120,22 @@ impl State {
         self
     }
 
-    /// Whether `total_count` under `lifecycleState=…archived` counts only the active experiments.
+    /// Whether `total_count` under `lifecycleState=…archived` counts only the active experiments: the switch, or
+    /// the same rule broken through `--differ total-count`.
     pub(crate) fn misreport_total_count(&self) -> bool {
-        self.misreport_total_count
+        self.misreport_total_count || self.differs(Deviation::TotalCount)
+    }
+
+    /// The same state, breaking the listed service rules on purpose (and no others), for testing the probes of
+    /// `ldexp conformance`; never for anything else.
+    pub fn with_differ(mut self, rules: impl IntoIterator<Item = Deviation>) -> Self {
+        self.differ = rules.into_iter().collect();
+        self
+    }
+
+    /// Whether this state breaks `rule` on purpose (see [`State::with_differ`]).
+    pub fn differs(&self, rule: Deviation) -> bool {
+        self.differ.contains(&rule)
     }
 
     /// The same state, with creates answering the new iteration as a `not_started` `currentIteration` (contract

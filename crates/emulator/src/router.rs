@@ -8,6 +8,7 @@ use ldexp_core::requests::is_beta_route;
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 
+use crate::deviation::Deviation;
 use crate::model::{Caller, MAINTAINER_ID, Project, State};
 use crate::wire::{Fail, Outcome, Request, Response};
 use crate::{catalog, experiments, flags, groups, holdouts, ids, layers, metrics, results};
@@ -293,7 +294,8 @@ impl State {
         if is_beta_route(&req.path) {
             // With several values LaunchDarkly reads the first one (contract §1).
             let first = req.header_value("ld-api-version").and_then(|v| v.split(',').next()).map(str::trim);
-            if first != Some("beta") {
+            let dated_accepted = self.differs(Deviation::DatedVersionOnExperiments) && first == Some(DATED_API_VERSION);
+            if first != Some("beta") && !dated_accepted {
                 return Err(Fail::forbidden(
                     "This resource is in beta: send the header LD-API-Version: beta with each call",
                 ));
@@ -311,14 +313,17 @@ impl State {
         let ct = req.header_value("content-type").unwrap_or_default().to_ascii_lowercase();
         match (method.as_str(), route) {
             ("POST", Route::Experiments { project, env }) => {
-                experiments::create(&mut self.data, caller, &project, &env, &need(body, "experiment")?)
+                let body = need(body, "experiment")?;
+                experiments::create(&mut self.data, caller, &project, &env, &body, &self.differ)
             }
             ("PATCH", Route::Experiment { project, env, key }) => {
                 semantic_only(&ct)?;
-                crate::instructions::patch(&mut self.data, &project, &env, &key, &need(body, "semantic patch")?)
+                let body = need(body, "semantic patch")?;
+                crate::instructions::patch(&mut self.data, &project, &env, &key, &body, &self.differ)
             }
             ("POST", Route::Iterations { project, env, key }) => {
-                experiments::create_iteration(&mut self.data, &project, &env, &key, &need(body, "iteration")?)
+                let body = need(body, "iteration")?;
+                experiments::create_iteration(&mut self.data, &project, &env, &key, &body, &self.differ)
             }
             ("PATCH", Route::Flag { project, flag }) => {
                 if ct.contains("domain-model=launchdarkly.semanticpatch") {
@@ -329,7 +334,9 @@ impl State {
                 flags::patch(&mut self.data, &project, &flag, &req.query, &need(body, "flag patch")?)
             }
             ("PUT", Route::Settings { project }) => {
-                catalog::put_settings(&mut self.data, &project, &need(body, "experimentation settings")?)
+                let body = need(body, "experimentation settings")?;
+                let default_last = self.differs(Deviation::SettingsUnitsOrder);
+                catalog::put_settings(&mut self.data, &project, &body, default_last)
             }
             ("DELETE", Route::LegacyReset { project, flag, env, metric }) => {
                 results::reset_legacy(&mut self.data, &project, &flag, &env, &metric)
@@ -387,7 +394,9 @@ impl State {
             ("GET", Route::Metric { project, metric }) => metrics::get(self.project(&project)?, &metric),
             ("GET", Route::MetricGroups { project }) => groups::list(self.project(&project)?, &req.query),
             ("GET", Route::MetricGroup { project, group }) => groups::get(self.project(&project)?, &group),
-            ("GET", Route::Settings { project }) => catalog::get_settings(self.project(&project)?),
+            ("GET", Route::Settings { project }) => {
+                catalog::get_settings(self.project(&project)?, self.differs(Deviation::SettingsUnitsOrder))
+            }
             ("GET", Route::MetricResults { project, env, key, metric }) => {
                 results::metric(self.project(&project)?, &env, &key, &metric, &req.query)
             }
@@ -403,7 +412,9 @@ impl State {
                 holdouts::get(&self.data, &project, &env, &key, &req.query)
             }
             ("GET", Route::HoldoutById { project, env, id }) => holdouts::get_by_id(&self.data, &project, &env, &id),
-            ("GET", Route::CallerIdentity) => Ok(Response::json(200, caller_identity(caller))),
+            ("GET", Route::CallerIdentity) => {
+                Ok(Response::json(200, caller_identity(caller, !self.differs(Deviation::CallerIdentity))))
+            }
             (m, r) => Err(Fail::method_not_allowed(format!("{m} is not allowed on {}", r.pattern()))),
         }
     }
@@ -414,7 +425,9 @@ impl State {
 }
 
 /// `CallerIdentityRep` for the two tokens the emulator knows. Ids are fixed, so answers compare across runs.
-fn caller_identity(caller: Caller) -> Value {
+/// Without `token_kind` (`--differ caller-identity`) it leaves out `tokenKind` and `serviceToken`, the fields that
+/// tell whether creates need a `maintainerId` (contract §9.7).
+fn caller_identity(caller: Caller, token_kind: bool) -> Value {
     let mut v = json!({
         "accountId": ids::object_id(&["account"]),
         "authKind": "token",
@@ -434,6 +447,10 @@ fn caller_identity(caller: Caller) -> Value {
             v["tokenName"] = json!("ldexp emulator service token");
             v["tokenId"] = json!(ids::object_id(&["token", "service"]));
         }
+    }
+    if !token_kind && let Some(o) = v.as_object_mut() {
+        o.remove("tokenKind");
+        o.remove("serviceToken");
     }
     v
 }

@@ -23,6 +23,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
+use crate::deviation::Deviation;
 use crate::limits::{self, FAULTS, Faults, Limits, Verdict, Windows};
 use crate::model::{DEFAULT_TOKEN, State};
 use crate::router::{effective_method, is_read, route_key};
@@ -66,6 +67,8 @@ pub struct ServerConfig {
     pub fault_seed: u64,
     /// Starting state; `None` is an empty account.
     pub seed: Option<Seed>,
+    /// Service rules to break on purpose, for testing the probes of `ldexp conformance` only (`--differ`).
+    pub differ: BTreeSet<Deviation>,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +90,7 @@ impl Default for ServerConfig {
             fault_drop: 0.0,
             fault_seed: 0,
             seed: None,
+            differ: BTreeSet::new(),
         }
     }
 }
@@ -112,6 +116,7 @@ impl fmt::Debug for ServerConfig {
             .field("fault_drop", &self.fault_drop)
             .field("fault_seed", &self.fault_seed)
             .field("seeded", &self.seed.is_some())
+            .field("differ", &self.differ)
             .finish()
     }
 }
@@ -306,14 +311,15 @@ fn check_scoped_tokens(config: &ServerConfig) -> Result<(), EmulatorError> {
     Ok(())
 }
 
-/// Applies what the server's flags decide over any state it serves: the tokens, `--misreport-total-count`, and
-/// `--create-as-current`, which a seed or state document can switch on but not off.
+/// Applies what the server's flags decide over any state it serves: the tokens, `--misreport-total-count`,
+/// `--differ`, and `--create-as-current`, which a seed or state document can switch on but not off.
 fn configure(state: State, config: &ServerConfig) -> State {
     let on = state.create_as_current() || config.create_as_current;
     let mut state = state
         .with_token(config.token.clone())
         .with_create_as_current(on)
-        .with_misreport_total_count(config.misreport_total_count);
+        .with_misreport_total_count(config.misreport_total_count)
+        .with_differ(config.differ.iter().copied());
     if let Some(t) = &config.service_token {
         state = state.with_service_token(t.clone());
     }
@@ -430,7 +436,12 @@ async fn api(
 /// The answer to an API request: rate limits, injected faults, then [`State::read`] or [`State::handle`].
 async fn answer(shared: &Shared, killer: &Killer, req: Request, key: Option<String>, seq: u64) -> AxResponse {
     let c = &shared.config;
-    let limits = Limits { route: c.rate_limit, global: c.rate_limit_global, bare: c.rate_limit_bare };
+    let limits = Limits {
+        route: c.rate_limit,
+        global: c.rate_limit_global,
+        bare: c.rate_limit_bare,
+        global_header: !c.differ.contains(&Deviation::RateLimitHeaders),
+    };
     let verdict = key.as_deref().map(|k| limits::check(limits, &mut lock(&shared.windows), k, now_ms()));
     let limit_headers = match verdict {
         Some(Verdict::Refused { headers, message, global }) => {
