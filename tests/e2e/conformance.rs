@@ -156,11 +156,17 @@ fn every_probe_holds_against_the_emulator_and_the_flags_are_left_as_they_were() 
 
     let human = conformance(&ws, &em, &[]);
     expect_code(&human, 0);
-    let line = human.stdout.lines().find(|l| l.contains("create-iteration")).unwrap_or_default();
-    assert!(line.contains(" holds (answered as draftIteration)"), "{}", human.stdout);
+    let line = human.stdout.lines().find(|l| l.starts_with("create-iteration ")).unwrap_or_default();
+    assert!(line.ends_with(" 9.9    holds"), "{}", human.stdout);
+    assert!(human.stdout.contains("\n12 hold, 0 differ, 0 could not run.\n"), "{}", human.stdout);
     let markdown = conformance(&ws, &em, &["--format", "markdown"]);
     expect_code(&markdown, 0);
-    assert!(markdown.stdout.starts_with("| § | Rule | Statement | Verdict |"), "{}", markdown.stdout);
+    let md = &markdown.stdout;
+    assert!(md.starts_with("### ldexp conformance\n\nldexp 0.1.0 (commit "), "{md}");
+    assert!(md.contains(&format!("against `{}`", em.base_url)), "{md}");
+    assert!(md.contains("| 9.9 | `create-iteration` | createExperiment answers its iteration not started"), "{md}");
+    assert!(md.contains("| holds | answered as draftIteration |"), "{md}");
+    assert!(md.contains("\n- the flag's targeting is as it was before the run"), "{md}");
     assert_eq!(flag_text(&em, "checkout-button"), before);
     ws.assert_no_canary();
 }
@@ -195,7 +201,13 @@ fn an_emulator_that_breaks_one_rule_is_reported_in_that_rule_alone() {
         assert_eq!(flag_text(&em, "checkout-button"), before, "--differ {rule}");
         let probes = probe_experiments(&em);
         assert!(probes.iter().all(|(_, archived, status)| *archived && status != "running"), "{rule}: {probes:?}");
-        assert_no_probe_metric(&em);
+        if rule == "metric-unit" {
+            // The experiment the service accepted uses the metric, so it stays, and says why.
+            let left = doc["cleanup"]["leftBehind"].to_string();
+            assert!(left.contains("-metric (used by experiment "), "{left}");
+        } else {
+            assert_no_probe_metric(&em);
+        }
         ws.assert_no_canary();
     }
 }
@@ -204,9 +216,9 @@ fn an_emulator_that_breaks_one_rule_is_reported_in_that_rule_alone() {
 fn a_create_answered_as_current_iteration_still_holds() {
     let ws = Workspace::new();
     let em = emulator(&ws, &["--create-as-current"]);
-    let run = conformance(&ws, &em, &[]);
+    let run = conformance(&ws, &em, &["--format", "json"]);
     expect_code(&run, 0);
-    assert!(run.stdout.contains("holds (answered as currentIteration, status not_started)"), "{}", run.stdout);
+    assert!(run.stdout.contains("\"note\": \"answered as currentIteration, status not_started\""), "{}", run.stdout);
 }
 
 #[test]
@@ -230,26 +242,56 @@ fn what_a_project_cannot_show_could_not_run_and_does_not_fail_the_run() {
 }
 
 #[test]
-fn a_service_token_without_a_maintainer_cannot_write_and_says_why() {
+fn a_service_token_cannot_write_without_a_maintainer_id_and_can_with_one() {
     let ws = Workspace::new();
     let service = format!("{}-service", crate::support::canary());
     let em = emulator(&ws, &["--service-token", &service]);
     let before = em.state_text();
     let mut cmd = ws.command(
         &em,
-        &["conformance", "--project", "shop", "--environment", "production", "--flag", "checkout-button", "--yes"],
+        &[
+            "conformance",
+            "--project",
+            "shop",
+            "--environment",
+            "production",
+            "--flag",
+            "checkout-button",
+            "--yes",
+            "--format",
+            "markdown",
+        ],
     );
     let out = cmd.env("LD_ACCESS_TOKEN", &service).output().expect("run");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains(&service) && !String::from_utf8_lossy(&out.stderr).contains(&service));
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    let line = stdout.lines().find(|l| l.contains("flag-rewrite")).unwrap_or_default();
-    assert!(
-        line.contains("could not run: the token is a service token") && line.contains("--maintainer-id"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("serviceToken: true"), "{stdout}");
+    let line = stdout.lines().find(|l| l.contains("`flag-rewrite`")).unwrap_or_default();
+    assert!(line.contains("| could not run | the token is a service token"), "{stdout}");
+    assert!(line.contains("--maintainer-id"), "{stdout}");
+    assert!(stdout.contains("| holds | token kind: service, serviceToken: true |"), "{stdout}");
     assert_eq!(em.state_text(), before, "a run that could not write wrote");
+
+    // Naming the emulator's member as maintainer lets every probe run.
+    let mut cmd = ws.command(
+        &em,
+        &[
+            "conformance",
+            "--project",
+            "shop",
+            "--environment",
+            "production",
+            "--flag",
+            "checkout-button",
+            "--yes",
+            "--maintainer-id",
+            "569f183514f4432160000007",
+        ],
+    );
+    let out = cmd.env("LD_ACCESS_TOKEN", &service).output().expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("\n12 hold, 0 differ, 0 could not run.\n"), "{stdout}");
 }
 
 #[test]

@@ -23,7 +23,7 @@ use crate::exit::ExitStatus;
 
 /// `ldexp --version`: the version and the git commit the binary was built from (`unknown` outside a git checkout;
 /// see build.rs), so a CI log or a bug report says exactly which code ran.
-const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("LDEXP_GIT_COMMIT"), ")");
+pub(crate) const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("LDEXP_GIT_COMMIT"), ")");
 
 /// Declarative, idempotent sync of LaunchDarkly experiments from YAML specs.
 #[derive(Debug, Parser)]

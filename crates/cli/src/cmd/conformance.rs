@@ -96,7 +96,7 @@ async fn conformance(args: &ConformanceArgs, g: &Globals) -> Result<ExitStatus> 
     let text = match args.format {
         ConformanceFormat::Human => human(&report),
         ConformanceFormat::Json => crate::render::to_pretty_json(&Document::of(args, &report)),
-        ConformanceFormat::Markdown => markdown_text(&report),
+        ConformanceFormat::Markdown => markdown_text(&report, args, client.config().base_url.as_str()),
     };
     super::write_stdout(&text)?;
     Ok(if interrupted {
@@ -146,60 +146,92 @@ impl<'a> Document<'a> {
     }
 }
 
-/// `holds`, `differs: <seen>` or `could not run: <why>`, with the note after a holding verdict.
+/// `holds`, `differs: <seen>` or `could not run: <why>`.
 fn verdict_text(o: &Outcome) -> String {
-    match (&o.verdict, &o.note) {
-        (Verdict::Holds, Some(note)) => format!("holds ({note})"),
-        (Verdict::Holds, None) => "holds".to_owned(),
-        (Verdict::Differs { seen }, _) => format!("differs: {seen}"),
-        (Verdict::CouldNotRun { why }, _) => format!("could not run: {why}"),
+    match &o.verdict {
+        Verdict::Holds => "holds".to_owned(),
+        Verdict::Differs { seen } => format!("differs: {seen}"),
+        Verdict::CouldNotRun { why } => format!("could not run: {why}"),
     }
 }
 
+/// One line per rule: the id, the section, the verdict with what was seen when it differs or why it could not run.
+/// What a holding probe saw is in the JSON and markdown reports, which are the ones worth filing.
 fn human(report: &Report) -> String {
-    let mut out = String::new();
+    let mut out = format!("{:<29} {:<6} {}\n", "RULE", "§", "VERDICT");
     for o in &report.outcomes {
-        out.push_str(&format!("§{:<5} {:<29} {}\n", o.rule.section(), o.rule.id(), verdict_text(o)));
-        out.push_str(&format!("       {}\n", o.rule.statement()));
+        out.push_str(&format!("{:<29} {:<6} {}\n", o.rule.id(), o.rule.section(), verdict_text(o)));
     }
-    out.push_str(&cleanup_lines(report));
+    let counts = |f: fn(&Verdict) -> bool| report.outcomes.iter().filter(|o| f(&o.verdict)).count();
+    out.push_str(&format!(
+        "\n{} hold, {} differ, {} could not run.\n",
+        counts(|v| matches!(v, Verdict::Holds)),
+        counts(|v| matches!(v, Verdict::Differs { .. })),
+        counts(|v| matches!(v, Verdict::CouldNotRun { .. }))
+    ));
+    if report.differs() {
+        out.push_str(
+            "A rule differs: please file the markdown report (--format markdown) at https://github.com/ldexp/ldexp/issues.\n",
+        );
+    }
+    out.push_str(&cleanup_lines(report, ""));
     out
 }
 
-fn cleanup_lines(report: &Report) -> String {
+/// What cleanup did and left; `bullet` starts each item (`- ` in markdown).
+fn cleanup_lines(report: &Report, bullet: &str) -> String {
     let c = &report.cleanup;
+    let item = if bullet.is_empty() { "  " } else { bullet };
     let mut out = String::from("\nCleanup:\n");
+    if !bullet.is_empty() {
+        out.push('\n');
+    }
     if !c.restored.is_empty() {
-        out.push_str(&format!("  put the flag's {} back as they were\n", c.restored.join(", ")));
+        out.push_str(&format!("{item}put the flag's {} back as they were\n", c.restored.join(", ")));
     }
     if c.flag_verified {
-        out.push_str("  the flag's targeting is as it was before the run (versions aside)\n");
+        out.push_str(&format!("{item}the flag's targeting is as it was before the run (versions aside)\n"));
     }
     for p in &c.problems {
-        out.push_str(&format!("  problem: {p}\n"));
+        out.push_str(&format!("{item}problem: {p}\n"));
     }
     if c.left_behind.is_empty() {
-        out.push_str("  nothing left behind\n");
+        out.push_str(&format!("{item}nothing left behind\n"));
     } else {
-        out.push_str("Left behind:\n");
+        out.push_str(&format!("{item}left behind:\n"));
+        let sub = if bullet.is_empty() { "    " } else { "  - " };
         for l in &c.left_behind {
-            out.push_str(&format!("  {l}\n"));
+            out.push_str(&format!("{sub}{l}\n"));
         }
     }
     out
 }
 
-fn markdown_text(report: &Report) -> String {
-    let mut out = String::from("| § | Rule | Statement | Verdict |\n|---|---|---|---|\n");
+/// A report to paste into an issue: which ldexp, against what, then one row per rule with everything seen.
+fn markdown_text(report: &Report, args: &ConformanceArgs, base_url: &str) -> String {
+    let mut out = format!(
+        "### ldexp conformance\n\nldexp {} against {} (project {}, environment {}, flag {})\n\n",
+        crate::VERSION,
+        markdown::code(base_url, true),
+        markdown::code(&args.project, true),
+        markdown::code(&args.environment, true),
+        markdown::code(&args.flag, true)
+    );
+    out.push_str("| § | Rule | ldexp assumes | Verdict | Seen |\n|---|---|---|---|---|\n");
     for o in &report.outcomes {
+        let (verdict, seen) = match (&o.verdict, &o.note) {
+            (Verdict::Holds, note) => ("holds", note.clone().unwrap_or_default()),
+            (Verdict::Differs { seen }, _) => ("**differs**", seen.clone()),
+            (Verdict::CouldNotRun { why }, _) => ("could not run", why.clone()),
+        };
         out.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {verdict} | {} |\n",
             o.rule.section(),
             markdown::code(o.rule.id(), true),
             markdown::cell(o.rule.statement()),
-            markdown::cell(&verdict_text(o))
+            markdown::cell(&seen)
         ));
     }
-    out.push_str(&cleanup_lines(report));
+    out.push_str(&cleanup_lines(report, "- "));
     out
 }

@@ -14,7 +14,7 @@ use crate::requests;
 
 /// Fields of a flag environment that change with every write, whoever makes it; the rest is its targeting, which
 /// must be the same after a run as before.
-const VOLATILE: [&str; 2] = ["version", "lastModified"];
+const VOLATILE: [&str; 3] = ["version", "lastModified", "sel"];
 
 /// What a run created and borrowed.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +26,8 @@ pub struct Ledger {
     started: Vec<String>,
     /// Keys of metrics a probe created (or tried to) and has not deleted yet.
     metrics: Vec<String>,
+    /// What a probe had to leave, and why, one line each (a metric the service let an experiment use).
+    kept: Vec<String>,
     /// The borrowed flag's environment as it was before any probe, versions removed.
     flag_before: Option<Value>,
 }
@@ -77,6 +79,11 @@ impl Ledger {
         }
     }
 
+    /// Records something a probe cannot remove, with why; it is listed as left behind.
+    pub fn kept(&mut self, line: String) {
+        self.kept.push(line);
+    }
+
     /// Drops a metric that is gone (deleted by its probe, or never created).
     pub fn metric_gone(&mut self, key: &str) {
         self.metrics.retain(|k| k != key);
@@ -105,6 +112,7 @@ impl Ledger {
                 Err(e) => out.problems.push(format!("{name} could not be archived: {e}")),
             }
         }
+        out.left_behind.extend(self.kept.iter().cloned());
         for key in &self.metrics {
             let name = format!("metric {}/{key}", target.project);
             match delete_metric(t, target, key).await {

@@ -550,25 +550,32 @@ pub(super) async fn metric_unit<T: Transport>(t: &T, target: &Target, ledger: &m
         Ok(_) => {}
     }
     let flag = FlagUse { rule: FALLTHROUGH.to_owned(), ..ing.flag.clone() };
+    let key = format!("{}-unit", target.prefix);
+    let mut accepted = false;
     let found = match iteration(&ing.unit, &metric, &flag) {
         Err(e) => could_not(e),
-        Ok(it) => {
-            let key = format!("{}-unit", target.prefix);
-            match create(t, target, ledger, &key, it).await {
-                Err(e) => could_not(e),
-                Ok(a) => match expect(t, &a, 400, &format!("a create with unit {} and metric on {other}", ing.unit)) {
-                    Ok(note) => (Verdict::Holds, Some(note)),
-                    Err(seen) => {
-                        let _ = archive(t, target, &key).await;
-                        differs(seen)
-                    }
-                },
-            }
-        }
+        Ok(it) => match create(t, target, ledger, &key, it).await {
+            Err(e) => could_not(e),
+            Ok(a) => match expect(t, &a, 400, &format!("a create with unit {} and metric on {other}", ing.unit)) {
+                Ok(note) => (Verdict::Holds, Some(note)),
+                Err(seen) => {
+                    accepted = ok(&a);
+                    let _ = archive(t, target, &key).await;
+                    differs(seen)
+                }
+            },
+        },
     };
     let deleted = send(t, &requests::delete_metric(&target.project, &metric), &name).await;
-    if deleted.is_ok_and(|a| ok(&a) || a.status == 404) {
-        ledger.metric_gone(&metric);
+    match deleted {
+        Ok(a) if ok(&a) || a.status == 404 => ledger.metric_gone(&metric),
+        // The service took the experiment, which now uses the metric: that it cannot go is the finding's
+        // consequence, not a failed cleanup.
+        Ok(a) if accepted => {
+            ledger.metric_gone(&metric);
+            ledger.kept(format!("{name} (used by experiment {key}, which LaunchDarkly accepted: {})", seen(t, &a)));
+        }
+        _ => {}
     }
     found
 }
