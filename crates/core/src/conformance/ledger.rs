@@ -16,6 +16,9 @@ use crate::requests;
 /// must be the same after a run as before.
 const VOLATILE: [&str; 3] = ["version", "lastModified", "sel"];
 
+/// The `ruleId` of a flag's default rule.
+pub(super) const FALLTHROUGH: &str = "fallthrough";
+
 /// What a run created and borrowed.
 #[derive(Debug, Clone, Default)]
 pub struct Ledger {
@@ -28,6 +31,9 @@ pub struct Ledger {
     metrics: Vec<String>,
     /// What a probe had to leave, and why, one line each (a metric the service let an experiment use).
     kept: Vec<String>,
+    /// The borrowed flag's rules (`_id`, or `fallthrough`) a probe started an iteration on: the only targeting
+    /// cleanup puts back, so that a colleague's edit elsewhere in the flag during the run is left alone.
+    rules: Vec<String>,
     /// The borrowed flag's environment as it was before any probe, versions removed.
     flag_before: Option<Value>,
 }
@@ -79,6 +85,13 @@ impl Ledger {
         }
     }
 
+    /// Records a rule of the borrowed flag before an iteration on it is started.
+    pub fn touches_rule(&mut self, rule: &str) {
+        if !self.rules.iter().any(|r| r == rule) {
+            self.rules.push(rule.to_owned());
+        }
+    }
+
     /// Records something a probe cannot remove, with why; it is listed as left behind.
     pub fn kept(&mut self, line: String) {
         self.kept.push(line);
@@ -122,15 +135,18 @@ impl Ledger {
         }
         if let Some(before) = &self.flag_before {
             let name = format!("flag {}/{} in {}", target.project, target.flag, target.environment);
-            match restore(t, target, before).await {
+            match restore(t, target, before, &self.rules).await {
                 Ok(FlagAfter::Unchanged) => out.flag_verified = true,
                 Ok(FlagAfter::Restored(fields)) => {
                     out.flag_verified = true;
                     out.restored = fields;
                 }
-                Ok(FlagAfter::StillDiffers(fields)) => {
-                    out.problems.push(format!("{name}: targeting differs from before the run: {}", fields.join(", ")))
-                }
+                Ok(FlagAfter::StillDiffers(fields)) => out.problems.push(format!(
+                    "{name}: targeting differs from before the run: {}; the probes touched {}, so a change elsewhere \
+                     was made by someone else during the run and is left as it is",
+                    fields.join(", "),
+                    touched(&self.rules)
+                )),
                 Ok(FlagAfter::Gone) => out.problems.push(format!("{name}: the flag or environment is gone")),
                 Err(e) => out.problems.push(format!("{name} could not be checked or restored: {e}")),
             }
@@ -151,10 +167,9 @@ enum FlagAfter {
     Gone,
 }
 
-/// Reads the flag's environment again and, where it differs from `before`, patches each changed field back (one
-/// JSON patch), then reads it once more to verify. Fields starting with `_` are LaunchDarkly's own and cannot be
-/// written; a difference there is reported, not patched.
-async fn restore<T: Transport>(t: &T, target: &Target, before: &Value) -> Result<FlagAfter, Error> {
+/// Reads the flag's environment again and puts the rules in `touched` back as they were in `before` (one JSON
+/// patch, guarded by the version), then reads it once more to verify it is all as before.
+async fn restore<T: Transport>(t: &T, target: &Target, before: &Value, touched: &[String]) -> Result<FlagAfter, Error> {
     let Some((after, version)) = targeting(t, target).await? else { return Ok(FlagAfter::Gone) };
     if after == *before {
         return Ok(FlagAfter::Unchanged);
@@ -162,7 +177,8 @@ async fn restore<T: Transport>(t: &T, target: &Target, before: &Value) -> Result
     if !before.is_object() || !after.is_object() {
         return Ok(FlagAfter::StillDiffers(vec!["(not objects)".to_owned()]));
     }
-    let fields = changed_fields(before, &after);
+    let wanted = put_back(&after, before, touched);
+    let fields = changed_fields(&after, &wanted);
     let base = format!("/environments/{}", pointer(&target.environment));
     // Guarded by the version just read: a colleague's edit since then is theirs, and is reported rather than
     // overwritten.
@@ -177,7 +193,7 @@ async fn restore<T: Transport>(t: &T, target: &Target, before: &Value) -> Result
         }
         v
     };
-    let diff = serde_json::to_value(json_patch::diff(&writable(&after), &writable(before)))
+    let diff = serde_json::to_value(json_patch::diff(&writable(&after), &writable(&wanted)))
         .map_err(|e| Error::Decode { resource: "flag restore patch".to_owned(), reason: e.to_string() })?;
     let ops: Vec<Value> = diff
         .as_array()
@@ -211,6 +227,42 @@ async fn restore<T: Transport>(t: &T, target: &Target, before: &Value) -> Result
         Some((again, _)) if again == *before => Ok(FlagAfter::Restored(fields)),
         Some((again, _)) => Ok(FlagAfter::StillDiffers(changed_fields(before, &again))),
     }
+}
+
+/// The ledger's rules, for a message.
+fn touched(rules: &[String]) -> String {
+    if rules.is_empty() {
+        return "no rule".to_owned();
+    }
+    rules
+        .iter()
+        .map(|r| if r == FALLTHROUGH { "the fallthrough".to_owned() } else { format!("rule {r}") })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `after` with each rule in `touched` (by `_id`; `fallthrough` for the default rule) as it was in `before`.
+fn put_back(after: &Value, before: &Value, touched: &[String]) -> Value {
+    let mut out = after.clone();
+    let by_id = |env: &Value, id: &str| -> Option<Value> {
+        env.get("rules")?.as_array()?.iter().find(|r| r.get("_id").and_then(Value::as_str) == Some(id)).cloned()
+    };
+    for rule in touched {
+        if rule == FALLTHROUGH {
+            if let (Some(was), Some(o)) = (before.get("fallthrough"), out.as_object_mut()) {
+                o.insert("fallthrough".to_owned(), was.clone());
+            }
+            continue;
+        }
+        let Some(was) = by_id(before, rule) else { continue };
+        let rules = out.get_mut("rules").and_then(Value::as_array_mut);
+        if let Some(now) =
+            rules.and_then(|rs| rs.iter_mut().find(|r| r.get("_id").and_then(Value::as_str) == Some(rule)))
+        {
+            *now = was;
+        }
+    }
+    out
 }
 
 /// One JSON-pointer segment (RFC 6901).

@@ -102,6 +102,8 @@ fn a_run_reports_each_rule_and_cleanup_checks_the_flag() {
 struct FlagStore {
     flag: Mutex<Value>,
     read_only: bool,
+    /// The JSON patches received.
+    patches: Mutex<Vec<Value>>,
 }
 
 impl Transport for FlagStore {
@@ -109,6 +111,7 @@ impl Transport for FlagStore {
         let mut flag = self.flag.lock().unwrap();
         if request.method.as_str() == "PATCH" && !self.read_only {
             let body = request.body.clone().unwrap();
+            self.patches.lock().unwrap().push(body["patch"].clone());
             let patch: json_patch::Patch = serde_json::from_value(body["patch"].clone()).unwrap();
             json_patch::patch(&mut flag, &patch).unwrap();
         }
@@ -116,38 +119,72 @@ impl Transport for FlagStore {
     }
 }
 
+fn rule_flag() -> Value {
+    json!({"key": "f", "variations": [{"_id": "v0"}, {"_id": "v1"}],
+           "environments": {"e": {"on": true, "version": 3, "lastModified": 9, "offVariation": 0,
+                                  "rules": [{"_id": "r", "variation": 0, "clauses": []}]}}})
+}
+
 #[test]
-fn cleanup_puts_the_flags_targeting_back_and_verifies_it() {
-    let store = FlagStore { flag: Mutex::new(flag()), read_only: false };
+fn cleanup_puts_back_the_rule_a_probe_started_on_with_the_smallest_guarded_patch() {
+    let store = FlagStore { flag: Mutex::new(rule_flag()), read_only: false, patches: Mutex::default() };
     let mut ledger = Ledger::default();
     futures::executor::block_on(ledger.borrow_flag(&store, &target())).unwrap();
-    // Only the version moved: as it was, nothing to restore.
+    // Only the version moved: as it was, nothing sent.
     store.flag.lock().unwrap()["environments"]["e"]["version"] = json!(4);
     let cleanup = futures::executor::block_on(ledger.clean(&store, &target()));
     assert!(cleanup.flag_verified && cleanup.restored.is_empty(), "{cleanup:?}");
-    // A probe turned the flag off, added a field and a rule: all put back.
+    assert!(store.patches.lock().unwrap().is_empty());
+    // A start and a stop rewrote rule r: it gets its variation back and loses the rollout; its _id is never sent.
+    ledger.touches_rule("r");
     {
         let mut f = store.flag.lock().unwrap();
-        f["environments"]["e"]["on"] = json!(false);
-        f["environments"]["e"]["rules"] = json!([{"_id": "r", "variation": 1}]);
+        f["environments"]["e"]["version"] = json!(6);
+        f["environments"]["e"]["rules"][0] =
+            json!({"_id": "r", "rollout": {"experimentAllocation": {}}, "clauses": []});
+    }
+    let cleanup = futures::executor::block_on(ledger.clean(&store, &target()));
+    assert!(cleanup.flag_verified && cleanup.problems.is_empty(), "{cleanup:?}");
+    assert_eq!(cleanup.restored, vec!["rules"]);
+    let sent = store.patches.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(sent[0], json!({"op": "test", "path": "/environments/e/version", "value": 6}), "{sent}");
+    let paths: Vec<&str> = sent.as_array().unwrap()[1..].iter().map(|op| op["path"].as_str().unwrap()).collect();
+    assert!(paths.iter().all(|p| p.starts_with("/environments/e/rules/0/") && !p.contains("_id")), "{sent}");
+    assert_eq!(
+        store.flag.lock().unwrap()["environments"]["e"]["rules"][0],
+        rule_flag()["environments"]["e"]["rules"][0]
+    );
+}
+
+#[test]
+fn a_colleagues_edit_during_the_run_is_left_alone_and_reported() {
+    let store = FlagStore { flag: Mutex::new(rule_flag()), read_only: false, patches: Mutex::default() };
+    let mut ledger = Ledger::default();
+    futures::executor::block_on(ledger.borrow_flag(&store, &target())).unwrap();
+    ledger.touches_rule("r");
+    {
+        let mut f = store.flag.lock().unwrap();
+        f["environments"]["e"]["rules"][0]["variation"] = json!(1);
         f["environments"]["e"]["offVariation"] = json!(1);
     }
     let cleanup = futures::executor::block_on(ledger.clean(&store, &target()));
-    assert!(cleanup.flag_verified, "{cleanup:?}");
-    assert_eq!(cleanup.restored, vec!["offVariation", "on", "rules"]);
-    assert_eq!(store.flag.lock().unwrap()["environments"]["e"]["on"], json!(true));
-    assert!(store.flag.lock().unwrap()["environments"]["e"].get("offVariation").is_none());
+    assert!(!cleanup.flag_verified, "{cleanup:?}");
+    assert!(cleanup.problems[0].contains("differs from before the run: offVariation; the probes touched rule r"));
+    let f = store.flag.lock().unwrap();
+    assert_eq!(f["environments"]["e"]["rules"][0]["variation"], json!(0), "the probe's rule is put back");
+    assert_eq!(f["environments"]["e"]["offVariation"], json!(1), "the colleague's edit stays");
 }
 
 #[test]
 fn a_flag_that_cannot_be_put_back_is_a_cleanup_problem() {
-    let store = FlagStore { flag: Mutex::new(flag()), read_only: true };
+    let store = FlagStore { flag: Mutex::new(rule_flag()), read_only: true, patches: Mutex::default() };
     let mut ledger = Ledger::default();
     futures::executor::block_on(ledger.borrow_flag(&store, &target())).unwrap();
-    store.flag.lock().unwrap()["environments"]["e"]["on"] = json!(false);
+    ledger.touches_rule("r");
+    store.flag.lock().unwrap()["environments"]["e"]["rules"][0]["variation"] = json!(1);
     let cleanup = futures::executor::block_on(ledger.clean(&store, &target()));
     assert!(!cleanup.flag_verified);
-    assert!(cleanup.problems[0].contains("targeting differs from before the run: on"), "{:?}", cleanup.problems);
+    assert!(cleanup.problems[0].contains("targeting differs from before the run: rules"), "{:?}", cleanup.problems);
 }
 
 #[test]
@@ -163,4 +200,45 @@ fn a_created_experiment_is_archived_by_cleanup() {
     let cleanup = futures::executor::block_on(ledger.clean(&t, &target()));
     assert_eq!(cleanup.left_behind, vec![format!("experiment p/e/ldexp-conformance-1-create (archived)")]);
     assert!(t.seen.lock().unwrap().contains(&format!("PATCH {path}")));
+}
+
+#[test]
+fn the_rewrite_holds_only_with_a_rollout_on_start_the_winner_on_stop_and_two_bumps() {
+    let env = |version: i64, rule: Value| json!({"version": version, "rules": [rule]});
+    let before = env(1, json!({"_id": "r", "variation": 0}));
+    let rollout = json!({"_id": "r", "rollout": {"experimentAllocation": {"defaultVariation": 0}}});
+    let winner = json!({"_id": "r", "variation": 1});
+    let found = super::writes::judge_rewrite(&before, &env(2, rollout.clone()), &env(3, winner.clone()), "r", 1);
+    assert_eq!(found.0, Verdict::Holds, "{found:?}");
+    // No version bump on start.
+    let found = super::writes::judge_rewrite(&before, &env(1, rollout.clone()), &env(2, winner.clone()), "r", 1);
+    assert!(matches!(&found.0, Verdict::Differs { seen } if seen.contains("version 1 → 1")), "{found:?}");
+    // The rule left untouched on start.
+    let found = super::writes::judge_rewrite(&before, &env(2, before["rules"][0].clone()), &env(3, winner), "r", 1);
+    assert!(matches!(&found.0, Verdict::Differs { seen } if seen.contains("serves variation 0;")), "{found:?}");
+    // The stop serves another variation than the winner's.
+    let found =
+        super::writes::judge_rewrite(&before, &env(2, rollout), &env(3, json!({"_id": "r", "variation": 0})), "r", 1);
+    assert!(matches!(&found.0, Verdict::Differs { .. }), "{found:?}");
+}
+
+#[test]
+fn rate_limit_headers_need_both_remaining_counts() {
+    struct Seen(Option<crate::client::RateLimitSeen>);
+    impl Transport for Seen {
+        async fn execute(&self, _: &PlannedRequest, _: &str) -> Result<Answer, Error> {
+            Ok(Answer { status: 404, body: Vec::new() })
+        }
+        fn rate_limit_seen(&self) -> Option<crate::client::RateLimitSeen> {
+            self.0
+        }
+    }
+    let seen = |answers, route, global| {
+        let s = Seen(Some(crate::client::RateLimitSeen { answers, route, global, reset: route }));
+        super::probes::rate_limit_headers(&s).0
+    };
+    assert_eq!(seen(10, 10, 10), Verdict::Holds);
+    assert!(matches!(seen(10, 10, 0), Verdict::Differs { seen } if seen.contains("0 X-Ratelimit-Global-Remaining")));
+    assert!(matches!(seen(0, 0, 0), Verdict::CouldNotRun { .. }));
+    assert!(matches!(super::probes::rate_limit_headers(&Seen(None)).0, Verdict::CouldNotRun { .. }));
 }

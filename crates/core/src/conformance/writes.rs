@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::ledger::{Ledger, archive, get, stop_if_running};
+use super::ledger::{FALLTHROUGH, Ledger, archive, get, stop_if_running};
 use super::probes::{could_not, differs, judge_created, seen, settings, units};
 use super::{Found, Rule, Target, Verdict};
 use crate::api::{
@@ -27,9 +27,6 @@ const LIFECYCLE: [Rule; 6] = [
     Rule::FixedFlags,
     Rule::RestartJustification,
 ];
-
-/// The `ruleId` of a flag's default rule.
-const FALLTHROUGH: &str = "fallthrough";
 
 /// A flag as a probe iteration uses it.
 #[derive(Debug, Clone)]
@@ -264,6 +261,7 @@ async fn walk<T: Transport>(
         .ok_or_else(|| format!("{} is not there after its create", resource(target, &key)))?;
     let treatments = treatments(&experiment);
     let before = read_env(t, target, &target.flag).await?;
+    ledger.touches_rule(&ing.flag.rule);
     ledger.started(&key);
     let answer = patch(t, target, &key, start()).await?;
     if !ok(&answer) {
@@ -328,7 +326,7 @@ fn serving(env: &Value, rule: &str) -> (bool, Option<i64>, String) {
 
 /// §9.1: the start made the rule an experiment rollout and bumped the version; the stop made it serve the winner
 /// and bumped it again.
-fn judge_rewrite(before: &Value, on_start: &Value, on_stop: &Value, rule: &str, winner: usize) -> Found {
+pub(super) fn judge_rewrite(before: &Value, on_start: &Value, on_stop: &Value, rule: &str, winner: usize) -> Found {
     let (v0, v1, v2) = (version_of(before), version_of(on_start), version_of(on_stop));
     let (start_rollout, _, start_text) = serving(on_start, rule);
     let (stop_rollout, stop_variation, stop_text) = serving(on_stop, rule);
