@@ -344,3 +344,29 @@ fn ctrl_c_while_an_experiment_runs_still_stops_it_archives_it_and_restores_the_f
     assert_no_probe_metric(&em);
     ws.assert_no_canary();
 }
+
+#[test]
+fn a_flag_the_probes_cannot_borrow_is_refused_before_the_question_and_nothing_is_written() {
+    let em = Emulator::start(&[]);
+    let ws = Workspace::new();
+    let before = em.state_text();
+    // `banner` has no targeting rule; without --yes the flag is still judged first, since reading it is harmless.
+    let run = ws.ldexp(&em, &["conformance", "--project", "shop", "--environment", "production", "--flag", "banner"]);
+    expect_code(&run, 1);
+    assert!(
+        run.stderr
+            .contains("error: flag shop/banner cannot be lent to the probes: it has no targeting rule in production"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("hint: lend a flag that is on in production"), "{}", run.stderr);
+    assert!(!run.stderr.contains("will run"), "asked before judging the flag: {}", run.stderr);
+    let missing = conformance_with_flag(&ws, &em, "no-such-flag");
+    expect_code(&missing, 1);
+    assert!(missing.stderr.contains("error: flag shop/no-such-flag does not exist"), "{}", missing.stderr);
+    assert_eq!(em.state_text(), before);
+}
+
+fn conformance_with_flag(ws: &Workspace, em: &Emulator, flag: &str) -> Run {
+    ws.ldexp(em, &["conformance", "--project", "shop", "--environment", "production", "--flag", flag, "--yes"])
+}

@@ -67,6 +67,9 @@ async fn conformance(args: &ConformanceArgs, g: &Globals) -> Result<ExitStatus> 
     let mut target =
         Target::new(&args.project, &args.environment, &args.flag, u64::try_from(millis).unwrap_or(u64::MAX));
     target.maintainer_id.clone_from(&args.maintainer_id);
+    // Read (and checked) before asking, so that an unusable flag is said before anyone says yes.
+    let mut ledger = Ledger::default();
+    ledger.borrow_flag(&client, &target).await?;
     // On stderr, so that `--format json` keeps stdout a single document.
     if !g.quiet || !args.yes {
         eprintln!("{}", plan_text(&target));
@@ -80,18 +83,26 @@ async fn conformance(args: &ConformanceArgs, g: &Globals) -> Result<ExitStatus> 
             return Ok(ExitStatus::Failure);
         }
     }
-    let mut ledger = Ledger::default();
-    ledger.borrow_flag(&client, &target).await?;
     // The probes are dropped on Ctrl-C; the ledger stays here, so cleanup still archives what they created.
     let probing = probe_all(&client, Some(&dated), &target, &mut ledger);
     let (outcomes, interrupted) = tokio::select! {
         outcomes = probing => (outcomes, false),
         _ = tokio::signal::ctrl_c() => {
-            eprintln!("\nInterrupted: cleaning up before exiting.");
+            eprintln!("\nInterrupted: cleaning up before exiting. Press Ctrl-C again to exit at once.");
             (Vec::new(), true)
         }
     };
-    let cleanup = ledger.clean(&client, &target).await;
+    let outstanding = ledger.outstanding(&target);
+    let cleanup = tokio::select! {
+        cleanup = ledger.clean(&client, &target) => cleanup,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("\nInterrupted during cleanup: exiting now. It may not have got to:");
+            for line in &outstanding {
+                eprintln!("  {line}");
+            }
+            std::process::exit(i32::from(ExitStatus::Interrupted.code()));
+        }
+    };
     let report = Report { outcomes, cleanup };
     let text = match args.format {
         ConformanceFormat::Human => human(&report),

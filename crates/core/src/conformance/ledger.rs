@@ -57,10 +57,36 @@ impl Ledger {
     /// Reads the flag the probes may use and keeps its targeting in the target environment. Fails when the flag
     /// or the environment is not there: no probe should run without a snapshot to compare against.
     pub async fn borrow_flag<T: Transport>(&mut self, t: &T, target: &Target) -> Result<(), Error> {
-        let (env, _) = targeting(t, target).await?.ok_or_else(|| Error::NotFound {
-            message: format!("flag {}/{} has no environment {}", target.project, target.flag, target.environment),
-        })?;
-        self.flag_before = Some(env);
+        let (p, f, e) = (&target.project, &target.flag, &target.environment);
+        let hint = || {
+            Some(format!(
+                "lend a flag that is on in {e}, with at least two variations and at least one targeting rule: the \
+                 probes turn its first rule into an experiment rollout for a moment and put it back"
+            ))
+        };
+        let resource = format!("flag {p}/{f}");
+        let flag = get(t, &requests::get_flag(p, f), &resource)
+            .await?
+            .ok_or_else(|| Error::config(format!("{resource} does not exist"), hint()))?;
+        let env = flag
+            .get("environments")
+            .and_then(|v| v.get(e.as_str()))
+            .ok_or_else(|| Error::config(format!("{resource} has no environment {e}"), hint()))?;
+        let variations = flag.get("variations").and_then(Value::as_array).map_or(0, Vec::len);
+        let rules = env.get("rules").and_then(Value::as_array).map_or(0, Vec::len);
+        let problem = if env.get("on").and_then(Value::as_bool) != Some(true) {
+            Some(format!("is off in {e}"))
+        } else if variations < 2 {
+            Some(format!("has {variations} variation(s)"))
+        } else if rules == 0 {
+            Some(format!("has no targeting rule in {e}, only the fallthrough"))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(Error::config(format!("{resource} cannot be lent to the probes: it {problem}"), hint()));
+        }
+        self.flag_before = Some(without_versions(env.clone()).0);
         Ok(())
     }
 
@@ -105,6 +131,19 @@ impl Ledger {
     /// Drops a key whose create was refused: the experiment under it, if any, is not this run's to archive.
     pub fn refused(&mut self, key: &str) {
         self.created.retain(|k| k != key);
+    }
+
+    /// What cleanup is about to see to, one line each, for a user who interrupts it.
+    pub fn outstanding(&self, target: &Target) -> Vec<String> {
+        let (p, e) = (&target.project, &target.environment);
+        let mut out: Vec<String> = Vec::new();
+        out.extend(self.started.iter().map(|k| format!("stop experiment {p}/{e}/{k} if it runs")));
+        out.extend(self.created.iter().map(|k| format!("archive experiment {p}/{e}/{k}")));
+        out.extend(self.metrics.iter().map(|k| format!("delete metric {p}/{k}")));
+        if !self.rules.is_empty() {
+            out.push(format!("put back {} of flag {p}/{} in {e}", touched(&self.rules), target.flag));
+        }
+        out
     }
 
     /// Stops what the probes left running, archives what they created, deletes their metrics, and puts back and
@@ -276,17 +315,20 @@ async fn targeting<T: Transport>(t: &T, target: &Target) -> Result<Option<(Value
     let req = requests::get_flag(&target.project, &target.flag);
     let resource = format!("flag {}/{}", target.project, target.flag);
     let flag: Option<Value> = get(t, &req, &resource).await?;
-    Ok(flag.and_then(|mut f| f.get_mut("environments")?.get_mut(&target.environment).map(Value::take)).map(
-        |mut env| {
-            let version = env.get("version").and_then(Value::as_i64);
-            if let Some(o) = env.as_object_mut() {
-                for k in VOLATILE {
-                    o.remove(k);
-                }
-            }
-            (env, version)
-        },
-    ))
+    Ok(flag
+        .and_then(|mut f| f.get_mut("environments")?.get_mut(&target.environment).map(Value::take))
+        .map(without_versions))
+}
+
+/// A flag environment without the fields every write changes, and its version.
+fn without_versions(mut env: Value) -> (Value, Option<i64>) {
+    let version = env.get("version").and_then(Value::as_i64);
+    if let Some(o) = env.as_object_mut() {
+        for k in VOLATILE {
+            o.remove(k);
+        }
+    }
+    (env, version)
 }
 
 /// Stops the experiment's running iteration, if it has one, naming its first treatment the winner: the flag is put

@@ -42,7 +42,32 @@ fn target() -> Target {
 
 fn flag() -> Value {
     json!({"key": "f", "variations": [{"_id": "v0"}, {"_id": "v1"}],
-           "environments": {"e": {"on": true, "version": 3, "lastModified": 9, "rules": []}}})
+           "environments": {"e": {"on": true, "version": 3, "lastModified": 9, "rules": [{"_id": "r", "variation": 0}]}}})
+}
+
+#[test]
+fn a_flag_the_probes_cannot_use_is_refused_before_anything_runs() {
+    let refused = |flag: Value| {
+        let t = Canned::default().on("GET /api/v2/flags/p/f", 200, flag);
+        let err = futures::executor::block_on(Ledger::default().borrow_flag(&t, &target())).unwrap_err();
+        assert!(err.hint().is_some_and(|h| h.contains("at least one targeting rule")), "{err:?}");
+        err.to_string()
+    };
+    let mut off = flag();
+    off["environments"]["e"]["on"] = json!(false);
+    assert!(refused(off).contains("flag p/f cannot be lent to the probes: it is off in e"));
+    let mut one = flag();
+    one["variations"] = json!([{"_id": "v0"}]);
+    assert!(refused(one).contains("has 1 variation(s)"));
+    let mut bare = flag();
+    bare["environments"]["e"]["rules"] = json!([]);
+    assert!(refused(bare).contains("has no targeting rule in e"));
+    let mut elsewhere = flag();
+    elsewhere["environments"] = json!({"other": {}});
+    assert!(refused(elsewhere).contains("has no environment e"));
+    let t = Canned::default();
+    let err = futures::executor::block_on(Ledger::default().borrow_flag(&t, &target())).unwrap_err();
+    assert!(err.to_string().contains("flag p/f does not exist"), "{err}");
 }
 
 #[test]
