@@ -216,8 +216,11 @@ fn an_emulator_that_breaks_one_rule_is_reported_in_that_rule_alone() {
 fn a_create_answered_as_current_iteration_still_holds() {
     let ws = Workspace::new();
     let em = emulator(&ws, &["--create-as-current"]);
-    let run = conformance(&ws, &em, &["--format", "json"]);
+    // Trace logs too: every request and answer is logged, and the token must not be among them (`ws.ldexp`
+    // checks stdout and stderr for the canary).
+    let run = conformance(&ws, &em, &["--format", "json", "-vv"]);
     expect_code(&run, 0);
+    assert!(run.stderr.contains("TRACE") || run.stderr.contains("DEBUG"), "no logs: {}", run.stderr);
     assert!(run.stdout.contains("\"note\": \"answered as currentIteration, status not_started\""), "{}", run.stdout);
 }
 

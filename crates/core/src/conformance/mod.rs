@@ -1,6 +1,7 @@
 //! `ldexp conformance` (issue #18): probes that check, against a live LaunchDarkly or an emulator, the service
 //! behaviours of contract §9 that ldexp relies on. This module owns the rules, the verdicts, the report and the
-//! order probes run in; `probes` owns what each probe sends and how it judges the answer; `ledger` owns the cleanup.
+//! order probes run in; `probes` owns the probes that only read, `writes` those that write (one experiment's
+//! lifecycle on the borrowed flag, a throwaway metric), and `ledger` what they created and the cleanup.
 //!
 //! Probes talk through [`Transport::execute`] and read answers as raw JSON on purpose: the point is to see what the
 //! service sends, so a typed decode that fails or fills defaults would hide exactly what a probe looks for.
