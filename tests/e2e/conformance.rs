@@ -4,6 +4,7 @@
 //! experiments are left archived and stopped, the throwaway metric deleted; Ctrl-C in the middle still cleans up;
 //! and every run is checked for the canary token (`Workspace::ldexp`).
 
+use ldexp_core::conformance::Rule;
 use serde_json::Value;
 
 use crate::support::{Emulator, Run, Workspace, expect_code, seed_path};
@@ -16,21 +17,10 @@ const LIST: &str =
 /// `rate-limit-headers` probe looks for them); high enough never to refuse.
 const LIMITS: [&str; 4] = ["--rate-limit", "1000", "--rate-limit-global", "10000"];
 
-/// Every rule id, as `ldexp_core::conformance::Rule::id` spells them.
-const RULES: [&str; 12] = [
-    "caller-identity",
-    "dated-version-on-experiments",
-    "settings-units-order",
-    "create-iteration",
-    "flag-rewrite",
-    "held-rule",
-    "stale-flag-version",
-    "fixed-flags",
-    "restart-justification",
-    "metric-unit",
-    "total-count",
-    "rate-limit-headers",
-];
+/// Every rule id, in report order.
+fn rules() -> Vec<&'static str> {
+    Rule::ALL.iter().map(|r| r.id()).collect()
+}
 
 fn conformance(ws: &Workspace, em: &Emulator, extra: &[&str]) -> Run {
     let mut args =
@@ -132,7 +122,7 @@ fn every_probe_holds_against_the_emulator_and_the_flags_are_left_as_they_were() 
     let run = conformance(&ws, &em, &["--format", "json"]);
     expect_code(&run, 0);
     let v = verdicts(&run);
-    assert_eq!(v.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>(), RULES, "{}", run.stdout);
+    assert_eq!(v.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>(), rules(), "{}", run.stdout);
     for (rule, verdict) in v {
         assert_eq!(verdict, "holds", "{rule}: {}", run.stdout);
     }
@@ -181,7 +171,7 @@ fn targeting_version(em: &Emulator) -> i64 {
 /// rule does; the run exits 2 and still leaves the flag as it found it.
 #[test]
 fn an_emulator_that_breaks_one_rule_is_reported_in_that_rule_alone() {
-    for rule in RULES {
+    for rule in rules() {
         let ws = Workspace::new();
         let em = emulator(&ws, &["--differ", rule]);
         let before = flag_text(&em, "checkout-button");
@@ -250,9 +240,8 @@ fn a_service_token_cannot_write_without_a_maintainer_id_and_can_with_one() {
     let service = format!("{}-service", crate::support::canary());
     let em = emulator(&ws, &["--service-token", &service]);
     let before = em.state_text();
-    let mut cmd = ws.command(
-        &em,
-        &[
+    let as_service = |extra: &[&str]| {
+        let mut args = vec![
             "conformance",
             "--project",
             "shop",
@@ -261,11 +250,11 @@ fn a_service_token_cannot_write_without_a_maintainer_id_and_can_with_one() {
             "--flag",
             "checkout-button",
             "--yes",
-            "--format",
-            "markdown",
-        ],
-    );
-    let out = cmd.env("LD_ACCESS_TOKEN", &service).output().expect("run");
+        ];
+        args.extend_from_slice(extra);
+        ws.command(&em, &args).env("LD_ACCESS_TOKEN", &service).output().expect("run")
+    };
+    let out = as_service(&["--format", "markdown"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains(&service) && !String::from_utf8_lossy(&out.stderr).contains(&service));
     assert_eq!(out.status.code(), Some(0), "{stdout}");
@@ -276,22 +265,7 @@ fn a_service_token_cannot_write_without_a_maintainer_id_and_can_with_one() {
     assert_eq!(em.state_text(), before, "a run that could not write wrote");
 
     // Naming the emulator's member as maintainer lets every probe run.
-    let mut cmd = ws.command(
-        &em,
-        &[
-            "conformance",
-            "--project",
-            "shop",
-            "--environment",
-            "production",
-            "--flag",
-            "checkout-button",
-            "--yes",
-            "--maintainer-id",
-            "569f183514f4432160000007",
-        ],
-    );
-    let out = cmd.env("LD_ACCESS_TOKEN", &service).output().expect("run");
+    let out = as_service(&["--maintainer-id", "569f183514f4432160000007"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("\n12 hold, 0 differ, 0 could not run.\n"), "{stdout}");

@@ -97,6 +97,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn there_is_one_deviation_per_conformance_rule_under_the_same_id() {
+        // The probes and the switches are two lists in two crates; this keeps them one set.
+        let mut rules: Vec<&str> = ldexp_core::conformance::Rule::ALL.iter().map(|r| r.id()).collect();
+        let mut deviations: Vec<&str> = Deviation::ALL.iter().map(|d| d.id()).collect();
+        rules.sort_unstable();
+        deviations.sort_unstable();
+        assert_eq!(rules, deviations);
+    }
+
+    #[test]
     fn ids_agree_with_clap_and_serde_and_all_is_complete_and_sorted() {
         let mut seen = BTreeSet::new();
         for d in Deviation::ALL {

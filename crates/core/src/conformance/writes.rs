@@ -117,6 +117,11 @@ async fn fresh<T: Transport>(t: &T, target: &Target, f: &FlagUse) -> Result<Flag
     Ok(FlagUse { version, ..f.clone() })
 }
 
+/// The probe iteration on the borrowed flag's rule, built from its current version.
+async fn fresh_iteration<T: Transport>(t: &T, target: &Target, ing: &Ingredients) -> Result<IterationInput, String> {
+    iteration(&ing.unit, &ing.metric, &fresh(t, target, &ing.flag).await?)
+}
+
 async fn ingredients<T: Transport>(t: &T, target: &Target) -> Result<Ingredients, String> {
     let identity = get(t, &requests::caller_identity(), "caller identity").await.map_err(|e| e.to_string())?;
     let service = identity.and_then(|v| v.get("serviceToken")?.as_bool()).unwrap_or(false);
@@ -349,11 +354,7 @@ pub(super) fn judge_rewrite(before: &Value, on_start: &Value, on_stop: &Value, r
 /// and started: that start must be a 409.
 async fn held_rule<T: Transport>(t: &T, target: &Target, ledger: &mut Ledger, ing: &Ingredients) -> Found {
     let key = format!("{}-held", target.prefix);
-    let flag = match fresh(t, target, &ing.flag).await {
-        Ok(f) => f,
-        Err(e) => return could_not(e),
-    };
-    let it = match iteration(&ing.unit, &ing.metric, &flag) {
+    let it = match fresh_iteration(t, target, ing).await {
         Ok(it) => it,
         Err(e) => return could_not(e),
     };
@@ -481,11 +482,7 @@ async fn fixed_flags<T: Transport>(t: &T, target: &Target, ing: &Ingredients, li
 /// §9.5: a valid new iteration of the stopped lifecycle experiment is accepted, and starting it without a
 /// `changeJustification` is refused with 400. An accepted restart is stopped at once.
 async fn restart<T: Transport>(t: &T, target: &Target, ing: &Ingredients, lifecycle: &str) -> Found {
-    let flag = match fresh(t, target, &ing.flag).await {
-        Ok(f) => f,
-        Err(e) => return could_not(e),
-    };
-    let it = match iteration(&ing.unit, &ing.metric, &flag) {
+    let it = match fresh_iteration(t, target, ing).await {
         Ok(it) => it,
         Err(e) => return could_not(e),
     };
