@@ -32,6 +32,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 #[path = "contract/catalog_writes.rs"]
 mod catalog_writes;
+#[path = "contract/conformance_probes.rs"]
+mod conformance_probes;
 #[path = "contract/holdouts_layers.rs"]
 mod holdouts_layers;
 
@@ -293,6 +295,11 @@ impl Operations {
 }
 
 fn client(port: u16, token: &str) -> HttpClient {
+    client_with_beta_version(port, token, "beta")
+}
+
+/// A client that sends `beta_version` as `LD-API-Version` on the beta routes.
+fn client_with_beta_version(port: u16, token: &str, beta_version: &str) -> HttpClient {
     let mut cfg = ClientConfig::new(
         BaseUrl::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
         AccessToken::new(token).unwrap(),
@@ -300,6 +307,7 @@ fn client(port: u16, token: &str) -> HttpClient {
     // Prism validates each exchange; keep the test quick if something is rate-limited or slow.
     cfg.retry.max_retries = 2;
     cfg.concurrency = 4;
+    beta_version.clone_into(&mut cfg.api_version_beta);
     HttpClient::new(cfg).unwrap()
 }
 
