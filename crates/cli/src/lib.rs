@@ -61,7 +61,9 @@ enum Command {
     /// Print one object's remote state as the spec YAML that describes it, then an experiment's status.
     Show(cmd::show::ShowArgs),
     /// Check that LaunchDarkly (or an emulator) behaves as ldexp assumes: one probe per rule of the contract's §9
-    /// that can be checked without harm. Exit 0 when every probe holds or could not run, 2 when one differs.
+    /// that can be checked without harm. It writes to the project you name (archived probe experiments stay) and
+    /// asks first. Exit 0 when every probe holds or could not run, 2 when one differs, 1 on an error or a cleanup
+    /// that could not undo something.
     Conformance(cmd::conformance::ConformanceArgs),
     /// A narrated tour on a throwaway in-process emulator: plan, apply, plan again, drift. No credentials needed.
     Demo(cmd::demo::DemoArgs),

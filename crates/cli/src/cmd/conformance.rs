@@ -26,7 +26,8 @@ pub(crate) struct ConformanceArgs {
     /// Environment the probes run in.
     #[arg(long)]
     pub environment: String,
-    /// A flag with at least two variations that the probes may use; its targeting is checked unchanged afterwards.
+    /// A flag the probes may borrow: on in the environment, with at least two variations and a targeting rule. Its
+    /// first rule serves an experiment for a moment; cleanup puts it back and checks the targeting is as before.
     #[arg(long)]
     pub flag: String,
     /// The member id the probes' creates name as maintainer; needed with a service token (contract §9.7).
