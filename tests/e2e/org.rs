@@ -106,6 +106,9 @@ fn a_layer_whose_experiments_leave_and_join() {
     apply_and_converge(&ws, &em);
     assert_eq!(reservations(&em), [("exp-c".to_owned(), 30)]);
     exported_plans_empty(&ws, &em, "checkout-surface.yaml");
+    let shown = shown_plans_empty(&ws, &em, &["layer/shop/checkout-surface", "experiment/shop/production/exp-c"]);
+    assert!(shown[0].contains("kind: Layer") && shown[0].contains("name: Checkout surface"), "{}", shown[0]);
+    assert!(shown[1].contains("key: checkout-surface") && shown[1].contains("reservationPercent: 30"), "{}", shown[1]);
     ws.assert_no_canary();
 }
 
@@ -118,6 +121,22 @@ fn exported_plans_empty(ws: &Workspace, em: &Emulator, file: &str) {
     assert!(written.iter().any(|f| f.ends_with(file)), "{written:?}");
     let plan = ws.ldexp(em, &["plan", "--detailed-exitcode", "exported"]);
     expect_code(&plan, 0);
+}
+
+/// `ldexp show` of each address, each saved as a spec and planned alone: empty. Returns what was shown.
+#[track_caller]
+fn shown_plans_empty(ws: &Workspace, em: &Emulator, addresses: &[&str]) -> Vec<String> {
+    let mut shown = Vec::new();
+    for (i, address) in addresses.iter().enumerate() {
+        let run = ws.ldexp(em, &["show", address]);
+        expect_code(&run, 0);
+        let dir = format!("shown-{i}");
+        ws.write(&format!("{dir}/spec.yaml"), &run.stdout);
+        let plan = ws.ldexp(em, &["plan", "--detailed-exitcode", &dir]);
+        expect_code(&plan, 0);
+        shown.push(run.stdout);
+    }
+    shown
 }
 
 fn walk(dir: &std::path::Path) -> Vec<String> {
@@ -160,5 +179,12 @@ fn a_holdout_created_joined_and_ended() {
     expect_code(&back, 1);
     assert!(back.stderr.contains("ending a holdout is final"), "{}", back.stderr);
     exported_plans_empty(&ws, &em, "q4-holdout.yaml");
+    let shown =
+        shown_plans_empty(&ws, &em, &["holdout/shop/production/q4-holdout", "experiment/shop/production/exp-d"]);
+    assert!(shown[0].contains("kind: Holdout") && shown[0].contains("state: ended"), "{}", shown[0]);
+    assert!(shown[0].contains("Q4 holdout (final)"), "{}", shown[0]);
+    assert!(shown[1].contains("holdout: q4-holdout"), "{}", shown[1]);
+    let missing = ws.ldexp(&em, &["show", "holdout/shop/production/no-such-holdout"]);
+    expect_code(&missing, 1);
     ws.assert_no_canary();
 }

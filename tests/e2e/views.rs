@@ -317,7 +317,8 @@ fn show_names_an_address_with_nothing_behind_it_and_one_it_cannot_read() {
         run.stderr,
         "error: `flag/shop/banner` is not an address show can read; it reads \
          experiment/<project>/<environment>/<key>, metric/<project>/<key>, metric-group/<project>/<key>, \
-         experimentation-settings/<project>, legacy/<project>/<flag>\n"
+         experimentation-settings/<project>, legacy/<project>/<flag>, layer/<project>/<key>, \
+         holdout/<project>/<environment>/<key>\n"
     );
     assert_eq!(em.stats()["total"], before, "a mistyped address sends nothing");
 }

@@ -31,8 +31,9 @@ pub struct RMin {
     pub v1: usize,
     /// The fewest requests `ldexp export` of the whole project can make: the any-environment listing's pages,
     /// the flag list's pages (legacy experiments live on any flag), the experiments' flags with their rules
-    /// (the lower of one GET each and the list's pages in every environment), and the metric pages, the metric
-    /// group pages and the settings read (export writes those kinds too).
+    /// (the lower of one GET each and the list's pages in every environment), the metric pages, the metric
+    /// group pages and the settings read (export writes those kinds too), the layer list, and one holdout list per
+    /// environment with experiments (holdouts are listed per environment only; the fixture has none to detail).
     pub export: usize,
 }
 
@@ -71,7 +72,9 @@ impl RMin {
             }
             + metric_pages
             + metric_group_pages
-            + 1;
+            + 1
+            + 1
+            + c.remote_experiments.values().filter(|n| **n > 0).count();
         RMin {
             export,
             experiment_pages,

@@ -20,7 +20,8 @@ const SCHEMA: &str = "https://raw.githubusercontent.com/ldexp/ldexp/main/schema/
 #[derive(Debug, Args)]
 pub(crate) struct ShowArgs {
     /// What to show: experiment/<project>/<environment>/<key>, metric/<project>/<key>,
-    /// metric-group/<project>/<key>, experimentation-settings/<project> or legacy/<project>/<flag>.
+    /// metric-group/<project>/<key>, experimentation-settings/<project>, legacy/<project>/<flag>,
+    /// layer/<project>/<key> or holdout/<project>/<environment>/<key>.
     #[arg(value_name = "ADDRESS")]
     pub address: String,
     /// Output format: the spec YAML with the status as comments, or `{"address", "spec", "status"}`.
@@ -82,6 +83,8 @@ fn parse(text: &str) -> Result<Address> {
                 | Address::MetricGroup { .. }
                 | Address::Settings { .. }
                 | Address::Legacy { .. }
+                | Address::Layer { .. }
+                | Address::Holdout { .. }
         )
     };
     match Address::try_from(text.to_owned()) {
@@ -192,7 +195,14 @@ mod tests {
             parse("experiment/shop/production/checkout").unwrap(),
             Address::Experiment { project: "shop".into(), environment: "production".into(), key: "checkout".into() }
         );
-        for ok in ["metric/shop/clicks", "metric-group/shop/funnel", "experimentation-settings/shop", "legacy/shop/b"] {
+        for ok in [
+            "metric/shop/clicks",
+            "metric-group/shop/funnel",
+            "experimentation-settings/shop",
+            "legacy/shop/b",
+            "layer/shop/checkout",
+            "holdout/shop/production/q4",
+        ] {
             assert_eq!(parse(ok).unwrap().to_string(), ok);
         }
         for bad in [
@@ -208,7 +218,8 @@ mod tests {
                 e.contains(
                     "is not an address show can read; it reads experiment/<project>/<environment>/<key>, \
                                 metric/<project>/<key>, metric-group/<project>/<key>, \
-                                experimentation-settings/<project>, legacy/<project>/<flag>"
+                                experimentation-settings/<project>, legacy/<project>/<flag>, layer/<project>/<key>, \
+                                holdout/<project>/<environment>/<key>"
                 ),
                 "{bad}: {e}"
             );

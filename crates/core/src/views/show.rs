@@ -8,8 +8,10 @@ use serde::Serialize;
 use super::{iteration_count, utc};
 use crate::Error;
 use crate::api::{Experiment, FeatureFlag, IterationRep, IterationStatus};
-use crate::client::{CatalogReads, PlanReads, ResultsReads};
-use crate::export::{export_experiment, export_group, export_legacy, export_metric, export_settings};
+use crate::client::{CatalogReads, OrgReads, PlanReads, ResultsReads};
+use crate::export::{
+    export_experiment, export_group, export_holdout, export_layer, export_legacy, export_metric, export_settings, place,
+};
 use crate::plan::Address;
 use crate::spec::SpecDocument;
 
@@ -71,7 +73,7 @@ pub struct TreatmentView {
 /// Reads the object `address` names and the flags it needs, and describes it. `Ok(None)` when LaunchDarkly has no
 /// such object (for `legacy/…`: no such flag, or a flag without legacy experiments). An address of a kind that is
 /// no spec of its own (`legacy-results/…`) is an [`Error::Config`].
-pub async fn show<R: PlanReads + ResultsReads + CatalogReads>(
+pub async fn show<R: PlanReads + ResultsReads + CatalogReads + OrgReads>(
     reader: &R,
     address: &Address,
 ) -> Result<Option<Shown>, Error> {
@@ -80,8 +82,32 @@ pub async fn show<R: PlanReads + ResultsReads + CatalogReads>(
         Address::Experiment { project, environment, key } => {
             let Some(exp) = reader.get_experiment(project, environment, key).await? else { return Ok(None) };
             let flags = flags_of(reader, project, environment, &exp, &mut warnings).await?;
-            let spec = export_experiment(&exp, &flags, project)?;
+            let mut spec = export_experiment(&exp, &flags, project)?;
+            // Its place in a layer and a holdout, as export writes it, so that the document still plans empty.
+            let layers = reader.list_layers(project).await?.unwrap_or_default();
+            let holdouts = match exp.holdout_id {
+                Some(_) => reader.list_holdouts(project, environment).await?.unwrap_or_default(),
+                None => Vec::new(),
+            };
+            place(&mut spec, &layers, &holdouts)?;
             return Ok(Some(Shown { document: SpecDocument::Experiment(spec), status: Some(status(&exp)), warnings }));
+        }
+        Address::Layer { project, key } => {
+            let layers = reader.list_layers(project).await?.unwrap_or_default();
+            match layers.iter().find(|l| l.key == *key) {
+                Some(l) => SpecDocument::Layer(export_layer(l, project)),
+                None => return Ok(None),
+            }
+        }
+        Address::Holdout { project, environment, key } => {
+            // The list names it; only the detail shows its amount: export reads both, and so does show.
+            let listed = reader.list_holdouts(project, environment).await?.unwrap_or_default();
+            let Some(item) = listed.into_iter().find(|h| h.key() == key) else { return Ok(None) };
+            let holdout = match reader.get_holdout(project, environment, key).await? {
+                Some(detail) => item.merged(detail),
+                None => return Ok(None),
+            };
+            SpecDocument::Holdout(export_holdout(&holdout, project, environment)?)
         }
         Address::Metric { project, key } => match reader.get_metric(project, key).await? {
             Some(m) => SpecDocument::Metric(export_metric(&m, project, &mut warnings)?),
@@ -115,7 +141,8 @@ pub async fn show<R: PlanReads + ResultsReads + CatalogReads>(
 /// The forms of address `show` reads.
 pub const SHOWABLE_FORMS: &str = "experiment/<project>/<environment>/<key>, metric/<project>/<key>, \
                                          metric-group/<project>/<key>, experimentation-settings/<project>, \
-                                         legacy/<project>/<flag>";
+                                         legacy/<project>/<flag>, layer/<project>/<key>, \
+                                         holdout/<project>/<environment>/<key>";
 
 /// The flags of `exp`'s current and draft iterations, read as a plan reads them; a flag that is gone is a warning
 /// (the document then fails to describe the iteration that uses it, naming it).

@@ -217,10 +217,15 @@ fn show_describes_an_experiment_with_exports_spec_and_its_status() {
                 {"name": "Control", "allocationPercent": "60", "baseline": true, "winner": false},
                 {"name": "Green", "allocationPercent": "40", "baseline": false, "winner": false}]}})
     );
+    // The layers too, for the experiment's `layer:`; no holdout list, since it names no holdout.
     let paths: Vec<String> = f.sent().into_iter().map(|s| s.0).collect();
     assert_eq!(
         paths,
-        ["/api/v2/flags/demo/checkout-button", "/api/v2/projects/demo/environments/production/experiments/checkout"]
+        [
+            "/api/v2/flags/demo/checkout-button",
+            "/api/v2/projects/demo/environments/production/experiments/checkout",
+            "/api/v2/projects/demo/layers"
+        ]
     );
 }
 
