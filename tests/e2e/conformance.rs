@@ -341,6 +341,26 @@ fn a_flag_the_probes_cannot_borrow_is_refused_before_the_question_and_nothing_is
     let missing = conformance_with_flag(&ws, &em, "no-such-flag");
     expect_code(&missing, 1);
     assert!(missing.stderr.contains("error: flag shop/no-such-flag does not exist"), "{}", missing.stderr);
+    // With --format json, stdout is still one JSON document: the error and its hint.
+    let json = ws.ldexp(
+        &em,
+        &[
+            "conformance",
+            "--project",
+            "shop",
+            "--environment",
+            "production",
+            "--flag",
+            "nope",
+            "--yes",
+            "--format",
+            "json",
+        ],
+    );
+    expect_code(&json, 1);
+    let doc: Value = serde_json::from_str(&json.stdout).unwrap_or_else(|e| panic!("{e}: {}", json.stdout));
+    assert_eq!(doc["error"]["message"], "flag shop/nope does not exist", "{doc}");
+    assert!(doc["error"]["hint"].as_str().is_some_and(|h| h.starts_with("lend a flag")), "{doc}");
     assert_eq!(em.state_text(), before);
 }
 

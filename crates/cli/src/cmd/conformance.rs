@@ -56,7 +56,14 @@ pub(crate) enum ConformanceFormat {
 
 /// Runs `conformance`.
 pub(crate) fn run(args: &ConformanceArgs, g: &Globals) -> Result<ExitStatus> {
-    crate::client::runtime()?.block_on(conformance(args, g))
+    let result = crate::client::runtime()?.block_on(conformance(args, g));
+    // A program reading `--format json` gets JSON on a failure too, as from plan and drift.
+    if let Err(e) = &result
+        && args.format == ConformanceFormat::Json
+    {
+        super::write_stdout(&super::json_error(e))?;
+    }
+    result
 }
 
 async fn conformance(args: &ConformanceArgs, g: &Globals) -> Result<ExitStatus> {
