@@ -360,7 +360,7 @@ fn a_flag_the_probes_cannot_borrow_is_refused_before_the_question_and_nothing_is
     expect_code(&json, 1);
     let doc: Value = serde_json::from_str(&json.stdout).unwrap_or_else(|e| panic!("{e}: {}", json.stdout));
     assert_eq!(doc["error"]["message"], "flag shop/nope does not exist", "{doc}");
-    assert!(doc["error"]["hint"].as_str().is_some_and(|h| h.starts_with("lend a flag")), "{doc}");
+    assert!(doc["error"]["hint"].as_str().is_some_and(|h| h.starts_with("check --project and --flag")), "{doc}");
     assert_eq!(em.state_text(), before);
 }
 

@@ -65,9 +65,13 @@ impl Ledger {
             ))
         };
         let resource = format!("flag {p}/{f}");
-        let flag = get(t, &requests::get_flag(p, f), &resource)
-            .await?
-            .ok_or_else(|| Error::config(format!("{resource} does not exist"), hint()))?;
+        let flag = get(t, &requests::get_flag(p, f), &resource).await?.ok_or_else(|| {
+            let hint = format!(
+                "check --project and --flag (LaunchDarkly answers 404 for either); {}",
+                hint().unwrap_or_default()
+            );
+            Error::config(format!("{resource} does not exist"), Some(hint))
+        })?;
         let env = flag
             .get("environments")
             .and_then(|v| v.get(e.as_str()))
