@@ -23,8 +23,12 @@ fn rules() -> Vec<&'static str> {
 }
 
 fn conformance(ws: &Workspace, em: &Emulator, extra: &[&str]) -> Run {
-    let mut args =
-        vec!["conformance", "--project", "shop", "--environment", "production", "--flag", "checkout-button", "--yes"];
+    conformance_on(ws, em, "checkout-button", extra)
+}
+
+/// `ldexp conformance --yes` in shop/production, borrowing `flag`.
+fn conformance_on(ws: &Workspace, em: &Emulator, flag: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["conformance", "--project", "shop", "--environment", "production", "--flag", flag, "--yes"];
     args.extend_from_slice(extra);
     ws.ldexp(em, &args)
 }
@@ -338,32 +342,14 @@ fn a_flag_the_probes_cannot_borrow_is_refused_before_the_question_and_nothing_is
     );
     assert!(run.stderr.contains("hint: lend a flag that is on in production"), "{}", run.stderr);
     assert!(!run.stderr.contains("will run"), "asked before judging the flag: {}", run.stderr);
-    let missing = conformance_with_flag(&ws, &em, "no-such-flag");
+    let missing = conformance_on(&ws, &em, "no-such-flag", &[]);
     expect_code(&missing, 1);
     assert!(missing.stderr.contains("error: flag shop/no-such-flag does not exist"), "{}", missing.stderr);
     // With --format json, stdout is still one JSON document: the error and its hint.
-    let json = ws.ldexp(
-        &em,
-        &[
-            "conformance",
-            "--project",
-            "shop",
-            "--environment",
-            "production",
-            "--flag",
-            "nope",
-            "--yes",
-            "--format",
-            "json",
-        ],
-    );
+    let json = conformance_on(&ws, &em, "nope", &["--format", "json"]);
     expect_code(&json, 1);
     let doc: Value = serde_json::from_str(&json.stdout).unwrap_or_else(|e| panic!("{e}: {}", json.stdout));
     assert_eq!(doc["error"]["message"], "flag shop/nope does not exist", "{doc}");
     assert!(doc["error"]["hint"].as_str().is_some_and(|h| h.starts_with("check --project and --flag")), "{doc}");
     assert_eq!(em.state_text(), before);
-}
-
-fn conformance_with_flag(ws: &Workspace, em: &Emulator, flag: &str) -> Run {
-    ws.ldexp(em, &["conformance", "--project", "shop", "--environment", "production", "--flag", flag, "--yes"])
 }

@@ -271,15 +271,20 @@ pub async fn probe_all<T: Transport>(
     ledger: &mut Ledger,
 ) -> Vec<Outcome> {
     let mut found: Vec<(Rule, Found)> = Vec::with_capacity(Rule::ALL.len());
-    found.push((Rule::CallerIdentity, probes::caller_identity(transport).await));
+    // Read once each: the read probes judge them, and the write probes take the token's kind and the units from
+    // the same answers.
+    let identity = probes::read_identity(transport).await;
+    found.push((Rule::CallerIdentity, probes::caller_identity(transport, &identity)));
     let dated_found = match dated {
         Some(d) => probes::dated_version(d, target).await,
         None => probes::could_not("no client with the dated LD-API-Version was given"),
     };
     found.push((Rule::DatedVersionOnExperiments, dated_found));
-    found.push((Rule::SettingsUnitsOrder, probes::settings_units_order(transport, target).await));
-    found.extend(writes::lifecycle(transport, target, ledger).await);
-    found.push((Rule::MetricUnit, writes::metric_unit(transport, target, ledger).await));
+    let settings = probes::settings(transport, target).await;
+    found.push((Rule::SettingsUnitsOrder, probes::settings_units_order(&settings)));
+    let ingredients = writes::ingredients(transport, target, &identity, &settings).await;
+    found.extend(writes::lifecycle(transport, target, ledger, &ingredients).await);
+    found.push((Rule::MetricUnit, writes::metric_unit(transport, target, ledger, &ingredients).await));
     found.push((Rule::TotalCount, probes::total_count(transport, target).await));
     found.push((Rule::RateLimitHeaders, probes::rate_limit_headers(transport)));
     let mut outcomes: Vec<Outcome> =

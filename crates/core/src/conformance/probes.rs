@@ -38,15 +38,19 @@ pub(super) fn seen<T: Transport>(t: &T, answer: &Answer) -> String {
     }
 }
 
+/// The caller identity, read once: its probe judges it and the write probes learn the token's kind from it.
+pub(super) async fn read_identity<T: Transport>(t: &T) -> Result<Answer, String> {
+    t.execute(&requests::caller_identity(), "caller identity").await.map_err(|e| e.to_string())
+}
+
 /// §9.7: `caller-identity` answers, and says which kind of token this is.
-pub(super) async fn caller_identity<T: Transport>(t: &T) -> Found {
-    let req = requests::caller_identity();
-    let answer = match t.execute(&req, "caller identity").await {
+pub(super) fn caller_identity<T: Transport>(t: &T, identity: &Result<Answer, String>) -> Found {
+    let answer = match identity {
         Ok(a) => a,
-        Err(e) => return could_not(e.to_string()),
+        Err(e) => return could_not(e.clone()),
     };
     if !(200..300).contains(&answer.status) {
-        return differs(seen(t, &answer));
+        return differs(seen(t, answer));
     }
     let Ok(body) = serde_json::from_slice::<Value>(&answer.body) else {
         return differs(format!("status {}, a body that is not JSON", answer.status));
@@ -106,12 +110,12 @@ pub(super) fn units(settings: &Value) -> Vec<(String, bool)> {
 
 /// §8: the default randomization unit comes first. Read-only: sending settings to see them reordered would change
 /// the user's project.
-pub(super) async fn settings_units_order<T: Transport>(t: &T, target: &Target) -> Found {
-    let settings = match settings(t, target).await {
+pub(super) fn settings_units_order(settings: &Result<Value, String>) -> Found {
+    let settings = match settings {
         Ok(s) => s,
-        Err(e) => return could_not(e),
+        Err(e) => return could_not(e.clone()),
     };
-    let units = units(&settings);
+    let units = units(settings);
     let shown = units.iter().map(|(u, d)| if *d { format!("{u} (default)") } else { u.clone() }).collect::<Vec<_>>();
     if units.len() < 2 {
         return could_not(format!(

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::ledger::{FALLTHROUGH, Ledger, archive, get, stop_if_running};
-use super::probes::{could_not, differs, judge_created, seen, settings, units};
+use super::probes::{could_not, differs, judge_created, seen, units};
 use super::{Found, Rule, Target, Verdict};
 use crate::api::{
     ExperimentPatch, ExperimentPost, FlagInput, Instruction, IterationInput, MetricInput, TreatmentInput,
@@ -40,10 +40,12 @@ struct FlagUse {
     version: i64,
 }
 
-/// What the write probes need from the project.
-struct Ingredients {
+/// What the write probes need from the project, read once for all of them.
+pub(super) struct Ingredients {
     /// The default randomization unit.
     unit: String,
+    /// Every unit of the settings, as `(unit, default)`.
+    units: Vec<(String, bool)>,
     /// A metric that fits it.
     metric: String,
     /// The borrowed flag on its first rule.
@@ -122,14 +124,27 @@ async fn fresh_iteration<T: Transport>(t: &T, target: &Target, ing: &Ingredients
     iteration(&ing.unit, &ing.metric, &fresh(t, target, &ing.flag).await?)
 }
 
-async fn ingredients<T: Transport>(t: &T, target: &Target) -> Result<Ingredients, String> {
-    let identity = get(t, &requests::caller_identity(), "caller identity").await.map_err(|e| e.to_string())?;
-    let service = identity.and_then(|v| v.get("serviceToken")?.as_bool()).unwrap_or(false);
+/// The ingredients, from the caller identity and the settings the read probes already have, the metric list and
+/// the borrowed flag. An `Err` says why no write probe can run.
+pub(super) async fn ingredients<T: Transport>(
+    t: &T,
+    target: &Target,
+    identity: &Result<Answer, String>,
+    settings: &Result<Value, String>,
+) -> Result<Ingredients, String> {
+    let identity = identity.as_ref().map_err(Clone::clone)?;
+    if !ok(identity) {
+        return Err(format!("caller identity: {}", seen(t, identity)));
+    }
+    let service = serde_json::from_slice::<Value>(&identity.body)
+        .ok()
+        .and_then(|v| v.get("serviceToken")?.as_bool())
+        .unwrap_or(false);
     if service && target.maintainer_id.is_none() {
         // §9.7: a create with a service token needs a maintainer, which only the user can name.
         return Err("the token is a service token, which needs a maintainer to create; pass --maintainer-id".to_owned());
     }
-    let units = units(&settings(t, target).await?);
+    let units = units(settings.as_ref().map_err(Clone::clone)?);
     let unit = units.iter().find(|(_, d)| *d).or(units.first()).map_or_else(|| "user".to_owned(), |(u, _)| u.clone());
     let resource = format!("metrics of project {}", target.project);
     let metrics = get(t, &requests::list_metrics(&target.project, 0), &resource).await.map_err(|e| e.to_string())?;
@@ -154,7 +169,7 @@ async fn ingredients<T: Transport>(t: &T, target: &Target) -> Result<Ingredients
             target.project, target.flag, target.environment
         ));
     }
-    Ok(Ingredients { unit, metric, flag: flag_use(&flag, target, true)? })
+    Ok(Ingredients { unit, units, metric, flag: flag_use(&flag, target, true)? })
 }
 
 /// Two 50/50 treatments, `control` (the baseline) on the flag's first variation and `probe` on its second.
@@ -232,9 +247,17 @@ async fn new_iteration<T: Transport>(t: &T, target: &Target, key: &str, it: &Ite
 
 /// Runs the lifecycle walk and gives one finding per rule of [`LIFECYCLE`]; a rule the walk did not reach could
 /// not run, for the reason the walk stopped.
-pub(super) async fn lifecycle<T: Transport>(t: &T, target: &Target, ledger: &mut Ledger) -> Vec<(Rule, Found)> {
+pub(super) async fn lifecycle<T: Transport>(
+    t: &T,
+    target: &Target,
+    ledger: &mut Ledger,
+    ingredients: &Result<Ingredients, String>,
+) -> Vec<(Rule, Found)> {
     let mut done = Vec::new();
-    let stopped = walk(t, target, ledger, &mut done).await.err();
+    let stopped = match ingredients {
+        Ok(ing) => walk(t, target, ledger, ing, &mut done).await.err(),
+        Err(why) => Some(why.clone()),
+    };
     for rule in LIFECYCLE {
         if !done.iter().any(|(r, _)| *r == rule) {
             let why = stopped.clone().unwrap_or_else(|| "not reached".to_owned());
@@ -250,9 +273,9 @@ async fn walk<T: Transport>(
     t: &T,
     target: &Target,
     ledger: &mut Ledger,
+    ing: &Ingredients,
     done: &mut Vec<(Rule, Found)>,
 ) -> Result<(), String> {
-    let ing = ingredients(t, target).await?;
     let key = format!("{}-lifecycle", target.prefix);
     let answer = create(t, target, ledger, &key, iteration(&ing.unit, &ing.metric, &ing.flag)?).await?;
     if !ok(&answer) {
@@ -273,7 +296,7 @@ async fn walk<T: Transport>(
         return Err(format!("{key} could not be started: {}", seen(t, &answer)));
     }
     let on_start = read_env(t, target, &target.flag).await?;
-    done.push((Rule::HeldRule, held_rule(t, target, ledger, &ing).await));
+    done.push((Rule::HeldRule, held_rule(t, target, ledger, ing).await));
     // The winner serves another variation than the rule did, so that the stop's rewrite can be seen.
     let served = rule_of(&before, &ing.flag.rule).and_then(|r| r.get("variation")).and_then(Value::as_i64);
     let winner_index = if served == Some(1) { 0 } else { 1 };
@@ -288,9 +311,9 @@ async fn walk<T: Transport>(
     }
     let on_stop = read_env(t, target, &target.flag).await?;
     done.push((Rule::FlagRewrite, judge_rewrite(&before, &on_start, &on_stop, &ing.flag.rule, winner_index)));
-    done.push((Rule::StaleFlagVersion, stale_version(t, target, ledger, &ing, &key).await));
-    done.push((Rule::FixedFlags, fixed_flags(t, target, &ing, &key).await));
-    done.push((Rule::RestartJustification, restart(t, target, &ing, &key).await));
+    done.push((Rule::StaleFlagVersion, stale_version(t, target, ledger, ing, &key).await));
+    done.push((Rule::FixedFlags, fixed_flags(t, target, ing, &key).await));
+    done.push((Rule::RestartJustification, restart(t, target, ing, &key).await));
     // Archived now, so that `total-count` has one to count; cleanup archives it again if this fails.
     let _ = archive(t, target, &key).await;
     Ok(())
@@ -504,16 +527,17 @@ async fn restart<T: Transport>(t: &T, target: &Target, ing: &Ingredients, lifecy
 
 /// §9.6: a throwaway custom metric on a unit that is not the default one, then a create that uses it with the
 /// default unit, which must be a 400. The metric is deleted right after; cleanup tries again if that fails.
-pub(super) async fn metric_unit<T: Transport>(t: &T, target: &Target, ledger: &mut Ledger) -> Found {
-    let ing = match ingredients(t, target).await {
+pub(super) async fn metric_unit<T: Transport>(
+    t: &T,
+    target: &Target,
+    ledger: &mut Ledger,
+    ingredients: &Result<Ingredients, String>,
+) -> Found {
+    let ing = match ingredients {
         Ok(i) => i,
-        Err(e) => return could_not(e),
+        Err(e) => return could_not(e.clone()),
     };
-    let units = match settings(t, target).await {
-        Ok(s) => units(&s),
-        Err(e) => return could_not(e),
-    };
-    let Some((other, _)) = units.iter().find(|(u, _)| *u != ing.unit) else {
+    let Some((other, _)) = ing.units.iter().find(|(u, _)| *u != ing.unit) else {
         return could_not(format!(
             "project {} has one randomization unit, so no metric can miss the experiment's",
             target.project
@@ -544,7 +568,11 @@ pub(super) async fn metric_unit<T: Transport>(t: &T, target: &Target, ledger: &m
         }
         Ok(_) => {}
     }
-    let flag = FlagUse { rule: FALLTHROUGH.to_owned(), ..ing.flag.clone() };
+    // The lifecycle moved the flag's version: a stale one would be refused for that instead (§9.3).
+    let flag = match fresh(t, target, &ing.flag).await {
+        Ok(f) => FlagUse { rule: FALLTHROUGH.to_owned(), ..f },
+        Err(e) => return could_not(e),
+    };
     let key = format!("{}-unit", target.prefix);
     let mut accepted = false;
     let found = match iteration(&ing.unit, &metric, &flag) {
